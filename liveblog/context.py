@@ -1,0 +1,181 @@
+"""A reporter's context, derived from the log on every command (no hidden state file).
+
+* conference: `--conference`, else the open one this reporter last posted to, else the
+  only open conference;
+* day: that conference's open day (shared by all its reporters);
+* session and talk: this reporter's own open ones, so reporters cover parallel rooms.
+
+Every lookup is an indexed query for the latest matching event, so the cost does not
+grow with the log.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .envelope import Event
+from .errors import ContextError
+from .events import ENTRY_TYPES, ConferenceOpened, DayOpened, SessionStarted, TalkStarted
+from .store import EventLog
+
+
+@dataclass(frozen=True)
+class Conference:
+    slug: str
+    opened: ConferenceOpened
+    closed: bool
+
+
+@dataclass(frozen=True)
+class Context:
+    """Where a reporter's next entry goes. Day, session and talk may be absent."""
+
+    conference: Conference
+    day: DayOpened | None
+    session: Event | None
+    talk: Event | None
+
+    @property
+    def session_data(self) -> SessionStarted | None:
+        return self.session.data if self.session else None  # type: ignore[return-value]
+
+    @property
+    def talk_data(self) -> TalkStarted | None:
+        return self.talk.data if self.talk else None  # type: ignore[return-value]
+
+
+def _latest(log: EventLog, where: str, params: tuple[object, ...]) -> Event | None:
+    found = log.events_where(where, params, order="position DESC", limit=1)
+    return found[0] if found else None
+
+
+def find_conference(log: EventLog, slug: str) -> Conference | None:
+    opened = _latest(log, "type = 'conference.opened' AND conference = ?", (slug,))
+    if opened is None:
+        return None
+    closed = log.query(
+        "SELECT 1 FROM events WHERE type = 'conference.closed' AND conference = ? LIMIT 1",
+        (slug,),
+    )
+    return Conference(slug, opened.data, bool(closed))  # type: ignore[arg-type]
+
+
+def open_conferences(log: EventLog) -> list[str]:
+    rows = log.query(
+        "SELECT conference FROM events WHERE type = 'conference.opened' "
+        "AND conference NOT IN (SELECT conference FROM events WHERE type = 'conference.closed') "
+        "ORDER BY position"
+    )
+    return [r[0] for r in rows]
+
+
+def resolve_conference(log: EventLog, author: str, slug: str | None) -> Conference:
+    """The conference a command applies to, or a ContextError saying what to run."""
+    if slug is not None:
+        found = find_conference(log, slug)
+        if found is None:
+            raise ContextError(
+                f"no conference {slug!r}: open it with `liveblog conference open {slug} "
+                "--title TITLE`"
+            )
+        return found
+    last = log.query(
+        "SELECT conference FROM events WHERE author = ? ORDER BY position DESC LIMIT 1",
+        (author,),
+    )
+    if last:
+        found = find_conference(log, last[0][0])
+        if found is not None and not found.closed:
+            return found
+    candidates = open_conferences(log)
+    if len(candidates) == 1:
+        found = find_conference(log, candidates[0])
+        assert found is not None
+        return found
+    if not candidates:
+        raise ContextError(
+            "no conference is open: run `liveblog conference open SLUG --title TITLE`"
+        )
+    raise ContextError(
+        f"several conferences are open ({', '.join(candidates)}): pass --conference SLUG"
+    )
+
+
+def open_day(log: EventLog, conference: str) -> DayOpened | None:
+    opened = _latest(log, "type = 'day.opened' AND conference = ?", (conference,))
+    if opened is None:
+        return None
+    day: DayOpened = opened.data  # type: ignore[assignment]
+    closed = log.query(
+        "SELECT 1 FROM events WHERE type = 'day.closed' AND conference = ? AND position > ? "
+        "AND json_extract(data, '$.number') = ? LIMIT 1",
+        (conference, opened.position, day.number),
+    )
+    return None if closed else day
+
+
+def _open_unless_ended(
+    log: EventLog, started: Event | None, end_type: str, field: str
+) -> Event | None:
+    if started is None:
+        return None
+    ended = log.query(
+        "SELECT 1 FROM events WHERE type = ? AND conference = ? AND position > ? "
+        f"AND json_extract(data, '$.{field}') = ? LIMIT 1",
+        (end_type, started.conference, started.position, started.id),
+    )
+    return None if ended else started
+
+
+def open_session(log: EventLog, conference: str, author: str, day: int) -> Event | None:
+    started = _latest(
+        log,
+        "conference = ? AND author = ? AND type = 'session.started'",
+        (conference, author),
+    )
+    if started is None or not isinstance(started.data, SessionStarted):
+        return None
+    if started.data.day != day:
+        return None
+    return _open_unless_ended(log, started, "session.ended", "session")
+
+
+def open_talk(log: EventLog, conference: str, author: str, session: Event) -> Event | None:
+    started = _latest(
+        log,
+        "conference = ? AND author = ? AND type = 'talk.started'",
+        (conference, author),
+    )
+    if started is None or not isinstance(started.data, TalkStarted):
+        return None
+    if started.data.session != session.id:
+        return None
+    return _open_unless_ended(log, started, "talk.ended", "talk")
+
+
+def current(log: EventLog, author: str, slug: str | None) -> Context:
+    conference = resolve_conference(log, author, slug)
+    day = None if conference.closed else open_day(log, conference.slug)
+    session = open_session(log, conference.slug, author, day.number) if day else None
+    talk = open_talk(log, conference.slug, author, session) if session else None
+    return Context(conference, day, session, talk)
+
+
+def last_entry(log: EventLog, author: str) -> Event:
+    """This reporter's latest entry (what `--last` means)."""
+    placeholders = ", ".join("?" * len(ENTRY_TYPES))
+    found = _latest(log, f"author = ? AND type IN ({placeholders})", (author, *sorted(ENTRY_TYPES)))
+    if found is None:
+        raise ContextError(f"{author} has no entry to apply --last to")
+    return found
+
+
+def corrections_of(log: EventLog, target: str) -> list[Event]:
+    """Corrections and retractions of one entry, in log order."""
+    return log.events_where(
+        "json_extract(data, '$.target') = ? AND type IN ('entry.corrected', 'entry.retracted')",
+        (target,),
+    )
+
+
+__all__ = ["Conference", "Context", "current", "last_entry", "resolve_conference"]

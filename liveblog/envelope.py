@@ -1,0 +1,184 @@
+"""The envelope: who, when and where around an event's own data, and the export format.
+
+One JSON object per line in `export`, `log --json` and `import`:
+`id, type, conference, occurred_at, recorded_at, author, position, version,
+schema_version, data`. The log assigns `position`, `version` and `recorded_at`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, SerializeAsAny, ValidationError
+
+from .errors import InvalidEvent, NewerSchemaVersion, UnknownEventType
+from .events import EVENT_TYPES, AnyEvent, EventData, event_adapter
+from .text import EventId, Name, Slug
+from .upcasting import upcast
+
+EXPORT_KEYS = (
+    "id",
+    "type",
+    "conference",
+    "occurred_at",
+    "recorded_at",
+    "author",
+    "position",
+    "version",
+    "schema_version",
+    "data",
+)
+
+
+class Event(BaseModel):
+    """An event, either about to be appended (no position yet) or read from the log."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: EventId
+    conference: Slug
+    occurred_at: AwareDatetime
+    author: Name
+    # Typed by the base class so building the envelope does not build every event
+    # schema; `data` always arrives already validated (parse_data or a model instance).
+    data: SerializeAsAny[EventData]
+    recorded_at: AwareDatetime | None = None
+    position: int | None = None
+    version: int | None = None
+
+    @property
+    def type(self) -> str:
+        return self.data.type
+
+    @property
+    def schema_version(self) -> int:
+        return type(self.data).SCHEMA_VERSION
+
+    def to_export(self) -> dict[str, Any]:
+        """The event as one line of the export format (a JSON-ready dict)."""
+        return {
+            "id": self.id,
+            "type": self.type,
+            "conference": self.conference,
+            "occurred_at": format_time(self.occurred_at),
+            "recorded_at": format_time(self.recorded_at) if self.recorded_at else None,
+            "author": self.author,
+            "position": self.position,
+            "version": self.version,
+            "schema_version": self.schema_version,
+            "data": self.data.data(),
+        }
+
+    def same_content(self, other: Event) -> bool:
+        """Equal as a client wrote it: ignores what the log assigns."""
+        return (
+            self.id == other.id
+            and self.conference == other.conference
+            and format_time(self.occurred_at) == format_time(other.occurred_at)
+            and self.author == other.author
+            and self.data == other.data
+        )
+
+
+def format_time(value: dt.datetime) -> str:
+    return value.isoformat()
+
+
+def describe(error: ValidationError) -> str:
+    """A pydantic error as one line a reporter can act on."""
+    parts = []
+    for item in error.errors(include_url=False):
+        loc = [str(p) for p in item["loc"]]
+        if loc and loc[0] in EVENT_TYPES:  # the discriminator's tag: noise to a user
+            loc = loc[1:]
+        where = ".".join(loc)
+        message = item["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown field"
+        elif item["type"] == "missing":
+            message = "required"
+        parts.append(f"{where}: {message}" if where else message)
+    return "; ".join(parts)
+
+
+def parse_data(
+    event_type: str, data: Any, schema_version: int | None = None, *, union: bool = False
+) -> EventData:
+    """Validate `data` as an event of `event_type`, upcasting an older schema version.
+
+    `union` parses through the discriminated union (input from outside); otherwise the
+    type's own model is used directly, which builds only that schema.
+    """
+    model = EVENT_TYPES.get(event_type) if isinstance(event_type, str) else None
+    if model is None:
+        raise UnknownEventType(f"unknown event type {event_type!r}")
+    current = model.SCHEMA_VERSION
+    if schema_version is None:
+        schema_version = current
+    if not isinstance(schema_version, int) or isinstance(schema_version, bool):
+        raise InvalidEvent("schema_version: must be an integer")
+    if schema_version > current:
+        raise NewerSchemaVersion(
+            f"{event_type} schema version {schema_version} is newer than this release "
+            f"understands ({current}); upgrade liveblog"
+        )
+    if schema_version < 1:
+        raise InvalidEvent(f"schema_version: must be at least 1, not {schema_version}")
+    if not isinstance(data, dict):
+        raise InvalidEvent("data: must be a JSON object")
+    if "type" in data:
+        raise InvalidEvent("data: must not repeat `type`")
+    data = upcast(event_type, schema_version, data, current)
+    try:
+        payload = {"type": event_type, **data}
+        parsed: EventData = (
+            event_adapter.validate_python(payload) if union else model.model_validate(payload)
+        )
+    except ValidationError as exc:
+        raise InvalidEvent(f"invalid {event_type}: {describe(exc)}") from None
+    return parsed
+
+
+def from_export(obj: Any) -> Event:
+    """Parse one line of the export format; `position`, `version`, `recorded_at` may be absent.
+
+    Unknown types and newer schema versions are refused; older ones are upcast.
+    """
+    if not isinstance(obj, dict):
+        raise InvalidEvent("an event must be a JSON object")
+    unknown = set(obj) - set(EXPORT_KEYS)
+    if unknown:
+        raise InvalidEvent(f"unknown key(s): {', '.join(sorted(unknown))}")
+    for key in ("id", "type", "conference", "occurred_at", "author", "data"):
+        if key not in obj:
+            raise InvalidEvent(f"{key}: required")
+    data = parse_data(obj["type"], obj["data"], obj.get("schema_version"), union=True)
+    envelope = {k: obj[k] for k in ("id", "conference", "occurred_at", "author")}
+    for key in ("recorded_at", "position", "version"):
+        if obj.get(key) is not None:
+            envelope[key] = obj[key]
+    try:
+        return Event.model_validate({**envelope, "data": data})
+    except ValidationError as exc:
+        raise InvalidEvent(f"invalid event: {describe(exc)}") from None
+
+
+def make_event(
+    *,
+    id: str,
+    conference: str,
+    occurred_at: dt.datetime,
+    author: str,
+    data: EventData,
+) -> Event:
+    """Build a new event, turning validation errors into one-line `InvalidEvent`s."""
+    try:
+        return Event(
+            id=id, conference=conference, occurred_at=occurred_at, author=author, data=data
+        )
+    except ValidationError as exc:
+        raise InvalidEvent(f"invalid event: {describe(exc)}") from None
+
+
+__all__ = ["EXPORT_KEYS", "AnyEvent", "Event", "describe", "from_export", "make_event"]

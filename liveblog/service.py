@@ -1,0 +1,416 @@
+"""The application facade: what the CLI (and later the HTTP API) call.
+
+Each reporting method reads the reporter's context and appends under one
+BEGIN IMMEDIATE transaction, so two terminals of the same reporter cannot both close
+the same session, and a refused command writes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import context as ctx
+from .clock import now, parse_at, zone
+from .envelope import Event, from_export, make_event
+from .errors import ContextError, InvalidEvent, LiveblogError, RefusedCommand
+from .events import (
+    ENTRY_TYPES,
+    ConferenceClosed,
+    ConferenceOpened,
+    DayClosed,
+    DayOpened,
+    EntryCorrected,
+    EntryRetracted,
+    EventData,
+    NotePosted,
+    PhotoPosted,
+    QuoteCaptured,
+    SessionEnded,
+    SessionStarted,
+    TalkEnded,
+    TalkStarted,
+)
+from .store import Appended, EventLog
+
+
+def new_event_id() -> str:
+    """A random, URL-safe id: unique prefixes stay short for `correct` / `retract`."""
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    added: int
+    skipped: int
+
+
+def _build(cls: type[EventData], **fields: Any) -> EventData:
+    """Construct event data, turning pydantic's errors into one-line InvalidEvent."""
+    from pydantic import ValidationError
+
+    from .envelope import describe
+
+    try:
+        return cls(**{k: v for k, v in fields.items() if v is not None})
+    except ValidationError as exc:
+        raise InvalidEvent(f"invalid {cls.model_fields['type'].default}: {describe(exc)}") from None
+
+
+class Liveblog:
+    """One events.db, used by one author (the reporter typing, or the API's caller)."""
+
+    def __init__(self, db_path: str | Path, author: str) -> None:
+        self.log = EventLog(db_path)
+        self.author = author
+
+    def close(self) -> None:
+        self.log.close()
+
+    def __enter__(self) -> Liveblog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- helpers ---------------------------------------------------------------------
+
+    def _when(self, at: str | None, tz_name: str) -> dt.datetime:
+        tz = zone(tz_name)
+        return now(tz) if at is None else parse_at(at, tz)
+
+    def _event(self, conference: str, occurred_at: dt.datetime, data: EventData) -> Event:
+        return make_event(
+            id=new_event_id(),
+            conference=conference,
+            occurred_at=occurred_at,
+            author=self.author,
+            data=data,
+        )
+
+    def _context(self, conference: str | None) -> ctx.Context:
+        context = ctx.current(self.log, self.author, conference)
+        if context.conference.closed:
+            raise RefusedCommand(f"conference {context.conference.slug!r} is closed")
+        return context
+
+    def _need_day(self, context: ctx.Context) -> DayOpened:
+        if context.day is None:
+            raise ContextError(
+                f"no day is open in {context.conference.slug}: run `liveblog day open N`"
+            )
+        return context.day
+
+    def _closing(self, context: ctx.Context, when: dt.datetime, *, session: bool) -> list[Event]:
+        """End this reporter's open talk (and session): what a new start implies."""
+        slug = context.conference.slug
+        out = []
+        if context.talk is not None:
+            out.append(self._event(slug, when, TalkEnded(talk=context.talk.id)))
+        if session and context.session is not None:
+            out.append(self._event(slug, when, SessionEnded(session=context.session.id)))
+        return out
+
+    def _append(self, events: list[Event]) -> list[Event]:
+        return [a.event for a in self.log.append(events)]
+
+    # -- reporting -------------------------------------------------------------------
+
+    def open_conference(
+        self,
+        slug: str,
+        *,
+        title: str,
+        venue: str | None = None,
+        timezone: str = "UTC",
+        url: str | None = None,
+        language: str = "en",
+        at: str | None = None,
+    ) -> list[Event]:
+        data = _build(
+            ConferenceOpened,
+            title=title,
+            venue=venue,
+            timezone=timezone,
+            url=url,
+            language=language,
+        )
+        assert isinstance(data, ConferenceOpened)
+        event = self._event(slug, self._when(at, data.timezone), data)
+        with self.log.writing():
+            if ctx.find_conference(self.log, slug) is not None:
+                raise RefusedCommand(f"conference {slug!r} was already opened")
+            return self._append([event])
+
+    def close_conference(
+        self, *, conference: str | None = None, at: str | None = None
+    ) -> list[Event]:
+        with self.log.writing():
+            context = self._context(conference)
+            slug = context.conference.slug
+            when = self._when(at, context.conference.opened.timezone)
+            events = self._closing(context, when, session=True)
+            if context.day is not None:
+                events.append(self._event(slug, when, DayClosed(number=context.day.number)))
+            events.append(self._event(slug, when, ConferenceClosed()))
+            return self._append(events)
+
+    def open_day(
+        self,
+        number: int,
+        *,
+        date: str | None = None,
+        title: str | None = None,
+        conference: str | None = None,
+        at: str | None = None,
+    ) -> list[Event]:
+        with self.log.writing():
+            context = self._context(conference)
+            slug = context.conference.slug
+            when = self._when(at, context.conference.opened.timezone)
+            if context.day is not None:
+                raise RefusedCommand(
+                    f"day {context.day.number} of {slug} is still open: run `liveblog day close`"
+                )
+            opened_before = self.log.query(
+                "SELECT 1 FROM events WHERE type = 'day.opened' AND conference = ? "
+                "AND json_extract(data, '$.number') = ? LIMIT 1",
+                (slug, number),
+            )
+            if opened_before:
+                raise RefusedCommand(f"day {number} of {slug} was already opened")
+            try:
+                day_date = dt.date.fromisoformat(date) if date else when.date()
+            except ValueError:
+                raise InvalidEvent(f"--date {date!r} is not a date: use YYYY-MM-DD") from None
+            data = _build(DayOpened, number=number, date=day_date, title=title)
+            return self._append([self._event(slug, when, data)])
+
+    def close_day(self, *, conference: str | None = None, at: str | None = None) -> list[Event]:
+        with self.log.writing():
+            context = self._context(conference)
+            day = self._need_day(context)
+            when = self._when(at, context.conference.opened.timezone)
+            events = self._closing(context, when, session=True)
+            events.append(self._event(context.conference.slug, when, DayClosed(number=day.number)))
+            return self._append(events)
+
+    def start_session(
+        self,
+        title: str,
+        *,
+        kind: str | None = None,
+        room: str | None = None,
+        hosts: Iterable[str] = (),
+        conference: str | None = None,
+        at: str | None = None,
+    ) -> list[Event]:
+        with self.log.writing():
+            context = self._context(conference)
+            day = self._need_day(context)
+            when = self._when(at, context.conference.opened.timezone)
+            data = _build(
+                SessionStarted,
+                day=day.number,
+                title=title,
+                kind=kind,
+                room=room,
+                hosts=tuple(hosts),
+            )
+            events = self._closing(context, when, session=True)
+            events.append(self._event(context.conference.slug, when, data))
+            return self._append(events)
+
+    def end_session(self, *, conference: str | None = None, at: str | None = None) -> list[Event]:
+        with self.log.writing():
+            context = self._context(conference)
+            if context.session is None:
+                raise ContextError("you have no open session: nothing to end")
+            when = self._when(at, context.conference.opened.timezone)
+            return self._append(self._closing(context, when, session=True))
+
+    def start_talk(
+        self,
+        title: str,
+        *,
+        speaker: str,
+        role: str | None = None,
+        organisation: str | None = None,
+        conference: str | None = None,
+        at: str | None = None,
+    ) -> list[Event]:
+        with self.log.writing():
+            context = self._context(conference)
+            day = self._need_day(context)
+            if context.session is None:
+                raise ContextError(
+                    "a talk happens inside a session: run `liveblog session start TITLE` first"
+                )
+            when = self._when(at, context.conference.opened.timezone)
+            data = _build(
+                TalkStarted,
+                day=day.number,
+                session=context.session.id,
+                title=title,
+                speaker=speaker,
+                role=role,
+                organisation=organisation,
+            )
+            events = self._closing(context, when, session=False)
+            events.append(self._event(context.conference.slug, when, data))
+            return self._append(events)
+
+    def end_talk(self, *, conference: str | None = None, at: str | None = None) -> list[Event]:
+        with self.log.writing():
+            context = self._context(conference)
+            if context.talk is None:
+                raise ContextError("you have no open talk: nothing to end")
+            when = self._when(at, context.conference.opened.timezone)
+            return self._append(self._closing(context, when, session=False))
+
+    def _entry(
+        self, cls: type[EventData], conference: str | None, at: str | None, **fields: Any
+    ) -> list[Event]:
+        with self.log.writing():
+            context = self._context(conference)
+            day = self._need_day(context)
+            when = self._when(at, context.conference.opened.timezone)
+            if cls is QuoteCaptured and fields.get("speaker") is None:
+                talk = context.talk_data
+                if talk is None:
+                    raise ContextError(
+                        "whose words? pass --speaker NAME, or start a talk with "
+                        "`liveblog talk start TITLE --speaker NAME`"
+                    )
+                fields["speaker"] = talk.speaker
+            data = _build(
+                cls,
+                day=day.number,
+                session=context.session.id if context.session else None,
+                talk=context.talk.id if context.talk else None,
+                **fields,
+            )
+            return self._append([self._event(context.conference.slug, when, data)])
+
+    def quote(
+        self,
+        text: str,
+        *,
+        speaker: str | None = None,
+        conference: str | None = None,
+        at: str | None = None,
+    ) -> list[Event]:
+        return self._entry(QuoteCaptured, conference, at, text=text, speaker=speaker)
+
+    def note(
+        self, text: str, *, conference: str | None = None, at: str | None = None
+    ) -> list[Event]:
+        return self._entry(NotePosted, conference, at, text=text)
+
+    def photo(
+        self, url: str, *, caption: str, conference: str | None = None, at: str | None = None
+    ) -> list[Event]:
+        return self._entry(PhotoPosted, conference, at, url=url, caption=caption)
+
+    # -- editing ---------------------------------------------------------------------
+
+    def _target(self, ref: str | None, last: bool) -> Event:
+        if last == (ref is not None):
+            raise InvalidEvent("name one entry: an EVENT_ID (or a prefix of it), or --last")
+        target = ctx.last_entry(self.log, self.author) if last else self.log.resolve(ref or "")
+        if target.type not in ENTRY_TYPES:
+            raise RefusedCommand(
+                f"{target.id} is a {target.type} event; only entries "
+                "(session, talk, quote, note, photo) can be corrected or retracted"
+            )
+        for change in ctx.corrections_of(self.log, target.id):
+            if change.type == "entry.retracted":
+                raise RefusedCommand(f"{target.id} was retracted at position {change.position}")
+        return target
+
+    def _edit_when(self, target: Event, at: str | None) -> dt.datetime:
+        opened = ctx.find_conference(self.log, target.conference)
+        tz = opened.opened.timezone if opened else "UTC"
+        return self._when(at, tz)
+
+    def correct(
+        self,
+        ref: str | None = None,
+        *,
+        last: bool = False,
+        text: str | None = None,
+        speaker: str | None = None,
+        caption: str | None = None,
+        at: str | None = None,
+    ) -> list[Event]:
+        with self.log.writing():
+            target = self._target(ref, last)
+            applicable = {
+                "quote.captured": {"text", "speaker"},
+                "note.posted": {"text"},
+                "photo.posted": {"caption"},
+                "talk.started": {"text", "speaker"},
+                "session.started": {"text"},
+            }[target.type]
+            given = {
+                name
+                for name, value in (("text", text), ("speaker", speaker), ("caption", caption))
+                if value is not None
+            }
+            if not given:
+                raise InvalidEvent("say what to correct: new TEXT, --speaker or --caption")
+            wrong = given - applicable
+            if wrong:
+                what = ", ".join("TEXT" if w == "text" else f"--{w}" for w in sorted(wrong))
+                raise InvalidEvent(f"a {target.type} entry has no {what} to correct")
+            data = _build(
+                EntryCorrected, target=target.id, text=text, speaker=speaker, caption=caption
+            )
+            return self._append([self._event(target.conference, self._edit_when(target, at), data)])
+
+    def retract(
+        self,
+        ref: str | None = None,
+        *,
+        last: bool = False,
+        reason: str | None = None,
+        at: str | None = None,
+    ) -> list[Event]:
+        with self.log.writing():
+            target = self._target(ref, last)
+            data = _build(EntryRetracted, target=target.id, reason=reason)
+            return self._append([self._event(target.conference, self._edit_when(target, at), data)])
+
+    # -- bulk ------------------------------------------------------------------------
+
+    def import_lines(self, lines: Iterable[str], *, source: str = "input") -> ImportResult:
+        """Import JSON Lines atomically: one bad line refuses the whole file."""
+        events = []
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InvalidEvent(f"{source}:{number}: not JSON ({exc.msg})") from None
+            try:
+                events.append(from_export(obj))
+            except LiveblogError as exc:
+                exc.args = (f"{source}:{number}: {exc}",)
+                raise
+        try:
+            results: list[Appended] = self.log.append(events)
+        except LiveblogError as exc:
+            exc.args = (f"{source}: {exc}",)
+            raise
+        added = sum(1 for r in results if r.created)
+        return ImportResult(added=added, skipped=len(results) - added)
+
+    def export(self, since: int = 0) -> Iterator[dict[str, Any]]:
+        for event in self.log.read(after=since):
+            yield event.to_export()

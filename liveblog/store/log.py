@@ -1,0 +1,254 @@
+"""The event log: append-only, gap-free, idempotent by event id.
+
+`append` is atomic for a batch and runs under BEGIN IMMEDIATE, so concurrent writers
+(several reporters' CLIs, the service) queue on SQLite's lock instead of failing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..envelope import Event, format_time, parse_data
+from ..errors import AmbiguousId, ConflictingEvent, InvalidEvent, NotFound, VersionConflict
+from ..events import EventData
+from .schema import ensure_schema
+from .sqlite import Connection, connect, read_transaction, write_transaction
+
+_COLUMNS = (
+    "position, id, type, conference, occurred_at, recorded_at, author, version, "
+    "schema_version, data"
+)
+_READ_CHUNK = 1_000
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    """One event of an `append`: as stored, and whether this call stored it."""
+
+    event: Event
+    created: bool
+
+
+def encode_data(data: EventData) -> str:
+    return json.dumps(data.data(), ensure_ascii=False, separators=(",", ":"))
+
+
+def row_to_event(row: Sequence[Any]) -> Event:
+    position, id_, type_, conference, occurred_at, recorded_at, author, version, sv, data = row
+    parsed = parse_data(type_, json.loads(data), sv)
+    return Event.model_validate(
+        {
+            "id": id_,
+            "conference": conference,
+            "occurred_at": occurred_at,
+            "recorded_at": recorded_at,
+            "author": author,
+            "position": position,
+            "version": version,
+            "data": parsed,
+        }
+    )
+
+
+class EventLog:
+    """The `events` table of one events.db."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.conn: Connection = connect(self.path)
+        ensure_schema(self.conn)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> EventLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writing ---------------------------------------------------------------------
+
+    def append(
+        self, events: Iterable[Event], expected_version: int | None = None
+    ) -> list[Appended]:
+        """Append `events` atomically, in order.
+
+        An event whose id is already stored with the same content is returned as stored
+        and not written again; the same id with other content raises ConflictingEvent.
+        `expected_version` is the conference's version before this batch (all events of
+        the batch must then belong to one conference); a mismatch raises VersionConflict
+        naming the actual version.
+        """
+        batch = list(events)
+        if not batch:
+            return []
+        conferences = {event.conference for event in batch}
+        if expected_version is not None and len(conferences) != 1:
+            raise InvalidEvent("expected_version needs a batch of a single conference")
+        with write_transaction(self.conn):
+            results: list[Appended | None] = []
+            pending: dict[str, Event] = {}
+            for event in batch:
+                existing = pending.get(event.id) or self._get(event.id)
+                if existing is None:
+                    pending[event.id] = event
+                    results.append(None)
+                    continue
+                if not existing.same_content(event):
+                    raise ConflictingEvent(
+                        f"event {event.id} is already in the log with different content"
+                    )
+                results.append(Appended(existing, created=False) if existing.position else None)
+            if not pending:
+                return [r for r in results if r is not None]
+            if expected_version is not None:
+                (conference,) = conferences
+                actual = self._version(conference)
+                if actual != expected_version:
+                    raise VersionConflict(conference, expected_version, actual)
+            stored = self._insert(list(pending.values()))
+        out: list[Appended] = []
+        for event, result in zip(batch, results, strict=True):
+            out.append(result if result is not None else Appended(stored[event.id], True))
+        # The same new id twice in one batch: the second is a repeat, not a creation.
+        seen: set[str] = set()
+        for i, item in enumerate(out):
+            if item.created and item.event.id in seen:
+                out[i] = Appended(item.event, created=False)
+            seen.add(item.event.id)
+        return out
+
+    def _insert(self, events: list[Event]) -> dict[str, Event]:
+        position = self._head()
+        versions: dict[str, int] = {}
+        recorded_at = dt.datetime.now(dt.UTC)
+        stamp = format_time(recorded_at)
+        rows = []
+        stored: dict[str, Event] = {}
+        for event in events:
+            position += 1
+            if event.conference not in versions:
+                versions[event.conference] = self._version(event.conference)
+            versions[event.conference] += 1
+            version = versions[event.conference]
+            rows.append(
+                (
+                    position,
+                    event.id,
+                    event.type,
+                    event.conference,
+                    format_time(event.occurred_at),
+                    stamp,
+                    event.author,
+                    version,
+                    event.schema_version,
+                    encode_data(event.data),
+                )
+            )
+            stored[event.id] = event.model_copy(
+                update={"position": position, "version": version, "recorded_at": recorded_at}
+            )
+        self.conn.executemany(
+            f"INSERT INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
+        )
+        return stored
+
+    # -- reading ---------------------------------------------------------------------
+
+    def head(self) -> int:
+        """The position of the last event (0 for an empty log)."""
+        return self._head()
+
+    def _head(self) -> int:
+        return int(self.conn.execute("SELECT ifnull(max(position), 0) FROM events").fetchone()[0])
+
+    def version(self, conference: str) -> int:
+        """The conference's version: how many of its events the log holds."""
+        return self._version(conference)
+
+    def _version(self, conference: str) -> int:
+        row = self.conn.execute(
+            "SELECT ifnull(max(version), 0) FROM events WHERE conference = ?", (conference,)
+        ).fetchone()
+        return int(row[0])
+
+    def read(self, after: int = 0, *, limit: int | None = None) -> Iterator[Event]:
+        """Events with position > `after`, in position order, read in chunks."""
+        remaining = limit
+        while remaining is None or remaining > 0:
+            size = _READ_CHUNK if remaining is None else min(_READ_CHUNK, remaining)
+            rows = self.conn.execute(
+                f"SELECT {_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?",
+                (after, size),
+            ).fetchall()
+            if not rows:
+                return
+            for row in rows:
+                yield row_to_event(row)
+            after = rows[-1][0]
+            if remaining is not None:
+                remaining -= len(rows)
+
+    def get(self, event_id: str) -> Event | None:
+        return self._get(event_id)
+
+    def _get(self, event_id: str) -> Event | None:
+        row = self.conn.execute(
+            f"SELECT {_COLUMNS} FROM events WHERE id = ?", (event_id,)
+        ).fetchone()
+        return row_to_event(row) if row else None
+
+    def resolve(self, prefix: str) -> Event:
+        """The one event whose id starts with `prefix` (a whole id always matches)."""
+        exact = self._get(prefix)
+        if exact is not None:
+            return exact
+        if not prefix:
+            raise NotFound("an event id (or a prefix of one) is required")
+        # A range scan on the unique index: ids sharing the prefix sort together.
+        rows = self.conn.execute(
+            f"SELECT {_COLUMNS} FROM events WHERE id >= ? AND id < ? ORDER BY id LIMIT 6",
+            (prefix, prefix + "\U0010ffff"),
+        ).fetchall()
+        if not rows:
+            raise NotFound(f"no event with an id starting {prefix!r}")
+        if len(rows) > 1:
+            shown = ", ".join(r[1] for r in rows[:5])
+            more = " …" if len(rows) > 5 else ""
+            raise AmbiguousId(f"{prefix!r} matches several events ({shown}{more}): type more of it")
+        return row_to_event(rows[0])
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """Read-only SQL for the derived-context queries (liveblog.context)."""
+        return list(self.conn.execute(sql, params).fetchall())
+
+    def events_where(
+        self,
+        where: str,
+        params: Sequence[Any] = (),
+        *,
+        order: str = "position",
+        limit: int | None = None,
+    ) -> list[Event]:
+        sql = f"SELECT {_COLUMNS} FROM events WHERE {where} ORDER BY {order}"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [row_to_event(r) for r in self.conn.execute(sql, params).fetchall()]
+
+    def writing(self) -> Any:
+        """A context manager: one BEGIN IMMEDIATE transaction that `append` joins."""
+        return write_transaction(self.conn)
+
+    def snapshot(self) -> Any:
+        """A context manager holding one read snapshot across several queries."""
+        return read_transaction(self.conn)
+
+    def data_version(self) -> int:
+        """Changes whenever another connection commits: a cheap way to watch the log."""
+        return int(self.conn.execute("PRAGMA data_version").fetchone()[0])

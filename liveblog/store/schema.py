@@ -1,0 +1,115 @@
+"""The schema of events.db, created and upgraded with sqlite-utils `Migrations`.
+
+`PRAGMA user_version` caches how many migrations a file has, so opening an up-to-date
+database (every CLI command) costs one pragma and never imports sqlite-utils.
+
+The `events` table is the log. Its triggers make it append-only for every connection,
+a user's `sqlite3` shell included:
+
+* UPDATE and DELETE raise;
+* an INSERT must take the next position (gap-free), the conference's next version, and a
+  new id, which also refuses `INSERT OR REPLACE` over an existing event: BEFORE INSERT
+  triggers run before the REPLACE conflict resolution would delete anything.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import SchemaTooNew
+from .sqlite import Connection, write_transaction
+
+EVENTS_DDL = """
+CREATE TABLE events (
+    position INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    type TEXT NOT NULL,
+    conference TEXT NOT NULL,
+    occurred_at TEXT NOT NULL,
+    recorded_at TEXT NOT NULL,
+    author TEXT NOT NULL,
+    version INTEGER NOT NULL CHECK (version >= 1),
+    schema_version INTEGER NOT NULL CHECK (schema_version >= 1),
+    data TEXT NOT NULL CHECK (json_valid(data)),
+    UNIQUE (conference, version)
+);
+CREATE INDEX events_by_author ON events (author, position);
+CREATE INDEX events_by_type ON events (type, conference, position);
+CREATE INDEX events_by_reporter ON events (conference, author, type, position);
+CREATE INDEX events_by_target ON events (json_extract(data, '$.target'))
+    WHERE type IN ('entry.corrected', 'entry.retracted');
+
+CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+BEGIN
+    SELECT RAISE(ABORT, 'events is append-only: UPDATE is refused');
+END;
+
+CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+BEGIN
+    SELECT RAISE(ABORT, 'events is append-only: DELETE is refused');
+END;
+
+CREATE TRIGGER events_no_overwrite BEFORE INSERT ON events
+WHEN EXISTS (SELECT 1 FROM events WHERE id = NEW.id)
+BEGIN
+    SELECT RAISE(ABORT, 'events is append-only: an event with this id exists');
+END;
+
+CREATE TRIGGER events_gap_free BEFORE INSERT ON events
+WHEN NEW.position IS NULL
+  OR NEW.position <> (SELECT ifnull(max(position), 0) + 1 FROM events)
+  OR NEW.version <> (SELECT ifnull(max(version), 0) + 1 FROM events
+                     WHERE conference = NEW.conference)
+BEGIN
+    SELECT RAISE(ABORT, 'events is append-only: position and version must be the next ones');
+END;
+"""
+
+
+def _m001_events(db: Any) -> None:
+    for statement in _split(EVENTS_DDL):
+        db.execute(statement)
+
+
+def _split(script: str) -> list[str]:
+    """Split DDL on statement boundaries; trigger bodies keep their inner semicolons."""
+    statements, current = [], []
+    for line in script.strip().splitlines():
+        current.append(line)
+        text = "\n".join(current).strip()
+        is_trigger = text.upper().startswith("CREATE TRIGGER")
+        if text.endswith(";") and (not is_trigger or text.upper().endswith("END;")):
+            statements.append(text)
+            current = []
+    return statements
+
+
+# Each entry is (name, function). Append new migrations; never edit or reorder old ones.
+MIGRATIONS: list[tuple[str, Any]] = [
+    ("m001_events", _m001_events),
+]
+LATEST = len(MIGRATIONS)
+
+
+def ensure_schema(conn: Connection) -> None:
+    """Bring the database up to this release's schema; refuse a newer one."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version == LATEST:
+        return
+    if version > LATEST:
+        raise SchemaTooNew(
+            f"this events.db has schema {version}, newer than this release knows ({LATEST}): "
+            "upgrade liveblog"
+        )
+    from sqlite_utils import Database
+    from sqlite_utils.migrations import Migrations
+
+    migrations = Migrations("liveblog")
+    for name, fn in MIGRATIONS:
+        migrations(name=name)(fn)
+    # IMMEDIATE: several processes may open a new file at once; one migrates, the
+    # others wait, then find nothing pending.
+    with write_transaction(conn):
+        db = Database(conn, execute_plugins=False)
+        migrations.apply(db)
+        conn.execute(f"PRAGMA user_version = {LATEST}")

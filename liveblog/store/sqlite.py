@@ -1,0 +1,81 @@
+"""The SQLite driver: pysqlite3's bundled library, never the system Python's older one.
+
+SQLite before 3.51.3 can corrupt a WAL database when a checkpoint races a reset; the
+pysqlite3 wheel bundles a fixed release. sqlite-utils picks pysqlite3 up the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+try:
+    from pysqlite3 import dbapi2 as sqlite3
+except ImportError:  # pragma: no cover - only on a platform without the wheel
+    import sqlite3
+
+MINIMUM_SQLITE = (3, 51, 3)
+BUSY_TIMEOUT_MS = 30_000
+
+Connection = Any  # pysqlite3 ships no type information
+IntegrityError = sqlite3.IntegrityError
+OperationalError = sqlite3.OperationalError
+DatabaseError = sqlite3.DatabaseError
+
+if sqlite3.sqlite_version_info < MINIMUM_SQLITE:  # pragma: no cover
+    raise ImportError(
+        f"liveblog needs SQLite >= {'.'.join(map(str, MINIMUM_SQLITE))}, "
+        f"found {sqlite3.sqlite_version}: install pysqlite3>=0.6.1"
+    )
+
+
+def connect(path: str | Path) -> Connection:
+    """Open `path` with the pragmas every liveblog connection needs.
+
+    `isolation_level=None` leaves transactions to us: writes use BEGIN IMMEDIATE, since a
+    deferred BEGIN that later upgrades to a write can fail with SQLITE_BUSY regardless of
+    the busy timeout.
+    """
+    conn = sqlite3.connect(
+        str(path), isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False
+    )
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    # FULL: an acknowledged append survives power loss, not only a crash of the process.
+    conn.execute("PRAGMA synchronous = FULL")
+    # Without it, INSERT OR REPLACE deletes rows without firing DELETE triggers.
+    conn.execute("PRAGMA recursive_triggers = ON")
+    return conn
+
+
+@contextlib.contextmanager
+def write_transaction(conn: Connection) -> Iterator[Connection]:
+    """BEGIN IMMEDIATE … COMMIT, rolled back on any exception.
+
+    Re-entrant: inside an open transaction it joins it, so a caller can read the
+    reporter's context and append under one lock.
+    """
+    if conn.in_transaction:
+        yield conn
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+@contextlib.contextmanager
+def read_transaction(conn: Connection) -> Iterator[Connection]:
+    """One consistent snapshot for several SELECTs."""
+    conn.execute("BEGIN")
+    try:
+        yield conn
+    finally:
+        if conn.in_transaction:
+            conn.execute("COMMIT")

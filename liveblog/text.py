@@ -1,0 +1,99 @@
+"""Validated string types shared by every event.
+
+Reporters paste text from anywhere; C0 control characters break XML feeds and terminals
+downstream, so they are stripped here, at the door, once. Lengths are bounded so one
+runaway paste cannot bloat every feed document.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, BeforeValidator, StringConstraints
+
+# C0 controls and DEL, except tab and newline which body text may carry.
+_CONTROL_EXCEPT_TAB_NL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_ANY_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_SPACES = re.compile(r"[ \t\n]+")
+
+
+def clean_body(value: object) -> object:
+    """Multi-line text: keep paragraphs, drop other controls, trim the ends."""
+    if not isinstance(value, str):
+        return value
+    value = value.replace("\r\n", "\n").replace("\r", "\n")
+    return _CONTROL_EXCEPT_TAB_NL.sub("", value).strip()
+
+
+def clean_line(value: object) -> object:
+    """Single-line text: whitespace controls become one space, other controls go."""
+    if not isinstance(value, str):
+        return value
+    value = _SPACES.sub(" ", value.replace("\r", " "))
+    return _ANY_CONTROL.sub("", value).strip()
+
+
+def _not_blank(value: str) -> str:
+    if not value:
+        raise ValueError("must not be empty")
+    return value
+
+
+Body = Annotated[
+    str,
+    BeforeValidator(clean_body),
+    AfterValidator(_not_blank),
+    StringConstraints(max_length=10_000),
+]
+"""A quote, a note: up to 10,000 characters, paragraphs kept."""
+
+Title = Annotated[
+    str,
+    BeforeValidator(clean_line),
+    AfterValidator(_not_blank),
+    StringConstraints(max_length=300),
+]
+"""A conference, day, session or talk title."""
+
+Name = Annotated[
+    str,
+    BeforeValidator(clean_line),
+    AfterValidator(_not_blank),
+    StringConstraints(max_length=200),
+]
+"""A person, role, organisation, room or venue."""
+
+Caption = Annotated[
+    str,
+    BeforeValidator(clean_body),
+    AfterValidator(_not_blank),
+    StringConstraints(max_length=2_000),
+]
+
+Reason = Annotated[
+    str,
+    BeforeValidator(clean_body),
+    AfterValidator(_not_blank),
+    StringConstraints(max_length=2_000),
+]
+
+# Event ids are chosen by clients (so a retried post is never duplicated). They appear
+# in URLs and feed ids, so they are restricted to URL-safe characters.
+EventId = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,79}$"),
+]
+
+# A conference slug names a directory under feeds/ and a URL path segment.
+Slug = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"),
+]
+
+Url = Annotated[
+    str,
+    BeforeValidator(clean_line),
+    StringConstraints(pattern=r"^https?://[^\s/?#]+[^\s]*$", max_length=2_000),
+]
+"""An absolute http(s) URL."""

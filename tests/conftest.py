@@ -1,0 +1,88 @@
+"""Shared fixtures: a real events.db in a temporary directory, the CLI in-process and
+as a real subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from liveblog.cli import cli
+
+LIVEBLOG = [sys.executable, "-m", "liveblog"]
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "events.db"
+
+
+@pytest.fixture
+def invoke(db_path: Path) -> Callable[..., Result]:
+    """Run the CLI in-process (CliRunner) against `db_path` as reporter `ann`."""
+    runner = CliRunner()
+
+    def run(*args: str, author: str = "ann", input: str | None = None) -> Result:
+        return runner.invoke(
+            cli,
+            ["--db", str(db_path), "--author", author, *args],
+            input=input,
+            catch_exceptions=False,
+        )
+
+    return run
+
+
+@dataclass
+class Proc:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def run_cli(db_path: Path, tmp_path: Path) -> Callable[..., Proc]:
+    """Run `python -m liveblog` as a real subprocess against `db_path`."""
+
+    def run(*args: str, author: str = "ann", input: str | None = None) -> Proc:
+        env = {**os.environ, "LIVEBLOG_DB": str(db_path), "LIVEBLOG_AUTHOR": author}
+        env.pop("LIVEBLOG_DEBUG", None)
+        done = subprocess.run(
+            [*LIVEBLOG, *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            timeout=60,
+        )
+        return Proc(done.returncode, done.stdout, done.stderr)
+
+    return run
+
+
+@pytest.fixture
+def day_open(invoke: Callable[..., Result]) -> Iterator[None]:
+    """A conference `socitm-2011` (Europe/London) with day 2 open."""
+    assert (
+        invoke(
+            "conference",
+            "open",
+            "socitm-2011",
+            "--title",
+            "SOCITM 2011",
+            "--timezone",
+            "Europe/London",
+            "--at",
+            "2011-06-09T08:30",
+        ).exit_code
+        == 0
+    )
+    assert invoke("day", "open", "2", "--at", "2011-06-09T09:00").exit_code == 0
+    yield
