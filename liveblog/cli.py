@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 # We use no pydantic plugins; looking them up scans every installed package's metadata.
@@ -456,6 +457,71 @@ def log(since: int, follow: bool, as_json: bool) -> None:
                 sys.stdout.flush()
         except KeyboardInterrupt:
             return
+
+
+@cli.command()
+@click.argument("day", type=click.IntRange(1, 366))
+@click.option("--conference", metavar="SLUG", help="The conference (default: your current one).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["markdown", "html", "json"]),
+    default="markdown",
+    show_default=True,
+    help="Output format.",
+)
+@click.option(
+    "--as-of",
+    "as_of",
+    metavar="TIME",
+    help="The summary as it stood at TIME (what the log had recorded by then).",
+)
+@click.option(
+    "--template",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="PATH",
+    help="Render with your own jinja2 template instead of --format.",
+)
+def summary(
+    day: int, conference: str | None, fmt: str, as_of: str | None, template: Path | None
+) -> None:
+    """Print the summary of day DAY ("<conference> – Day N Reflections")."""
+    with user_errors():
+        text = state().service.summary(
+            day, conference=conference, fmt=fmt, as_of=as_of, template=template
+        )
+    click.echo(text, nl=not text.endswith("\n"))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status(as_json: bool) -> None:
+    """Show the log head and each projection's position and lag."""
+    with user_errors():
+        report = state().service.status()
+    if as_json:
+        click.echo(json.dumps(report))
+        return
+    click.echo(f"log head: {report['head']}")
+    for p in report["projections"]:
+        click.echo(
+            f"projection {p['name']} v{p['version']}: position {p['position']}, lag {p['lag']}"
+        )
+
+
+@cli.command()
+def rebuild() -> None:
+    """Drop every projection and replay the whole log into it."""
+    with user_errors():
+        service = state().service
+        total = service.log.head()
+        if sys.stderr.isatty():
+            with click.progressbar(length=total, label="rebuilding", file=sys.stderr) as bar:
+                applied = service.rebuild(bar.update)
+        else:
+            applied = service.rebuild()
+    for name, count in applied.items():
+        click.echo(f"rebuilt {name}: {count} events")
 
 
 @cli.command()

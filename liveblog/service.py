@@ -10,10 +10,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import context as ctx
 from .clock import now, parse_at, zone
@@ -37,6 +37,9 @@ from .events import (
     TalkStarted,
 )
 from .store import Appended, EventLog
+
+if TYPE_CHECKING:
+    from .projections import ProjectionRunner
 
 
 def new_event_id() -> str:
@@ -68,6 +71,7 @@ class Liveblog:
     def __init__(self, db_path: str | Path, author: str) -> None:
         self.log = EventLog(db_path)
         self.author = author
+        self._projections: ProjectionRunner | None = None
 
     def close(self) -> None:
         self.log.close()
@@ -414,3 +418,73 @@ class Liveblog:
     def export(self, since: int = 0) -> Iterator[dict[str, Any]]:
         for event in self.log.read(after=since):
             yield event.to_export()
+
+    # -- projections and summaries ---------------------------------------------------
+
+    @property
+    def projections(self) -> ProjectionRunner:
+        if self._projections is None:
+            from .projections import runner_for
+
+            self._projections = runner_for(self.log)
+        return self._projections
+
+    def catch_up(self, progress: Callable[[int], None] | None = None) -> dict[str, int]:
+        return self.projections.catch_up(progress)
+
+    def rebuild(self, progress: Callable[[int], None] | None = None) -> dict[str, int]:
+        return self.projections.rebuild(progress)
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "head": self.log.head(),
+            "projections": [
+                {"name": s.name, "version": s.version, "position": s.position, "lag": s.lag}
+                for s in self.projections.status()
+            ],
+        }
+
+    def summary_conference(self, conference: str | None) -> ctx.Conference:
+        """--conference, else the reporter's context, else the log's only conference."""
+        try:
+            return ctx.resolve_conference(self.log, self.author, conference)
+        except ContextError:
+            if conference is not None:
+                raise
+            last = self.log.query(
+                "SELECT conference FROM events WHERE author = ? ORDER BY position DESC LIMIT 1",
+                (self.author,),
+            )
+            every = [
+                r[0]
+                for r in self.log.query(
+                    "SELECT conference FROM events WHERE type = 'conference.opened'"
+                )
+            ]
+            slug = last[0][0] if last else (every[0] if len(every) == 1 else None)
+            found = ctx.find_conference(self.log, slug) if slug else None
+            if found is None:
+                raise
+            return found
+
+    def summary(
+        self,
+        day: int,
+        *,
+        conference: str | None = None,
+        fmt: str = "markdown",
+        as_of: str | None = None,
+        template: Path | None = None,
+    ) -> str:
+        """Day `day`'s summary, now or `as_of` a past moment, in `fmt` or a template."""
+        from .summary import build_day_summary, render
+        from .summary.history import summary_as_of
+
+        found = self.summary_conference(conference)
+        if as_of is not None:
+            moment = parse_at(as_of, zone(found.opened.timezone))
+            data = summary_as_of(self.log, found.slug, day, moment)
+        else:
+            self.catch_up()
+            data = build_day_summary(self.log.conn, found.slug, day)
+        return render(data, fmt, template)

@@ -15,7 +15,8 @@ from typing import Any
 
 from ..envelope import Event, format_time, parse_data
 from ..errors import AmbiguousId, ConflictingEvent, InvalidEvent, NotFound, VersionConflict
-from ..events import EventData
+from ..events import EVENT_TYPES, EventData
+from ..upcasting import upcast
 from .schema import ensure_schema
 from .sqlite import Connection, connect, read_transaction, write_transaction
 
@@ -24,6 +25,26 @@ _COLUMNS = (
     "schema_version, data"
 )
 _READ_CHUNK = 1_000
+_CURRENT = {name: model.SCHEMA_VERSION for name, model in EVENT_TYPES.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A stored event as plain data, for projections that replay millions of them.
+
+    Every event was validated when appended, so replays skip pydantic; `data` is
+    already upcast to the current schema version.
+    """
+
+    position: int
+    id: str
+    type: str
+    conference: str
+    occurred_at: str
+    recorded_at: str
+    author: str
+    version: int
+    data: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +149,8 @@ class EventLog:
         position = self._head()
         versions: dict[str, int] = {}
         recorded_at = dt.datetime.now(dt.UTC)
-        stamp = format_time(recorded_at)
+        # Always with microseconds, so recorded_at sorts as text (`summary --as-of`).
+        stamp = recorded_at.isoformat(timespec="microseconds")
         rows = []
         stored: dict[str, Event] = {}
         for event in events:
@@ -194,6 +216,40 @@ class EventLog:
             after = rows[-1][0]
             if remaining is not None:
                 remaining -= len(rows)
+
+    def records(
+        self,
+        after: int = 0,
+        *,
+        until: int | None = None,
+        conference: str | None = None,
+        chunk: int = _READ_CHUNK,
+    ) -> Iterator[list[Record]]:
+        """Chunks of records with `after` < position <= `until`, in position order."""
+        where = "position > ?"
+        extra: tuple[Any, ...] = ()
+        if until is not None:
+            where += " AND position <= ?"
+            extra += (until,)
+        if conference is not None:
+            where += " AND conference = ?"
+            extra += (conference,)
+        sql = f"SELECT {_COLUMNS} FROM events WHERE {where} ORDER BY position LIMIT ?"
+        loads = json.loads
+        while True:
+            rows = self.conn.execute(sql, (after, *extra, chunk)).fetchall()
+            if not rows:
+                return
+            batch = []
+            for pos, id_, type_, conf, occurred, recorded, author, version, sv, data in rows:
+                payload = loads(data)
+                if sv != _CURRENT.get(type_, sv):
+                    payload = upcast(type_, sv, payload, _CURRENT[type_])
+                batch.append(
+                    Record(pos, id_, type_, conf, occurred, recorded, author, version, payload)
+                )
+            yield batch
+            after = rows[-1][0]
 
     def get(self, event_id: str) -> Event | None:
         return self._get(event_id)

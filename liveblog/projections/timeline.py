@@ -1,0 +1,283 @@
+"""The timeline projection: conferences, days, and every entry in its current state.
+
+Entries are sessions, talks, quotes, notes and photos, with their text after corrections,
+whether they are retracted (and why), and their edit history. Each day records the
+position of the last event that changed it, so publishers know which summaries to
+refresh. Day summaries are read from these tables (liveblog.summary).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from ..store import Record
+from ..store.sqlite import Connection
+
+CONFERENCES = "timeline_conferences"
+DAYS = "timeline_days"
+REPORTERS = "timeline_reporters"
+ENTRIES = "timeline_entries"
+EDITS = "timeline_edits"
+
+DDL = f"""
+CREATE TABLE {CONFERENCES} (
+    slug TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    venue TEXT,
+    timezone TEXT NOT NULL,
+    url TEXT,
+    language TEXT NOT NULL,
+    opened_at TEXT NOT NULL,
+    closed_at TEXT,
+    changed_position INTEGER NOT NULL
+);
+CREATE TABLE {DAYS} (
+    conference TEXT NOT NULL,
+    number INTEGER NOT NULL,
+    date TEXT NOT NULL,
+    title TEXT,
+    opened_at TEXT NOT NULL,
+    closed_at TEXT,
+    changed_position INTEGER NOT NULL,
+    PRIMARY KEY (conference, number)
+);
+CREATE TABLE {REPORTERS} (
+    conference TEXT NOT NULL,
+    day INTEGER NOT NULL,
+    author TEXT NOT NULL,
+    first_position INTEGER NOT NULL,
+    PRIMARY KEY (conference, day, author)
+);
+CREATE TABLE {ENTRIES} (
+    id TEXT PRIMARY KEY,
+    position INTEGER NOT NULL,
+    conference TEXT NOT NULL,
+    day INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    author TEXT NOT NULL,
+    occurred_at TEXT NOT NULL,
+    utc_at TEXT NOT NULL,
+    session TEXT,
+    talk TEXT,
+    title TEXT,
+    text TEXT,
+    speaker TEXT,
+    role TEXT,
+    organisation TEXT,
+    caption TEXT,
+    url TEXT,
+    session_kind TEXT,
+    room TEXT,
+    hosts TEXT,
+    ended_at TEXT,
+    updated_at TEXT,
+    retracted INTEGER NOT NULL DEFAULT 0,
+    retraction_reason TEXT,
+    retracted_at TEXT
+);
+CREATE INDEX {ENTRIES}_by_day ON {ENTRIES} (conference, day, utc_at, position);
+CREATE INDEX {ENTRIES}_by_position ON {ENTRIES} (conference, position);
+CREATE TABLE {EDITS} (
+    event_id TEXT PRIMARY KEY,
+    entry TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    occurred_at TEXT NOT NULL,
+    author TEXT NOT NULL,
+    changes TEXT NOT NULL
+);
+CREATE INDEX {EDITS}_by_entry ON {EDITS} (entry, position);
+"""
+
+_ENTRY_KIND = {
+    "session.started": "session",
+    "talk.started": "talk",
+    "quote.captured": "quote",
+    "note.posted": "note",
+    "photo.posted": "photo",
+}
+
+
+def utc(timestamp: str) -> str:
+    """An ISO timestamp as UTC text, so entries of one day sort by the instant."""
+    import datetime as dt
+
+    return dt.datetime.fromisoformat(timestamp).astimezone(dt.UTC).isoformat()
+
+
+class TimelineProjection:
+    name = "timeline"
+    version = 1
+    tables = (CONFERENCES, DAYS, REPORTERS, ENTRIES, EDITS)
+
+    def create(self, conn: Connection) -> None:
+        for statement in DDL.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+
+    def apply(self, conn: Connection, records: Sequence[Record]) -> None:
+        execute = conn.execute
+        for r in records:
+            d = r.data
+            t = r.type
+            kind = _ENTRY_KIND.get(t)
+            if kind is not None:
+                self._entry(conn, r, kind)
+                continue
+            if t in ("session.ended", "talk.ended"):
+                target = d["session"] if t == "session.ended" else d["talk"]
+                row = execute(
+                    f"UPDATE {ENTRIES} SET ended_at = ? WHERE id = ? RETURNING conference, day",
+                    (r.occurred_at, target),
+                ).fetchone()
+                if row:
+                    self._day_changed(conn, row[0], row[1], r.position)
+            elif t == "entry.corrected":
+                self._correct(conn, r)
+            elif t == "entry.retracted":
+                row = execute(
+                    f"UPDATE {ENTRIES} SET retracted = 1, retraction_reason = ?, "
+                    "retracted_at = ? WHERE id = ? RETURNING conference, day",
+                    (d.get("reason"), r.occurred_at, d["target"]),
+                ).fetchone()
+                self._edit(conn, r, {"reason": d.get("reason")})
+                if row:
+                    self._day_changed(conn, row[0], row[1], r.position)
+            elif t == "day.opened":
+                execute(
+                    f"INSERT OR IGNORE INTO {DAYS} (conference, number, date, title, opened_at,"
+                    " changed_position) VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        r.conference,
+                        d["number"],
+                        d["date"],
+                        d.get("title"),
+                        r.occurred_at,
+                        r.position,
+                    ),
+                )
+            elif t == "day.closed":
+                execute(
+                    f"UPDATE {DAYS} SET closed_at = ?, changed_position = ? "
+                    "WHERE conference = ? AND number = ?",
+                    (r.occurred_at, r.position, r.conference, d["number"]),
+                )
+            elif t == "conference.opened":
+                execute(
+                    f"INSERT OR IGNORE INTO {CONFERENCES} (slug, title, venue, timezone, url, "
+                    "language, opened_at, changed_position) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        r.conference,
+                        d["title"],
+                        d.get("venue"),
+                        d["timezone"],
+                        d.get("url"),
+                        d["language"],
+                        r.occurred_at,
+                        r.position,
+                    ),
+                )
+            elif t == "conference.closed":
+                execute(
+                    f"UPDATE {CONFERENCES} SET closed_at = ?, changed_position = ? WHERE slug = ?",
+                    (r.occurred_at, r.position, r.conference),
+                )
+
+    def _day_changed(self, conn: Connection, conference: str, day: int, position: int) -> None:
+        conn.execute(
+            f"UPDATE {DAYS} SET changed_position = ? WHERE conference = ? AND number = ?",
+            (position, conference, day),
+        )
+
+    def _entry(self, conn: Connection, r: Record, kind: str) -> None:
+        d = r.data
+        hosts = d.get("hosts")
+        conn.execute(
+            f"INSERT OR IGNORE INTO {ENTRIES} (id, position, conference, day, kind, author, "
+            "occurred_at, utc_at, session, talk, title, text, speaker, role, organisation, "
+            "caption, url, session_kind, room, hosts) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                r.id,
+                r.position,
+                r.conference,
+                d["day"],
+                kind,
+                r.author,
+                r.occurred_at,
+                utc(r.occurred_at),
+                r.id if kind == "session" else d.get("session"),
+                r.id if kind == "talk" else d.get("talk"),
+                d.get("title"),
+                d.get("text"),
+                d.get("speaker"),
+                d.get("role"),
+                d.get("organisation"),
+                d.get("caption"),
+                d.get("url"),
+                d.get("kind") if kind == "session" else None,
+                d.get("room"),
+                json.dumps(hosts, ensure_ascii=False) if hosts is not None else None,
+            ),
+        )
+        conn.execute(
+            f"INSERT OR IGNORE INTO {REPORTERS} (conference, day, author, first_position) "
+            "VALUES (?, ?, ?, ?)",
+            (r.conference, d["day"], r.author, r.position),
+        )
+        self._day_changed(conn, r.conference, d["day"], r.position)
+
+    def _correct(self, conn: Connection, r: Record) -> None:
+        d = r.data
+        before = conn.execute(
+            f"SELECT kind, speaker FROM {ENTRIES} WHERE id = ?", (d["target"],)
+        ).fetchone()
+        changes = {k: d[k] for k in ("text", "speaker", "caption") if d.get(k) is not None}
+        self._edit(conn, r, changes)
+        if before is None:
+            return  # a correction of an entry this log never saw (an import): kept as history
+        kind, old_speaker = before
+        text = changes.get("text")
+        row = conn.execute(
+            f"UPDATE {ENTRIES} SET "
+            "text = CASE WHEN kind IN ('quote', 'note') THEN coalesce(?, text) ELSE text END, "
+            "title = CASE WHEN kind IN ('session', 'talk') THEN coalesce(?, title) "
+            "ELSE title END, "
+            "speaker = CASE WHEN kind IN ('quote', 'talk') THEN coalesce(?, speaker) "
+            "ELSE speaker END, "
+            "caption = CASE WHEN kind = 'photo' THEN coalesce(?, caption) ELSE caption END, "
+            "updated_at = ? WHERE id = ? RETURNING conference, day",
+            (
+                text,
+                text,
+                changes.get("speaker"),
+                changes.get("caption"),
+                r.occurred_at,
+                d["target"],
+            ),
+        ).fetchone()
+        if kind == "talk" and "speaker" in changes:
+            # Quotes defaulted to the talk's speaker follow the corrected name.
+            conn.execute(
+                f"UPDATE {ENTRIES} SET speaker = ? WHERE talk = ? AND kind = 'quote' "
+                "AND speaker = ?",
+                (changes["speaker"], d["target"], old_speaker),
+            )
+        if row:
+            self._day_changed(conn, row[0], row[1], r.position)
+
+    def _edit(self, conn: Connection, r: Record, changes: dict[str, object]) -> None:
+        conn.execute(
+            f"INSERT OR IGNORE INTO {EDITS} (event_id, entry, position, type, occurred_at, "
+            "author, changes) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                r.id,
+                r.data["target"],
+                r.position,
+                r.type,
+                r.occurred_at,
+                r.author,
+                json.dumps(changes, ensure_ascii=False),
+            ),
+        )

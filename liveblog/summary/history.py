@@ -1,0 +1,46 @@
+"""`summary --as-of`: a day summary exactly as it stood at a past moment.
+
+The log records when it stored each event, so the past is a prefix of the log: replay
+the conference's events up to that moment into a private in-memory timeline and read
+the summary from it. The live projection is not touched.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from ..projections.timeline import TimelineProjection
+from ..store import EventLog
+from ..store.sqlite import connect
+from .model import Node, build_day_summary
+
+
+def position_at(log: EventLog, moment: dt.datetime) -> int:
+    """The last position recorded at or before `moment` (0 if none).
+
+    `recorded_at` is assigned under the write lock, so it grows with position; a binary
+    search by primary key costs O(log n) lookups instead of a scan.
+    """
+    stamp = moment.astimezone(dt.UTC).isoformat(timespec="microseconds")
+    low, high = 0, log.head()
+    while low < high:
+        middle = (low + high + 1) // 2
+        row = log.query("SELECT recorded_at FROM events WHERE position = ?", (middle,))
+        if row and row[0][0] <= stamp:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def summary_as_of(log: EventLog, conference: str, day: int, moment: dt.datetime) -> Node:
+    until = position_at(log, moment)
+    memory = connect(":memory:")
+    try:
+        projection = TimelineProjection()
+        projection.create(memory)
+        for chunk in log.records(until=until, conference=conference):
+            projection.apply(memory, chunk)
+        return build_day_summary(memory, conference, day)
+    finally:
+        memory.close()

@@ -1,0 +1,99 @@
+"""Sentences that introduce sessions and talks, so a summary reads like an article.
+
+Plain text: the templates escape it for their format. The first, next and final
+speakers of a day are introduced differently, and the middle ones vary, so a reader
+does not meet the same sentence five times.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+Node = dict[str, Any]
+
+
+def local_time(timestamp: str | None, tz: dt.tzinfo) -> str:
+    if not timestamp:
+        return ""
+    return dt.datetime.fromisoformat(timestamp).astimezone(tz).strftime("%H:%M")
+
+
+def join_names(names: Sequence[str]) -> str:
+    names = list(names)
+    if len(names) <= 1:
+        return "".join(names)
+    return ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def who(talk: Node) -> str:
+    """Name, with role and organisation when known: 'Andy Burns, Director at ACME'."""
+    name, role, org = str(talk["speaker"]), talk.get("role"), talk.get("organisation")
+    if role and org:
+        return f"{name}, {role} at {org}"
+    if role:
+        return f"{name}, {role}"
+    if org:
+        return f"{name} of {org}"
+    return name
+
+
+_MIDDLE = (
+    "Next came {who}, speaking on “{title}”.",
+    "{who} followed with “{title}”.",
+    "Then {who} took the floor with “{title}”.",
+    "After that, {who} turned to “{title}”.",
+)
+
+
+def talk_intro(talk: Node, index: int, total: int) -> str:
+    """How the `index`-th of `total` talks of the day is introduced."""
+    values = {"who": who(talk), "title": talk["title"]}
+    if total == 1:
+        return "{who} spoke on “{title}”.".format(**values)
+    if index == 0:
+        return "First up was {who}, on “{title}”.".format(**values)
+    if index == total - 1:
+        return "Finally, {who} closed with “{title}”.".format(**values)
+    return _MIDDLE[(index - 1) % len(_MIDDLE)].format(**values)
+
+
+_ARTICLE_AN = ("a", "e", "i", "o", "u")
+
+
+def session_intro(session: Node, tz: dt.tzinfo) -> str:
+    """'A roundtable hosted by X and Y in Room 2, 11:00–12:00.'"""
+    kind = session["kind"]
+    start, end = local_time(session["started_at"], tz), local_time(session.get("ended_at"), tz)
+    when = f"{start}–{end}" if end else f"from {start}"
+    room = f" in {session['room']}" if session.get("room") else ""
+    hosts = join_names(session.get("hosts", []))
+    if kind == "roundtable":
+        hosted = f" hosted by {hosts}" if hosts else ""
+        return f"A roundtable{hosted}{room}, {when}."
+    if kind == "session":
+        sentence = f"The session ran{room} {when}" if end else f"The session began{room} at {start}"
+    else:
+        article = "An" if kind.startswith(_ARTICLE_AN) else "A"
+        sentence = f"{article} {kind}{room}, {when}"
+    if hosts:
+        sentence += f", chaired by {hosts}"
+    return sentence + "."
+
+
+def annotate(summary: Node, tz: dt.tzinfo) -> None:
+    """Add `intro` to every session and talk, numbering talks across the whole day."""
+    talks: list[Node] = []
+
+    def visit(flow: list[Node]) -> None:
+        for node in flow:
+            if node["type"] == "session":
+                node["intro"] = session_intro(node, tz)
+                visit(node["flow"])
+            elif node["type"] == "talk":
+                talks.append(node)
+
+    visit(summary["flow"])
+    for index, talk in enumerate(talks):
+        talk["intro"] = talk_intro(talk, index, len(talks))

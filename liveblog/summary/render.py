@@ -1,0 +1,137 @@
+"""Rendering a day summary: markdown (default), html, json, or the user's own template."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import zoneinfo
+from pathlib import Path
+from typing import Any
+
+from markupsafe import Markup, escape
+
+from ..errors import InvalidEvent
+from .model import Node, walk
+from .narrative import annotate, join_names
+
+FORMATS = ("markdown", "html", "json")
+
+
+def _md(value: object) -> str:
+    """Markdown-safe text: HTML metacharacters become entities."""
+    text = "" if value is None else str(value)
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _md_url(value: object) -> str:
+    return str(value).replace("(", "%28").replace(")", "%29").replace(" ", "%20")
+
+
+def _paragraphs(value: object) -> Markup:
+    """Escaped text whose blank lines become paragraph breaks and newlines <br>."""
+    parts = [escape(p).replace("\n", Markup("<br>")) for p in str(value).split("\n\n")]
+    return Markup("</p><p>").join(parts)
+
+
+def json_ld(summary: Node) -> str:
+    """schema.org LiveBlogPosting, safe to place inside a <script> element."""
+    updates = []
+    for node in walk(summary["flow"]):
+        body = node.get("text") or node.get("caption") or node.get("intro") or ""
+        headline = node.get("title") or (
+            f"Quote — {node['speaker']}" if node["type"] == "quote" else body[:110]
+        )
+        update: dict[str, Any] = {
+            "@type": "BlogPosting",
+            "identifier": node["id"],
+            "headline": headline,
+            "datePublished": node["occurred_at"],
+            "dateModified": node.get("updated_at") or node["occurred_at"],
+            "author": {"@type": "Person", "name": node["author"]},
+            "articleBody": body,
+        }
+        if node["type"] == "photo":
+            update["image"] = node["url"]
+        updates.append(update)
+    conference, day = summary["conference"], summary["day"]
+    data: dict[str, Any] = {
+        "@context": "https://schema.org",
+        "@type": "LiveBlogPosting",
+        "headline": summary["title"],
+        "inLanguage": conference["language"],
+        "coverageStartTime": summary["coverage_start"],
+        "coverageEndTime": summary["coverage_end"],
+        "datePublished": summary["coverage_start"],
+        "author": [{"@type": "Person", "name": r} for r in summary["reporters"]],
+        "about": {
+            "@type": "Event",
+            "name": conference["title"],
+            "startDate": day["date"],
+            **(
+                {"location": {"@type": "Place", "name": conference["venue"]}}
+                if conference.get("venue")
+                else {}
+            ),
+        },
+        "liveBlogUpdate": updates,
+    }
+    if conference.get("url"):
+        data["url"] = f"{conference['url'].rstrip('/')}/day-{day['number']}.html"
+    text = json.dumps(data, ensure_ascii=False, indent=1)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _environment(loader: Any, autoescape: Any) -> Any:
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=loader,
+        autoescape=autoescape,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters["md"] = _md
+    env.filters["mdurl"] = _md_url
+    env.filters["paragraphs"] = _paragraphs
+    return env
+
+
+def _context(summary: Node) -> dict[str, Any]:
+    view = copy.deepcopy(summary)
+    tz = zoneinfo.ZoneInfo(view["conference"]["timezone"])
+    annotate(view, tz)
+    date = dt.date.fromisoformat(view["day"]["date"])
+    return {
+        **view,
+        "byline": join_names(view["reporters"]) or "the liveblog team",
+        "date_long": f"{date.strftime('%A')} {date.day} {date.strftime('%B %Y')}",
+        "json_ld": json_ld(view),
+        "summary": view,
+    }
+
+
+def render(summary: Node, fmt: str = "markdown", template: Path | None = None) -> str:
+    """The summary in `fmt`, or through the user's jinja2 `template`."""
+    if template is not None:
+        import jinja2
+
+        try:
+            env = _environment(
+                jinja2.FileSystemLoader(str(template.parent)),
+                jinja2.select_autoescape(("html", "htm", "xml", "j2.html")),
+            )
+            return str(env.get_template(template.name).render(**_context(summary)))
+        except jinja2.TemplateNotFound:
+            raise InvalidEvent(f"template {str(template)!r} not found") from None
+        except jinja2.TemplateError as exc:
+            raise InvalidEvent(f"template {template.name}: {exc}") from None
+    if fmt == "json":
+        return json.dumps(summary, ensure_ascii=False, indent=2) + "\n"
+    if fmt not in FORMATS:
+        raise InvalidEvent(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
+    import jinja2
+
+    env = _environment(jinja2.PackageLoader("liveblog.summary", "templates"), fmt == "html")
+    name = "summary.html.j2" if fmt == "html" else "summary.md.j2"
+    return str(env.get_template(name).render(**_context(summary)))
