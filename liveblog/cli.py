@@ -26,6 +26,7 @@ from .errors import LiveblogError
 F = TypeVar("F", bound=Callable[..., Any])
 
 FOLLOW_POLL_SECONDS = 0.25
+MAX_POSITION = 2**63 - 1  # SQLite's largest integer
 
 
 def default_author() -> str:
@@ -57,6 +58,11 @@ class State:
             self._service.close()
 
 
+def one_line(message: str) -> str:
+    """A message is one line, whatever text it quotes."""
+    return message.replace("\r", "\\r").replace("\n", "\\n")
+
+
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Turn library and database errors into one clean line and exit status 1."""
@@ -65,9 +71,9 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except LiveblogError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise click.ClickException(one_line(str(exc))) from None
     except DatabaseError as exc:
-        raise click.ClickException(f"database error: {exc}") from None
+        raise click.ClickException(f"database error: {one_line(str(exc))}") from None
 
 
 def echo_events(events: list[Any]) -> None:
@@ -388,13 +394,14 @@ def retract(event_id: str | None, last: bool, reason: str | None, at: str | None
 
 
 @cli.command("import")
-@click.argument("file", type=click.File("r", encoding="utf-8"), metavar="FILE|-")
+@click.argument("file", type=click.File("rb"), metavar="FILE|-")
 def import_(file: Any) -> None:
     """Append events from JSON Lines (the export format); idempotent by event id.
 
     The whole file is checked first: one bad line refuses it all, naming the line.
     """
-    name = "stdin" if file.name == "<stdin>" else file.name
+    name = getattr(file, "name", "-")
+    name = "stdin" if name in ("<stdin>", "-") or not isinstance(name, str) else name
     with user_errors():
         result = state().service.import_lines(file, source=name)
     click.echo(f"imported {result.added} events ({result.skipped} already in the log)")
@@ -403,7 +410,7 @@ def import_(file: Any) -> None:
 @cli.command()
 @click.option(
     "--since",
-    type=click.IntRange(0),
+    type=click.IntRange(0, MAX_POSITION),
     default=0,
     metavar="POSITION",
     help="Only events after this position.",
@@ -418,7 +425,7 @@ def export(since: int) -> None:
 @cli.command()
 @click.option(
     "--since",
-    type=click.IntRange(0),
+    type=click.IntRange(0, MAX_POSITION),
     default=0,
     metavar="POSITION",
     help="Only events after this position.",
@@ -438,12 +445,13 @@ def log(since: int, follow: bool, as_json: bool) -> None:
     with user_errors():
         events_log = state().service.log
         position = since
+        # Taken before the backlog is read, so an event committed in between is not missed.
+        seen = events_log.data_version()
         for event in events_log.read(after=position):
             show(event)
             position = event.position
         if not follow:
             return
-        seen = events_log.data_version()
         try:
             while True:
                 time.sleep(FOLLOW_POLL_SECONDS)
@@ -540,8 +548,9 @@ def main() -> None:
     except Exception as exc:  # a bug: say so in one line, keep the details on request
         if os.environ.get("LIVEBLOG_DEBUG"):
             raise
+        detail = " ".join(str(exc).split())[:300]
         click.echo(
-            f"Error: internal error ({type(exc).__name__}: {exc}); "
+            f"Error: internal error ({type(exc).__name__}: {detail}); "
             "rerun with LIVEBLOG_DEBUG=1 for details",
             err=True,
         )

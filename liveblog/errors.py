@@ -12,6 +12,7 @@ else reaching the edge is a bug.
     ├── AmbiguousId           a prefix matching more than one event
     ├── RefusedCommand        a well-formed command that the log's state refuses
     └── StoreError
+        ├── UnreadableEvent   a row of the log that no longer parses (edited by hand?)
         ├── ConflictingEvent  the same id appended with different content
         ├── VersionConflict   `expected_version` differs from the conference's version
         └── SchemaTooNew      events.db was written by a newer release
@@ -56,8 +57,14 @@ class StoreError(LiveblogError):
     pass
 
 
-class ConflictingEvent(StoreError):
+class UnreadableEvent(StoreError):
     pass
+
+
+class ConflictingEvent(StoreError):
+    def __init__(self, event_id: str) -> None:
+        super().__init__(f"event {event_id} is already in the log with different content")
+        self.event_id = event_id
 
 
 class VersionConflict(StoreError):

@@ -72,7 +72,8 @@ class ConferenceOpened(EventData):
     def _known_timezone(cls, value: str) -> str:
         try:
             zoneinfo.ZoneInfo(value)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+            # OSError: a directory of the tz database ("Europe") is not a zone.
             raise ValueError(
                 f"unknown timezone {value!r} (use an IANA name such as Europe/London)"
             ) from None

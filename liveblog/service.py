@@ -8,7 +8,6 @@ the same session, and a refused command writes nothing.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -17,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from . import context as ctx
 from .clock import now, parse_at, zone
-from .envelope import Event, from_export, make_event
-from .errors import ContextError, InvalidEvent, LiveblogError, RefusedCommand
+from .envelope import Event, from_export_line, make_event
+from .errors import ConflictingEvent, ContextError, InvalidEvent, LiveblogError, RefusedCommand
 from .events import (
     ENTRY_TYPES,
     ConferenceClosed,
@@ -37,6 +36,7 @@ from .events import (
     TalkStarted,
 )
 from .store import Appended, EventLog
+from .text import clean_line
 
 if TYPE_CHECKING:
     from .projections import ProjectionRunner
@@ -65,12 +65,22 @@ def _build(cls: type[EventData], **fields: Any) -> EventData:
         raise InvalidEvent(f"invalid {cls.model_fields['type'].default}: {describe(exc)}") from None
 
 
+def _author(name: str) -> str:
+    """The author as the log will store it: looked up exactly as stored."""
+    cleaned = clean_line(name)
+    if not isinstance(cleaned, str) or not cleaned:
+        raise InvalidEvent("the author name must not be empty (--author or LIVEBLOG_AUTHOR)")
+    if len(cleaned) > 200:
+        raise InvalidEvent("the author name is longer than 200 characters")
+    return cleaned
+
+
 class Liveblog:
     """One events.db, used by one author (the reporter typing, or the API's caller)."""
 
     def __init__(self, db_path: str | Path, author: str) -> None:
+        self.author = _author(author)
         self.log = EventLog(db_path)
-        self.author = author
         self._projections: ProjectionRunner | None = None
 
     def close(self) -> None:
@@ -286,12 +296,12 @@ class Liveblog:
             when = self._when(at, context.conference.opened.timezone)
             if cls is QuoteCaptured and fields.get("speaker") is None:
                 talk = context.talk_data
-                if talk is None:
+                if talk is None or context.talk is None:
                     raise ContextError(
                         "whose words? pass --speaker NAME, or start a talk with "
                         "`liveblog talk start TITLE --speaker NAME`"
                     )
-                fields["speaker"] = talk.speaker
+                fields["speaker"] = self._current_speaker(context.talk.id, talk.speaker)
             data = _build(
                 cls,
                 day=day.number,
@@ -300,6 +310,13 @@ class Liveblog:
                 **fields,
             )
             return self._append([self._event(context.conference.slug, when, data)])
+
+    def _current_speaker(self, talk_id: str, speaker: str) -> str:
+        """The talk's speaker as the log now says it: corrections included."""
+        for change in ctx.corrections_of(self.log, talk_id):
+            if isinstance(change.data, EntryCorrected) and change.data.speaker is not None:
+                speaker = change.data.speaker
+        return speaker
 
     def quote(
         self,
@@ -392,23 +409,29 @@ class Liveblog:
 
     # -- bulk ------------------------------------------------------------------------
 
-    def import_lines(self, lines: Iterable[str], *, source: str = "input") -> ImportResult:
+    def import_lines(self, lines: Iterable[str | bytes], *, source: str = "input") -> ImportResult:
         """Import JSON Lines atomically: one bad line refuses the whole file."""
         events = []
+        line_of: dict[str, int] = {}
         for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
             try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InvalidEvent(f"{source}:{number}: not JSON ({exc.msg})") from None
-            try:
-                events.append(from_export(obj))
+                if isinstance(line, bytes):
+                    line = line.decode("utf-8")
+                if not line.strip():
+                    continue
+                event = from_export_line(line)
+            except UnicodeDecodeError:
+                raise InvalidEvent(f"{source}:{number}: not UTF-8 text") from None
             except LiveblogError as exc:
                 exc.args = (f"{source}:{number}: {exc}",)
                 raise
+            events.append(event)
+            line_of[event.id] = number  # a clash within the file is its later line
         try:
             results: list[Appended] = self.log.append(events)
+        except ConflictingEvent as exc:
+            exc.args = (f"{source}:{line_of.get(exc.event_id, '?')}: {exc}",)
+            raise
         except LiveblogError as exc:
             exc.args = (f"{source}: {exc}",)
             raise

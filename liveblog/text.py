@@ -14,7 +14,6 @@ from pydantic import AfterValidator, BeforeValidator, StringConstraints
 
 # C0 controls and DEL, except tab and newline which body text may carry.
 _CONTROL_EXCEPT_TAB_NL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-_ANY_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SPACES = re.compile(r"[ \t\n]+")
 
 
@@ -27,11 +26,14 @@ def clean_body(value: object) -> object:
 
 
 def clean_line(value: object) -> object:
-    """Single-line text: whitespace controls become one space, other controls go."""
+    """Single-line text: controls go, then every run of whitespace becomes one space.
+
+    In that order, so cleaning is idempotent: what is stored reads back as written.
+    """
     if not isinstance(value, str):
         return value
-    value = _SPACES.sub(" ", value.replace("\r", " "))
-    return _ANY_CONTROL.sub("", value).strip()
+    value = _CONTROL_EXCEPT_TAB_NL.sub("", value.replace("\r", "\n"))
+    return _SPACES.sub(" ", value).strip()
 
 
 def _not_blank(value: str) -> str:
@@ -42,40 +44,40 @@ def _not_blank(value: str) -> str:
 
 Body = Annotated[
     str,
+    StringConstraints(max_length=10_000),
     BeforeValidator(clean_body),
     AfterValidator(_not_blank),
-    StringConstraints(max_length=10_000),
 ]
 """A quote, a note: up to 10,000 characters, paragraphs kept."""
 
 Title = Annotated[
     str,
+    StringConstraints(max_length=300),
     BeforeValidator(clean_line),
     AfterValidator(_not_blank),
-    StringConstraints(max_length=300),
 ]
 """A conference, day, session or talk title."""
 
 Name = Annotated[
     str,
+    StringConstraints(max_length=200),
     BeforeValidator(clean_line),
     AfterValidator(_not_blank),
-    StringConstraints(max_length=200),
 ]
 """A person, role, organisation, room or venue."""
 
 Caption = Annotated[
     str,
+    StringConstraints(max_length=2_000),
     BeforeValidator(clean_body),
     AfterValidator(_not_blank),
-    StringConstraints(max_length=2_000),
 ]
 
 Reason = Annotated[
     str,
+    StringConstraints(max_length=2_000),
     BeforeValidator(clean_body),
     AfterValidator(_not_blank),
-    StringConstraints(max_length=2_000),
 ]
 
 # Event ids are chosen by clients (so a retried post is never duplicated). They appear

@@ -77,7 +77,6 @@ CREATE TABLE {ENTRIES} (
     retracted_at TEXT
 );
 CREATE INDEX {ENTRIES}_by_day ON {ENTRIES} (conference, day, utc_at, position);
-CREATE INDEX {ENTRIES}_by_position ON {ENTRIES} (conference, position);
 CREATE TABLE {EDITS} (
     event_id TEXT PRIMARY KEY,
     entry TEXT NOT NULL,
@@ -106,6 +105,51 @@ def utc(timestamp: str) -> str:
     return dt.datetime.fromisoformat(timestamp).astimezone(dt.UTC).isoformat()
 
 
+_INSERT_ENTRY = (
+    f"INSERT OR IGNORE INTO {ENTRIES} (id, position, conference, day, kind, author, "
+    "occurred_at, utc_at, session, talk, title, text, speaker, role, organisation, "
+    "caption, url, session_kind, room, hosts) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+class _Batch:
+    """Work gathered over one chunk and written with executemany.
+
+    New entries are buffered and flushed before any statement that reads or updates
+    entries; day changes and reporters are deduplicated and written once per chunk.
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.entries: list[tuple[object, ...]] = []
+        self.days: dict[tuple[str, int], int] = {}
+        self.reporters: dict[tuple[str, int, str], int] = {}
+
+    def day_changed(self, conference: str, day: int, position: int) -> None:
+        self.days[(conference, day)] = position
+
+    def flush_entries(self) -> None:
+        if self.entries:
+            self.conn.executemany(_INSERT_ENTRY, self.entries)
+            self.entries.clear()
+
+    def finish(self) -> None:
+        self.flush_entries()
+        if self.reporters:
+            self.conn.executemany(
+                f"INSERT OR IGNORE INTO {REPORTERS} (conference, day, author, first_position) "
+                "VALUES (?, ?, ?, ?)",
+                [(*key, position) for key, position in self.reporters.items()],
+            )
+        if self.days:
+            self.conn.executemany(
+                f"UPDATE {DAYS} SET changed_position = max(changed_position, ?) "
+                "WHERE conference = ? AND number = ?",
+                [(position, conf, day) for (conf, day), position in self.days.items()],
+            )
+
+
 class TimelineProjection:
     name = "timeline"
     version = 1
@@ -117,92 +161,82 @@ class TimelineProjection:
                 conn.execute(statement)
 
     def apply(self, conn: Connection, records: Sequence[Record]) -> None:
-        execute = conn.execute
+        batch = _Batch(conn)
         for r in records:
-            d = r.data
-            t = r.type
-            kind = _ENTRY_KIND.get(t)
+            kind = _ENTRY_KIND.get(r.type)
             if kind is not None:
-                self._entry(conn, r, kind)
-                continue
-            if t in ("session.ended", "talk.ended"):
-                target = d["session"] if t == "session.ended" else d["talk"]
-                row = execute(
-                    f"UPDATE {ENTRIES} SET ended_at = ? WHERE id = ? RETURNING conference, day",
-                    (r.occurred_at, target),
-                ).fetchone()
-                if row:
-                    self._day_changed(conn, row[0], row[1], r.position)
-            elif t == "entry.corrected":
-                self._correct(conn, r)
-            elif t == "entry.retracted":
-                row = execute(
-                    f"UPDATE {ENTRIES} SET retracted = 1, retraction_reason = ?, "
-                    "retracted_at = ? WHERE id = ? RETURNING conference, day",
-                    (d.get("reason"), r.occurred_at, d["target"]),
-                ).fetchone()
-                self._edit(conn, r, {"reason": d.get("reason")})
-                if row:
-                    self._day_changed(conn, row[0], row[1], r.position)
-            elif t == "day.opened":
-                execute(
-                    f"INSERT OR IGNORE INTO {DAYS} (conference, number, date, title, opened_at,"
-                    " changed_position) VALUES (?, ?, ?, ?, ?, ?)",
-                    (
-                        r.conference,
-                        d["number"],
-                        d["date"],
-                        d.get("title"),
-                        r.occurred_at,
-                        r.position,
-                    ),
-                )
-            elif t == "day.closed":
-                execute(
-                    f"UPDATE {DAYS} SET closed_at = ?, changed_position = ? "
-                    "WHERE conference = ? AND number = ?",
-                    (r.occurred_at, r.position, r.conference, d["number"]),
-                )
-            elif t == "conference.opened":
-                execute(
-                    f"INSERT OR IGNORE INTO {CONFERENCES} (slug, title, venue, timezone, url, "
-                    "language, opened_at, changed_position) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        r.conference,
-                        d["title"],
-                        d.get("venue"),
-                        d["timezone"],
-                        d.get("url"),
-                        d["language"],
-                        r.occurred_at,
-                        r.position,
-                    ),
-                )
-            elif t == "conference.closed":
-                execute(
-                    f"UPDATE {CONFERENCES} SET closed_at = ?, changed_position = ? WHERE slug = ?",
-                    (r.occurred_at, r.position, r.conference),
-                )
+                self._entry(batch, r, kind)
+            else:
+                batch.flush_entries()
+                self._other(batch, r)
+        batch.finish()
 
-    def _day_changed(self, conn: Connection, conference: str, day: int, position: int) -> None:
-        conn.execute(
-            f"UPDATE {DAYS} SET changed_position = ? WHERE conference = ? AND number = ?",
-            (position, conference, day),
-        )
+    def _other(self, batch: _Batch, r: Record) -> None:
+        execute = batch.conn.execute
+        d = r.data
+        t = r.type
+        if t in ("session.ended", "talk.ended"):
+            target = d["session"] if t == "session.ended" else d["talk"]
+            row = execute(
+                f"UPDATE {ENTRIES} SET ended_at = ? WHERE id = ? RETURNING conference, day",
+                (r.occurred_at, target),
+            ).fetchone()
+            if row:
+                batch.day_changed(row[0], row[1], r.position)
+        elif t == "entry.corrected":
+            self._correct(batch, r)
+        elif t == "entry.retracted":
+            row = execute(
+                f"UPDATE {ENTRIES} SET retracted = 1, retraction_reason = ?, "
+                "retracted_at = ? WHERE id = ? RETURNING conference, day",
+                (d.get("reason"), r.occurred_at, d["target"]),
+            ).fetchone()
+            self._edit(batch, r, {"reason": d.get("reason")})
+            if row:
+                batch.day_changed(row[0], row[1], r.position)
+        elif t == "day.opened":
+            execute(
+                f"INSERT OR IGNORE INTO {DAYS} (conference, number, date, title, opened_at,"
+                " changed_position) VALUES (?, ?, ?, ?, ?, ?)",
+                (r.conference, d["number"], d["date"], d.get("title"), r.occurred_at, r.position),
+            )
+        elif t == "day.closed":
+            execute(
+                f"UPDATE {DAYS} SET closed_at = ? WHERE conference = ? AND number = ?",
+                (r.occurred_at, r.conference, d["number"]),
+            )
+            batch.day_changed(r.conference, d["number"], r.position)
+        elif t == "conference.opened":
+            execute(
+                f"INSERT OR IGNORE INTO {CONFERENCES} (slug, title, venue, timezone, url, "
+                "language, opened_at, changed_position) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    r.conference,
+                    d["title"],
+                    d.get("venue"),
+                    d["timezone"],
+                    d.get("url"),
+                    d["language"],
+                    r.occurred_at,
+                    r.position,
+                ),
+            )
+        elif t == "conference.closed":
+            execute(
+                f"UPDATE {CONFERENCES} SET closed_at = ?, changed_position = ? WHERE slug = ?",
+                (r.occurred_at, r.position, r.conference),
+            )
 
-    def _entry(self, conn: Connection, r: Record, kind: str) -> None:
+    def _entry(self, batch: _Batch, r: Record, kind: str) -> None:
         d = r.data
         hosts = d.get("hosts")
-        conn.execute(
-            f"INSERT OR IGNORE INTO {ENTRIES} (id, position, conference, day, kind, author, "
-            "occurred_at, utc_at, session, talk, title, text, speaker, role, organisation, "
-            "caption, url, session_kind, room, hosts) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        day = d["day"]
+        batch.entries.append(
             (
                 r.id,
                 r.position,
                 r.conference,
-                d["day"],
+                day,
                 kind,
                 r.author,
                 r.occurred_at,
@@ -219,22 +253,21 @@ class TimelineProjection:
                 d.get("kind") if kind == "session" else None,
                 d.get("room"),
                 json.dumps(hosts, ensure_ascii=False) if hosts is not None else None,
-            ),
+            )
         )
-        conn.execute(
-            f"INSERT OR IGNORE INTO {REPORTERS} (conference, day, author, first_position) "
-            "VALUES (?, ?, ?, ?)",
-            (r.conference, d["day"], r.author, r.position),
-        )
-        self._day_changed(conn, r.conference, d["day"], r.position)
+        key = (r.conference, day, r.author)
+        if key not in batch.reporters:
+            batch.reporters[key] = r.position
+        batch.day_changed(r.conference, day, r.position)
 
-    def _correct(self, conn: Connection, r: Record) -> None:
+    def _correct(self, batch: _Batch, r: Record) -> None:
+        conn = batch.conn
         d = r.data
         before = conn.execute(
             f"SELECT kind, speaker FROM {ENTRIES} WHERE id = ?", (d["target"],)
         ).fetchone()
         changes = {k: d[k] for k in ("text", "speaker", "caption") if d.get(k) is not None}
-        self._edit(conn, r, changes)
+        self._edit(batch, r, changes)
         if before is None:
             return  # a correction of an entry this log never saw (an import): kept as history
         kind, old_speaker = before
@@ -265,10 +298,10 @@ class TimelineProjection:
                 (changes["speaker"], d["target"], old_speaker),
             )
         if row:
-            self._day_changed(conn, row[0], row[1], r.position)
+            batch.day_changed(row[0], row[1], r.position)
 
-    def _edit(self, conn: Connection, r: Record, changes: dict[str, object]) -> None:
-        conn.execute(
+    def _edit(self, batch: _Batch, r: Record, changes: dict[str, object]) -> None:
+        batch.conn.execute(
             f"INSERT OR IGNORE INTO {EDITS} (event_id, entry, position, type, occurred_at, "
             "author, changes) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (

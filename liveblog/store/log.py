@@ -13,8 +13,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..envelope import Event, format_time, parse_data
-from ..errors import AmbiguousId, ConflictingEvent, InvalidEvent, NotFound, VersionConflict
+from pydantic import ValidationError
+
+from ..envelope import Event, describe, format_time, parse_data
+from ..errors import (
+    AmbiguousId,
+    ConflictingEvent,
+    InvalidEvent,
+    LiveblogError,
+    NotFound,
+    UnreadableEvent,
+    VersionConflict,
+)
 from ..events import EVENT_TYPES, EventData
 from ..upcasting import upcast
 from .schema import ensure_schema
@@ -47,33 +57,67 @@ class Record:
     data: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
 class Appended:
-    """One event of an `append`: as stored, and whether this call stored it."""
+    """One event of an `append`: as stored, and whether this call stored it.
 
-    event: Event
-    created: bool
+    The stored copy (with position, version, recorded_at) is built on first access:
+    a bulk import only counts what it created and never pays for the copies.
+    """
+
+    __slots__ = ("_event", "_stored", "created")
+
+    def __init__(
+        self,
+        event: Event,
+        created: bool,
+        stored: tuple[int, int, dt.datetime] | None = None,
+    ) -> None:
+        self._event = event
+        self._stored = stored
+        self.created = created
+
+    @property
+    def event(self) -> Event:
+        if self._stored is not None:
+            position, version, recorded_at = self._stored
+            self._event = self._event.model_copy(
+                update={"position": position, "version": version, "recorded_at": recorded_at}
+            )
+            self._stored = None
+        return self._event
+
+    def __repr__(self) -> str:
+        return f"Appended({self.event!r}, created={self.created})"
 
 
 def encode_data(data: EventData) -> str:
-    return json.dumps(data.data(), ensure_ascii=False, separators=(",", ":"))
+    """Compact JSON of the type's own fields (pydantic's serializer: fast, UTF-8)."""
+    return data.model_dump_json(exclude={"type"})
 
 
 def row_to_event(row: Sequence[Any]) -> Event:
     position, id_, type_, conference, occurred_at, recorded_at, author, version, sv, data = row
-    parsed = parse_data(type_, json.loads(data), sv)
-    return Event.model_validate(
-        {
-            "id": id_,
-            "conference": conference,
-            "occurred_at": occurred_at,
-            "recorded_at": recorded_at,
-            "author": author,
-            "position": position,
-            "version": version,
-            "data": parsed,
-        }
-    )
+    try:
+        parsed = parse_data(type_, json.loads(data), sv)
+        return Event.model_validate(
+            {
+                "id": id_,
+                "conference": conference,
+                "occurred_at": occurred_at,
+                "recorded_at": recorded_at,
+                "author": author,
+                "position": position,
+                "version": version,
+                "data": parsed,
+            }
+        )
+    except (LiveblogError, ValidationError, ValueError, TypeError) as exc:
+        detail = describe(exc) if isinstance(exc, ValidationError) else str(exc)
+        detail = " ".join(detail.split())
+        raise UnreadableEvent(
+            f"the event at position {position} cannot be read ({detail}); "
+            "was events.db edited by hand?"
+        ) from None
 
 
 class EventLog:
@@ -82,7 +126,11 @@ class EventLog:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.conn: Connection = connect(self.path)
-        ensure_schema(self.conn)
+        try:
+            ensure_schema(self.conn)
+        except BaseException:
+            self.conn.close()
+            raise
 
     def close(self) -> None:
         self.conn.close()
@@ -113,46 +161,51 @@ class EventLog:
         if expected_version is not None and len(conferences) != 1:
             raise InvalidEvent("expected_version needs a batch of a single conference")
         with write_transaction(self.conn):
-            results: list[Appended | None] = []
-            pending: dict[str, Event] = {}
+            existing = self._existing([event.id for event in batch])
+            new: dict[str, Event] = {}
             for event in batch:
-                existing = pending.get(event.id) or self._get(event.id)
-                if existing is None:
-                    pending[event.id] = event
-                    results.append(None)
-                    continue
-                if not existing.same_content(event):
-                    raise ConflictingEvent(
-                        f"event {event.id} is already in the log with different content"
-                    )
-                results.append(Appended(existing, created=False) if existing.position else None)
-            if not pending:
-                return [r for r in results if r is not None]
-            if expected_version is not None:
+                prior = new.get(event.id) or existing.get(event.id)
+                if prior is None:
+                    new[event.id] = event
+                elif not prior.same_content(event):
+                    raise ConflictingEvent(event.id)
+            if new and expected_version is not None:
                 (conference,) = conferences
                 actual = self._version(conference)
                 if actual != expected_version:
                     raise VersionConflict(conference, expected_version, actual)
-            stored = self._insert(list(pending.values()))
+            stored = self._insert(list(new.values())) if new else {}
         out: list[Appended] = []
-        for event, result in zip(batch, results, strict=True):
-            out.append(result if result is not None else Appended(stored[event.id], True))
-        # The same new id twice in one batch: the second is a repeat, not a creation.
-        seen: set[str] = set()
-        for i, item in enumerate(out):
-            if item.created and item.event.id in seen:
-                out[i] = Appended(item.event, created=False)
-            seen.add(item.event.id)
+        for event in batch:
+            if event.id in stored:
+                # The same new id twice in one batch: the second is a repeat.
+                first = new.pop(event.id, None) is not None
+                out.append(Appended(event, created=first, stored=stored[event.id]))
+            else:
+                out.append(Appended(existing[event.id], created=False))
         return out
 
-    def _insert(self, events: list[Event]) -> dict[str, Event]:
+    def _existing(self, ids: list[str]) -> dict[str, Event]:
+        """The stored events among `ids`, looked up in chunks (one query per 500 ids)."""
+        found: dict[str, Event] = {}
+        unique = list(dict.fromkeys(ids))
+        for start in range(0, len(unique), 500):
+            chunk = unique[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            for row in self.conn.execute(
+                f"SELECT {_COLUMNS} FROM events WHERE id IN ({marks})", chunk
+            ):
+                found[row[1]] = row_to_event(row)
+        return found
+
+    def _insert(self, events: list[Event]) -> dict[str, tuple[int, int, dt.datetime]]:
         position = self._head()
         versions: dict[str, int] = {}
         recorded_at = dt.datetime.now(dt.UTC)
         # Always with microseconds, so recorded_at sorts as text (`summary --as-of`).
         stamp = recorded_at.isoformat(timespec="microseconds")
         rows = []
-        stored: dict[str, Event] = {}
+        stored: dict[str, tuple[int, int, dt.datetime]] = {}
         for event in events:
             position += 1
             if event.conference not in versions:
@@ -173,9 +226,7 @@ class EventLog:
                     encode_data(event.data),
                 )
             )
-            stored[event.id] = event.model_copy(
-                update={"position": position, "version": version, "recorded_at": recorded_at}
-            )
+            stored[event.id] = (position, version, recorded_at)
         self.conn.executemany(
             f"INSERT INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
         )

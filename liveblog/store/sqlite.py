@@ -7,6 +7,7 @@ pysqlite3 wheel bundles a fixed release. sqlite-utils picks pysqlite3 up the sam
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -42,12 +43,37 @@ def connect(path: str | Path) -> Connection:
         str(path), isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False
     )
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    conn.execute("PRAGMA journal_mode = WAL")
+    _use_wal(conn)
     # FULL: an acknowledged append survives power loss, not only a crash of the process.
     conn.execute("PRAGMA synchronous = FULL")
     # Without it, INSERT OR REPLACE deletes rows without firing DELETE triggers.
     conn.execute("PRAGMA recursive_triggers = ON")
     return conn
+
+
+def _use_wal(conn: Connection) -> None:
+    """Switch to WAL (persistent in the file), waiting out other processes.
+
+    Changing the journal mode needs an exclusive lock and SQLite reports SQLITE_BUSY at
+    once rather than calling the busy handler, so a process opening a new file while
+    another is writing to it retries here, up to the busy timeout.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    delay = 0.001
+    while True:
+        try:
+            mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+            if str(mode).lower() == "wal" or str(mode).lower() == "memory":
+                return
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
 
 
 @contextlib.contextmanager
@@ -72,7 +98,10 @@ def write_transaction(conn: Connection) -> Iterator[Connection]:
 
 @contextlib.contextmanager
 def read_transaction(conn: Connection) -> Iterator[Connection]:
-    """One consistent snapshot for several SELECTs."""
+    """One consistent snapshot for several SELECTs (joins an open transaction)."""
+    if conn.in_transaction:
+        yield conn
+        return
     conn.execute("BEGIN")
     try:
         yield conn

@@ -1,0 +1,28 @@
+"""Benchmarks: liveblog against a raw-SQLite baseline, measured in the same run.
+
+`python -m bench` (or `make bench`) runs them all; `python -m bench NAME ...` runs some.
+A benchmark is a function returning a `report.Outcome`; register a new one by adding a
+line to BENCHMARKS. Missed targets are printed as MISSED and never fail the run.
+"""
+
+from __future__ import annotations
+
+from . import appends, bulk_import, cli_latency
+from .report import Benchmark
+
+BENCHMARKS: dict[str, Benchmark] = {
+    "appends": Benchmark(
+        "durable single-event appends/s: EventLog.append([event]) vs raw BEGIN/INSERT/COMMIT",
+        appends.run,
+    ),
+    "bulk_import": Benchmark(
+        "bulk import events/s: Liveblog.import_lines(jsonl) vs raw executemany",
+        bulk_import.run,
+    ),
+    "cli_latency": Benchmark(
+        "`liveblog note` wall time: console script vs `python -c` one raw insert",
+        cli_latency.run,
+    ),
+}
+
+__all__ = ["BENCHMARKS", "Benchmark"]
