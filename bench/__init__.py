@@ -7,7 +7,7 @@ line to BENCHMARKS. Missed targets are printed as MISSED and never fail the run.
 
 from __future__ import annotations
 
-from . import appends, bulk_import, cli_latency
+from . import appends, bulk_import, catch_up, cli_latency, rebuild
 from .report import Benchmark
 
 BENCHMARKS: dict[str, Benchmark] = {
@@ -22,6 +22,14 @@ BENCHMARKS: dict[str, Benchmark] = {
     "cli_latency": Benchmark(
         "`liveblog note` wall time: console script vs `python -c` one raw insert",
         cli_latency.run,
+    ),
+    "rebuild": Benchmark(
+        "rebuild events/s: Liveblog.rebuild() of a synthetic log vs raw SELECT data + json.loads",
+        rebuild.run,
+    ),
+    "catch_up": Benchmark(
+        "catch-up after one new event: 1M-event log vs 10k-event log (time ratio)",
+        catch_up.run,
     ),
 }
 

@@ -261,7 +261,8 @@ def from_export_line(line: str | bytes) -> Event:
         except json.JSONDecodeError as exc:
             raise InvalidEvent(f"not JSON ({exc.msg})") from None
         return from_export(obj)
-    return Event(
+    # Every field was validated just now, by the same types: construct without a second pass.
+    return Event.model_construct(
         id=wire.id,
         conference=wire.conference,
         occurred_at=wire.occurred_at,

@@ -8,7 +8,8 @@ table, drops the projection's tables and replays it from the start.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -23,8 +24,11 @@ CREATE TABLE IF NOT EXISTS projection_state (
 )
 """
 
-CHUNK = 5_000
-"""Events applied per transaction: large enough to amortise the commit's fsync."""
+CHUNK = 20_000
+"""Events applied per transaction: large enough to amortise each commit."""
+
+PROJECTION_CACHE_KIB = -65_536
+"""Page cache while projecting (64 MiB): a rebuild's indexes stay in memory."""
 
 Progress = Callable[[int], None]
 """Called with the number of events just applied (for a progress bar)."""
@@ -60,6 +64,23 @@ class ProjectionStatus:
     @property
     def lag(self) -> int:
         return self.head - self.position
+
+
+@contextlib.contextmanager
+def _projection_pragmas(conn: Connection) -> Iterator[None]:
+    """Cheaper commits and a larger page cache while projections are written.
+
+    synchronous=NORMAL in WAL mode never corrupts the file; at worst a power cut loses
+    the last projection transactions, and their positions with them, so they are simply
+    applied again. The log's own appends restore FULL before anything is acknowledged.
+    """
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute(f"PRAGMA cache_size = {PROJECTION_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA cache_size = -2000")
 
 
 class ProjectionRunner:
@@ -114,6 +135,11 @@ class ProjectionRunner:
         own position, and its new position is committed with its rows.
         """
         applied = {p.name: 0 for p in self.projections}
+        with _projection_pragmas(self.conn):
+            self._catch_up(applied, progress)
+        return applied
+
+    def _catch_up(self, applied: dict[str, int], progress: Progress | None) -> None:
         while True:
             # Positions are read inside the write transaction: two processes catching up
             # at once never apply the same event twice.
@@ -122,7 +148,7 @@ class ProjectionRunner:
                 start = min(positions.values(), default=0)
                 chunk = next(self.log.records(after=start, chunk=CHUNK), None)
                 if not chunk:
-                    return applied
+                    return
                 for projection in self.projections:
                     mine = [r for r in chunk if r.position > positions[projection.name]]
                     if not mine:

@@ -1,9 +1,13 @@
 """The timeline projection: conferences, days, and every entry in its current state.
 
-Entries are sessions, talks, quotes, notes and photos, with their text after corrections,
-whether they are retracted (and why), and their edit history. Each day records the
-position of the last event that changed it, so publishers know which summaries to
-refresh. Day summaries are read from these tables (liveblog.summary).
+Entries are sessions, talks, quotes, notes and photos: where each sits (day, session,
+talk), what corrections changed (new text, speaker or caption), whether it is retracted
+(and why), and its edit history. Each day records the position of the last event that
+changed it, so publishers know which summaries to refresh.
+
+An entry row does not copy the event's text: `TIMELINE` (a view) joins each entry with
+its event, so a rebuild writes a few small columns per entry, mapped inside SQLite. Only
+events stored under an older schema keep their upcast data in the row (`upcast`).
 """
 
 from __future__ import annotations
@@ -19,6 +23,9 @@ DAYS = "timeline_days"
 REPORTERS = "timeline_reporters"
 ENTRIES = "timeline_entries"
 EDITS = "timeline_edits"
+TIMELINE = "timeline"
+
+ENTRY_TYPES = ("session.started", "talk.started", "quote.captured", "note.posted", "photo.posted")
 
 DDL = f"""
 CREATE TABLE {CONFERENCES} (
@@ -50,31 +57,24 @@ CREATE TABLE {REPORTERS} (
     PRIMARY KEY (conference, day, author)
 );
 CREATE TABLE {ENTRIES} (
-    id TEXT PRIMARY KEY,
-    position INTEGER NOT NULL,
+    position INTEGER PRIMARY KEY,
+    id TEXT NOT NULL,  -- no index: found through the log's own unique index on ids
     conference TEXT NOT NULL,
     day INTEGER NOT NULL,
     kind TEXT NOT NULL,
     author TEXT NOT NULL,
-    occurred_at TEXT NOT NULL,
     utc_at TEXT NOT NULL,
     session TEXT,
     talk TEXT,
-    title TEXT,
-    text TEXT,
-    speaker TEXT,
-    role TEXT,
-    organisation TEXT,
-    caption TEXT,
-    url TEXT,
-    session_kind TEXT,
-    room TEXT,
-    hosts TEXT,
     ended_at TEXT,
     updated_at TEXT,
+    new_text TEXT,
+    new_speaker TEXT,
+    new_caption TEXT,
     retracted INTEGER NOT NULL DEFAULT 0,
     retraction_reason TEXT,
-    retracted_at TEXT
+    retracted_at TEXT,
+    upcast TEXT
 );
 CREATE INDEX {ENTRIES}_by_day ON {ENTRIES} (conference, day, utc_at, position);
 CREATE TABLE {EDITS} (
@@ -87,61 +87,126 @@ CREATE TABLE {EDITS} (
     changes TEXT NOT NULL
 );
 CREATE INDEX {EDITS}_by_entry ON {EDITS} (entry, position);
+CREATE VIEW {TIMELINE} AS
+SELECT position, id, conference, day, kind, author, occurred_at, utc_at, session, talk,
+    CASE WHEN kind IN ('session', 'talk')
+        THEN coalesce(new_text, json_extract(src, '$.title')) END AS title,
+    CASE WHEN kind IN ('quote', 'note')
+        THEN coalesce(new_text, json_extract(src, '$.text')) END AS text,
+    coalesce(new_speaker, json_extract(src, '$.speaker')) AS speaker,
+    json_extract(src, '$.role') AS role,
+    json_extract(src, '$.organisation') AS organisation,
+    coalesce(new_caption, json_extract(src, '$.caption')) AS caption,
+    json_extract(src, '$.url') AS url,
+    CASE WHEN kind = 'session' THEN json_extract(src, '$.kind') END AS session_kind,
+    json_extract(src, '$.room') AS room,
+    json_extract(src, '$.hosts') AS hosts,
+    ended_at, updated_at, retracted, retraction_reason, retracted_at
+FROM (
+    SELECT e.*, ev.occurred_at AS occurred_at, coalesce(e.upcast, ev.data) AS src
+    FROM {ENTRIES} AS e JOIN events AS ev ON ev.position = e.position
+)
 """
 
-_ENTRY_KIND = {
-    "session.started": "session",
-    "talk.started": "talk",
-    "quote.captured": "quote",
-    "note.posted": "note",
-    "photo.posted": "photo",
-}
-
-
-def utc(timestamp: str) -> str:
-    """An ISO timestamp as UTC text, so entries of one day sort by the instant."""
-    import datetime as dt
-
-    return dt.datetime.fromisoformat(timestamp).astimezone(dt.UTC).isoformat()
-
-
-_INSERT_ENTRY = (
-    f"INSERT OR IGNORE INTO {ENTRIES} (id, position, conference, day, kind, author, "
-    "occurred_at, utc_at, session, talk, title, text, speaker, role, organisation, "
-    "caption, url, session_kind, room, hosts) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+# One mapping from an entry event to its row, in SQL, used two ways: over a range of the
+# events table (a run of entries is mapped without leaving SQLite) and over one event
+# passed as parameters (an event stored under an older schema, with its upcast data).
+_ENTRY_SELECT = """
+SELECT position, id, conference, json_extract(data, '$.day'),
+    CASE type WHEN 'session.started' THEN 'session' WHEN 'talk.started' THEN 'talk'
+        WHEN 'quote.captured' THEN 'quote' WHEN 'note.posted' THEN 'note'
+        ELSE 'photo' END,
+    author, strftime('%Y-%m-%dT%H:%M:%fZ', occurred_at),
+    CASE WHEN type = 'session.started' THEN id ELSE json_extract(data, '$.session') END,
+    CASE WHEN type = 'talk.started' THEN id ELSE json_extract(data, '$.talk') END,
+    {upcast}
+FROM {source}
+"""
+_INSERT_ENTRIES = f"""
+INSERT OR IGNORE INTO {ENTRIES} (position, id, conference, day, kind, author, utc_at,
+    session, talk, upcast)
+"""
+_ENTRY_TYPE_LIST = ", ".join(f"'{t}'" for t in ENTRY_TYPES)
+INSERT_RANGE = _INSERT_ENTRIES + _ENTRY_SELECT.format(
+    upcast="NULL",
+    # `+type`: walk the primary-key range; an index on type would scan every entry.
+    source=f"events WHERE position BETWEEN ? AND ? AND +type IN ({_ENTRY_TYPE_LIST})",
+)
+INSERT_ONE = _INSERT_ENTRIES + _ENTRY_SELECT.format(
+    upcast="data",
+    source="(SELECT ? AS position, ? AS id, ? AS type, ? AS conference, ? AS author, "
+    "? AS occurred_at, ? AS data)",
 )
 
 
-class _Batch:
-    """Work gathered over one chunk and written with executemany.
+_POSITION_OF = "(SELECT position FROM events WHERE id = ?)"
+"""An entry's row is keyed by its event's position; the log's unique index finds it."""
 
-    New entries are buffered and flushed before any statement that reads or updates
-    entries; day changes and reporters are deduplicated and written once per chunk.
+
+class _Batch:
+    """Work gathered over one chunk of records.
+
+    Consecutive entry events form a run that one INSERT … SELECT maps inside SQLite;
+    the run is flushed before any statement that reads or updates entries. Reporters
+    and changed days are worked out once per chunk.
     """
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
-        self.entries: list[tuple[object, ...]] = []
+        self.run: tuple[int, int] | None = None
+        self.low: int | None = None
+        self.high = 0
         self.days: dict[tuple[str, int], int] = {}
-        self.reporters: dict[tuple[str, int, str], int] = {}
 
     def day_changed(self, conference: str, day: int, position: int) -> None:
-        self.days[(conference, day)] = position
+        key = (conference, day)
+        self.days[key] = max(position, self.days.get(key, 0))
+
+    def add_entry(self, r: Record) -> None:
+        if self.low is None:
+            self.low = r.position
+        self.high = r.position
+        if r.current:
+            if self.run is not None and self.run[1] == r.position - 1:
+                self.run = (self.run[0], r.position)
+                return
+            self.flush_entries()
+            self.run = (r.position, r.position)
+            return
+        self.flush_entries()
+        self.conn.execute(
+            INSERT_ONE,
+            (
+                r.position,
+                r.id,
+                r.type,
+                r.conference,
+                r.author,
+                r.occurred_at,
+                json.dumps(r.data, ensure_ascii=False),
+            ),
+        )
 
     def flush_entries(self) -> None:
-        if self.entries:
-            self.conn.executemany(_INSERT_ENTRY, self.entries)
-            self.entries.clear()
+        if self.run is not None:
+            self.conn.execute(INSERT_RANGE, self.run)
+            self.run = None
 
     def finish(self) -> None:
         self.flush_entries()
-        if self.reporters:
+        if self.low is not None:
+            rows = self.conn.execute(
+                f"SELECT conference, day, author, min(position), max(position) FROM {ENTRIES} "
+                "WHERE position BETWEEN ? AND ? GROUP BY conference, day, author",
+                (self.low, self.high),
+            ).fetchall()
             self.conn.executemany(
                 f"INSERT OR IGNORE INTO {REPORTERS} (conference, day, author, first_position) "
                 "VALUES (?, ?, ?, ?)",
-                [(*key, position) for key, position in self.reporters.items()],
+                [row[:4] for row in rows],
             )
+            for conference, day, _author, _first, last in rows:
+                self.day_changed(conference, day, last)
         if self.days:
             self.conn.executemany(
                 f"UPDATE {DAYS} SET changed_position = max(changed_position, ?) "
@@ -152,10 +217,11 @@ class _Batch:
 
 class TimelineProjection:
     name = "timeline"
-    version = 1
+    version = 3
     tables = (CONFERENCES, DAYS, REPORTERS, ENTRIES, EDITS)
 
     def create(self, conn: Connection) -> None:
+        conn.execute(f"DROP VIEW IF EXISTS {TIMELINE}")
         for statement in DDL.split(";"):
             if statement.strip():
                 conn.execute(statement)
@@ -163,9 +229,8 @@ class TimelineProjection:
     def apply(self, conn: Connection, records: Sequence[Record]) -> None:
         batch = _Batch(conn)
         for r in records:
-            kind = _ENTRY_KIND.get(r.type)
-            if kind is not None:
-                self._entry(batch, r, kind)
+            if r.type in ENTRY_TYPES:
+                batch.add_entry(r)
             else:
                 batch.flush_entries()
                 self._other(batch, r)
@@ -178,7 +243,8 @@ class TimelineProjection:
         if t in ("session.ended", "talk.ended"):
             target = d["session"] if t == "session.ended" else d["talk"]
             row = execute(
-                f"UPDATE {ENTRIES} SET ended_at = ? WHERE id = ? RETURNING conference, day",
+                f"UPDATE {ENTRIES} SET ended_at = ? WHERE position = {_POSITION_OF} "
+                "RETURNING conference, day",
                 (r.occurred_at, target),
             ).fetchone()
             if row:
@@ -188,7 +254,7 @@ class TimelineProjection:
         elif t == "entry.retracted":
             row = execute(
                 f"UPDATE {ENTRIES} SET retracted = 1, retraction_reason = ?, "
-                "retracted_at = ? WHERE id = ? RETURNING conference, day",
+                f"retracted_at = ? WHERE position = {_POSITION_OF} RETURNING conference, day",
                 (d.get("reason"), r.occurred_at, d["target"]),
             ).fetchone()
             self._edit(batch, r, {"reason": d.get("reason")})
@@ -227,78 +293,53 @@ class TimelineProjection:
                 (r.occurred_at, r.position, r.conference),
             )
 
-    def _entry(self, batch: _Batch, r: Record, kind: str) -> None:
-        d = r.data
-        hosts = d.get("hosts")
-        day = d["day"]
-        batch.entries.append(
-            (
-                r.id,
-                r.position,
-                r.conference,
-                day,
-                kind,
-                r.author,
-                r.occurred_at,
-                utc(r.occurred_at),
-                r.id if kind == "session" else d.get("session"),
-                r.id if kind == "talk" else d.get("talk"),
-                d.get("title"),
-                d.get("text"),
-                d.get("speaker"),
-                d.get("role"),
-                d.get("organisation"),
-                d.get("caption"),
-                d.get("url"),
-                d.get("kind") if kind == "session" else None,
-                d.get("room"),
-                json.dumps(hosts, ensure_ascii=False) if hosts is not None else None,
-            )
-        )
-        key = (r.conference, day, r.author)
-        if key not in batch.reporters:
-            batch.reporters[key] = r.position
-        batch.day_changed(r.conference, day, r.position)
-
     def _correct(self, batch: _Batch, r: Record) -> None:
         conn = batch.conn
         d = r.data
-        before = conn.execute(
-            f"SELECT kind, speaker FROM {ENTRIES} WHERE id = ?", (d["target"],)
-        ).fetchone()
         changes = {k: d[k] for k in ("text", "speaker", "caption") if d.get(k) is not None}
         self._edit(batch, r, changes)
+        before = conn.execute(
+            f"SELECT kind, speaker, conference, day FROM {TIMELINE} "
+            f"WHERE position = {_POSITION_OF}",
+            (d["target"],),
+        ).fetchone()
         if before is None:
             return  # a correction of an entry this log never saw (an import): kept as history
-        kind, old_speaker = before
-        text = changes.get("text")
-        row = conn.execute(
+        kind, old_speaker, conference, day = before
+        conn.execute(
             f"UPDATE {ENTRIES} SET "
-            "text = CASE WHEN kind IN ('quote', 'note') THEN coalesce(?, text) ELSE text END, "
-            "title = CASE WHEN kind IN ('session', 'talk') THEN coalesce(?, title) "
-            "ELSE title END, "
-            "speaker = CASE WHEN kind IN ('quote', 'talk') THEN coalesce(?, speaker) "
-            "ELSE speaker END, "
-            "caption = CASE WHEN kind = 'photo' THEN coalesce(?, caption) ELSE caption END, "
-            "updated_at = ? WHERE id = ? RETURNING conference, day",
+            "new_text = CASE WHEN kind IN ('quote', 'note', 'session', 'talk') "
+            "THEN coalesce(?, new_text) END, "
+            "new_speaker = CASE WHEN kind IN ('quote', 'talk') "
+            "THEN coalesce(?, new_speaker) END, "
+            "new_caption = CASE WHEN kind = 'photo' THEN coalesce(?, new_caption) END, "
+            f"updated_at = ? WHERE position = {_POSITION_OF}",
             (
-                text,
-                text,
+                changes.get("text"),
                 changes.get("speaker"),
                 changes.get("caption"),
                 r.occurred_at,
                 d["target"],
             ),
-        ).fetchone()
+        )
         if kind == "talk" and "speaker" in changes:
             # Quotes defaulted to the talk's speaker follow the corrected name.
             conn.execute(
-                f"UPDATE {ENTRIES} SET speaker = ? WHERE talk = ? AND kind = 'quote' "
-                "AND speaker = ?",
-                (changes["speaker"], d["target"], old_speaker),
+                f"UPDATE {ENTRIES} SET new_speaker = ? WHERE conference = ? AND day = ? "
+                f"AND talk = ? AND kind = 'quote' AND position IN (SELECT position FROM "
+                f"{TIMELINE} WHERE conference = ? AND day = ? AND talk = ? AND speaker = ?)",
+                (
+                    changes["speaker"],
+                    conference,
+                    day,
+                    d["target"],
+                    conference,
+                    day,
+                    d["target"],
+                    old_speaker,
+                ),
             )
-        if row:
-            batch.day_changed(row[0], row[1], r.position)
+        batch.day_changed(conference, day, r.position)
 
     def _edit(self, batch: _Batch, r: Record, changes: dict[str, object]) -> None:
         batch.conn.execute(

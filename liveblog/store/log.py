@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,23 +37,69 @@ _READ_CHUNK = 1_000
 _CURRENT = {name: model.SCHEMA_VERSION for name, model in EVENT_TYPES.items()}
 
 
-@dataclass(frozen=True, slots=True)
 class Record:
     """A stored event as plain data, for projections that replay millions of them.
 
-    Every event was validated when appended, so replays skip pydantic; `data` is
-    already upcast to the current schema version.
+    Every event was validated when appended, so replays skip pydantic. `data` is
+    decoded (and upcast to the current schema version) only when first read: a
+    projection that maps rows in SQL never pays for it.
     """
 
-    position: int
-    id: str
-    type: str
-    conference: str
-    occurred_at: str
-    recorded_at: str
-    author: str
-    version: int
-    data: dict[str, Any]
+    __slots__ = (
+        "_data",
+        "author",
+        "conference",
+        "id",
+        "occurred_at",
+        "position",
+        "raw",
+        "recorded_at",
+        "schema_version",
+        "type",
+        "version",
+    )
+
+    def __init__(
+        self,
+        position: int,
+        id: str,
+        type: str,
+        conference: str,
+        occurred_at: str,
+        recorded_at: str,
+        author: str,
+        version: int,
+        schema_version: int,
+        raw: str,
+    ) -> None:
+        self.position = position
+        self.id = id
+        self.type = type
+        self.conference = conference
+        self.occurred_at = occurred_at
+        self.recorded_at = recorded_at
+        self.author = author
+        self.version = version
+        self.schema_version = schema_version
+        self.raw = raw
+        self._data: dict[str, Any] | None = None
+
+    @property
+    def current(self) -> bool:
+        """Stored under the schema version this release writes (no upcast needed)."""
+        return self.schema_version == _CURRENT.get(self.type, self.schema_version)
+
+    @property
+    def data(self) -> dict[str, Any]:
+        if self._data is None:
+            payload = json.loads(self.raw)
+            if not self.current:
+                payload = upcast(self.type, self.schema_version, payload, _CURRENT[self.type])
+            self._data = payload
+        return self._data
+
+    def __repr__(self) -> str:
+        return f"Record(#{self.position} {self.type} {self.id})"
 
 
 class Appended:
@@ -286,20 +331,11 @@ class EventLog:
             where += " AND conference = ?"
             extra += (conference,)
         sql = f"SELECT {_COLUMNS} FROM events WHERE {where} ORDER BY position LIMIT ?"
-        loads = json.loads
         while True:
             rows = self.conn.execute(sql, (after, *extra, chunk)).fetchall()
             if not rows:
                 return
-            batch = []
-            for pos, id_, type_, conf, occurred, recorded, author, version, sv, data in rows:
-                payload = loads(data)
-                if sv != _CURRENT.get(type_, sv):
-                    payload = upcast(type_, sv, payload, _CURRENT[type_])
-                batch.append(
-                    Record(pos, id_, type_, conf, occurred, recorded, author, version, payload)
-                )
-            yield batch
+            yield [Record(*row) for row in rows]
             after = rows[-1][0]
 
     def get(self, event_id: str) -> Event | None:

@@ -37,9 +37,33 @@ def summary_as_of(log: EventLog, conference: str, day: int, moment: dt.datetime)
     until = position_at(log, moment)
     memory = connect(":memory:")
     try:
+        # The conference's past, copied into a private database with the same shape.
+        memory.execute(
+            "CREATE TABLE events (position INTEGER PRIMARY KEY, id TEXT, type TEXT, "
+            "conference TEXT, occurred_at TEXT, recorded_at TEXT, author TEXT, "
+            "version INTEGER, schema_version INTEGER, data TEXT)"
+        )
         projection = TimelineProjection()
         projection.create(memory)
         for chunk in log.records(until=until, conference=conference):
+            memory.executemany(
+                "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        r.position,
+                        r.id,
+                        r.type,
+                        r.conference,
+                        r.occurred_at,
+                        r.recorded_at,
+                        r.author,
+                        r.version,
+                        r.schema_version,
+                        r.raw,
+                    )
+                    for r in chunk
+                ],
+            )
             projection.apply(memory, chunk)
         return build_day_summary(memory, conference, day)
     finally:

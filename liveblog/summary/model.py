@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from ..errors import NotFound
-from ..projections.timeline import CONFERENCES, DAYS, ENTRIES, REPORTERS
+from ..projections.timeline import CONFERENCES, DAYS, REPORTERS, TIMELINE
 from ..store.sqlite import Connection
 
 Node = dict[str, Any]
@@ -124,7 +124,7 @@ def build_day_summary(conn: Connection, conference: str, day: int) -> Node:
         )
     ]
     rows = conn.execute(
-        f"SELECT {_ENTRY_COLUMNS} FROM {ENTRIES} WHERE conference = ? AND day = ? "
+        f"SELECT {_ENTRY_COLUMNS} FROM {TIMELINE} WHERE conference = ? AND day = ? "
         "ORDER BY utc_at, position",
         (conference, day),
     ).fetchall()
