@@ -146,6 +146,8 @@ REASONS = (
 )
 
 INSERT_SQL = raw.INSERT_SQL
+Row = tuple[Any, ...]
+"""One row of `events`, in raw.COLUMNS order."""
 
 
 def events_wanted() -> int:
@@ -227,7 +229,7 @@ def write_log(path: Path, n: int) -> None:
         raise RuntimeError(f"generated {stored} events, wanted {n}")
 
 
-def validated(rows: Iterator[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
+def validated(rows: Iterator[Row]) -> Iterator[Row]:
     """Pass rows through, checking a sample against liveblog's models.
 
     A checked row must parse (envelope and data) and re-encode to the very same JSON,
@@ -240,7 +242,7 @@ def validated(rows: Iterator[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
         yield row
 
 
-def check_row(row: tuple[Any, ...]) -> None:
+def check_row(row: Row) -> None:
     position, id_, type_, conference, occurred_at, recorded_at, author, _, sv, data = row
     if sv != EVENT_TYPES[type_].SCHEMA_VERSION:
         raise RuntimeError(f"position {position}: {type_} written with schema version {sv}")
@@ -293,7 +295,7 @@ class _Generator:
     def new_id(self) -> str:
         return f"{self.rng.getrandbits(128):032x}"
 
-    def row(self, type_: str, data: dict[str, Any], author: str, id_: str | None = None) -> Any:
+    def row(self, type_: str, data: dict[str, Any], author: str, id_: str | None = None) -> Row:
         self.position += 1
         random = self.rng.random
         self.clock += dt.timedelta(seconds=4 + int(random() * 13))
@@ -322,7 +324,7 @@ class _Generator:
             text = text[:119].rsplit(" ", 1)[0].rstrip(",;:") + "…"
         return text
 
-    def rows(self) -> Iterator[tuple[Any, ...]]:
+    def rows(self) -> Iterator[Row]:
         rng = self.rng
         lead = AUTHORS[0]
         yield self.row(
@@ -349,7 +351,7 @@ class _Generator:
             yield self.row("day.closed", {"number": day}, lead)
         raise RuntimeError("the generator ran out of days")  # never: days grow with N
 
-    def session(self, day: int, day_end: int) -> Iterator[tuple[Any, ...]]:
+    def session(self, day: int, day_end: int) -> Iterator[Row]:
         rng = self.rng
         lead = AUTHORS[0]
         topic = rng.choice(TOPICS)
@@ -373,7 +375,7 @@ class _Generator:
             yield from self.talk(day, sid, topic, session_end)
         yield self.row("session.ended", {"session": sid}, lead)
 
-    def talk(self, day: int, sid: str, topic: str, session_end: int) -> Iterator[tuple[Any, ...]]:
+    def talk(self, day: int, sid: str, topic: str, session_end: int) -> Iterator[Row]:
         rng = self.rng
         lead = AUTHORS[0]
         name, role, organisation = rng.choice(SPEAKERS)
@@ -398,7 +400,7 @@ class _Generator:
             yield self.entry(placed, name, topic)
         yield self.row("talk.ended", {"talk": tid}, lead)
 
-    def entry(self, placed: dict[str, Any], speaker: str, topic: str) -> tuple[Any, ...]:
+    def entry(self, placed: dict[str, Any], speaker: str, topic: str) -> Row:
         """One event inside a talk: mostly quotes and notes, a few photos and edits."""
         rng = self.rng
         author = rng.choices(AUTHORS, ENTRY_AUTHOR_WEIGHTS)[0]
@@ -429,7 +431,7 @@ class _Generator:
             del self.recent[:20]
         return row
 
-    def correction(self, speaker: str, topic: str) -> tuple[Any, ...]:
+    def correction(self, speaker: str, topic: str) -> Row:
         """Mostly a recent quote, note or photo; now and then a talk or a session."""
         rng = self.rng
         roll = rng.random()
@@ -448,14 +450,14 @@ class _Generator:
             )
         return self.row("entry.corrected", {"target": target.id, **fields}, target.author)
 
-    def retraction(self) -> tuple[Any, ...]:
+    def retraction(self) -> Row:
         """A recent quote, note or photo, retracted once (and never edited again)."""
         target = self.recent.pop(self.rng.randrange(len(self.recent)))
         reason = self.rng.choice(REASONS)
         return self.row("entry.retracted", {"target": target.id, "reason": reason}, target.author)
 
 
-def generate(n: int) -> Iterator[tuple[Any, ...]]:
+def generate(n: int) -> Iterator[Row]:
     """The first `n` rows of the synthetic log, in position order."""
     rows = _Generator(n).rows()
     for _ in range(n):

@@ -24,7 +24,7 @@ CREATE TABLE IF NOT EXISTS projection_state (
 )
 """
 
-CHUNK = 20_000
+CHUNK = 50_000
 """Events applied per transaction: large enough to amortise each commit."""
 
 PROJECTION_CACHE_KIB = -65_536
