@@ -90,6 +90,9 @@ class ProjectionRunner:
         self.log = log
         self.conn = log.conn
         self.projections = list(projections)
+        # Types whose data every projection maps in SQL: not fetched into Python.
+        lazy = [frozenset(getattr(p, "lazy_types", ())) for p in self.projections]
+        self._lazy = frozenset.intersection(*lazy) if lazy else frozenset()
 
     # -- state -----------------------------------------------------------------------
 
@@ -146,7 +149,7 @@ class ProjectionRunner:
             with write_transaction(self.conn):
                 positions = {p.name: self._ensure(p) for p in self.projections}
                 start = min(positions.values(), default=0)
-                chunk = next(self.log.records(after=start, chunk=CHUNK), None)
+                chunk = next(self.log.records(after=start, chunk=CHUNK, lazy=self._lazy), None)
                 if not chunk:
                     return
                 for projection in self.projections:

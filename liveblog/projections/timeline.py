@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
+from ..events import EVENT_TYPES
 from ..store import Record
 from ..store.sqlite import Connection
 
@@ -127,10 +128,12 @@ INSERT OR IGNORE INTO {ENTRIES} (position, id, conference, day, kind, author, ut
     session, talk, upcast)
 """
 _ENTRY_TYPE_LIST = ", ".join(f"'{t}'" for t in ENTRY_TYPES)
+_CURRENT_SCHEMA = " ".join(f"WHEN '{t}' THEN {EVENT_TYPES[t].SCHEMA_VERSION}" for t in ENTRY_TYPES)
 INSERT_RANGE = _INSERT_ENTRIES + _ENTRY_SELECT.format(
     upcast="NULL",
     # `+type`: walk the primary-key range; an index on type would scan every entry.
-    source=f"events WHERE position BETWEEN ? AND ? AND +type IN ({_ENTRY_TYPE_LIST})",
+    source=f"events WHERE position BETWEEN ? AND ? AND +type IN ({_ENTRY_TYPE_LIST}) "
+    f"AND schema_version = CASE type {_CURRENT_SCHEMA} END",
 )
 INSERT_ONE = _INSERT_ENTRIES + _ENTRY_SELECT.format(
     upcast="data",
@@ -138,75 +141,61 @@ INSERT_ONE = _INSERT_ENTRIES + _ENTRY_SELECT.format(
     "? AS occurred_at, ? AS data)",
 )
 
-
 _POSITION_OF = "(SELECT position FROM events WHERE id = ?)"
 """An entry's row is keyed by its event's position; the log's unique index finds it."""
 
 
 class _Batch:
-    """Work gathered over one chunk of records.
+    """One chunk of records: its entries are inserted first, in one statement.
 
-    Consecutive entry events form a run that one INSERT … SELECT maps inside SQLite;
-    the run is flushed before any statement that reads or updates entries. Reporters
-    and changed days are worked out once per chunk.
+    Every other event then touches only entries positioned before it (`AND position <
+    ?`), so applying a chunk gives exactly what applying its events one by one would:
+    a rebuild equals an incremental catch-up, whatever the chunk boundaries.
     """
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
-        self.run: tuple[int, int] | None = None
-        self.low: int | None = None
-        self.high = 0
         self.days: dict[tuple[str, int], int] = {}
 
     def day_changed(self, conference: str, day: int, position: int) -> None:
         key = (conference, day)
         self.days[key] = max(position, self.days.get(key, 0))
 
-    def add_entry(self, r: Record) -> None:
-        if self.low is None:
-            self.low = r.position
-        self.high = r.position
-        if r.current:
-            if self.run is not None and self.run[1] == r.position - 1:
-                self.run = (self.run[0], r.position)
-                return
-            self.flush_entries()
-            self.run = (r.position, r.position)
+    def insert_entries(self, records: Sequence[Record]) -> None:
+        entries = [r for r in records if r.type in ENTRY_TYPES]
+        if not entries:
             return
-        self.flush_entries()
-        self.conn.execute(
-            INSERT_ONE,
-            (
-                r.position,
-                r.id,
-                r.type,
-                r.conference,
-                r.author,
-                r.occurred_at,
-                json.dumps(r.data, ensure_ascii=False),
-            ),
+        low, high = entries[0].position, entries[-1].position
+        # Current-schema entries: mapped inside SQLite over the chunk's range.
+        self.conn.execute(INSERT_RANGE, (low, high))
+        for r in entries:
+            if not r.current:  # stored under an older schema: insert its upcast data
+                self.conn.execute(
+                    INSERT_ONE,
+                    (
+                        r.position,
+                        r.id,
+                        r.type,
+                        r.conference,
+                        r.author,
+                        r.occurred_at,
+                        json.dumps(r.data, ensure_ascii=False),
+                    ),
+                )
+        rows = self.conn.execute(
+            f"SELECT conference, day, author, min(position), max(position) FROM {ENTRIES} "
+            "WHERE position BETWEEN ? AND ? GROUP BY conference, day, author",
+            (low, high),
+        ).fetchall()
+        self.conn.executemany(
+            f"INSERT OR IGNORE INTO {REPORTERS} (conference, day, author, first_position) "
+            "VALUES (?, ?, ?, ?)",
+            [row[:4] for row in rows],
         )
-
-    def flush_entries(self) -> None:
-        if self.run is not None:
-            self.conn.execute(INSERT_RANGE, self.run)
-            self.run = None
+        for conference, day, _author, _first, last in rows:
+            self.day_changed(conference, day, last)
 
     def finish(self) -> None:
-        self.flush_entries()
-        if self.low is not None:
-            rows = self.conn.execute(
-                f"SELECT conference, day, author, min(position), max(position) FROM {ENTRIES} "
-                "WHERE position BETWEEN ? AND ? GROUP BY conference, day, author",
-                (self.low, self.high),
-            ).fetchall()
-            self.conn.executemany(
-                f"INSERT OR IGNORE INTO {REPORTERS} (conference, day, author, first_position) "
-                "VALUES (?, ?, ?, ?)",
-                [row[:4] for row in rows],
-            )
-            for conference, day, _author, _first, last in rows:
-                self.day_changed(conference, day, last)
         if self.days:
             self.conn.executemany(
                 f"UPDATE {DAYS} SET changed_position = max(changed_position, ?) "
@@ -217,8 +206,10 @@ class _Batch:
 
 class TimelineProjection:
     name = "timeline"
-    version = 3
+    version = 4
     tables = (CONFERENCES, DAYS, REPORTERS, ENTRIES, EDITS)
+    lazy_types = frozenset(ENTRY_TYPES)
+    """Entry events are mapped in SQL: the runner need not fetch their data."""
 
     def create(self, conn: Connection) -> None:
         conn.execute(f"DROP VIEW IF EXISTS {TIMELINE}")
@@ -228,11 +219,9 @@ class TimelineProjection:
 
     def apply(self, conn: Connection, records: Sequence[Record]) -> None:
         batch = _Batch(conn)
+        batch.insert_entries(records)
         for r in records:
-            if r.type in ENTRY_TYPES:
-                batch.add_entry(r)
-            else:
-                batch.flush_entries()
+            if r.type not in ENTRY_TYPES:
                 self._other(batch, r)
         batch.finish()
 
@@ -244,8 +233,8 @@ class TimelineProjection:
             target = d["session"] if t == "session.ended" else d["talk"]
             row = execute(
                 f"UPDATE {ENTRIES} SET ended_at = ? WHERE position = {_POSITION_OF} "
-                "RETURNING conference, day",
-                (r.occurred_at, target),
+                "AND position < ? RETURNING conference, day",
+                (r.occurred_at, target, r.position),
             ).fetchone()
             if row:
                 batch.day_changed(row[0], row[1], r.position)
@@ -254,8 +243,9 @@ class TimelineProjection:
         elif t == "entry.retracted":
             row = execute(
                 f"UPDATE {ENTRIES} SET retracted = 1, retraction_reason = ?, "
-                f"retracted_at = ? WHERE position = {_POSITION_OF} RETURNING conference, day",
-                (d.get("reason"), r.occurred_at, d["target"]),
+                f"retracted_at = ? WHERE position = {_POSITION_OF} AND position < ? "
+                "RETURNING conference, day",
+                (d.get("reason"), r.occurred_at, d["target"], r.position),
             ).fetchone()
             self._edit(batch, r, {"reason": d.get("reason")})
             if row:
@@ -300,8 +290,8 @@ class TimelineProjection:
         self._edit(batch, r, changes)
         before = conn.execute(
             f"SELECT kind, speaker, conference, day FROM {TIMELINE} "
-            f"WHERE position = {_POSITION_OF}",
-            (d["target"],),
+            f"WHERE position = {_POSITION_OF} AND position < ?",
+            (d["target"], r.position),
         ).fetchone()
         if before is None:
             return  # a correction of an entry this log never saw (an import): kept as history

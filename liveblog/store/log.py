@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,7 @@ class Record:
         "_data",
         "author",
         "conference",
+        "conn",
         "id",
         "occurred_at",
         "position",
@@ -70,8 +71,9 @@ class Record:
         author: str,
         version: int,
         schema_version: int,
-        raw: str,
+        raw: str | None,
     ) -> None:
+        self.conn: Connection | None = None
         self.position = position
         self.id = id
         self.type = type
@@ -92,7 +94,12 @@ class Record:
     @property
     def data(self) -> dict[str, Any]:
         if self._data is None:
-            payload = json.loads(self.raw)
+            if self.raw is None and self.conn is not None:
+                row = self.conn.execute(
+                    "SELECT data FROM events WHERE position = ?", (self.position,)
+                ).fetchone()
+                self.raw = row[0]
+            payload = json.loads(self.raw or "null")
             if not self.current:
                 payload = upcast(self.type, self.schema_version, payload, _CURRENT[self.type])
             self._data = payload
@@ -320,8 +327,14 @@ class EventLog:
         until: int | None = None,
         conference: str | None = None,
         chunk: int = _READ_CHUNK,
+        lazy: Collection[str] = (),
     ) -> Iterator[list[Record]]:
-        """Chunks of records with `after` < position <= `until`, in position order."""
+        """Chunks of records with `after` < position <= `until`, in position order.
+
+        For types in `lazy` stored under the current schema, `data` is not fetched with
+        the row (a projection that maps them in SQL never reads it); `Record.data` still
+        loads it on demand.
+        """
         where = "position > ?"
         extra: tuple[Any, ...] = ()
         if until is not None:
@@ -330,12 +343,25 @@ class EventLog:
         if conference is not None:
             where += " AND conference = ?"
             extra += (conference,)
-        sql = f"SELECT {_COLUMNS} FROM events WHERE {where} ORDER BY position LIMIT ?"
+        columns = _COLUMNS
+        if lazy:
+            skip = " OR ".join(
+                f"(type = '{t}' AND schema_version = {_CURRENT[t]})"
+                for t in sorted(lazy)
+                if t in _CURRENT
+            )
+            columns = _COLUMNS.replace(", data", f", CASE WHEN {skip} THEN NULL ELSE data END")
+        sql = f"SELECT {columns} FROM events WHERE {where} ORDER BY position LIMIT ?"
+        conn = self.conn
         while True:
-            rows = self.conn.execute(sql, (after, *extra, chunk)).fetchall()
+            rows = conn.execute(sql, (after, *extra, chunk)).fetchall()
             if not rows:
                 return
-            yield [Record(*row) for row in rows]
+            batch = [Record(*row) for row in rows]
+            if lazy:
+                for record in batch:
+                    record.conn = conn
+            yield batch
             after = rows[-1][0]
 
     def get(self, event_id: str) -> Event | None:
