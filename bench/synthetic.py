@@ -181,9 +181,15 @@ class CachedLog:
         )
 
     def copy_to(self, directory: Path, name: str = "events.db") -> Path:
-        """A fresh copy of the log, so every run starts from the same file."""
+        """A fresh copy of the log, so every run starts from the same file.
+
+        The copy is flushed to disk before it is used: writing back hundreds of dirty
+        megabytes in the background would otherwise slow whichever side runs first.
+        """
         target = directory / name
         shutil.copyfile(self.path, target)
+        with target.open("rb") as copy:
+            os.fsync(copy.fileno())
         return target
 
 

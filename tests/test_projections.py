@@ -60,11 +60,25 @@ def tables(conn: Any, prefix: str = "") -> list[str]:
 
 
 def snapshot(conn: Any) -> dict[str, list[Row]]:
-    """Every row of every timeline table, sorted (row order is not part of the contract)."""
+    """Every row of every timeline table and view, sorted (row order is not part of the
+    contract)."""
+    names = [
+        r[0]
+        for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') "
+            "AND name LIKE 'timeline%' ORDER BY name"
+        )
+    ]
     return {
-        name: sorted(conn.execute(f'SELECT * FROM "{name}"').fetchall(), key=repr)
-        for name in tables(conn, "timeline_")
+        name: sorted(conn.execute(f'SELECT * FROM "{name}"').fetchall(), key=repr) for name in names
     }
+
+
+def entries_source(conn: Any) -> str:
+    """Where entries are read with their current text: the `timeline` view if the
+    projection keeps one, else its entries table."""
+    views = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'view'")}
+    return "timeline" if "timeline" in views else "timeline_entries"
 
 
 def state_of(db: Path, name: str) -> tuple[int, int] | None:
@@ -244,6 +258,86 @@ def test_catch_up_reports_progress(db_path: Path) -> None:
     lb.close()
 
 
+def test_catch_up_costs_what_is_new_not_the_size_of_the_log(tmp_path: Path) -> None:
+    """Counted in SQLite VM instructions (a progress handler), not in seconds."""
+    catch_up_cost, rebuild_cost = {}, {}
+    for size in (50, 3000):
+        db = tmp_path / f"events-{size}.db"
+        many_events(db, size)
+        with Liveblog(db, "ann") as lb:
+            lb.catch_up()
+            lb.note("one more", conference="c1", at="2011-06-09T12:00")
+            steps = [0]
+
+            def count(steps: list[int] = steps) -> int:
+                steps[0] += 1
+                return 0  # carry on
+
+            lb.log.conn.set_progress_handler(count, 10)
+            assert lb.catch_up() == {"timeline": 1}
+            catch_up_cost[size] = steps[0]
+            steps[0] = 0
+            lb.rebuild()
+            rebuild_cost[size] = steps[0]
+            lb.log.conn.set_progress_handler(None, 10)
+    # The measure does see the log's size (else it is not counting the runner's work).
+    assert rebuild_cost[3000] > 20 * rebuild_cost[50], rebuild_cost
+    assert catch_up_cost[3000] <= 2 * catch_up_cost[50] + 50, catch_up_cost
+
+
+def test_timeline_keeps_current_text_retraction_and_edit_history(db_path: Path) -> None:
+    lb = sample_log(db_path, notes=2)
+    note = last_entry_id(lb)
+    bob = Liveblog(db_path, "bob")
+    (fix,) = lb.correct(note, text="note 1, corrected", at="2011-06-09T10:00")
+    (fix2,) = bob.correct(note, text="note 1, corrected again", at="2011-06-09T10:05")
+    (gone,) = bob.retract(note, reason="duplicate", at="2011-06-09T10:10")
+    talk = lb.log.query("SELECT id FROM events WHERE type = 'talk.started'")[0][0]
+    (rename,) = lb.correct(talk, speaker="Andrew Burns", at="2011-06-09T10:15")
+    lb.catch_up()
+    bob.close()
+
+    conn = plain(db_path)
+    source = entries_source(conn)
+    row = conn.execute(
+        "SELECT kind, text, retracted, retraction_reason, retracted_at, updated_at "
+        f"FROM {source} WHERE id = ?",
+        (note,),
+    ).fetchone()
+    assert row == (
+        "note",
+        "note 1, corrected again",
+        1,
+        "duplicate",
+        "2011-06-09T10:10:00+01:00",
+        "2011-06-09T10:05:00+01:00",
+    )
+    edits = conn.execute(
+        "SELECT event_id, type, occurred_at, author, changes FROM timeline_edits "
+        "WHERE entry = ? ORDER BY position",
+        (note,),
+    ).fetchall()
+    assert [(e[0], e[1], e[2], e[3], json.loads(e[4])) for e in edits] == [
+        (fix.id, "entry.corrected", "2011-06-09T10:00:00+01:00", "ann",
+         {"text": "note 1, corrected"}),
+        (fix2.id, "entry.corrected", "2011-06-09T10:05:00+01:00", "bob",
+         {"text": "note 1, corrected again"}),
+        (gone.id, "entry.retracted", "2011-06-09T10:10:00+01:00", "bob", {"reason": "duplicate"}),
+    ]  # fmt: skip
+    assert conn.execute(
+        f"SELECT speaker, retracted FROM {source} WHERE id = ?", (talk,)
+    ).fetchone() == ("Andrew Burns", 0)
+    assert conn.execute(
+        "SELECT event_id, author FROM timeline_edits WHERE entry = ?", (talk,)
+    ).fetchall() == [(rename.id, "ann")]
+    kinds = conn.execute(
+        f"SELECT kind, count(*) FROM {source} GROUP BY kind ORDER BY kind"
+    ).fetchall()
+    assert kinds == [("note", 2), ("session", 1), ("talk", 1)]
+    conn.close()
+    lb.close()
+
+
 # -- rebuilding -----------------------------------------------------------------------------
 
 
@@ -358,6 +452,49 @@ def test_cli_rebuild_restores_every_projection_table(invoke: Invoke, db_path: Pa
     conn.close()
     assert state_of(db_path, "timeline") is not None
     assert state_of(db_path, "timeline")[1] == head  # type: ignore[index]
+    assert invoke("summary", "2").stdout == summary
+
+
+def drop_derived(db: Path, types: tuple[str, ...] = ("table", "view")) -> list[str]:
+    """Drop every table and view but the log's own, as a user's sqlite shell could."""
+    conn = plain(db)
+    try:
+        marks = ", ".join("?" * len(types))
+        found = conn.execute(
+            f"SELECT type, name FROM sqlite_master WHERE type IN ({marks}) "
+            "AND name NOT LIKE 'sqlite_%' ORDER BY type DESC, name",
+            types,
+        ).fetchall()
+        dropped = []
+        for kind, name in found:
+            if name not in LOG_TABLES:
+                conn.execute(f'DROP {kind.upper()} IF EXISTS "{name}"')
+                dropped.append(name)
+        return dropped
+    finally:
+        conn.close()
+
+
+@pytest.mark.usefixtures("day_open")
+@pytest.mark.parametrize("types", [("view",), ("table", "view")], ids=["views", "everything"])
+def test_the_next_catch_up_restores_dropped_derived_objects(
+    invoke: Invoke, db_path: Path, types: tuple[str, ...]
+) -> None:
+    """Views too: a user clearing out derived data may drop them along with the tables."""
+    report_day(invoke)
+    summary = invoke("summary", "2").stdout
+    drop_derived(db_path, types)
+    result = invoke("summary", "2")  # catches up first
+    assert result.exit_code == 0, result.output
+    assert result.stdout == summary
+
+
+@pytest.mark.usefixtures("day_open")
+def test_cli_rebuild_restores_dropped_views_too(invoke: Invoke, db_path: Path) -> None:
+    report_day(invoke)
+    summary = invoke("summary", "2").stdout
+    drop_derived(db_path)
+    assert invoke("rebuild").exit_code == 0
     assert invoke("summary", "2").stdout == summary
 
 

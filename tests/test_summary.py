@@ -57,9 +57,9 @@ def as_json(invoke: Invoke, day: int = 2, *args: str, author: str = "ann") -> No
     return data
 
 
-def refused(invoke: Invoke, *args: str) -> str:
+def refused(invoke: Invoke, *args: str, author: str = "ann") -> str:
     """A command that must fail with exit 1 and one `Error:` line."""
-    result = invoke(*args)
+    result = invoke(*args, author=author)
     assert result.exit_code == 1, result.output
     assert result.stdout == ""
     lines = result.stderr.splitlines()
@@ -289,6 +289,21 @@ def test_markdown_walks_through_the_day(invoke: Invoke) -> None:
     ]
     places = [md.index(text) for text in order]
     assert places == sorted(places)
+
+
+@pytest.mark.usefixtures("day_open")
+def test_a_speakers_role_and_organisation_are_set_off_by_commas(invoke: Invoke) -> None:
+    """ "Name, Role at Organisation" is an aside: a comma closes it before the verb."""
+    plenary_with_talks(invoke)
+    md = summary(invoke, "2")
+    for title, who in (
+        ("Shared services", "Andy Burns, Director at ACME Council"),
+        ("Cloud first", "Bea Smith, CIO at Kent County Council"),
+        ("Agile in government", "Cy Jones, Head of IT at Leeds City Council"),
+        ("What next", "Dee Patel, CTO at GDS"),
+    ):
+        intro = intro_after(md, f"### {title}")
+        assert re.search(rf"{who}[,.]", intro), intro
 
 
 def test_speaker_introductions_with_partial_details(invoke: Invoke) -> None:
@@ -869,7 +884,7 @@ def test_hostile_text_is_escaped_in_html(invoke: Invoke) -> None:
     page = parse(html)
     allowed = {
         "html", "head", "meta", "title", "style", "script", "body", "article", "header",
-        "footer", "h1", "h2", "h3", "p", "time", "section", "blockquote", "figure", "img",
+        "div", "footer", "h1", "h2", "h3", "p", "time", "section", "blockquote", "figure", "img",
         "figcaption", "br", "span", "em", "a",
     }  # fmt: skip
     for tag, attrs in page.tags:
@@ -1019,3 +1034,17 @@ def test_summary_of_another_conference(invoke: Invoke) -> None:
     out = summary(invoke, "1", "--conference", "other")
     assert out.startswith("# Other – Day 1 Reflections\n")
     assert "socitm note" not in out
+    # Someone who never reported, with two conferences open: which one is ambiguous.
+    refused(invoke, "summary", "1", author="zed")
+    assert "other note" in summary(invoke, "1", "--conference", "other", author="zed")
+
+
+@pytest.mark.usefixtures("day_open")
+def test_summary_after_the_conference_closed(invoke: Invoke) -> None:
+    post(invoke, "note", "last words", "--at", "2011-06-09T17:00")
+    post(invoke, "conference", "close", "--at", "2011-06-09T18:00")
+    md = summary(invoke, "2")
+    assert md.startswith(f"# {DEFAULT_TITLE}\n")
+    assert "last words" in md
+    assert as_json(invoke)["coverage_end"] == "2011-06-09T18:00:00+01:00"
+    assert summary(invoke, "2", "--conference", "socitm-2011") == md

@@ -45,7 +45,7 @@ class Projection(Protocol):
 
     @property
     def tables(self) -> Sequence[str]:
-        """Every table it owns (dropped on rebuild)."""
+        """Every table and view it owns (dropped on rebuild, checked on catch-up)."""
 
     def create(self, conn: Connection) -> None:
         """Create the projection's (empty) tables."""
@@ -104,15 +104,22 @@ class ProjectionRunner:
             return None
         return int(row[1])
 
+    def _objects(self) -> dict[str, str]:
+        rows = self.conn.execute(
+            "SELECT name, type FROM sqlite_master WHERE type IN ('table', 'view')"
+        )
+        return {name: kind for name, kind in rows}
+
     def _tables_exist(self, projection: Projection) -> bool:
-        names = {
-            r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-        }
-        return all(t in names for t in projection.tables)
+        objects = self._objects()
+        return all(t in objects for t in projection.tables)
 
     def _reset(self, projection: Projection) -> None:
-        for table in projection.tables:
-            self.conn.execute(f'DROP TABLE IF EXISTS "{table}"')
+        objects = self._objects()
+        # Views first: a view over a dropped table would otherwise linger, broken.
+        for name in sorted(projection.tables, key=lambda n: objects.get(n) != "view"):
+            kind = "VIEW" if objects.get(name) == "view" else "TABLE"
+            self.conn.execute(f'DROP {kind} IF EXISTS "{name}"')
         projection.create(self.conn)
         self.conn.execute(
             "INSERT INTO projection_state (name, version, position) VALUES (?, ?, 0) "

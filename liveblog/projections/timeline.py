@@ -207,12 +207,11 @@ class _Batch:
 class TimelineProjection:
     name = "timeline"
     version = 4
-    tables = (CONFERENCES, DAYS, REPORTERS, ENTRIES, EDITS)
+    tables = (CONFERENCES, DAYS, REPORTERS, ENTRIES, EDITS, TIMELINE)
     lazy_types = frozenset(ENTRY_TYPES)
     """Entry events are mapped in SQL: the runner need not fetch their data."""
 
     def create(self, conn: Connection) -> None:
-        conn.execute(f"DROP VIEW IF EXISTS {TIMELINE}")
         for statement in DDL.split(";"):
             if statement.strip():
                 conn.execute(statement)

@@ -41,21 +41,25 @@ def who(talk: Node) -> str:
 
 _MIDDLE = (
     "Next came {who}, speaking on “{title}”.",
-    "{who} followed with “{title}”.",
-    "Then {who} took the floor with “{title}”.",
-    "After that, {who} turned to “{title}”.",
+    "{subject} followed with “{title}”.",
+    "Then {subject} took the floor with “{title}”.",
+    "After that, {subject} turned to “{title}”.",
 )
 
 
 def talk_intro(talk: Node, index: int, total: int) -> str:
     """How the `index`-th of `total` talks of the day is introduced."""
-    values = {"who": who(talk), "title": talk["title"]}
+    name = who(talk)
+    # "Ann Lee, Director at ACME, followed with …": an appositive is closed by a comma
+    # when the verb comes after it.
+    subject = f"{name}," if name != talk["speaker"] and ", " in name else name
+    values = {"who": name, "subject": subject, "title": talk["title"]}
     if total == 1:
-        return "{who} spoke on “{title}”.".format(**values)
+        return "{subject} spoke on “{title}”.".format(**values)
     if index == 0:
         return "First up was {who}, on “{title}”.".format(**values)
     if index == total - 1:
-        return "Finally, {who} closed with “{title}”.".format(**values)
+        return "Finally, {subject} closed with “{title}”.".format(**values)
     return _MIDDLE[(index - 1) % len(_MIDDLE)].format(**values)
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
+import re
 import zoneinfo
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from markupsafe import Markup, escape
 
@@ -18,14 +20,45 @@ from .narrative import annotate, join_names
 FORMATS = ("markdown", "html", "json")
 
 
+_MD_PUNCTUATION = re.compile(r"([\\`*_\[\]])")
+_MD_HTML_START = re.compile(r"<(?=[A-Za-z/!?])")
+_MD_ENTITY = re.compile(r"&(?=#?[A-Za-z0-9]+;)")
+_MD_BLOCK_START = re.compile(r"^( {0,3})(#|>|\+|-|=|\d{1,9}(?=[.)]))", re.MULTILINE)
+
+
 def _md(value: object) -> str:
-    """Markdown-safe text: HTML metacharacters become entities."""
+    """Text that Markdown shows as typed: no emphasis, links, headings, lists or HTML.
+
+    Markdown punctuation gets backslash escapes (CommonMark), so the raw text still reads
+    well in a terminal; only what could start a tag or an entity becomes an entity.
+    """
     text = "" if value is None else str(value)
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = _MD_PUNCTUATION.sub(r"\\\1", text)
+    # An entity, not a backslash: a tag must not survive even a renderer that is not
+    # CommonMark, nor a reader grepping the raw text.
+    text = _MD_ENTITY.sub("&amp;", text)
+    text = _MD_HTML_START.sub("&lt;", text)
+
+    def block(match: re.Match[str]) -> str:
+        marker = match.group(2)
+        if marker[0].isdigit():  # "1." or "1)" starting a line would begin a list
+            return f"{match.group(1)}{marker}\\"
+        return f"{match.group(1)}\\{marker}"
+
+    return _MD_BLOCK_START.sub(block, text)
 
 
 def _md_url(value: object) -> str:
-    return str(value).replace("(", "%28").replace(")", "%29").replace(" ", "%20")
+    """A URL safe inside Markdown's (…): spaces, brackets, quotes and <> encoded."""
+    return quote(str(value), safe=":/?#@!$&'*+,;=%~-._")
+
+
+def _headline(text: str, width: int = 110) -> str:
+    flat = " ".join(text.split())
+    if len(flat) <= width:
+        return flat
+    cut = flat[: width - 1].rsplit(" ", 1)[0]
+    return cut + "…"
 
 
 def _paragraphs(value: object) -> Markup:
@@ -40,7 +73,7 @@ def json_ld(summary: Node) -> str:
     for node in walk(summary["flow"]):
         body = node.get("text") or node.get("caption") or node.get("intro") or ""
         headline = node.get("title") or (
-            f"Quote — {node['speaker']}" if node["type"] == "quote" else body[:110]
+            f"Quote — {node['speaker']}" if node["type"] == "quote" else _headline(body)
         )
         update: dict[str, Any] = {
             "@type": "BlogPosting",
@@ -119,7 +152,9 @@ def render(summary: Node, fmt: str = "markdown", template: Path | None = None) -
         try:
             env = _environment(
                 jinja2.FileSystemLoader(str(template.parent)),
-                jinja2.select_autoescape(("html", "htm", "xml", "j2.html")),
+                jinja2.select_autoescape(
+                    ("html", "htm", "xml", "xhtml", "html.j2", "htm.j2", "xml.j2", "html.jinja")
+                ),
             )
             return str(env.get_template(template.name).render(**_context(summary)))
         except jinja2.TemplateNotFound:
@@ -134,4 +169,4 @@ def render(summary: Node, fmt: str = "markdown", template: Path | None = None) -
 
     env = _environment(jinja2.PackageLoader("liveblog.summary", "templates"), fmt == "html")
     name = "summary.html.j2" if fmt == "html" else "summary.md.j2"
-    return str(env.get_template(name).render(**_context(summary)))
+    return str(env.get_template(name).render(**_context(summary))).rstrip("\n") + "\n"
