@@ -22,6 +22,7 @@ os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 import click
 
 from .errors import LiveblogError
+from .events import SESSION_KINDS
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -230,19 +231,7 @@ def session() -> None:
 @click.argument("title")
 @click.option(
     "--kind",
-    type=click.Choice(
-        [
-            "session",
-            "plenary",
-            "keynote",
-            "breakout",
-            "roundtable",
-            "panel",
-            "demo",
-            "workshop",
-            "lightning",
-        ]
-    ),
+    type=click.Choice(SESSION_KINDS),
     default="session",
     show_default=True,
     help="What sort of session.",

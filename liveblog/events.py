@@ -10,23 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
-from typing import Annotated, Any, ClassVar, Literal, TypeAlias
+from typing import Annotated, Any, ClassVar, Literal, TypeAlias, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
 from .text import Body, Caption, EventId, Name, Reason, Title, Url
 
-SESSION_KINDS = (
-    "session",
-    "plenary",
-    "keynote",
-    "breakout",
-    "roundtable",
-    "panel",
-    "demo",
-    "workshop",
-    "lightning",
-)
 SessionKind = Literal[
     "session",
     "plenary",
@@ -38,6 +27,8 @@ SessionKind = Literal[
     "workshop",
     "lightning",
 ]
+
+SESSION_KINDS: tuple[str, ...] = get_args(SessionKind)
 
 DayNumber = Annotated[int, Field(ge=1, le=366)]
 
@@ -192,22 +183,7 @@ AnyEvent: TypeAlias = Annotated[
 ]
 
 EVENT_TYPES: dict[str, type[EventData]] = {
-    model.model_fields["type"].default: model
-    for model in (
-        ConferenceOpened,
-        ConferenceClosed,
-        DayOpened,
-        DayClosed,
-        SessionStarted,
-        SessionEnded,
-        TalkStarted,
-        TalkEnded,
-        QuoteCaptured,
-        NotePosted,
-        PhotoPosted,
-        EntryCorrected,
-        EntryRetracted,
-    )
+    model.model_fields["type"].default: model for model in get_args(get_args(AnyEvent)[0])
 }
 """Wire name → model, for every type this release knows."""
 

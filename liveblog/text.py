@@ -72,13 +72,10 @@ Caption = Annotated[
     BeforeValidator(clean_body),
     AfterValidator(_not_blank),
 ]
+"""A photo's caption: up to 2,000 characters."""
 
-Reason = Annotated[
-    str,
-    StringConstraints(max_length=2_000),
-    BeforeValidator(clean_body),
-    AfterValidator(_not_blank),
-]
+Reason = Caption
+"""Why an entry was retracted: the same rules as a caption."""
 
 # Event ids are chosen by clients (so a retried post is never duplicated). They appear
 # in URLs and feed ids, so they are restricted to URL-safe characters.

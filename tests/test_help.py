@@ -152,3 +152,18 @@ def test_running_reporting_commands_stays_light(tmp_path: Path) -> None:
     )
     assert "liveblog.store.log" in modules
     assert heavy(modules) == []
+
+
+def test_the_public_api_names_resolve() -> None:
+    """Every name in `liveblog.__all__` is importable from the package itself."""
+    import liveblog
+
+    assert liveblog.__all__, "the package exports nothing"
+    for name in liveblog.__all__:
+        assert getattr(liveblog, name) is not None, name
+    try:
+        liveblog.no_such_name  # noqa: B018
+    except AttributeError as exc:
+        assert "no_such_name" in str(exc)
+    else:
+        raise AssertionError("an unknown attribute resolved")
