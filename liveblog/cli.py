@@ -522,6 +522,46 @@ def rebuild() -> None:
 
 
 @cli.command()
+@click.option(
+    "--feeds-url",
+    envvar="LIVEBLOG_FEEDS_URL",
+    metavar="URL",
+    default="http://127.0.0.1:8000/feeds",
+    show_default=True,
+    help="Public URL of the feeds directory (env LIVEBLOG_FEEDS_URL): self links.",
+)
+@click.option(
+    "--hub",
+    envvar="LIVEBLOG_HUB",
+    metavar="URL",
+    help="A WebSub hub to link and to ping after changes (env LIVEBLOG_HUB).",
+)
+@click.option(
+    "--page-size",
+    type=click.IntRange(1, 1000),
+    default=50,
+    show_default=True,
+    help="Entries per feed document.",
+)
+def publish(feeds_url: str, hub: str | None, page_size: int) -> None:
+    """Write every feed and page once; print the files that changed."""
+    from .feeds import PublishOptions, ping_hub
+
+    options = PublishOptions(
+        feeds_dir=Path(state().feeds), feeds_url=feeds_url, page_size=page_size, hub=hub
+    )
+    with user_errors():
+        result = state().service.publish(options)
+    for path in result.changed:
+        click.echo(str(path))
+    if not result.changed:
+        click.echo("no changes", err=True)
+    if hub and result.feed_urls:
+        for problem in ping_hub(hub, result.feed_urls):
+            click.echo(f"Warning: {problem}", err=True)
+
+
+@cli.command()
 def run() -> None:
     """Run the scheduler that keeps feeds and webhooks current (not yet available)."""
     click.echo(

@@ -39,6 +39,7 @@ from .store import Appended, EventLog
 from .text import clean_line
 
 if TYPE_CHECKING:
+    from .feeds import PublishOptions, PublishResult
     from .projections import ProjectionRunner
 
 
@@ -466,6 +467,14 @@ class Liveblog:
                 for s in self.projections.status()
             ],
         }
+
+    def publish(self, options: PublishOptions) -> PublishResult:
+        """Catch the projections up, then write every feed file whose bytes change."""
+        from .feeds import Publisher
+
+        self.catch_up()
+        with self.log.snapshot():
+            return Publisher(self.log.conn, options).publish()
 
     def summary_conference(self, conference: str | None) -> ctx.Conference:
         """--conference, else the reporter's context, else the log's only conference."""

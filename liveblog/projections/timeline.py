@@ -78,8 +78,10 @@ CREATE TABLE {ENTRIES} (
     upcast TEXT
 );
 CREATE INDEX {ENTRIES}_by_day ON {ENTRIES} (conference, day, utc_at, position);
+CREATE INDEX {ENTRIES}_by_conference ON {ENTRIES} (conference, position);
 CREATE TABLE {EDITS} (
     event_id TEXT PRIMARY KEY,
+    conference TEXT NOT NULL,
     entry TEXT NOT NULL,
     position INTEGER NOT NULL,
     type TEXT NOT NULL,
@@ -88,6 +90,7 @@ CREATE TABLE {EDITS} (
     changes TEXT NOT NULL
 );
 CREATE INDEX {EDITS}_by_entry ON {EDITS} (entry, position);
+CREATE INDEX {EDITS}_by_conference ON {EDITS} (conference, position);
 CREATE VIEW {TIMELINE} AS
 SELECT position, id, conference, day, kind, author, occurred_at, utc_at, session, talk,
     CASE WHEN kind IN ('session', 'talk')
@@ -206,7 +209,7 @@ class _Batch:
 
 class TimelineProjection:
     name = "timeline"
-    version = 4
+    version = 5
     tables = (CONFERENCES, DAYS, REPORTERS, ENTRIES, EDITS, TIMELINE)
     lazy_types = frozenset(ENTRY_TYPES)
     """Entry events are mapped in SQL: the runner need not fetch their data."""
@@ -332,10 +335,11 @@ class TimelineProjection:
 
     def _edit(self, batch: _Batch, r: Record, changes: dict[str, object]) -> None:
         batch.conn.execute(
-            f"INSERT OR IGNORE INTO {EDITS} (event_id, entry, position, type, occurred_at, "
-            "author, changes) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT OR IGNORE INTO {EDITS} (event_id, conference, entry, position, type, "
+            "occurred_at, author, changes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 r.id,
+                r.conference,
                 r.data["target"],
                 r.position,
                 r.type,

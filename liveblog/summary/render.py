@@ -170,3 +170,12 @@ def render(summary: Node, fmt: str = "markdown", template: Path | None = None) -
     env = _environment(jinja2.PackageLoader("liveblog.summary", "templates"), fmt == "html")
     name = "summary.html.j2" if fmt == "html" else "summary.md.j2"
     return str(env.get_template(name).render(**_context(summary))).rstrip("\n") + "\n"
+
+
+def render_fragment(summary: Node) -> str:
+    """The summary's article alone, escaped HTML: a feed entry's content."""
+    import jinja2
+
+    env = _environment(jinja2.PackageLoader("liveblog.summary", "templates"), True)
+    template = env.get_template("summary.fragment.html.j2")
+    return str(template.render(**_context(summary))).strip() + "\n"
