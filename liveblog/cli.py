@@ -493,9 +493,14 @@ def summary(
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def status(as_json: bool) -> None:
-    """Show the log head and each projection's position and lag."""
+    """Show the log head, each projection's position and lag, and feed freshness."""
+    from .feeds import freshness
+
     with user_errors():
         report = state().service.status()
+    report["feeds"] = [
+        {**f, "lag": report["head"] - f["position"]} for f in freshness(Path(state().feeds))
+    ]
     if as_json:
         click.echo(json.dumps(report))
         return
@@ -503,6 +508,12 @@ def status(as_json: bool) -> None:
     for p in report["projections"]:
         click.echo(
             f"projection {p['name']} v{p['version']}: position {p['position']}, lag {p['lag']}"
+        )
+    if not report["feeds"]:
+        click.echo(f"feeds: none published in {state().feeds} (run `liveblog publish`)")
+    for f in report["feeds"]:
+        click.echo(
+            f"feeds {f['conference']}: published at position {f['position']}, lag {f['lag']}"
         )
 
 

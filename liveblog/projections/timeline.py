@@ -319,7 +319,8 @@ class TimelineProjection:
             conn.execute(
                 f"UPDATE {ENTRIES} SET new_speaker = ? WHERE conference = ? AND day = ? "
                 f"AND talk = ? AND kind = 'quote' AND position IN (SELECT position FROM "
-                f"{TIMELINE} WHERE conference = ? AND day = ? AND talk = ? AND speaker = ?)",
+                f"{TIMELINE} WHERE conference = ? AND day = ? AND talk = ? AND speaker = ? "
+                "AND position < ?)",
                 (
                     changes["speaker"],
                     conference,
@@ -329,6 +330,7 @@ class TimelineProjection:
                     day,
                     d["target"],
                     old_speaker,
+                    r.position,
                 ),
             )
         batch.day_changed(conference, day, r.position)

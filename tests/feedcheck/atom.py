@@ -14,7 +14,7 @@ import binascii
 import codecs
 import re
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import TypedDict
 
 from lxml import etree
@@ -36,8 +36,7 @@ RULES: dict[str, str] = {
     "atom.feed-updated": "atom:feed has exactly one atom:updated (RFC 4287 §4.1.1)",
     "atom.feed-once": "atom:feed has at most one atom:generator, atom:icon, atom:logo, "
     "atom:rights and atom:subtitle (RFC 4287 §4.1.1)",
-    "atom.feed-author": "atom:feed has an atom:author unless every entry has one "
-    "(RFC 4287 §4.1.1)",
+    "atom.feed-author": "atom:feed has an atom:author unless every entry has one (RFC 4287 §4.1.1)",
     "atom.id-iri": "atom:id content is an absolute IRI (RFC 4287 §4.2.6)",
     "atom.date": "atom:updated / atom:published are RFC 3339 date-times with upper-case T "
     "and Z and a timezone, and name a real instant (RFC 4287 §3.3)",
@@ -46,8 +45,7 @@ RULES: dict[str, str] = {
     "in the feed and in each entry (RFC 4287 §4.1.1, §4.1.2)",
     "atom.self-link": "the feed has exactly one rel=self link and its href is absolute (ours; "
     "RFC 4287 §4.1.1 says SHOULD)",
-    "atom.metadata-order": "all feed metadata comes before the first entry or "
-    "deleted-entry (ours)",
+    "atom.metadata-order": "all feed metadata comes before the first entry or deleted-entry (ours)",
     "atom.entry-id": "each atom:entry has exactly one atom:id (RFC 4287 §4.1.2)",
     "atom.entry-title": "each atom:entry has exactly one atom:title (RFC 4287 §4.1.2)",
     "atom.entry-updated": "each atom:entry has exactly one atom:updated (RFC 4287 §4.1.2)",
@@ -85,8 +83,7 @@ RULES: dict[str, str] = {
     "document (ours; RFC 6721 lets readers resolve it by date)",
     "atom.tombstone-unique": "tombstone refs are unique within the document (ours; RFC 6721 "
     "forbids repeating ref and when together)",
-    "atom.archive-marker": "an archive document (archive=True) contains fh:archive "
-    "(RFC 5005 §4)",
+    "atom.archive-marker": "an archive document (archive=True) contains fh:archive (RFC 5005 §4)",
     "atom.archive-current": "a document with fh:archive has a rel=current link (ours; "
     "RFC 5005 §4 says SHOULD)",
     "atom.archive-link-href": "prev-archive, next-archive and current links have an href "
@@ -172,9 +169,7 @@ def char_problems(data: bytes, prefix: str) -> list[str]:
     """Characters XML forbids or discourages, raw or as character references."""
     text, encoding = _decode(data)
     if text is None:
-        return [
-            problem("document", f"{prefix}.xml-wellformed", f"bytes are not valid {encoding}")
-        ]
+        return [problem("document", f"{prefix}.xml-wellformed", f"bytes are not valid {encoding}")]
     found: list[tuple[int, str]] = []
     for match in _NOT_XML.finditer(text):
         found.append((match.start(), f"forbidden character {_char_name(ord(match.group()))}"))
@@ -250,7 +245,7 @@ def _rfc3339(value: str) -> tuple[datetime | None, str | None]:
         return None, f"{clip(value)}: a leap second (60) can only follow minute 59"
     try:
         if zone == "Z":
-            tz = timezone.utc
+            tz = UTC
         else:
             zone_hours, zone_minutes = int(zone[1:3]), int(zone[4:6])
             if zone_hours > 23 or zone_minutes > 59:
@@ -292,25 +287,50 @@ def is_absolute_iri(value: str) -> bool:
 # ------------------------------------------------------------------------------ Atom proper
 
 
-def A(name: str) -> str:  # noqa: N802 - reads like the namespace prefix
+def A(name: str) -> str:
     return f"{{{ATOM_NS}}}{name}"
 
 
-def T(name: str) -> str:  # noqa: N802
+def T(name: str) -> str:
     return f"{{{TOMBSTONE_NS}}}{name}"
 
 
-def H(name: str) -> str:  # noqa: N802
+def H(name: str) -> str:
     return f"{{{HISTORY_NS}}}{name}"
 
 
 FEED_ELEMENTS = frozenset(
-    "author category contributor generator icon id link logo rights subtitle title updated "
-    "entry".split()
+    [
+        "author",
+        "category",
+        "contributor",
+        "generator",
+        "icon",
+        "id",
+        "link",
+        "logo",
+        "rights",
+        "subtitle",
+        "title",
+        "updated",
+        "entry",
+    ]
 )
 ENTRY_ELEMENTS = frozenset(
-    "author category content contributor id link published rights source summary title "
-    "updated".split()
+    [
+        "author",
+        "category",
+        "content",
+        "contributor",
+        "id",
+        "link",
+        "published",
+        "rights",
+        "source",
+        "summary",
+        "title",
+        "updated",
+    ]
 )
 ARCHIVE_RELS = ("current", "prev-archive", "next-archive")
 TEXT_TYPES = ("text", "html", "xhtml")
@@ -338,7 +358,7 @@ class _Out:
 
 
 def _children(parent: etree._Element, name: str) -> list[etree._Element]:
-    return parent.findall(A(name))
+    return list(parent.findall(A(name)))
 
 
 def _count_exactly_one(
@@ -408,18 +428,14 @@ def _check_text(el: etree._Element | None, where: str, out: _Out) -> None:
         return
     kind = el.get("type", "text")
     if kind not in TEXT_TYPES:
-        out.add(
-            where, "text-type", f"{describe(el)} type={clip(kind)} must be text, html or xhtml"
-        )
+        out.add(where, "text-type", f"{describe(el)} type={clip(kind)} must be text, html or xhtml")
     elif kind == "xhtml":
         _check_xhtml_div(el, where, out)
     else:
         _no_children(el, where, f'type="{kind}"', out)
 
 
-def _check_person(
-    el: etree._Element, where: str, out: _Out, *, code: str = "person"
-) -> None:
+def _check_person(el: etree._Element, where: str, out: _Out, *, code: str = "person") -> None:
     name = describe(el)
     names = el.findall(A("name"))
     if len(names) != 1:
@@ -439,13 +455,11 @@ def _check_person(
 
 
 def _rel(link: etree._Element) -> str:
-    rel = link.get("rel", "alternate")
+    rel = str(link.get("rel", "alternate"))
     return rel.removeprefix(IANA_REL_PREFIX)
 
 
-def _check_links(
-    parent: etree._Element, where: str, out: _Out
-) -> dict[str, list[etree._Element]]:
+def _check_links(parent: etree._Element, where: str, out: _Out) -> dict[str, list[etree._Element]]:
     by_rel: dict[str, list[etree._Element]] = {}
     alternates: Counter[tuple[str, str]] = Counter()
     for link in _children(parent, "link"):
@@ -484,11 +498,11 @@ def _check_unknown(parent: etree._Element, allowed: frozenset[str], where: str, 
 
 def _content_kind(content: etree._Element, where: str, out: _Out) -> str | None:
     """text, html, xhtml, xml, textmime or base64; None if the type is not valid."""
-    kind = content.get("type")
+    kind: str | None = content.get("type")
     if kind is None:
         return "text"
     if kind in TEXT_TYPES:
-        return kind
+        return str(kind)
     if not _MEDIA_TYPE.fullmatch(kind):
         out.add(
             where,
@@ -595,9 +609,7 @@ def _check_entry(entry: etree._Element, where: str, feed_has_author: bool, out: 
         out.add(where, "entry-author", "no atom:author in the entry, its atom:source or the feed")
 
 
-def _check_tombstones(
-    feed: etree._Element, entry_ids: set[str], out: _Out
-) -> None:
+def _check_tombstones(feed: etree._Element, entry_ids: set[str], out: _Out) -> None:
     refs: Counter[str] = Counter()
     for index, tomb in enumerate(feed.findall(T("deleted-entry")), 1):
         ref, when = tomb.get("ref"), tomb.get("when")
@@ -652,9 +664,7 @@ def _check_history(
     if archive and not archives:
         out.add(where, "archive-marker", "archive document has no fh:archive element")
     if archives and completes:
-        out.add(
-            where, "archive-complete-conflict", "contains both fh:archive and fh:complete"
-        )
+        out.add(where, "archive-complete-conflict", "contains both fh:archive and fh:complete")
     if (archive or archives) and "current" not in links:
         out.add(where, "archive-current", 'archive document has no atom:link rel="current"')
     for rel in ARCHIVE_RELS:
@@ -709,7 +719,9 @@ def check_atom(data: bytes, *, archive: bool = False) -> list[str]:
     links = _check_links(root, where, out)
     selfs = links.get("self", [])
     if len(selfs) != 1:
-        out.add(where, "self-link", f'must have exactly one atom:link rel="self", found {len(selfs)}')
+        out.add(
+            where, "self-link", f'must have exactly one atom:link rel="self", found {len(selfs)}'
+        )
     for link in selfs:
         href = link.get("href")
         if href is not None and not is_absolute_iri(href):
@@ -720,15 +732,13 @@ def check_atom(data: bytes, *, archive: bool = False) -> list[str]:
     feed_has_author = bool(_children(root, "author"))
     if not feed_has_author:
         missing = [
-            _entry_label(i, entry)
-            for i, entry in enumerate(entries, 1)
-            if not _has_author(entry)
+            _entry_label(i, entry) for i, entry in enumerate(entries, 1) if not _has_author(entry)
         ]
         if missing:
             out.add(
                 where,
                 "feed-author",
-                f"no atom:author, and {len(missing)} entries have none either: "
+                f"no atom:author, and {len(missing)} of its entries have none either: "
                 + ", ".join(missing[:3]),
             )
     ids: Counter[str] = Counter()
