@@ -345,25 +345,39 @@ def photo(url: str, caption: str, conference: str | None, at: str | None) -> Non
 @click.option("--last", is_flag=True, help="Correct your latest entry.")
 @click.option("--speaker", metavar="NAME", help="The right speaker.")
 @click.option("--caption", help="The right caption (photos).")
-@click.option("--at", "at", metavar="TIME", help="When the correction was made (default: now).")
+@reporting
 def correct(
     event_id: str | None,
     text: str | None,
     last: bool,
     speaker: str | None,
     caption: str | None,
+    conference: str | None,
     at: str | None,
 ) -> None:
     """Replace the text, speaker or caption of an entry (EVENT_ID may be a unique prefix).
 
-    With --last, the first argument is the new TEXT.
+    With --last, the only argument is the new TEXT. --conference limits --last to
+    your entries in that conference.
     """
-    if last and event_id is not None and text is None:
+    if last and event_id is not None:
+        if text is not None:
+            raise click.UsageError("with --last, give only the new TEXT, not an EVENT_ID")
         event_id, text = None, event_id
+    if not last and event_id is None:
+        raise click.UsageError("name the entry: an EVENT_ID (or a unique prefix), or --last")
+    if text is None and speaker is None and caption is None:
+        raise click.UsageError("say what to correct: new TEXT, --speaker or --caption")
     with user_errors():
         echo_events(
             state().service.correct(
-                event_id, last=last, text=text, speaker=speaker, caption=caption, at=at
+                event_id,
+                last=last,
+                text=text,
+                speaker=speaker,
+                caption=caption,
+                conference=conference,
+                at=at,
             )
         )
 
@@ -372,11 +386,19 @@ def correct(
 @click.argument("event_id", required=False, metavar="(EVENT_ID | --last)")
 @click.option("--last", is_flag=True, help="Retract your latest entry.")
 @click.option("--reason", help="Why it is withdrawn.")
-@click.option("--at", "at", metavar="TIME", help="When it was retracted (default: now).")
-def retract(event_id: str | None, last: bool, reason: str | None, at: str | None) -> None:
-    """Withdraw an entry (EVENT_ID may be a unique prefix)."""
+@reporting
+def retract(
+    event_id: str | None, last: bool, reason: str | None, conference: str | None, at: str | None
+) -> None:
+    """Withdraw an entry (EVENT_ID may be a unique prefix, or --last)."""
+    if last == (event_id is not None):
+        raise click.UsageError("name the entry: an EVENT_ID (or a unique prefix), or --last")
     with user_errors():
-        echo_events(state().service.retract(event_id, last=last, reason=reason, at=at))
+        echo_events(
+            state().service.retract(
+                event_id, last=last, reason=reason, conference=conference, at=at
+            )
+        )
 
 
 # -- bulk and reading ----------------------------------------------------------------

@@ -8,6 +8,7 @@ import zoneinfo
 
 from .errors import InvalidEvent
 
+EARLIEST, LATEST = 1900, 2199
 _TIME_ONLY = re.compile(r"^\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?$")
 
 
@@ -35,4 +36,7 @@ def parse_at(text: str, tz: dt.tzinfo, *, today: dt.date | None = None) -> dt.da
         ) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=tz)
+    if not EARLIEST <= parsed.year <= LATEST:
+        # Far-off years are typos, and an append-only log would keep them for ever.
+        raise InvalidEvent(f"--at {text!r} is out of range: use a year from {EARLIEST} to {LATEST}")
     return parsed

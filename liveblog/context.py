@@ -161,12 +161,18 @@ def current(log: EventLog, author: str, slug: str | None) -> Context:
     return Context(conference, day, session, talk)
 
 
-def last_entry(log: EventLog, author: str) -> Event:
-    """This reporter's latest entry (what `--last` means)."""
+def last_entry(log: EventLog, author: str, conference: str | None = None) -> Event:
+    """This reporter's latest entry (what `--last` means), in `conference` if given."""
     placeholders = ", ".join("?" * len(ENTRY_TYPES))
-    found = _latest(log, f"author = ? AND type IN ({placeholders})", (author, *sorted(ENTRY_TYPES)))
+    where = f"author = ? AND type IN ({placeholders})"
+    params: tuple[object, ...] = (author, *sorted(ENTRY_TYPES))
+    if conference is not None:
+        where += " AND conference = ?"
+        params += (conference,)
+    found = _latest(log, where, params)
     if found is None:
-        raise ContextError(f"{author} has no entry to apply --last to")
+        scope = f" in {conference}" if conference else ""
+        raise ContextError(f"{author} has no entry{scope} to apply --last to")
     return found
 
 

@@ -103,6 +103,17 @@ def format_time(value: dt.datetime) -> str:
     return value.isoformat()
 
 
+_PATTERN_WORDS = {
+    "conference": "must be lowercase letters, digits and dashes (like socitm-2011)",
+    "id": "must be letters, digits and . _ : - (up to 80), starting with a letter or digit",
+    "target": "must be an event id",
+    "session": "must be an event id",
+    "talk": "must be an event id",
+    "url": "must be an absolute http:// or https:// URL",
+    "language": "must be a language tag such as en or en-GB",
+}
+
+
 def describe(error: ValidationError) -> str:
     """A pydantic error as one line a reporter can act on."""
     parts = []
@@ -116,6 +127,8 @@ def describe(error: ValidationError) -> str:
             message = "unknown field"
         elif item["type"] == "missing":
             message = "required"
+        elif item["type"] == "string_pattern_mismatch":
+            message = _PATTERN_WORDS.get(loc[-1] if loc else "", "has characters not allowed here")
         parts.append(f"{where}: {message}" if where else message)
     return "; ".join(parts)
 
@@ -232,7 +245,14 @@ def _wire() -> Any:
                 "author": (Name, ...),
                 "position": (int | None, None),
                 "version": (int | None, None),
-                "schema_version": (Literal[model.SCHEMA_VERSION], model.SCHEMA_VERSION),
+                # strict: `true` is not schema version 1, as the slow path also says.
+                "schema_version": (
+                    Annotated[
+                        int,
+                        Field(strict=True, ge=model.SCHEMA_VERSION, le=model.SCHEMA_VERSION),
+                    ],
+                    model.SCHEMA_VERSION,
+                ),
                 "data": (model, ...),
             }
             models.append(
@@ -247,13 +267,21 @@ def _wire() -> Any:
     return _wire_adapter
 
 
+def _odd_offset(wire: Any) -> bool:
+    """An offset in seconds: left to the full path, which normalises it."""
+    return any(
+        t is not None and (t.utcoffset() or dt.timedelta()).seconds % 60
+        for t in (wire.occurred_at, wire.recorded_at)
+    )
+
+
 def from_export_line(line: str | bytes) -> Event:
     """Parse one JSON line of the export format (see `from_export`)."""
     try:
         wire = _wire().validate_json(line)
     except ValidationError:
         wire = None
-    if wire is None or "type" in wire.data.model_fields_set:
+    if wire is None or "type" in wire.data.model_fields_set or _odd_offset(wire):
         import json
 
         try:

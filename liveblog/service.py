@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING, Any
 from . import context as ctx
 from .clock import now, parse_at, zone
 from .envelope import Event, from_export_line, make_event
-from .errors import ConflictingEvent, ContextError, InvalidEvent, LiveblogError, RefusedCommand
+from .errors import (
+    ConflictingEvent,
+    ContextError,
+    InvalidEvent,
+    LiveblogError,
+    NotFound,
+    RefusedCommand,
+)
 from .events import (
     ENTRY_TYPES,
     ConferenceClosed,
@@ -95,9 +102,13 @@ class Liveblog:
 
     # -- helpers ---------------------------------------------------------------------
 
-    def _when(self, at: str | None, tz_name: str) -> dt.datetime:
+    def _when(self, at: str | None, tz_name: str, day: DayOpened | None = None) -> dt.datetime:
+        """`--at`, or now; a bare HH:MM is on the open day's date, else today's."""
         tz = zone(tz_name)
-        return now(tz) if at is None else parse_at(at, tz)
+        return now(tz) if at is None else parse_at(at, tz, today=day.date if day else None)
+
+    def _context_when(self, context: ctx.Context, at: str | None) -> dt.datetime:
+        return self._when(at, context.conference.opened.timezone, context.day)
 
     def _event(self, conference: str, occurred_at: dt.datetime, data: EventData) -> Event:
         return make_event(
@@ -168,7 +179,7 @@ class Liveblog:
         with self.log.writing():
             context = self._context(conference)
             slug = context.conference.slug
-            when = self._when(at, context.conference.opened.timezone)
+            when = self._context_when(context, at)
             events = self._closing(context, when, session=True)
             if context.day is not None:
                 events.append(self._event(slug, when, DayClosed(number=context.day.number)))
@@ -187,7 +198,7 @@ class Liveblog:
         with self.log.writing():
             context = self._context(conference)
             slug = context.conference.slug
-            when = self._when(at, context.conference.opened.timezone)
+            when = self._context_when(context, at)
             if context.day is not None:
                 raise RefusedCommand(
                     f"day {context.day.number} of {slug} is still open: run `liveblog day close`"
@@ -210,7 +221,7 @@ class Liveblog:
         with self.log.writing():
             context = self._context(conference)
             day = self._need_day(context)
-            when = self._when(at, context.conference.opened.timezone)
+            when = self._context_when(context, at)
             events = self._closing(context, when, session=True)
             events.append(self._event(context.conference.slug, when, DayClosed(number=day.number)))
             return self._append(events)
@@ -228,7 +239,7 @@ class Liveblog:
         with self.log.writing():
             context = self._context(conference)
             day = self._need_day(context)
-            when = self._when(at, context.conference.opened.timezone)
+            when = self._context_when(context, at)
             data = _build(
                 SessionStarted,
                 day=day.number,
@@ -246,7 +257,7 @@ class Liveblog:
             context = self._context(conference)
             if context.session is None:
                 raise ContextError("you have no open session: nothing to end")
-            when = self._when(at, context.conference.opened.timezone)
+            when = self._context_when(context, at)
             return self._append(self._closing(context, when, session=True))
 
     def start_talk(
@@ -266,7 +277,7 @@ class Liveblog:
                 raise ContextError(
                     "a talk happens inside a session: run `liveblog session start TITLE` first"
                 )
-            when = self._when(at, context.conference.opened.timezone)
+            when = self._context_when(context, at)
             data = _build(
                 TalkStarted,
                 day=day.number,
@@ -285,7 +296,7 @@ class Liveblog:
             context = self._context(conference)
             if context.talk is None:
                 raise ContextError("you have no open talk: nothing to end")
-            when = self._when(at, context.conference.opened.timezone)
+            when = self._context_when(context, at)
             return self._append(self._closing(context, when, session=False))
 
     def _entry(
@@ -294,7 +305,7 @@ class Liveblog:
         with self.log.writing():
             context = self._context(conference)
             day = self._need_day(context)
-            when = self._when(at, context.conference.opened.timezone)
+            when = self._context_when(context, at)
             if cls is QuoteCaptured and fields.get("speaker") is None:
                 talk = context.talk_data
                 if talk is None or context.talk is None:
@@ -341,10 +352,15 @@ class Liveblog:
 
     # -- editing ---------------------------------------------------------------------
 
-    def _target(self, ref: str | None, last: bool) -> Event:
+    def _target(self, ref: str | None, last: bool, conference: str | None) -> Event:
         if last == (ref is not None):
             raise InvalidEvent("name one entry: an EVENT_ID (or a prefix of it), or --last")
-        target = ctx.last_entry(self.log, self.author) if last else self.log.resolve(ref or "")
+        if last:
+            target = ctx.last_entry(self.log, self.author, conference)
+        else:
+            target = self.log.resolve(ref or "")
+            if conference is not None and target.conference != conference:
+                raise NotFound(f"{target.id} belongs to {target.conference}, not {conference}")
         if target.type not in ENTRY_TYPES:
             raise RefusedCommand(
                 f"{target.id} is a {target.type} event; only entries "
@@ -368,10 +384,11 @@ class Liveblog:
         text: str | None = None,
         speaker: str | None = None,
         caption: str | None = None,
+        conference: str | None = None,
         at: str | None = None,
     ) -> list[Event]:
         with self.log.writing():
-            target = self._target(ref, last)
+            target = self._target(ref, last, conference)
             applicable = {
                 "quote.captured": {"text", "speaker"},
                 "note.posted": {"text"},
@@ -401,10 +418,11 @@ class Liveblog:
         *,
         last: bool = False,
         reason: str | None = None,
+        conference: str | None = None,
         at: str | None = None,
     ) -> list[Event]:
         with self.log.writing():
-            target = self._target(ref, last)
+            target = self._target(ref, last, conference)
             data = _build(EntryRetracted, target=target.id, reason=reason)
             return self._append([self._event(target.conference, self._edit_when(target, at), data)])
 

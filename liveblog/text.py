@@ -12,8 +12,9 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BeforeValidator, StringConstraints
 
-# C0 controls and DEL, except tab and newline which body text may carry.
-_CONTROL_EXCEPT_TAB_NL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# C0 controls, DEL and the C1 controls, except tab and newline which body text may
+# carry. (C1 bytes are a sign of mis-decoded text, and some terminals act on them.)
+_CONTROL_EXCEPT_TAB_NL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _SPACES = re.compile(r"[ \t\n]+")
 
 

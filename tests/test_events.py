@@ -256,7 +256,7 @@ def test_unknown_session_kind_is_refused(kind: str) -> None:
     ],
 )
 def test_envelope_ids_and_slugs_are_url_safe(field: str, value: str) -> None:
-    with pytest.raises(errors.InvalidEvent, match=f"{field}: String should match pattern"):
+    with pytest.raises(errors.InvalidEvent, match=f"{field}: must be "):
         from_export(export_line("day.closed", {"number": 2}, **{field: value}))
 
 

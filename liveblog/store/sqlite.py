@@ -39,9 +39,9 @@ def connect(path: str | Path) -> Connection:
     deferred BEGIN that later upgrades to a write can fail with SQLITE_BUSY regardless of
     the busy timeout.
     """
-    conn = sqlite3.connect(
-        str(path), isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False
-    )
+    # One connection per thread (the default check): transactions here are per
+    # connection, so two threads sharing one could join each other's transaction.
+    conn = sqlite3.connect(str(path), isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     _use_wal(conn)
     # FULL: an acknowledged append survives power loss, not only a crash of the process.
@@ -89,11 +89,12 @@ def write_transaction(conn: Connection) -> Iterator[Connection]:
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield conn
+        conn.execute("COMMIT")
     except BaseException:
+        # Also after a failed COMMIT: never leave a transaction for the next writer to join.
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
 
 
 @contextlib.contextmanager

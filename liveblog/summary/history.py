@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from ..errors import InvalidEvent, NotFound
 from ..projections.timeline import TimelineProjection
 from ..store import EventLog
 from ..store.sqlite import connect
@@ -21,7 +22,10 @@ def position_at(log: EventLog, moment: dt.datetime) -> int:
     `recorded_at` is assigned under the write lock, so it grows with position; a binary
     search by primary key costs O(log n) lookups instead of a scan.
     """
-    stamp = moment.astimezone(dt.UTC).isoformat(timespec="microseconds")
+    try:
+        stamp = moment.astimezone(dt.UTC).isoformat(timespec="microseconds")
+    except OverflowError:
+        raise InvalidEvent(f"--as-of {moment.isoformat()} is out of range") from None
     low, high = 0, log.head()
     while low < high:
         middle = (low + high + 1) // 2
@@ -65,6 +69,13 @@ def summary_as_of(log: EventLog, conference: str, day: int, moment: dt.datetime)
                 ],
             )
             projection.apply(memory, chunk)
-        return build_day_summary(memory, conference, day)
+        try:
+            return build_day_summary(memory, conference, day)
+        except NotFound:
+            stamp = moment.isoformat(timespec="minutes")
+            raise NotFound(
+                f"nothing of {conference} day {day} had been recorded by {stamp} "
+                "(--as-of is the time the log recorded events, not when they happened)"
+            ) from None
     finally:
         memory.close()

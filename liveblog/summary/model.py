@@ -143,6 +143,12 @@ def build_day_summary(conn: Connection, conference: str, day: int) -> Node:
         else:
             parent["items"].append(node)
 
+    closed_at = day_row[4]
+    if closed_at:  # closing the day ends whatever its reporters left open
+        for node in nodes:
+            if node["type"] in ("session", "talk") and not node["ended_at"]:
+                node["ended_at"] = closed_at
+
     live = [n for n in nodes if not n["_retracted"]]
     times = [n["occurred_at"] for n in live] + [day_row[3]]
     ends = [n.get("ended_at") for n in live if n.get("ended_at")]

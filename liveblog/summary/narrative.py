@@ -64,6 +64,11 @@ def talk_intro(talk: Node, index: int, total: int) -> str:
 
 
 _ARTICLE_AN = ("a", "e", "i", "o", "u")
+_KIND_NOUNS = {
+    "breakout": "breakout session",
+    "demo": "demo session",
+    "lightning": "lightning-talk session",
+}
 
 
 def session_intro(session: Node, tz: dt.tzinfo) -> str:
@@ -77,27 +82,31 @@ def session_intro(session: Node, tz: dt.tzinfo) -> str:
         hosted = f" hosted by {hosts}" if hosts else ""
         return f"A roundtable{hosted}{room}, {when}."
     if kind == "session":
-        sentence = f"The session ran{room} {when}" if end else f"The session began{room} at {start}"
+        sentence = (
+            f"The session ran{room}, {when}" if end else f"The session began{room} at {start}"
+        )
     else:
-        article = "An" if kind.startswith(_ARTICLE_AN) else "A"
-        sentence = f"{article} {kind}{room}, {when}"
+        noun = _KIND_NOUNS.get(kind) or str(kind)
+        article = "An" if noun.startswith(_ARTICLE_AN) else "A"
+        sentence = f"{article} {noun}{room}, {when}"
     if hosts:
         sentence += f", chaired by {hosts}"
     return sentence + "."
 
 
 def annotate(summary: Node, tz: dt.tzinfo) -> None:
-    """Add `intro` to every session and talk, numbering talks across the whole day."""
-    talks: list[Node] = []
+    """Add `intro` to every session and talk.
 
-    def visit(flow: list[Node]) -> None:
-        for node in flow:
-            if node["type"] == "session":
-                node["intro"] = session_intro(node, tz)
-                visit(node["flow"])
-            elif node["type"] == "talk":
-                talks.append(node)
+    Talks are numbered within their session (parallel rooms each have a first and a
+    final speaker); talks outside any session are numbered together.
+    """
 
-    visit(summary["flow"])
-    for index, talk in enumerate(talks):
-        talk["intro"] = talk_intro(talk, index, len(talks))
+    def number(talks: list[Node]) -> None:
+        for index, talk in enumerate(talks):
+            talk["intro"] = talk_intro(talk, index, len(talks))
+
+    for node in summary["flow"]:
+        if node["type"] == "session":
+            node["intro"] = session_intro(node, tz)
+            number([child for child in node["flow"] if child["type"] == "talk"])
+    number([node for node in summary["flow"] if node["type"] == "talk"])

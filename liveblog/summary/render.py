@@ -157,10 +157,16 @@ def render(summary: Node, fmt: str = "markdown", template: Path | None = None) -
                 ),
             )
             return str(env.get_template(template.name).render(**_context(summary)))
-        except jinja2.TemplateNotFound:
-            raise InvalidEvent(f"template {str(template)!r} not found") from None
-        except jinja2.TemplateError as exc:
-            raise InvalidEvent(f"template {template.name}: {exc}") from None
+        except jinja2.TemplateNotFound as exc:
+            missing = template.name if exc.name == template.name else exc.name
+            raise InvalidEvent(f"template {missing!r} not found (in {template.parent})") from None
+        except UnicodeDecodeError:
+            raise InvalidEvent(f"template {template.name}: not UTF-8 text") from None
+        except Exception as exc:  # a user's template can fail in any way while rendering
+            detail = " ".join(str(exc).split())
+            raise InvalidEvent(
+                f"template {template.name} failed: {type(exc).__name__}: {detail}"
+            ) from None
     if fmt == "json":
         return json.dumps(summary, ensure_ascii=False, indent=2) + "\n"
     if fmt not in FORMATS:
