@@ -54,6 +54,26 @@ class State:
             self._service = Liveblog(self.db, self.author)
         return self._service
 
+    def missing(self) -> bool:
+        """No log file yet (an empty log); a path in no directory is an error."""
+        if os.path.exists(self.db):
+            return False
+        parent = os.path.dirname(os.path.abspath(self.db))
+        if not os.path.isdir(parent):
+            raise click.ClickException(f"cannot open {self.db}: no such directory {parent}")
+        return True
+
+    @property
+    def reader(self) -> Any:
+        """The service for a command that only reads: a missing log is an error, not a
+        new empty file left behind by a typo in --db."""
+        if self._service is None and not os.path.exists(self.db):
+            raise click.ClickException(
+                f"no event log at {self.db}: check --db / LIVEBLOG_DB, or start one with "
+                "`liveblog conference open` or `liveblog import`"
+            )
+        return self.service
+
     def close(self) -> None:
         if self._service is not None:
             self._service.close()
@@ -429,6 +449,8 @@ def import_(file: Any) -> None:
 def export(since: int) -> None:
     """Write the log as JSON Lines, the format `import` reads."""
     with user_errors():
+        if state().missing():
+            return  # an empty log; and no file left behind by a typo in --db
         for obj in state().service.export(since):
             click.echo(json.dumps(obj, ensure_ascii=False))
 
@@ -454,6 +476,8 @@ def log(since: int, follow: bool, as_json: bool) -> None:
             click.echo(log_line(event))
 
     with user_errors():
+        if not follow and state().missing():
+            return  # an empty log; and no file left behind by a typo in --db
         events_log = state().service.log
         position = since
         # Taken before the backlog is read, so an event committed in between is not missed.
@@ -506,7 +530,7 @@ def summary(
 ) -> None:
     """Print the summary of day DAY ("<conference> – Day N Reflections")."""
     with user_errors():
-        text = state().service.summary(
+        text = state().reader.summary(
             day, conference=conference, fmt=fmt, as_of=as_of, template=template
         )
     click.echo(text, nl=not text.endswith("\n"))
@@ -519,7 +543,18 @@ def status(as_json: bool) -> None:
     from .feeds import freshness
 
     with user_errors():
-        report = state().service.status()
+        if not state().missing():
+            report = state().service.status()
+        else:
+            from .projections import default_projections
+
+            report = {
+                "head": 0,
+                "projections": [
+                    {"name": p.name, "version": p.version, "position": 0, "lag": 0}
+                    for p in default_projections()
+                ],
+            }
     report["feeds"] = [
         {**f, "lag": report["head"] - f["position"]} for f in freshness(Path(state().feeds))
     ]

@@ -490,9 +490,7 @@ def test_at_is_read_in_the_conference_timezone(
 
 
 @pytest.mark.parametrize("at", ["10:05", "9:05", "10:05:30"])
-def test_at_time_of_day_is_on_the_open_days_date(
-    invoke: Invoke, day_open: None, at: str
-) -> None:
+def test_at_time_of_day_is_on_the_open_days_date(invoke: Invoke, day_open: None, at: str) -> None:
     """A bare HH:MM belongs to the day being covered (day 2 is 2011-06-09), not to the
     reporter's calendar: typing a session up afterwards puts it on the right day."""
     occurred = dt.datetime.fromisoformat(one(invoke, "note", "timed", "--at", at)["occurred_at"])
@@ -1331,3 +1329,21 @@ def test_no_command_shows_usage(invoke: Invoke) -> None:
     result = invoke()
     assert result.exit_code in (0, 2)
     assert "Usage:" in result.output
+
+
+def test_reading_commands_leave_no_file_behind(tmp_path: Path) -> None:
+    """A typo in --db must not create an empty events.db: export/log/status read an empty
+    log, and summary says there is no log."""
+    from click.testing import CliRunner
+
+    from liveblog.cli import cli
+
+    path = tmp_path / "typo.db"
+    runner = CliRunner()
+    for args in (["export"], ["log"], ["status"]):
+        result = runner.invoke(cli, ["--db", str(path), *args])
+        assert result.exit_code == 0, result.output
+    result = runner.invoke(cli, ["--db", str(path), "summary", "1"])
+    assert result.exit_code == 1
+    assert "no event log" in result.output
+    assert not path.exists()

@@ -145,6 +145,8 @@ class ProjectionRunner:
         own position, and its new position is committed with its rows.
         """
         applied = {p.name: 0 for p in self.projections}
+        if self._current():
+            return applied  # nothing new: no write lock, no DDL
         with _projection_pragmas(self.conn):
             self._catch_up(applied, progress)
         return applied
@@ -171,6 +173,16 @@ class ProjectionRunner:
                     applied[projection.name] += len(mine)
             if progress is not None:
                 progress(len(chunk))
+
+    def _current(self) -> bool:
+        """Every projection is at the head, at its version, with its tables (read-only)."""
+        exists = self.conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'projection_state'"
+        ).fetchone()
+        if not exists:
+            return False
+        head = self.log.head()
+        return all(self._position(p) == head for p in self.projections)
 
     def rebuild(self, progress: Progress | None = None) -> dict[str, int]:
         """Drop every projection and replay the whole log into it."""
