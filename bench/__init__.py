@@ -7,7 +7,7 @@ line to BENCHMARKS. Missed targets are printed as MISSED and never fail the run.
 
 from __future__ import annotations
 
-from . import appends, bulk_import, catch_up, cli_latency, rebuild
+from . import appends, bulk_import, catch_up, cli_latency, publish, rebuild, render
 from .report import Benchmark
 
 BENCHMARKS: dict[str, Benchmark] = {
@@ -30,6 +30,14 @@ BENCHMARKS: dict[str, Benchmark] = {
     "catch_up": Benchmark(
         "catch-up after one new event: 1M-event log vs 10k-event log (time ratio)",
         catch_up.run,
+    ),
+    "publish": Benchmark(
+        "publish after one new event: 1M-event log vs 1k-event log (time ratio)",
+        publish.run,
+    ),
+    "render": Benchmark(
+        "ms to render one 50-entry feed document: Atom / RSS / JSON Feed vs raw lxml / json.dumps",
+        render.run,
     ),
 }
 

@@ -1,8 +1,9 @@
 """Results of a benchmark and how they are printed.
 
 Every figure is a `Comparison`: liveblog's value, the raw baseline's value measured in the
-same run, their ratio (always liveblog / raw) and the target the ratio must meet. A missed
-target is printed as MISSED; nothing here raises or exits on one.
+same run, their ratio (always liveblog / raw) and the target the ratio must meet, if one
+is set (a figure without one prints "no target" and is left out of the OK/MISSED count).
+A missed target is printed as MISSED; nothing here raises or exits on one.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ class Comparison:
     metric: str
     liveblog: float
     raw: float
-    target: float
+    target: float | None
+    """None: the figure is reported, with no target to meet."""
     higher_is_better: bool
     """True: the ratio must be >= target (a rate); False: <= target (a time)."""
 
@@ -30,16 +32,21 @@ class Comparison:
 
     @property
     def ok(self) -> bool:
+        if self.target is None:
+            return True
         if math.isnan(self.ratio):
             return False
         return self.ratio >= self.target if self.higher_is_better else self.ratio <= self.target
 
     def line(self, metric_width: int = 0) -> str:
-        sign = ">=" if self.higher_is_better else "<="
+        if self.target is None:
+            verdict = "no target"
+        else:
+            sign = ">=" if self.higher_is_better else "<="
+            verdict = f"target {sign} {self.target:g}  {'OK' if self.ok else 'MISSED'}"
         return (
             f"{self.metric:<{metric_width}}  liveblog {number(self.liveblog):>7}"
-            f"  raw {number(self.raw):>7}  ratio {self.ratio:5.2f}"
-            f"  target {sign} {self.target:g}  {'OK' if self.ok else 'MISSED'}"
+            f"  raw {number(self.raw):>7}  ratio {self.ratio:5.2f}  {verdict}"
         )
 
 
@@ -89,8 +96,10 @@ def print_summary(results: dict[str, Outcome], errors: list[str]) -> None:
     print("== summary")
     for comparison in comparisons:
         print(f"  {comparison.line(width)}")
-    missed = sum(1 for c in comparisons if not c.ok)
+    targeted = [c for c in comparisons if c.target is not None]
+    missed = sum(1 for c in targeted if not c.ok)
     print(
-        f"  {len(comparisons)} target(s): {len(comparisons) - missed} OK, {missed} MISSED"
+        f"  {len(targeted)} target(s): {len(targeted) - missed} OK, {missed} MISSED"
+        + (f"; {len(comparisons) - len(targeted)} figure(s) with no target" if len(targeted) < len(comparisons) else "")
         + (f"; {len(errors)} benchmark(s) failed to run: {', '.join(errors)}" if errors else "")
     )
