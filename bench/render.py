@@ -27,7 +27,7 @@ from typing import Any
 from lxml import etree
 
 from liveblog.feeds.atom import ATOM_NS, HISTORY_NS, TOMBSTONE_NS, render_atom
-from liveblog.feeds.document import ATOM_TYPE, JSON_TYPE, RSS_TYPE, Document, latest
+from liveblog.feeds.document import ATOM_TYPE, RSS_TYPE, Document, latest
 from liveblog.feeds.jsonfeed import VERSION, render_json
 from liveblog.feeds.model import (
     Conference,
@@ -50,6 +50,7 @@ ENTRIES = DEFAULT_PAGE_SIZE
 ROUNDS = 50
 WARMUP = 5
 AUTHOR = synthetic.AUTHORS[0]
+XML_NS = "http://www.w3.org/XML/1998/namespace"
 
 Render = Callable[[Document], bytes]
 
@@ -57,7 +58,9 @@ Render = Callable[[Document], bytes]
 # -- the document --------------------------------------------------------------------
 
 
-def live_document(conference: Conference, entries: list[FeedEntry], stones: list[Tombstone]) -> Document:
+def live_document(
+    conference: Conference, entries: list[FeedEntry], stones: list[Tombstone]
+) -> Document:
     """The live feed's document, with the ids and links `Publisher` gives it."""
     base = f"{DEFAULT_FEEDS_URL}/{conference.slug}"
     pages = (conference.url or base).rstrip("/")
@@ -119,6 +122,7 @@ def raw_atom(doc: Document) -> bytes:
         f"{{{ATOM_NS}}}feed",
         nsmap={None: ATOM_NS, "fh": HISTORY_NS, "at": TOMBSTONE_NS},
     )
+    feed.set(f"{{{XML_NS}}}lang", doc.language)
     sub = etree.SubElement
     a = f"{{{ATOM_NS}}}"
     sub(feed, a + "id").text = doc.id
@@ -153,9 +157,7 @@ def raw_atom(doc: Document) -> bytes:
         link = doc.entry_links.get(entry.id)
         if link:
             sub(item, a + "link", rel="alternate", type="text/html", href=link)
-    data: bytes = etree.tostring(
-        feed, pretty_print=True, encoding="UTF-8", xml_declaration=True
-    )
+    data: bytes = etree.tostring(feed, pretty_print=True, encoding="UTF-8", xml_declaration=True)
     return data
 
 
@@ -287,9 +289,7 @@ def run() -> Outcome:
         "liveblog = render_atom / render_rss (feedgen + extensions) / render_json; "
         "raw = the same elements built with plain lxml / one json.dumps",
         "bytes per document (liveblog / raw): "
-        + ", ".join(
-            f"{fmt} {sizes[fmt, 'liveblog']:,} / {sizes[fmt, 'raw']:,}" for fmt in formats
-        ),
+        + ", ".join(f"{fmt} {sizes[fmt, 'liveblog']:,} / {sizes[fmt, 'raw']:,}" for fmt in formats),
         "spread of liveblog renders (min / max ms): "
         + "; ".join(
             f"{fmt} {min(times[fmt, 'liveblog']) * 1000:.2f} / "

@@ -100,6 +100,10 @@ def print_summary(results: dict[str, Outcome], errors: list[str]) -> None:
     missed = sum(1 for c in targeted if not c.ok)
     print(
         f"  {len(targeted)} target(s): {len(targeted) - missed} OK, {missed} MISSED"
-        + (f"; {len(comparisons) - len(targeted)} figure(s) with no target" if len(targeted) < len(comparisons) else "")
+        + (
+            f"; {len(comparisons) - len(targeted)} figure(s) with no target"
+            if len(targeted) < len(comparisons)
+            else ""
+        )
         + (f"; {len(errors)} benchmark(s) failed to run: {', '.join(errors)}" if errors else "")
     )

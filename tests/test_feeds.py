@@ -95,6 +95,11 @@ def event_of(feed_id: str) -> str:
     return feed_id[len(prefix) :]
 
 
+def event_of_any(feed_id: str) -> str:
+    """The event id in an entry id of any conference."""
+    return feed_id.rsplit("/entry/", 1)[1]
+
+
 # -- reading what was published ----------------------------------------------------------
 
 
@@ -118,6 +123,11 @@ def snapshot(root: Path) -> dict[str, bytes]:
         for p in sorted(root.rglob("*"))
         if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
     }
+
+
+def differing(a: dict[str, bytes], b: dict[str, bytes]) -> list[str]:
+    """Names of the files that are in one snapshot only, or differ."""
+    return sorted(name for name in a.keys() | b.keys() if a.get(name) != b.get(name))
 
 
 def validate(folder: Path) -> list[str]:
@@ -798,15 +808,18 @@ def test_a_full_archive_never_changes(
     assert rels(three, "next-archive") == [f"{BASE}/archive/4.atom"]
     assert atom_entries(three) == atom_entries(first[3])
     assert atom_tombstones(three) == atom_tombstones(first[3])
-    assert (
-        three.replace(
-            f'  <link rel="next-archive" href="{BASE}/archive/4.atom" '
-            'type="application/atom+xml"/>\n'.encode(),
-            b"",
-        )
-        == first[3]
-    )
+    assert without_next_archive(three) == without_next_archive(first[3])
     assert validate(folder) == []
+
+
+def without_next_archive(data: bytes) -> bytes:
+    """The document, canonicalized, without its next-archive link."""
+    root = xml(data)
+    for link in root.findall(f"{{{ATOM_NS}}}link"):
+        if link.get("rel") == "next-archive":
+            root.remove(link)
+    canonical: bytes = etree.tostring(root, method="c14n")
+    return canonical
 
 
 def test_entry_ids_are_stable_across_documents_and_publishes(
@@ -850,10 +863,6 @@ def test_every_entry_stays_reachable_from_live_or_an_archive(
         for i in feed_ids(path.read_bytes(), "atom")
     }
     assert reachable == {f"many-n{n}" for n in range(1, 6)}
-
-
-def event_of_any(feed_id: str) -> str:
-    return feed_id.rsplit("/entry/", 1)[1]
 
 
 # -- closing a conference ---------------------------------------------------------------
@@ -1162,15 +1171,22 @@ def test_the_hub_is_linked_and_pinged_for_every_changed_feed(
     assert {u.rsplit("/", 1)[1] for u in hub.urls()} <= changed
 
 
-def test_a_hub_configured_later_is_linked_from_every_feed(
-    sample: Invoke, publish: Callable[..., Result], folder: Path, hub: Hub
+@pytest.mark.parametrize("option", ["--hub", "--feeds-url"])
+def test_a_changed_option_gives_the_bytes_of_a_fresh_publish(
+    sample: Invoke,
+    publish: Callable[..., Result],
+    feeds: Path,
+    tmp_path: Path,
+    hub: Hub,
+    option: str,
 ) -> None:
+    """Publish options show in the documents (hub links, self links): after a change,
+    every document says what a fresh publish with the new options says."""
     publish()
-    for name in FEEDS:
-        assert hub_links(folder / name) == [], name
-    publish("--hub", hub.url)
-    for name in FEEDS:
-        assert hub_links(folder / name) == [hub.url], name
+    value = hub.url if option == "--hub" else "https://moved.example.org/feeds"
+    publish(option, value)  # the last --feeds-url given wins
+    publish(option, value, to=tmp_path / "fresh")
+    assert differing(snapshot(feeds), snapshot(tmp_path / "fresh")) == []
 
 
 def test_an_unreachable_hub_only_warns(sample: Invoke, feeds: Path, folder: Path) -> None:
@@ -1201,7 +1217,7 @@ def test_publishing_twice_changes_nothing(
     again = publish("--page-size", "3")
     assert again.stdout == ""
     assert "no changes" in again.stderr
-    assert snapshot(feeds) == before
+    assert differing(snapshot(feeds), before) == []
     assert {p: p.stat().st_mtime_ns for p in feeds.rglob("*") if p.is_file()} == mtimes
 
 
@@ -1215,11 +1231,11 @@ def test_a_fresh_publish_gives_the_same_bytes(
     if lost == "feeds":
         shutil.rmtree(feeds)
         publish("--page-size", "3")
-        assert snapshot(feeds) == before
+        assert differing(snapshot(feeds), before) == []
     else:  # the state cache is disposable: without it nothing changes
         (folder / ".state.json").unlink()
         again = publish("--page-size", "3")
-        assert snapshot(feeds) == before
+        assert differing(snapshot(feeds), before) == []
         assert again.stdout == "", "files rewritten though their bytes end up the same"
 
 
@@ -1233,7 +1249,7 @@ def test_publishing_along_the_way_gives_the_same_bytes_as_publishing_once(
         publish("--page-size", "3")
     once = tmp_path / "once"
     publish("--page-size", "3", to=once)
-    assert snapshot(feeds) == snapshot(once)
+    assert differing(snapshot(feeds), snapshot(once)) == []
     assert validate(feeds / SLUG) == []
 
 

@@ -1,0 +1,340 @@
+"""Publishing: every conference's feeds, archives and pages under feeds/<conference>/.
+
+Each publish reads only bounded windows of the timeline (the newest changes, the next
+archive block, the days whose summary changed), so its cost follows what is new. A small
+state file per conference (`.state.json`, derived and disposable) remembers the archive
+boundaries and which day pages are current; deleting it, or all of feeds/, only makes the
+next publish write everything again — byte for byte the same.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from markupsafe import escape
+
+from ..store.sqlite import Connection
+from ..summary import build_day_summary, render
+from ..summary.render import render_fragment
+from .atom import render_atom
+from .document import ATOM_TYPE, JSON_TYPE, RSS_TYPE, Document, latest
+from .files import write_if_changed
+from .jsonfeed import render_json
+from .model import (
+    Conference,
+    FeedEntry,
+    all_days,
+    archive_block,
+    closed_days,
+    conferences,
+    entries_as_of,
+    live_entries,
+    load_conference,
+    time_of,
+    tombstones,
+)
+from .rss import render_rss
+
+DEFAULT_FEEDS_URL = "http://127.0.0.1:8000/feeds"
+DEFAULT_PAGE_SIZE = 50
+STATE_FILE = ".state.json"
+STATE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class PublishOptions:
+    feeds_dir: Path
+    feeds_url: str = DEFAULT_FEEDS_URL
+    page_size: int = DEFAULT_PAGE_SIZE
+    hub: str | None = None
+
+
+@dataclass
+class PublishResult:
+    changed: list[Path] = field(default_factory=list)
+    feed_urls: list[str] = field(default_factory=list)  # changed feeds, for the hub
+
+
+class _Site:
+    """URLs and ids of one conference's published files."""
+
+    def __init__(self, conference: Conference, options: PublishOptions) -> None:
+        self.conference = conference
+        self.base = f"{options.feeds_url.rstrip('/')}/{conference.slug}"
+        self.home = conference.url or f"{self.base}/index.html"
+        self.pages = (conference.url or self.base).rstrip("/")
+
+    def url(self, name: str) -> str:
+        return f"{self.base}/{name}"
+
+    def entry_id(self, event_id: str) -> str:
+        return self.conference.tag("entry", event_id)
+
+    def entry_link(self, entry: FeedEntry) -> str:
+        return f"{self.pages}/day-{entry.day}.html#e-{entry.id}"
+
+
+def _document(
+    site: _Site, *, name: str, title: str, entries: list[FeedEntry], **extra: Any
+) -> Document:
+    conference = site.conference
+    stones = extra.pop("tombstones", [])
+    return Document(
+        id=conference.tag(name),
+        title=title,
+        subtitle=f"Live coverage of {conference.title}"
+        + (f", {conference.venue}" if conference.venue else ""),
+        language=conference.language,
+        author=f"{conference.title} live blog",
+        updated=latest(entries, stones, conference.opened_at),
+        self_url=site.url(extra.pop("self_name")),
+        site_url=site.home,
+        entry_ids={e.id: site.entry_id(e.id) for e in entries}
+        | {t.id: site.entry_id(t.id) for t in stones},
+        entries=entries,
+        tombstones=stones,
+        entry_links={e.id: site.entry_link(e) for e in entries},
+        **extra,
+    )
+
+
+class Publisher:
+    def __init__(self, conn: Connection, options: PublishOptions) -> None:
+        self.conn = conn
+        self.options = options
+
+    def publish(self) -> PublishResult:
+        result = PublishResult()
+        row = self.conn.execute("SELECT ifnull(max(position), 0) FROM events").fetchone()
+        self.head = int(row[0])
+        for slug in conferences(self.conn):
+            conference = load_conference(self.conn, slug)
+            if conference is not None:
+                self._conference(conference, result)
+        return result
+
+    # -- one conference ----------------------------------------------------------------
+
+    def _write(self, result: PublishResult, path: Path, data: bytes, url: str | None) -> None:
+        if write_if_changed(path, data):
+            result.changed.append(path)
+            if url is not None:
+                result.feed_urls.append(url)
+
+    def _conference(self, conference: Conference, result: PublishResult) -> None:
+        site = _Site(conference, self.options)
+        folder = self.options.feeds_dir / conference.slug
+        state = self._load_state(folder)
+        archives = self._archives(site, folder, state, result)
+        self._live(site, folder, archives, result)
+        self._days(site, folder, state, result)
+        self._index(site, folder, result)
+        state["position"] = self.head
+        write_if_changed(folder / STATE_FILE, json.dumps(state, indent=1).encode())
+
+    def _load_state(self, folder: Path) -> dict[str, Any]:
+        try:
+            state = json.loads((folder / STATE_FILE).read_text())
+            if state.get("version") == STATE_VERSION and all(
+                (folder / "archive" / f"{n + 1}.atom").exists()
+                for n in range(len(state["archives"]))
+            ):
+                return dict(state)
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        return {"version": STATE_VERSION, "archives": [], "days": {}, "position": 0}
+
+    def _archives(
+        self, site: _Site, folder: Path, state: dict[str, Any], result: PublishResult
+    ) -> int:
+        """Write archive documents for every newly full block; returns how many exist."""
+        size = self.options.page_size
+        pages: list[list[int]] = state["archives"]  # [first, last, next] positions
+        before = len(pages)
+        while True:
+            after = pages[-1][1] if pages else 0
+            block = archive_block(self.conn, site.conference.slug, after, size)
+            if block is None:
+                break
+            pages.append([block[0], block[size - 1], block[size]])
+        # Each new archive once; and the newest old one again, as it gains next-archive.
+        for number in range(max(before, 1), len(pages) + 1):
+            self._archive(site, folder, pages, number, result)
+        return len(pages)
+
+    def _archive(
+        self, site: _Site, folder: Path, pages: list[list[int]], number: int,
+        result: PublishResult,
+    ) -> None:
+        first, last, following = pages[number - 1]
+        positions = [
+            r[0]
+            for r in self.conn.execute(
+                "SELECT position FROM timeline_entries WHERE conference = ? "
+                "AND position BETWEEN ? AND ? ORDER BY position",
+                (site.conference.slug, first, last),
+            )
+        ]
+        entries, gone = entries_as_of(self.conn, positions, following)
+        entries.reverse()  # newest first, like every document
+        doc = _document(
+            site,
+            name=f"archive/{number}",
+            title=f"{site.conference.title} — live (archive {number})",
+            entries=entries,
+            tombstones=gone,
+            self_name=f"archive/{number}.atom",
+            archive=True,
+            current_url=site.url("live.atom"),
+            prev_archive=site.url(f"archive/{number - 1}.atom") if number > 1 else None,
+            next_archive=site.url(f"archive/{number + 1}.atom") if number < len(pages) else None,
+        )
+        self._write(result, folder / "archive" / f"{number}.atom", render_atom(doc), None)
+
+    def _live(self, site: _Site, folder: Path, archives: int, result: PublishResult) -> None:
+        conference = site.conference
+        size = self.options.page_size
+        entries = live_entries(self.conn, conference.slug, size)
+        stones = tombstones(self.conn, conference.slug, size)
+        common: dict[str, Any] = {
+            "name": "live",
+            "title": f"{conference.title} — live",
+            "entries": entries,
+            "hub": self.options.hub,
+            "expired": conference.closed_at is not None,
+            "prev_archive": site.url(f"archive/{archives}.atom") if archives else None,
+            "alternates": {},
+        }
+        for name, render_doc in (
+            ("live.atom", render_atom),
+            ("live.rss", render_rss),
+            ("live.json", render_json),
+        ):
+            extra = dict(common)
+            if name == "live.atom":
+                extra["tombstones"] = stones
+                extra["current_url"] = site.url(name)
+            doc = _document(site, self_name=name, **extra)
+            self._write(result, folder / name, render_doc(doc), site.url(name))
+
+    def _days(
+        self, site: _Site, folder: Path, state: dict[str, Any], result: PublishResult
+    ) -> None:
+        """Day pages and the reflections feeds, re-rendered only for days that changed."""
+        slug = site.conference.slug
+        known: dict[str, int] = state["days"]
+        changed = False
+        for number, position in all_days(self.conn, slug):
+            path = folder / f"day-{number}.html"
+            if known.get(str(number)) == position and path.exists():
+                continue
+            summary = build_day_summary(self.conn, slug, number)
+            self._write(result, path, render(summary, "html").encode(), None)
+            known[str(number)] = position
+            changed = True
+        reflections = [folder / f"reflections.{ext}" for ext in ("atom", "rss", "json")]
+        if not changed and all(p.exists() for p in reflections):
+            return
+        entries = []
+        for day in closed_days(self.conn, slug):
+            summary = build_day_summary(self.conn, slug, day.number)
+            updated = time_of(self.conn, day.changed_position) or day.closed_at
+            entries.append(
+                FeedEntry(
+                    id=f"day-{day.number}",
+                    kind="day",
+                    day=day.number,
+                    author=", ".join(summary["reporters"]) or site.conference.title,
+                    published=day.closed_at,
+                    updated=max(updated, day.closed_at, key=lambda t: t.timestamp()),
+                    title=summary["title"],
+                    html=render_fragment(summary),
+                    text=summary["title"],
+                )
+            )
+        entries.sort(key=lambda e: e.day, reverse=True)
+        for path, render_doc in zip(
+            reflections, (render_atom, render_rss, render_json), strict=True
+        ):
+            doc = _document(
+                site,
+                name="reflections",
+                title=f"{site.conference.title} — reflections",
+                entries=entries,
+                self_name=path.name,
+                hub=self.options.hub,
+                expired=site.conference.closed_at is not None,
+            )
+            doc.entry_ids.update({e.id: site.conference.tag(e.id) for e in entries})
+            doc.entry_links.update({e.id: f"{site.pages}/day-{e.day}.html" for e in entries})
+            self._write(result, path, render_doc(doc), site.url(path.name))
+
+    def _index(self, site: _Site, folder: Path, result: PublishResult) -> None:
+        conference = site.conference
+        days = [number for number, _ in all_days(self.conn, conference.slug)]
+        links = [
+            ("Live (Atom)", "live.atom", ATOM_TYPE),
+            ("Live (RSS)", "live.rss", RSS_TYPE),
+            ("Live (JSON Feed)", "live.json", JSON_TYPE),
+            ("Reflections (Atom)", "reflections.atom", ATOM_TYPE),
+            ("Reflections (RSS)", "reflections.rss", RSS_TYPE),
+            ("Reflections (JSON Feed)", "reflections.json", JSON_TYPE),
+        ]
+        head = "\n".join(
+            f'<link rel="alternate" type="{media}" title="{escape(title)}" href="{name}">'
+            for title, name, media in links
+        )
+        feeds = "\n".join(f'<li><a href="{name}">{escape(t)}</a></li>' for t, name, _ in links)
+        day_items = "\n".join(
+            f'<li><a href="day-{n}.html">Day {n}</a></li>' for n in days
+        )
+        page = (
+            "<!DOCTYPE html>\n"
+            f'<html lang="{escape(conference.language)}">\n<head>\n<meta charset="utf-8">\n'
+            f"<title>{escape(conference.title)} — live blog</title>\n{head}\n</head>\n<body>\n"
+            f"<h1>{escape(conference.title)}</h1>\n"
+            + (f"<p>{escape(conference.venue)}</p>\n" if conference.venue else "")
+            + f"<h2>Days</h2>\n<ul>\n{day_items}\n</ul>\n"
+            f"<h2>Feeds</h2>\n<ul>\n{feeds}\n</ul>\n</body>\n</html>\n"
+        )
+        self._write(result, folder / "index.html", page.encode(), None)
+
+
+def ping_hub(hub: str, urls: list[str], timeout: float = 10.0) -> list[str]:
+    """Tell a WebSub hub which feeds changed; returns one-line problems (never raises)."""
+    import httpx
+
+    problems = []
+    with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+        for url in urls:
+            try:
+                response = client.post(hub, data={"hub.mode": "publish", "hub.url": url})
+                if not response.is_success:
+                    problems.append(f"hub answered {response.status_code} for {url}")
+            except httpx.HTTPError as exc:
+                problems.append(f"hub unreachable for {url}: {type(exc).__name__}")
+    return problems
+
+
+def freshness(feeds_dir: Path) -> list[dict[str, Any]]:
+    """Per conference folder: the log position its feeds were last published at."""
+    out: list[dict[str, Any]] = []
+    if not feeds_dir.is_dir():
+        return out
+    for folder in sorted(p for p in feeds_dir.iterdir() if p.is_dir()):
+        try:
+            state = json.loads((folder / STATE_FILE).read_text())
+        except (OSError, ValueError):
+            continue
+        live = folder / "live.atom"
+        out.append(
+            {
+                "conference": folder.name,
+                "position": int(state.get("position", 0)),
+                "written": live.stat().st_mtime if live.exists() else None,
+            }
+        )
+    return out
