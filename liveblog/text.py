@@ -14,7 +14,8 @@ from pydantic import AfterValidator, BeforeValidator, StringConstraints
 
 # C0 controls, DEL and the C1 controls, except tab and newline which body text may
 # carry. (C1 bytes are a sign of mis-decoded text, and some terminals act on them.)
-_CONTROL_EXCEPT_TAB_NL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# U+FFFE and U+FFFF are not characters at all, and XML cannot carry them.
+_CONTROL_EXCEPT_TAB_NL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ufffe\uffff]")
 _SPACES = re.compile(r"[ \t\n]+")
 
 
@@ -94,6 +95,10 @@ Slug = Annotated[
 Url = Annotated[
     str,
     BeforeValidator(clean_line),
-    StringConstraints(pattern=r"^https?://[^\s/?#]+[^\s]*$", max_length=2_000),
+    # No space, quote, angle bracket, brace, pipe, caret, backslash or backtick: they are
+    # not allowed in a URL (RFC 3986) and would break the feeds' and pages' markup.
+    StringConstraints(
+        pattern=r"^https?://[^\s/?#\"<>{}|\\^`]+[^\s\"<>{}|\\^`]*$", max_length=2_000
+    ),
 ]
 """An absolute http(s) URL."""

@@ -841,7 +841,17 @@ HOSTILE = {
     "rlo": "before \u202etxt.exe after",
     "comment": "<!-- not a comment --> ]]>",
 }
-BAD_URL = "https://example.org/p.jpg?a=\"><script>alert(4)</script>&b='x'"
+# Quotes, angle brackets and the like are refused in URLs at input (see below); what a
+# valid URL can still carry, & and ', must be escaped in the page.
+BAD_URL = "https://example.org/p.jpg?a='x'&b=%3Cscript%3E&c=(1)"
+REFUSED_URL = "https://example.org/p.jpg?a=\"><script>alert(4)</script>&b='x'"
+
+
+@pytest.mark.usefixtures("day_open")
+def test_a_url_that_could_break_markup_is_refused(invoke: Invoke) -> None:
+    result = invoke("photo", REFUSED_URL, "--caption", "c")
+    assert result.exit_code == 1
+    assert "URL" in result.output
 
 
 def hostile_day(invoke: Invoke) -> None:

@@ -3,8 +3,8 @@
 from .publisher import (
     DEFAULT_FEEDS_URL,
     DEFAULT_PAGE_SIZE,
-    PublishOptions,
     Publisher,
+    PublishOptions,
     PublishResult,
     freshness,
     ping_hub,

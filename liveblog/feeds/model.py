@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from markupsafe import Markup, escape
@@ -64,7 +64,7 @@ class FeedEntry:
     html: str
     text: str
     image: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    position: int = 0  # in the log: breaks ties between entries of the same minute
 
 
 @dataclass(frozen=True)
@@ -84,8 +84,15 @@ def load_conference(conn: Connection, slug: str) -> Conference | None:
     if row is None:
         return None
     return Conference(
-        row[0], row[1], row[2], row[3], row[4], row[5], parse_time(row[6]),
-        parse_time(row[7]) if row[7] else None, row[8],
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        row[4],
+        row[5],
+        parse_time(row[6]),
+        parse_time(row[7]) if row[7] else None,
+        row[8],
     )
 
 
@@ -115,9 +122,26 @@ _COLUMNS = (
 )
 
 
-def _entry(row: Any) -> FeedEntry:
-    (id_, kind, day, author, occurred_at, updated_at, title, text, speaker, role, org,
-     caption, url, session_kind, room, hosts, _retracted) = row
+def _entry(row: Any, position: int = 0) -> FeedEntry:
+    (
+        id_,
+        kind,
+        day,
+        author,
+        occurred_at,
+        updated_at,
+        title,
+        text,
+        speaker,
+        role,
+        org,
+        caption,
+        url,
+        session_kind,
+        room,
+        hosts,
+        _retracted,
+    ) = row
     published = parse_time(occurred_at)
     updated = parse_time(updated_at) if updated_at else published
     image = None
@@ -141,8 +165,8 @@ def _entry(row: Any) -> FeedEntry:
     elif kind == "talk":
         who = _who(speaker, role, org)
         heading = f"Talk: {title} — {speaker}"
-        body = Markup("<p>{} on “{}”.</p>").format(xml_safe(who), xml_safe(title))
-        plain = f"{who} on “{title}”."
+        body = Markup("<p>“{}”, by {}.</p>").format(xml_safe(title), xml_safe(who))
+        plain = f"“{title}”, by {who}."
     else:  # session
         label = (session_kind or "session").capitalize()
         heading = f"{label}: {title}"
@@ -154,39 +178,72 @@ def _entry(row: Any) -> FeedEntry:
         plain = f"{label} “{title}” {line}".strip() + "."
         body = Markup("<p>{}</p>").format(xml_safe(plain))
     return FeedEntry(
-        id=id_, kind=kind, day=day, author=author, published=published, updated=updated,
-        title=xml_safe(heading), html=str(body), text=xml_safe(plain), image=image,
+        id=id_,
+        kind=kind,
+        day=day,
+        author=author,
+        published=published,
+        updated=updated,
+        title=xml_safe(heading),
+        html=str(body),
+        text=xml_safe(plain),
+        image=image,
     )
 
 
-def live_entries(conn: Connection, slug: str, size: int) -> list[FeedEntry]:
-    """The `size` entries changed most recently (created or corrected), newest first."""
-    window = conn.execute(
-        f"SELECT position, position FROM {ENTRIES} WHERE conference = ? "
-        "ORDER BY position DESC LIMIT ?",
-        (slug, size),
-    ).fetchall()
-    # Recently corrected entries come back to the top, with their new `updated`.
-    edits = conn.execute(
-        f"SELECT ev.position, x.position FROM {EDITS} AS x "
-        "JOIN events AS ev ON ev.id = x.entry "
-        "WHERE x.conference = ? AND x.type = 'entry.corrected' "
-        "ORDER BY x.position DESC LIMIT ?",
-        (slug, size),
-    ).fetchall()
-    last_change: dict[int, int] = {}
-    for entry_position, change in [*window, *edits]:
-        last_change[entry_position] = max(change, last_change.get(entry_position, 0))
-    if not last_change:
+def newest_first(entries: list[FeedEntry]) -> list[FeedEntry]:
+    """Explicit order for every document: last updated first, then last published."""
+    return sorted(
+        entries,
+        key=lambda e: (e.updated.timestamp(), e.published.timestamp(), e.position),
+        reverse=True,
+    )
+
+
+def live_entries(conn: Connection, slug: str, size: int, archived_to: int) -> list[FeedEntry]:
+    """The live document: every entry not yet archived (created after `archived_to`), then
+    archived entries corrected since, most recent correction first, up to `size` in all.
+
+    Together with the archives, that holds every live entry (RFC 5005); a correction of
+    an archived entry comes back to readers with its new `updated`.
+    """
+    fresh = [
+        r[0]
+        for r in conn.execute(
+            f"SELECT position FROM {ENTRIES} WHERE conference = ? AND position > ? "
+            "ORDER BY position DESC LIMIT ?",
+            (slug, archived_to, size),
+        )
+    ]
+    chosen = list(fresh)
+    if len(chosen) < size:  # room left: archived entries corrected since, latest first
+        corrected = conn.execute(
+            f"SELECT ev.position, max(x.position) AS changed FROM {EDITS} AS x "
+            "JOIN events AS ev ON ev.id = x.entry "
+            "WHERE x.conference = ? AND x.type = 'entry.corrected' AND ev.position <= ? "
+            "GROUP BY ev.position ORDER BY changed DESC LIMIT ?",
+            (slug, archived_to, size - len(chosen)),
+        ).fetchall()
+        chosen += [r[0] for r in corrected]
+    if len(chosen) < size:  # and then the newest archived ones, so a page is full
+        chosen += [
+            r[0]
+            for r in conn.execute(
+                f"SELECT position FROM {ENTRIES} WHERE conference = ? AND position <= ? "
+                f"AND retracted = 0 ORDER BY position DESC LIMIT ?",
+                (slug, archived_to, size),
+            )
+            if r[0] not in chosen
+        ][: size - len(chosen)]
+    if not chosen:
         return []
-    marks = ", ".join("?" * len(last_change))
+    marks = ", ".join("?" * len(chosen))
     rows = conn.execute(
         f"SELECT position, {_COLUMNS} FROM {TIMELINE} WHERE position IN ({marks}) "
         "AND retracted = 0",
-        list(last_change),
+        chosen,
     ).fetchall()
-    ordered = sorted(rows, key=lambda r: last_change[r[0]], reverse=True)
-    return [_entry(r[1:]) for r in ordered[:size]]
+    return newest_first([_entry(r[1:], r[0]) for r in rows])
 
 
 def tombstones(conn: Connection, slug: str, size: int) -> list[Tombstone]:
@@ -196,9 +253,7 @@ def tombstones(conn: Connection, slug: str, size: int) -> list[Tombstone]:
         "WHERE conference = ? AND type = 'entry.retracted' ORDER BY position DESC LIMIT ?",
         (slug, size),
     ).fetchall()
-    return [
-        Tombstone(r[0], parse_time(r[1]), r[2], json.loads(r[3]).get("reason")) for r in rows
-    ]
+    return [Tombstone(r[0], parse_time(r[1]), r[2], json.loads(r[3]).get("reason")) for r in rows]
 
 
 def archive_block(conn: Connection, slug: str, after: int, size: int) -> list[int] | None:
@@ -277,7 +332,7 @@ def entries_as_of(
         if retraction is not None:
             gone.append(retraction)
         else:
-            entries.append(_entry(values))
+            entries.append(_entry(values, row[0]))
     return entries, gone
 
 

@@ -33,6 +33,7 @@ from .model import (
     entries_as_of,
     live_entries,
     load_conference,
+    newest_first,
     time_of,
     tombstones,
 )
@@ -129,7 +130,8 @@ class Publisher:
         folder = self.options.feeds_dir / conference.slug
         state = self._load_state(folder)
         archives = self._archives(site, folder, state, result)
-        self._live(site, folder, archives, result)
+        archived_to = state["archives"][-1][1] if state["archives"] else 0
+        self._live(site, folder, archives, archived_to, result)
         self._days(site, folder, state, result)
         self._index(site, folder, result)
         state["position"] = self.head
@@ -166,7 +168,11 @@ class Publisher:
         return len(pages)
 
     def _archive(
-        self, site: _Site, folder: Path, pages: list[list[int]], number: int,
+        self,
+        site: _Site,
+        folder: Path,
+        pages: list[list[int]],
+        number: int,
         result: PublishResult,
     ) -> None:
         first, last, following = pages[number - 1]
@@ -179,7 +185,7 @@ class Publisher:
             )
         ]
         entries, gone = entries_as_of(self.conn, positions, following)
-        entries.reverse()  # newest first, like every document
+        entries = newest_first(entries)
         doc = _document(
             site,
             name=f"archive/{number}",
@@ -194,10 +200,12 @@ class Publisher:
         )
         self._write(result, folder / "archive" / f"{number}.atom", render_atom(doc), None)
 
-    def _live(self, site: _Site, folder: Path, archives: int, result: PublishResult) -> None:
+    def _live(
+        self, site: _Site, folder: Path, archives: int, archived_to: int, result: PublishResult
+    ) -> None:
         conference = site.conference
         size = self.options.page_size
-        entries = live_entries(self.conn, conference.slug, size)
+        entries = live_entries(self.conn, conference.slug, size, archived_to)
         stones = tombstones(self.conn, conference.slug, size)
         common: dict[str, Any] = {
             "name": "live",
@@ -225,6 +233,15 @@ class Publisher:
     ) -> None:
         """Day pages and the reflections feeds, re-rendered only for days that changed."""
         slug = site.conference.slug
+        # Pages and reflections also depend on the conference itself and on the options.
+        signature = [
+            site.conference.changed_position,
+            self.options.feeds_url,
+            self.options.hub,
+        ]
+        if state.get("signature") != signature:
+            state["days"] = {}
+            state["signature"] = signature
         known: dict[str, int] = state["days"]
         changed = False
         for number, position in all_days(self.conn, slug):
@@ -255,7 +272,7 @@ class Publisher:
                     text=summary["title"],
                 )
             )
-        entries.sort(key=lambda e: e.day, reverse=True)
+        entries = newest_first(entries)
         for path, render_doc in zip(
             reflections, (render_atom, render_rss, render_json), strict=True
         ):
@@ -288,9 +305,7 @@ class Publisher:
             for title, name, media in links
         )
         feeds = "\n".join(f'<li><a href="{name}">{escape(t)}</a></li>' for t, name, _ in links)
-        day_items = "\n".join(
-            f'<li><a href="day-{n}.html">Day {n}</a></li>' for n in days
-        )
+        day_items = "\n".join(f'<li><a href="day-{n}.html">Day {n}</a></li>' for n in days)
         page = (
             "<!DOCTYPE html>\n"
             f'<html lang="{escape(conference.language)}">\n<head>\n<meta charset="utf-8">\n'

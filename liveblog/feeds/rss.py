@@ -37,6 +37,8 @@ class _LiveblogChannel(BaseExtension):  # type: ignore[misc]
         assert doc is not None
         channel = rss.find("channel")
         etree.SubElement(channel, "lastBuildDate").text = rfc822(doc.updated)
+        # The feed's author: RSS's managingEditor must be an e-mail address.
+        etree.SubElement(channel, f"{{{DC_NS}}}creator").text = doc.author
         if doc.hub:
             etree.SubElement(channel, f"{{{ATOM_NS}}}link", rel="hub", href=doc.hub)
         return rss
