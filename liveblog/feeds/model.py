@@ -217,14 +217,18 @@ def live_entries(conn: Connection, slug: str, size: int, archived_to: int) -> li
     ]
     chosen = list(fresh)
     if len(chosen) < size:  # room left: archived entries corrected since, latest first
-        corrected = conn.execute(
-            f"SELECT ev.position, max(x.position) AS changed FROM {EDITS} AS x "
-            "JOIN events AS ev ON ev.id = x.entry "
-            "WHERE x.conference = ? AND x.type = 'entry.corrected' AND ev.position <= ? "
-            "GROUP BY ev.position ORDER BY changed DESC LIMIT ?",
-            (slug, archived_to, size - len(chosen)),
+        # The newest corrections only (an index walk backwards, bounded), never all.
+        recent = conn.execute(
+            f"SELECT ev.position FROM {EDITS} AS x JOIN events AS ev ON ev.id = x.entry "
+            "WHERE x.conference = ? AND x.type = 'entry.corrected' "
+            "ORDER BY x.position DESC LIMIT ?",
+            (slug, size * 4),
         ).fetchall()
-        chosen += [r[0] for r in corrected]
+        for (position,) in recent:
+            if len(chosen) >= size:
+                break
+            if position <= archived_to and position not in chosen:
+                chosen.append(position)
     if len(chosen) < size:  # and then the newest archived ones, so a page is full
         chosen += [
             r[0]

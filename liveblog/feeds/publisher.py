@@ -42,7 +42,7 @@ from .rss import render_rss
 DEFAULT_FEEDS_URL = "http://127.0.0.1:8000/feeds"
 DEFAULT_PAGE_SIZE = 50
 STATE_FILE = ".state.json"
-STATE_VERSION = 1
+STATE_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -130,52 +130,73 @@ class Publisher:
         folder = self.options.feeds_dir / conference.slug
         state = self._load_state(folder)
         archives = self._archives(site, folder, state, result)
-        archived_to = state["archives"][-1][1] if state["archives"] else 0
+        archived_to = state["last"][1] if state["last"] else 0
         self._live(site, folder, archives, archived_to, result)
         self._days(site, folder, state, result)
         self._index(site, folder, result)
         state["position"] = self.head
-        write_if_changed(folder / STATE_FILE, json.dumps(state, indent=1).encode())
+        write_if_changed(folder / STATE_FILE, json.dumps(state).encode())
 
     def _load_state(self, folder: Path) -> dict[str, Any]:
+        """The cache of what was published, if it still matches the files and options."""
         try:
-            state = json.loads((folder / STATE_FILE).read_text())
-            if state.get("version") == STATE_VERSION and all(
-                (folder / "archive" / f"{n + 1}.atom").exists()
-                for n in range(len(state["archives"]))
+            state = dict(json.loads((folder / STATE_FILE).read_text()))
+            count = state["count"]
+            if (
+                state.get("version") == STATE_VERSION
+                and state.get("page_size") == self.options.page_size
+                and (count == 0 or (folder / "archive" / f"{count}.atom").exists())
             ):
-                return dict(state)
+                return state
         except (OSError, ValueError, KeyError, TypeError):
             pass
-        return {"version": STATE_VERSION, "archives": [], "days": {}, "position": 0}
+        return {
+            "version": STATE_VERSION,
+            "page_size": self.options.page_size,
+            "count": 0,
+            "last": None,
+            "days": {},
+            "closed": {},
+            "position": 0,
+        }
 
     def _archives(
         self, site: _Site, folder: Path, state: dict[str, Any], result: PublishResult
     ) -> int:
-        """Write archive documents for every newly full block; returns how many exist."""
+        """Write archive documents for every newly full block; returns how many exist.
+
+        The state keeps only the newest archive's bounds ([first, last, next] positions):
+        finding the next block reads `page_size + 1` rows, whatever the log's size.
+        """
         size = self.options.page_size
-        pages: list[list[int]] = state["archives"]  # [first, last, next] positions
-        before = len(pages)
+        count: int = state["count"]
+        last: list[int] | None = state["last"]
+        bounds: dict[int, list[int]] = {count: last} if last else {}
+        before = count
         while True:
-            after = pages[-1][1] if pages else 0
-            block = archive_block(self.conn, site.conference.slug, after, size)
+            block = archive_block(self.conn, site.conference.slug, last[1] if last else 0, size)
             if block is None:
                 break
-            pages.append([block[0], block[size - 1], block[size]])
+            count += 1
+            last = [block[0], block[size - 1], block[size]]
+            bounds[count] = last
         # Each new archive once; and the newest old one again, as it gains next-archive.
-        for number in range(max(before, 1), len(pages) + 1):
-            self._archive(site, folder, pages, number, result)
-        return len(pages)
+        for number in range(max(before, 1), count + 1):
+            if number in bounds:
+                self._archive(site, folder, number, bounds[number], count, result)
+        state["count"], state["last"] = count, last
+        return count
 
     def _archive(
         self,
         site: _Site,
         folder: Path,
-        pages: list[list[int]],
         number: int,
+        bounds: list[int],
+        total: int,
         result: PublishResult,
     ) -> None:
-        first, last, following = pages[number - 1]
+        first, last, following = bounds
         positions = [
             r[0]
             for r in self.conn.execute(
@@ -196,7 +217,7 @@ class Publisher:
             archive=True,
             current_url=site.url("live.atom"),
             prev_archive=site.url(f"archive/{number - 1}.atom") if number > 1 else None,
-            next_archive=site.url(f"archive/{number + 1}.atom") if number < len(pages) else None,
+            next_archive=site.url(f"archive/{number + 1}.atom") if number < total else None,
         )
         self._write(result, folder / "archive" / f"{number}.atom", render_atom(doc), None)
 
@@ -240,10 +261,9 @@ class Publisher:
             self.options.hub,
         ]
         if state.get("signature") != signature:
-            state["days"] = {}
+            state["days"], state["closed"] = {}, {}
             state["signature"] = signature
         known: dict[str, int] = state["days"]
-        changed = False
         for number, position in all_days(self.conn, slug):
             path = folder / f"day-{number}.html"
             if known.get(str(number)) == position and path.exists():
@@ -251,12 +271,16 @@ class Publisher:
             summary = build_day_summary(self.conn, slug, number)
             self._write(result, path, render(summary, "html").encode(), None)
             known[str(number)] = position
-            changed = True
+        # The reflections change only when a closed day does (a note in the open day
+        # never touches them): each closed day's last change is remembered.
+        days = closed_days(self.conn, slug)
+        closed = {str(d.number): d.changed_position for d in days}
         reflections = [folder / f"reflections.{ext}" for ext in ("atom", "rss", "json")]
-        if not changed and all(p.exists() for p in reflections):
+        if state.get("closed") == closed and all(p.exists() for p in reflections):
             return
+        state["closed"] = closed
         entries = []
-        for day in closed_days(self.conn, slug):
+        for day in days:
             summary = build_day_summary(self.conn, slug, day.number)
             updated = time_of(self.conn, day.changed_position) or day.closed_at
             entries.append(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import functools
 import json
 import re
 import zoneinfo
@@ -115,6 +116,14 @@ def json_ld(summary: Node) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
+@functools.lru_cache(maxsize=4)
+def _package_environment(html: bool) -> Any:
+    """The shipped templates, compiled once per process (jinja2 caches per environment)."""
+    import jinja2
+
+    return _environment(jinja2.PackageLoader("liveblog.summary", "templates"), html)
+
+
 def _environment(loader: Any, autoescape: Any) -> Any:
     import jinja2
 
@@ -171,17 +180,12 @@ def render(summary: Node, fmt: str = "markdown", template: Path | None = None) -
         return json.dumps(summary, ensure_ascii=False, indent=2) + "\n"
     if fmt not in FORMATS:
         raise InvalidEvent(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
-    import jinja2
-
-    env = _environment(jinja2.PackageLoader("liveblog.summary", "templates"), fmt == "html")
+    env = _package_environment(fmt == "html")
     name = "summary.html.j2" if fmt == "html" else "summary.md.j2"
     return str(env.get_template(name).render(**_context(summary))).rstrip("\n") + "\n"
 
 
 def render_fragment(summary: Node) -> str:
     """The summary's article alone, escaped HTML: a feed entry's content."""
-    import jinja2
-
-    env = _environment(jinja2.PackageLoader("liveblog.summary", "templates"), True)
-    template = env.get_template("summary.fragment.html.j2")
+    template = _package_environment(True).get_template("summary.fragment.html.j2")
     return str(template.render(**_context(summary))).strip() + "\n"
