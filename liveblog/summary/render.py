@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import functools
 import json
@@ -112,7 +111,7 @@ def json_ld(summary: Node) -> str:
     }
     if conference.get("url"):
         data["url"] = f"{conference['url'].rstrip('/')}/day-{day['number']}.html"
-    text = json.dumps(data, ensure_ascii=False, indent=1)
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
@@ -140,7 +139,7 @@ def _environment(loader: Any, autoescape: Any) -> Any:
 
 
 def _context(summary: Node) -> dict[str, Any]:
-    view = copy.deepcopy(summary)
+    view = summary  # built afresh for every render: annotating it in place is safe
     tz = zoneinfo.ZoneInfo(view["conference"]["timezone"])
     annotate(view, tz)
     date = dt.date.fromisoformat(view["day"]["date"])
