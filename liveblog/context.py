@@ -50,7 +50,12 @@ def _latest(log: EventLog, where: str, params: tuple[object, ...]) -> Event | No
 
 
 def find_conference(log: EventLog, slug: str) -> Conference | None:
-    opened = _latest(log, "type = 'conference.opened' AND conference = ?", (slug,))
+    # The first opening counts (an import may carry a second one): the same rule as
+    # the timeline projection's, so the CLI and the summaries agree on the timezone.
+    found = log.events_where(
+        "type = 'conference.opened' AND conference = ?", (slug,), order="position", limit=1
+    )
+    opened = found[0] if found else None
     if opened is None:
         return None
     closed = log.query(

@@ -1347,3 +1347,13 @@ def test_reading_commands_leave_no_file_behind(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "no event log" in result.output
     assert not path.exists()
+
+
+def test_a_second_opening_imported_does_not_change_the_conference(invoke: Invoke) -> None:
+    """The first conference.opened counts, for the CLI as for the projections."""
+    first = line("c-1", "conference.opened", {"title": "SOCITM", "timezone": "Europe/London"})
+    again = line("c-2", "conference.opened", {"title": "Other", "timezone": "Asia/Tokyo"})
+    day = line("d-1", "day.opened", {"number": 2, "date": "2011-06-09"})
+    assert invoke("import", "-", input="\n".join([first, again, day])).exit_code == 0
+    note = one(invoke, "note", "timed", "--at", "10:00")
+    assert note["occurred_at"] == "2011-06-09T10:00:00+01:00"  # London, not Tokyo

@@ -1058,3 +1058,17 @@ def test_summary_after_the_conference_closed(invoke: Invoke) -> None:
     assert "last words" in md
     assert as_json(invoke)["coverage_end"] == "2011-06-09T18:00:00+01:00"
     assert summary(invoke, "2", "--conference", "socitm-2011") == md
+
+
+@pytest.mark.usefixtures("day_open")
+def test_the_byline_leaves_out_a_reporter_whose_entries_were_all_retracted(
+    invoke: Invoke,
+) -> None:
+    post(invoke, "note", "Kept", "--at", "2011-06-09T09:10")
+    result = invoke("note", "Mistake", "--at", "2011-06-09T09:11", author="zed")
+    assert result.exit_code == 0, result.output
+    assert "zed" in summary(invoke, "2").splitlines()[2]
+    assert invoke("retract", "--last", author="zed").exit_code == 0
+    byline = summary(invoke, "2").splitlines()[2]
+    assert byline.startswith("*By ann ")
+    assert "zed" not in byline

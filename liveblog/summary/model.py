@@ -150,6 +150,10 @@ def build_day_summary(conn: Connection, conference: str, day: int) -> Node:
                 node["ended_at"] = closed_at
 
     live = [n for n in nodes if not n["_retracted"]]
+    # The byline names who covered the day: a reporter whose every entry was retracted
+    # did not (in the order they first posted).
+    authors = {n["author"] for n in live}
+    reporters = [r for r in reporters if r in authors]
     times = [n["occurred_at"] for n in live] + [day_row[3]]
     ends = [n.get("ended_at") for n in live if n.get("ended_at")]
     coverage_end = day_row[4] or max(times + ends, key=_sortable)
