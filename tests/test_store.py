@@ -705,3 +705,25 @@ def test_an_old_schema_row_is_upcast_on_read_and_left_as_stored(db_path: Path) -
     finally:
         conn.close()
     assert stored == (1, stored_data)
+
+
+def test_a_row_from_a_newer_release_says_so(tmp_path: Path) -> None:
+    """A row written by a newer liveblog (schema 99) is named as such, in one line."""
+    from liveblog import errors as liveblog_errors
+    from liveblog.store import EventLog
+
+    path = tmp_path / "events.db"
+    log = EventLog(path)
+    log.conn.execute(
+        "INSERT INTO events VALUES (1, 'e1', 'note.posted', 'c', '2011-06-09T09:00:00+00:00', "
+        "'2011-06-09T09:00:00.000000+00:00', 'ann', 1, 99, '{\"day\": 1, \"text\": \"x\"}')"
+    )
+    try:
+        list(log.read())
+    except liveblog_errors.UnreadableEvent as exc:
+        assert "newer liveblog" in str(exc)
+        assert "\n" not in str(exc)
+    else:
+        raise AssertionError("a schema-99 row was read as if current")
+    finally:
+        log.close()

@@ -20,6 +20,7 @@ from ..errors import (
     ConflictingEvent,
     InvalidEvent,
     LiveblogError,
+    NewerSchemaVersion,
     NotFound,
     UnreadableEvent,
     VersionConflict,
@@ -163,7 +164,11 @@ def row_to_event(row: Sequence[Any]) -> Event:
                 "data": parsed,
             }
         )
-    except (LiveblogError, ValidationError, ValueError, TypeError) as exc:
+    except NewerSchemaVersion as exc:
+        raise UnreadableEvent(
+            f"the event at position {position} was written by a newer liveblog ({exc})"
+        ) from None
+    except (LiveblogError, ValidationError, ValueError, TypeError, LookupError) as exc:
         detail = describe(exc) if isinstance(exc, ValidationError) else str(exc)
         detail = " ".join(detail.split())
         raise UnreadableEvent(
