@@ -36,10 +36,6 @@ class Context:
     talk: Event | None
 
     @property
-    def session_data(self) -> SessionStarted | None:
-        return self.session.data if self.session else None  # type: ignore[return-value]
-
-    @property
     def talk_data(self) -> TalkStarted | None:
         return self.talk.data if self.talk else None  # type: ignore[return-value]
 

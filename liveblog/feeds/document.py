@@ -34,7 +34,6 @@ class Document:
     current_url: str | None = None
     prev_archive: str | None = None
     next_archive: str | None = None
-    alternates: dict[str, str] = field(default_factory=dict)  # media type -> URL
 
 
 def latest(

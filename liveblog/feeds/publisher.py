@@ -235,7 +235,6 @@ class Publisher:
             "hub": self.options.hub,
             "expired": conference.closed_at is not None,
             "prev_archive": site.url(f"archive/{archives}.atom") if archives else None,
-            "alternates": {},
         }
         for name, render_doc in (
             ("live.atom", render_atom),

@@ -228,7 +228,7 @@ class EventLog:
                     raise ConflictingEvent(event.id)
             if new and expected_version is not None:
                 (conference,) = conferences
-                actual = self._version(conference)
+                actual = self.version(conference)
                 if actual != expected_version:
                     raise VersionConflict(conference, expected_version, actual)
             stored = self._insert(list(new.values())) if new else {}
@@ -256,7 +256,7 @@ class EventLog:
         return found
 
     def _insert(self, events: list[Event]) -> dict[str, tuple[int, int, dt.datetime]]:
-        position = self._head()
+        position = self.head()
         versions: dict[str, int] = {}
         recorded_at = dt.datetime.now(dt.UTC)
         # Always with microseconds, so recorded_at sorts as text (`summary --as-of`).
@@ -266,7 +266,7 @@ class EventLog:
         for event in events:
             position += 1
             if event.conference not in versions:
-                versions[event.conference] = self._version(event.conference)
+                versions[event.conference] = self.version(event.conference)
             versions[event.conference] += 1
             version = versions[event.conference]
             rows.append(
@@ -293,16 +293,10 @@ class EventLog:
 
     def head(self) -> int:
         """The position of the last event (0 for an empty log)."""
-        return self._head()
-
-    def _head(self) -> int:
         return int(self.conn.execute("SELECT ifnull(max(position), 0) FROM events").fetchone()[0])
 
     def version(self, conference: str) -> int:
         """The conference's version: how many of its events the log holds."""
-        return self._version(conference)
-
-    def _version(self, conference: str) -> int:
         row = self.conn.execute(
             "SELECT ifnull(max(version), 0) FROM events WHERE conference = ?", (conference,)
         ).fetchone()
@@ -370,9 +364,6 @@ class EventLog:
             after = rows[-1][0]
 
     def get(self, event_id: str) -> Event | None:
-        return self._get(event_id)
-
-    def _get(self, event_id: str) -> Event | None:
         row = self.conn.execute(
             f"SELECT {_COLUMNS} FROM events WHERE id = ?", (event_id,)
         ).fetchone()
@@ -380,7 +371,7 @@ class EventLog:
 
     def resolve(self, prefix: str) -> Event:
         """The one event whose id starts with `prefix` (a whole id always matches)."""
-        exact = self._get(prefix)
+        exact = self.get(prefix)
         if exact is not None:
             return exact
         if not prefix:
