@@ -13,7 +13,7 @@ def short(event_id: str) -> str:
 
 def excerpt(text: str, width: int = 60) -> str:
     flat = " ".join(text.split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
+    return flat if len(flat) <= width else flat[: width - 1].rstrip() + "…"
 
 
 def summary(event: Event) -> str:

@@ -12,10 +12,12 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
+from ..lines import excerpt
 from ..projections.timeline import CONFERENCES, DAYS, EDITS, ENTRIES, TIMELINE
 from ..store.sqlite import Connection
+from ..summary.render import paragraphs
 
 # XML 1.0 cannot carry these at all (C0 controls are refused at input already; a JSON
 # import can still smuggle in a lone surrogate or a non-character).
@@ -100,14 +102,8 @@ def conferences(conn: Connection) -> list[str]:
     return [r[0] for r in conn.execute(f"SELECT slug FROM {CONFERENCES} ORDER BY slug")]
 
 
-def _excerpt(text: str, width: int = 60) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= width else flat[: width - 1].rstrip() + "…"
-
-
-def _paragraphs(text: str) -> Markup:
-    parts = [escape(p).replace("\n", Markup("<br>")) for p in text.split("\n\n")]
-    return Markup("").join(Markup("<p>{}</p>").format(p) for p in parts)
+def _html_paragraphs(text: str) -> Markup:
+    return Markup("<p>{}</p>").format(paragraphs(xml_safe(text)))
 
 
 def _who(speaker: str, role: str | None, org: str | None) -> str:
@@ -148,15 +144,15 @@ def _entry(row: Any, position: int = 0) -> FeedEntry:
     if kind == "quote":
         heading = f"Quote — {speaker}"
         body = Markup("<blockquote>{}<footer>— {}</footer></blockquote>").format(
-            _paragraphs(xml_safe(text)), xml_safe(speaker)
+            _html_paragraphs(text), xml_safe(speaker)
         )
         plain = f"“{text}” — {speaker}"
     elif kind == "note":
-        heading = f"Note — {_excerpt(text)}"
-        body = _paragraphs(xml_safe(text))
+        heading = f"Note — {excerpt(text)}"
+        body = _html_paragraphs(text)
         plain = text
     elif kind == "photo":
-        heading = f"Photo — {_excerpt(caption)}"
+        heading = f"Photo — {excerpt(caption)}"
         body = Markup('<figure><img src="{}" alt="{}"><figcaption>{}</figcaption></figure>').format(
             xml_safe(url), xml_safe(caption), xml_safe(caption)
         )

@@ -61,8 +61,11 @@ def _headline(text: str, width: int = 110) -> str:
     return cut + "…"
 
 
-def _paragraphs(value: object) -> Markup:
-    """Escaped text whose blank lines become paragraph breaks and newlines <br>."""
+def paragraphs(value: object) -> Markup:
+    """Escaped text whose blank lines become paragraph breaks and newlines <br>.
+
+    The inside of a <p> element: the caller writes the outer <p> and </p>.
+    """
     parts = [escape(p).replace("\n", Markup("<br>")) for p in str(value).split("\n\n")]
     return Markup("</p><p>").join(parts)
 
@@ -134,7 +137,7 @@ def _environment(loader: Any, autoescape: Any) -> Any:
     )
     env.filters["md"] = _md
     env.filters["mdurl"] = _md_url
-    env.filters["paragraphs"] = _paragraphs
+    env.filters["paragraphs"] = paragraphs
     return env
 
 
