@@ -263,12 +263,13 @@ class Publisher:
             state["days"], state["closed"] = {}, {}
             state["signature"] = signature
         known: dict[str, int] = state["days"]
+        built: dict[int, dict[str, Any]] = {}  # summaries built here serve the reflections too
         for number, position in all_days(self.conn, slug):
             path = folder / f"day-{number}.html"
             if known.get(str(number)) == position and path.exists():
                 continue
-            summary = build_day_summary(self.conn, slug, number)
-            self._write(result, path, render(summary, "html").encode(), None)
+            built[number] = build_day_summary(self.conn, slug, number)
+            self._write(result, path, render(built[number], "html").encode(), None)
             known[str(number)] = position
         # The reflections change only when a closed day does (a note in the open day
         # never touches them): each closed day's last change is remembered.
@@ -280,7 +281,7 @@ class Publisher:
         state["closed"] = closed
         entries = []
         for day in days:
-            summary = build_day_summary(self.conn, slug, day.number)
+            summary = built.get(day.number) or build_day_summary(self.conn, slug, day.number)
             updated = time_of(self.conn, day.changed_position) or day.closed_at
             entries.append(
                 FeedEntry(
