@@ -70,6 +70,33 @@ def open_conferences(log: EventLog) -> list[str]:
     return [r[0] for r in rows]
 
 
+def last_conference(log: EventLog, author: str) -> str | None:
+    """The conference this reporter last posted to."""
+    rows = log.query(
+        "SELECT conference FROM events WHERE author = ? ORDER BY position DESC LIMIT 1",
+        (author,),
+    )
+    return str(rows[0][0]) if rows else None
+
+
+def reading_conference(log: EventLog, author: str, slug: str | None) -> Conference:
+    """For reading (a summary): as `resolve_conference`, but a closed conference will do —
+    the reporter's last one, else the log's only conference."""
+    try:
+        return resolve_conference(log, author, slug)
+    except ContextError:
+        if slug is not None:
+            raise
+        last = last_conference(log, author)
+        if last is None:
+            every = log.query("SELECT conference FROM events WHERE type = 'conference.opened'")
+            last = str(every[0][0]) if len(every) == 1 else None
+        found = find_conference(log, last) if last else None
+        if found is None:
+            raise
+        return found
+
+
 def resolve_conference(log: EventLog, author: str, slug: str | None) -> Conference:
     """The conference a command applies to, or a ContextError saying what to run."""
     if slug is not None:
@@ -80,12 +107,9 @@ def resolve_conference(log: EventLog, author: str, slug: str | None) -> Conferen
                 "--title TITLE`"
             )
         return found
-    last = log.query(
-        "SELECT conference FROM events WHERE author = ? ORDER BY position DESC LIMIT 1",
-        (author,),
-    )
-    if last:
-        found = find_conference(log, last[0][0])
+    last = last_conference(log, author)
+    if last is not None:
+        found = find_conference(log, last)
         if found is not None and not found.closed:
             return found
     candidates = open_conferences(log)

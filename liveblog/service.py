@@ -496,26 +496,7 @@ class Liveblog:
 
     def summary_conference(self, conference: str | None) -> ctx.Conference:
         """--conference, else the reporter's context, else the log's only conference."""
-        try:
-            return ctx.resolve_conference(self.log, self.author, conference)
-        except ContextError:
-            if conference is not None:
-                raise
-            last = self.log.query(
-                "SELECT conference FROM events WHERE author = ? ORDER BY position DESC LIMIT 1",
-                (self.author,),
-            )
-            every = [
-                r[0]
-                for r in self.log.query(
-                    "SELECT conference FROM events WHERE type = 'conference.opened'"
-                )
-            ]
-            slug = last[0][0] if last else (every[0] if len(every) == 1 else None)
-            found = ctx.find_conference(self.log, slug) if slug else None
-            if found is None:
-                raise
-            return found
+        return ctx.reading_conference(self.log, self.author, conference)
 
     def summary(
         self,
