@@ -291,13 +291,13 @@ class TimelineProjection:
         changes = {k: d[k] for k in ("text", "speaker", "caption") if d.get(k) is not None}
         self._edit(batch, r, changes)
         before = conn.execute(
-            f"SELECT kind, speaker, conference, day FROM {TIMELINE} "
+            f"SELECT kind, speaker, conference, day, position FROM {TIMELINE} "
             f"WHERE position = {_POSITION_OF} AND position < ?",
             (d["target"], r.position),
         ).fetchone()
         if before is None:
             return  # a correction of an entry this log never saw (an import): kept as history
-        kind, old_speaker, conference, day = before
+        kind, old_speaker, conference, day, target_position = before
         conn.execute(
             f"UPDATE {ENTRIES} SET "
             "new_text = CASE WHEN kind IN ('quote', 'note', 'session', 'talk') "
@@ -316,22 +316,13 @@ class TimelineProjection:
         )
         if kind == "talk" and "speaker" in changes:
             # Quotes defaulted to the talk's speaker follow the corrected name.
+            # A talk's quotes lie between its start and this correction: a primary-key
+            # range, however large the day.
             conn.execute(
-                f"UPDATE {ENTRIES} SET new_speaker = ? WHERE conference = ? AND day = ? "
-                f"AND talk = ? AND kind = 'quote' AND position IN (SELECT position FROM "
-                f"{TIMELINE} WHERE conference = ? AND day = ? AND talk = ? AND speaker = ? "
-                "AND position < ?)",
-                (
-                    changes["speaker"],
-                    conference,
-                    day,
-                    d["target"],
-                    conference,
-                    day,
-                    d["target"],
-                    old_speaker,
-                    r.position,
-                ),
+                f"UPDATE {ENTRIES} SET new_speaker = ? WHERE position IN (SELECT position "
+                f"FROM {TIMELINE} WHERE position > ? AND position < ? AND talk = ? "
+                "AND kind = 'quote' AND speaker = ?)",
+                (changes["speaker"], target_position, r.position, d["target"], old_speaker),
             )
         batch.day_changed(conference, day, r.position)
 
