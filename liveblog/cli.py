@@ -566,6 +566,13 @@ def status(as_json: bool) -> None:
         click.echo(
             f"projection {p['name']} v{p['version']}: position {p['position']}, lag {p['lag']}"
         )
+    hooks = report.get("webhooks")
+    if hooks and hooks["subscriptions"]:
+        click.echo(
+            f"webhooks: {hooks['active']} of {hooks['subscriptions']} active, "
+            f"{hooks['pending']} pending, {hooks['dead']} dead-lettered, "
+            f"{hooks['delivered']} delivered, up to {hooks['unqueued']} events not queued yet"
+        )
     if not report["feeds"]:
         click.echo(f"feeds: none published in {state().feeds} (run `liveblog publish`)")
     for f in report["feeds"]:
@@ -589,37 +596,48 @@ def rebuild() -> None:
         click.echo(f"rebuilt {name}: {count} events")
 
 
-@cli.command()
-@click.option(
-    "--feeds-url",
-    envvar="LIVEBLOG_FEEDS_URL",
-    metavar="URL",
-    default="http://127.0.0.1:8000/feeds",
-    show_default=True,
-    help="Public URL of the feeds directory (env LIVEBLOG_FEEDS_URL): self links.",
-)
-@click.option(
-    "--hub",
-    envvar="LIVEBLOG_HUB",
-    metavar="URL",
-    help="A WebSub hub to link and to ping after changes (env LIVEBLOG_HUB).",
-)
-@click.option(
-    "--page-size",
-    type=click.IntRange(1, 1000),
-    default=50,
-    show_default=True,
-    help="Entries per feed document.",
-)
-def publish(feeds_url: str, hub: str | None, page_size: int) -> None:
-    """Write every feed and page once; print the files that changed."""
-    from .feeds import PublishOptions, ping_hub
+def publish_options(fn: F) -> F:
+    """The options that say where and how feeds are published (`publish`, `run`)."""
+    fn = click.option(
+        "--page-size",
+        type=click.IntRange(1, 1000),
+        default=50,
+        show_default=True,
+        help="Entries per feed document.",
+    )(fn)
+    fn = click.option(
+        "--hub",
+        envvar="LIVEBLOG_HUB",
+        metavar="URL",
+        help="A WebSub hub to link and to ping after changes (env LIVEBLOG_HUB).",
+    )(fn)
+    fn = click.option(
+        "--feeds-url",
+        envvar="LIVEBLOG_FEEDS_URL",
+        metavar="URL",
+        default="http://127.0.0.1:8000/feeds",
+        show_default=True,
+        help="Public URL of the feeds directory (env LIVEBLOG_FEEDS_URL): self links.",
+    )(fn)
+    return fn
 
-    options = PublishOptions(
+
+def publish_settings(feeds_url: str, hub: str | None, page_size: int) -> Any:
+    from .feeds import PublishOptions
+
+    return PublishOptions(
         feeds_dir=Path(state().feeds), feeds_url=feeds_url, page_size=page_size, hub=hub
     )
+
+
+@cli.command()
+@publish_options
+def publish(feeds_url: str, hub: str | None, page_size: int) -> None:
+    """Write every feed and page once; print the files that changed."""
+    from .feeds import ping_hub
+
     with user_errors():
-        result = state().service.publish(options)
+        result = state().service.publish(publish_settings(feeds_url, hub, page_size))
     for path in result.changed:
         click.echo(str(path))
     if not result.changed:
@@ -630,12 +648,249 @@ def publish(feeds_url: str, hub: str | None, page_size: int) -> None:
 
 
 @cli.command()
-def run() -> None:
-    """Run the scheduler that keeps feeds and webhooks current (not yet available)."""
-    click.echo(
-        "liveblog run: the scheduler (feeds and webhooks) is not built yet; "
-        "the event log and the reporter CLI are ready: see `liveblog --help`."
-    )
+@publish_options
+@click.option("--once", is_flag=True, help="Publish and deliver what is due now, then exit.")
+@click.option("--no-feeds", is_flag=True, help="Deliver webhooks only; write no feeds.")
+@click.option(
+    "--retry-schedule",
+    envvar="LIVEBLOG_WEBHOOK_RETRIES",
+    default="5s,5m,30m,2h,5h,10h,10h",
+    show_default=True,
+    metavar="DELAYS",
+    help="Waits before each webhook retry (env LIVEBLOG_WEBHOOK_RETRIES); after the "
+    "last one a delivery is dead-lettered.",
+)
+@click.option(
+    "--webhook-timeout",
+    envvar="LIVEBLOG_WEBHOOK_TIMEOUT",
+    type=click.FloatRange(0.1, 600),
+    default=15.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Deadline for one webhook attempt, DNS to response (env LIVEBLOG_WEBHOOK_TIMEOUT).",
+)
+@click.option(
+    "--webhook-concurrency",
+    type=click.IntRange(1, 1000),
+    default=32,
+    show_default=True,
+    metavar="N",
+    help="Webhook attempts on the wire at once.",
+)
+def run(
+    feeds_url: str,
+    hub: str | None,
+    page_size: int,
+    once: bool,
+    no_feeds: bool,
+    retry_schedule: str,
+    webhook_timeout: float,
+    webhook_concurrency: int,
+) -> None:
+    """Keep feeds and webhooks current until Ctrl-C (SIGINT) or SIGTERM.
+
+    Watches the log: an event appended by any process is published to the feeds and
+    queued for every webhook subscription at once; failed deliveries are retried on
+    the --retry-schedule. Stopping lets the attempts in flight finish.
+    """
+    from .scheduler import RunOptions, run_until_signalled
+    from .webhooks import DeliveryOptions, RetryPolicy, parse_schedule
+
+    with user_errors():
+        policy = RetryPolicy(parse_schedule(retry_schedule))
+        options = RunOptions(
+            db_path=state().db,
+            feeds=None if no_feeds else publish_settings(feeds_url, hub, page_size),
+            delivery=DeliveryOptions(
+                retry=policy, timeout=webhook_timeout, concurrency=webhook_concurrency
+            ),
+        )
+        state().service  # noqa: B018 - create or migrate events.db before running
+        run_until_signalled(options, once=once, report=lambda line: click.echo(line, err=True))
+
+
+# -- webhooks ------------------------------------------------------------------------
+
+
+@cli.group()
+def webhook() -> None:
+    """Signed POSTs of the coverage to downstream blogs (Standard Webhooks)."""
+
+
+@webhook.command("add")
+@click.argument("url")
+@click.option(
+    "--event",
+    "events",
+    multiple=True,
+    metavar="TYPE",
+    help="Only these types: quote.captured, quote.*, summary.*, … (repeatable; default all).",
+)
+@click.option("--conference", metavar="SLUG", help="Only this conference's events.")
+@click.option(
+    "--secret",
+    metavar="SECRET",
+    help="Use this whsec_… secret instead of a new random one.",
+)
+@click.option(
+    "--allow-private",
+    is_flag=True,
+    help="Allow a private or loopback address (an intranet, a test).",
+)
+@click.option(
+    "--since",
+    type=click.IntRange(0, MAX_POSITION),
+    metavar="POSITION",
+    help="Also deliver the log after this position (default: only new events).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def webhook_add(
+    url: str,
+    events: tuple[str, ...],
+    conference: str | None,
+    secret: str | None,
+    allow_private: bool,
+    since: int | None,
+    as_json: bool,
+) -> None:
+    """Subscribe URL; print its id and its secret (shown this once only)."""
+    with user_errors():
+        sub = state().service.add_webhook(
+            url,
+            events=events,
+            conference=conference,
+            secret=secret,
+            allow_private=allow_private,
+            since=since,
+        )
+    if as_json:
+        click.echo(json.dumps({**sub.describe(), "secret": sub.secret}))
+        return
+    click.echo(f"added webhook {sub.id} for {sub.url} ({_webhook_scope(sub)})")
+    click.echo(f"secret: {sub.secret}")
+    click.echo("Keep the secret now: it is not shown again.", err=True)
+
+
+def _webhook_scope(sub: Any) -> str:
+    what = ", ".join(sub.events) if sub.events else "every event"
+    where = f"conference {sub.conference}" if sub.conference else "every conference"
+    return f"{what}; {where}; after position {sub.cursor}"
+
+
+@webhook.command("list")
+@click.option("--json", "as_json", is_flag=True, help="JSON Lines, one subscription per line.")
+def webhook_list(as_json: bool) -> None:
+    """List the subscriptions (never their secrets)."""
+    if state().missing():
+        return
+    with user_errors():
+        subs = state().reader.webhooks()
+    for sub in subs:
+        if as_json:
+            click.echo(json.dumps(sub.describe()))
+            continue
+        status = sub.status if not sub.status_reason else f"{sub.status} ({sub.status_reason})"
+        click.echo(f"{sub.id}  {status}  {sub.url}  {_webhook_scope(sub)}")
+    if not subs and not as_json:
+        click.echo("no webhooks (add one with `liveblog webhook add URL`)", err=True)
+
+
+@webhook.command("remove")
+@click.argument("subscription", metavar="ID")
+def webhook_remove(subscription: str) -> None:
+    """Delete a subscription and its delivery history."""
+    with user_errors():
+        sub = state().reader.remove_webhook(subscription)
+    click.echo(f"removed webhook {sub.id} ({sub.url})")
+
+
+@webhook.command("enable")
+@click.argument("subscription", metavar="ID")
+def webhook_enable(subscription: str) -> None:
+    """Resume a disabled subscription (e.g. after its receiver answered 410)."""
+    with user_errors():
+        sub = state().reader.enable_webhook(subscription)
+    click.echo(f"enabled webhook {sub.id}: delivery resumes from its queue")
+
+
+@webhook.command("disable")
+@click.argument("subscription", metavar="ID")
+def webhook_disable(subscription: str) -> None:
+    """Pause a subscription; its queue is kept until it is enabled again."""
+    with user_errors():
+        sub = state().reader.disable_webhook(subscription)
+    click.echo(f"disabled webhook {sub.id}")
+
+
+@webhook.command("deliveries")
+@click.argument("subscription", metavar="[ID]", required=False)
+@click.option(
+    "--status",
+    type=click.Choice(["pending", "delivered", "dead", "cancelled"]),
+    help="Only deliveries in this state (dead: the dead letters).",
+)
+@click.option(
+    "--limit", type=click.IntRange(1, 100_000), default=50, show_default=True, help="How many."
+)
+@click.option("--json", "as_json", is_flag=True, help="JSON Lines, one delivery per line.")
+def webhook_deliveries(
+    subscription: str | None, status: str | None, limit: int, as_json: bool
+) -> None:
+    """Show the newest deliveries (of one subscription), newest first."""
+    if state().missing():
+        return
+    with user_errors():
+        found = state().reader.deliveries(subscription, status=status, limit=limit)
+    for delivery in found:
+        d = delivery.describe()
+        if as_json:
+            click.echo(json.dumps(d))
+            continue
+        line = (
+            f"{d['id']}  {d['status']}  {d['subscription']}  {d['type']} @{d['position']}  "
+            f"attempts {d['attempts']}"
+        )
+        if d["last_error"]:
+            line += f"  last: {d['last_error']}"
+        elif d["last_status"]:
+            line += f"  last: HTTP {d['last_status']}"
+        if d["next_attempt_at"]:
+            line += f"  next: {d['next_attempt_at']}"
+        click.echo(one_line(line))
+
+
+@webhook.command("redeliver")
+@click.argument("delivery_id", required=False, type=int, metavar="(DELIVERY_ID | --since POSITION)")
+@click.option(
+    "--since",
+    type=click.IntRange(0, MAX_POSITION),
+    metavar="POSITION",
+    help="Send every message after this log position again.",
+)
+@click.option(
+    "--subscription", metavar="ID", help="With --since: only this subscription (default: all)."
+)
+def webhook_redeliver(delivery_id: int | None, since: int | None, subscription: str | None) -> None:
+    """Queue one delivery, or everything after a position, to be sent again."""
+    if (delivery_id is None) == (since is None):
+        raise click.UsageError("name one DELIVERY_ID, or --since POSITION")
+    if subscription is not None and since is None:
+        raise click.UsageError("--subscription goes with --since")
+    with user_errors():
+        service = state().reader
+        if delivery_id is not None:
+            again = service.redeliver(delivery_id)
+            click.echo(
+                f"queued delivery {again.id}: {again.type} @{again.position} to "
+                f"{again.subscription} again (was delivery {delivery_id})"
+            )
+            return
+        assert since is not None
+        subs = service.redeliver_since(since, subscription)
+    for sub in subs:
+        click.echo(f"webhook {sub.id}: everything after position {since} will be sent again")
+    if not subs:
+        click.echo("no active webhooks", err=True)
 
 
 def main() -> None:

@@ -11,6 +11,8 @@ else reaching the edge is a bug.
     ├── NotFound              no event with that id or prefix
     ├── AmbiguousId           a prefix matching more than one event
     ├── RefusedCommand        a well-formed command that the log's state refuses
+    ├── InvalidWebhook        a webhook subscription's URL, filter or secret is unusable
+    │   └── RefusedAddress    its host resolves to a private, loopback or metadata address
     └── StoreError
         ├── UnreadableEvent   a row of the log that no longer parses (edited by hand?)
         ├── ConflictingEvent  the same id appended with different content
@@ -50,6 +52,14 @@ class AmbiguousId(LiveblogError):
 
 
 class RefusedCommand(LiveblogError):
+    pass
+
+
+class InvalidWebhook(LiveblogError):
+    pass
+
+
+class RefusedAddress(InvalidWebhook):
     pass
 
 

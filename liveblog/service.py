@@ -48,6 +48,7 @@ from .text import clean_line
 if TYPE_CHECKING:
     from .feeds import PublishOptions, PublishResult
     from .projections import ProjectionRunner
+    from .webhooks import Delivery, Subscription
 
 
 def new_event_id() -> str:
@@ -90,6 +91,7 @@ class Liveblog:
         self.author = _author(author)
         self.log = EventLog(db_path)
         self._projections: ProjectionRunner | None = None
+        self._webhook_tables = False
 
     def close(self) -> None:
         self.log.close()
@@ -475,15 +477,28 @@ class Liveblog:
         return self.projections.catch_up(progress)
 
     def rebuild(self, progress: Callable[[int], None] | None = None) -> dict[str, int]:
+        self._webhook_tables = False  # tables dropped by hand come back (empty)
+        self._hooks  # noqa: B018
         return self.projections.rebuild(progress)
 
     def status(self) -> dict[str, Any]:
+        from .webhooks.queue import backlog
+
+        head = self.log.head()
+        subscriptions = self.webhooks()
         return {
-            "head": self.log.head(),
+            "head": head,
             "projections": [
                 {"name": s.name, "version": s.version, "position": s.position, "lag": s.lag}
                 for s in self.projections.status()
             ],
+            "webhooks": {
+                "subscriptions": len(subscriptions),
+                "active": sum(1 for s in subscriptions if s.status == "active"),
+                # Events the queues have not reached yet (an upper bound: filters apply).
+                "unqueued": sum(head - s.cursor for s in subscriptions if s.status == "active"),
+                **backlog(self._hooks),
+            },
         }
 
     def publish(self, options: PublishOptions) -> PublishResult:
@@ -493,6 +508,85 @@ class Liveblog:
         self.catch_up()
         with self.log.snapshot():
             return Publisher(self.log.conn, options).publish()
+
+    # -- webhooks --------------------------------------------------------------------
+
+    @property
+    def _hooks(self) -> Any:
+        """The connection, with the webhook tables present (recreated if dropped)."""
+        if not self._webhook_tables:
+            from .store.schema import ensure_webhook_tables
+
+            ensure_webhook_tables(self.log.conn)
+            self._webhook_tables = True
+        return self.log.conn
+
+    def add_webhook(
+        self,
+        url: str,
+        *,
+        events: Iterable[str] = (),
+        conference: str | None = None,
+        secret: str | None = None,
+        allow_private: bool = False,
+        since: int | None = None,
+    ) -> Subscription:
+        """Subscribe `url`; its address must be public unless `allow_private`."""
+        import asyncio
+
+        from .webhooks import parse_url, pin_address
+        from .webhooks.subscriptions import add, check
+
+        check(url, events, conference, secret, since)
+        asyncio.run(pin_address(parse_url(url), allow_private))
+        return add(
+            self._hooks,
+            url,
+            events=events,
+            conference=conference,
+            secret=secret,
+            allow_private=allow_private,
+            since=since,
+        )
+
+    def webhooks(self) -> list[Subscription]:
+        from .webhooks.subscriptions import all_subscriptions
+
+        return all_subscriptions(self._hooks)
+
+    def remove_webhook(self, ref: str) -> Subscription:
+        from .webhooks.subscriptions import remove
+
+        return remove(self._hooks, ref)
+
+    def enable_webhook(self, ref: str) -> Subscription:
+        from .webhooks.subscriptions import set_status
+
+        return set_status(self._hooks, ref, "active")
+
+    def disable_webhook(self, ref: str) -> Subscription:
+        from .webhooks.subscriptions import set_status
+
+        return set_status(self._hooks, ref, "disabled", "disabled by hand")
+
+    def deliveries(
+        self, subscription: str | None = None, *, status: str | None = None, limit: int = 50
+    ) -> list[Delivery]:
+        from .webhooks.queue import listing
+
+        return listing(self._hooks, subscription, status=status, limit=limit)
+
+    def redeliver(self, delivery_id: int) -> Delivery:
+        import time
+
+        from .webhooks.queue import redeliver_one
+
+        return redeliver_one(self._hooks, delivery_id, time.time())
+
+    def redeliver_since(self, position: int, subscription: str | None = None) -> list[Subscription]:
+        from .webhooks.queue import redeliver_since
+
+        return redeliver_since(self._hooks, position, subscription)
 
     def summary_conference(self, conference: str | None) -> ctx.Conference:
         """--conference, else the reporter's context, else the log's only conference."""

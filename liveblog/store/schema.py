@@ -84,9 +84,73 @@ def _split(script: str) -> list[str]:
     return statements
 
 
+# Webhook subscriptions are configuration, not coverage: they cannot be derived from the
+# log, so `rebuild` leaves them (and their delivery history) alone. Dropped by hand, they
+# come back empty (`ensure_webhook_tables`), like every table but the log.
+WEBHOOKS_DDL = """
+CREATE TABLE IF NOT EXISTS webhook_subscriptions (
+    id TEXT PRIMARY KEY,
+    url TEXT NOT NULL,
+    events TEXT NOT NULL,
+    conference TEXT,
+    secret TEXT NOT NULL,
+    allow_private INTEGER NOT NULL DEFAULT 0,
+    status TEXT NOT NULL CHECK (status IN ('active', 'disabled')),
+    status_reason TEXT,
+    cursor INTEGER NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS webhook_summaries (
+    seq INTEGER PRIMARY KEY,
+    conference TEXT NOT NULL,
+    day INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    position INTEGER NOT NULL,
+    digest TEXT NOT NULL,
+    body TEXT NOT NULL,
+    UNIQUE (conference, day, version)
+);
+CREATE TABLE IF NOT EXISTS webhook_summary_checks (
+    conference TEXT NOT NULL,
+    day INTEGER NOT NULL,
+    changed_position INTEGER NOT NULL,
+    PRIMARY KEY (conference, day)
+);
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+    id INTEGER PRIMARY KEY,
+    subscription TEXT NOT NULL REFERENCES webhook_subscriptions (id),
+    message_id TEXT NOT NULL,
+    type TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    summary INTEGER REFERENCES webhook_summaries (seq),
+    status TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'dead', 'cancelled')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    last_attempt_at TEXT,
+    last_status INTEGER,
+    last_error TEXT,
+    created_at TEXT NOT NULL,
+    finished_at TEXT
+);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_queue
+    ON webhook_deliveries (subscription, status, id);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_position ON webhook_deliveries (position);
+"""
+
+
+def _m002_webhooks(db: Any) -> None:
+    ensure_webhook_tables(db.conn)
+
+
+def ensure_webhook_tables(conn: Connection) -> None:
+    for statement in _split(WEBHOOKS_DDL):
+        conn.execute(statement)
+
+
 # Each entry is (name, function). Append new migrations; never edit or reorder old ones.
 MIGRATIONS: list[tuple[str, Any]] = [
     ("m001_events", _m001_events),
+    ("m002_webhooks", _m002_webhooks),
 ]
 LATEST = len(MIGRATIONS)
 

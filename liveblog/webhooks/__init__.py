@@ -1,0 +1,38 @@
+"""Webhooks: signed, ordered, at-least-once POSTs of the log to downstream blogs.
+
+subscriptions  who receives which message types (URL, filters, secret, cursor)
+summaries      summary.published / summary.updated versions of closed days
+queue          each subscription's deliveries, filled from the log, drained in order
+payloads       the bytes of each message
+signing        Standard Webhooks headers (whsec_ secrets, v1 HMAC-SHA256)
+addresses      the SSRF rules, and the address an attempt is pinned to
+policy         retry schedule, jitter and Retry-After
+deliverer      the async sender: one client, bounded concurrency, deadlines
+"""
+
+from .addresses import parse_url, pin_address, refusal
+from .deliverer import Deliverer, DeliveryOptions, Outcome, Tally, deliver_once
+from .policy import DEFAULT_SCHEDULE, RetryPolicy, parse_schedule
+from .queue import Delivery
+from .signing import new_secret, sign
+from .subscriptions import MESSAGE_TYPES, SUMMARY_TYPES, Subscription
+
+__all__ = [
+    "DEFAULT_SCHEDULE",
+    "MESSAGE_TYPES",
+    "SUMMARY_TYPES",
+    "Deliverer",
+    "Delivery",
+    "DeliveryOptions",
+    "Outcome",
+    "RetryPolicy",
+    "Subscription",
+    "Tally",
+    "deliver_once",
+    "new_secret",
+    "parse_schedule",
+    "parse_url",
+    "pin_address",
+    "refusal",
+    "sign",
+]

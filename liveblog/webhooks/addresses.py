@@ -1,0 +1,130 @@
+"""Where a webhook may be POSTed: no private, loopback, link-local or metadata addresses.
+
+A subscriber's URL is user input. Unless its subscription allows private addresses,
+every address its host resolves to must be public; the deliverer then connects to the
+very address it checked (the URL is rewritten to that IP, with the Host header and TLS
+server name kept), so a DNS answer that changes between check and connect (rebinding)
+cannot reach an internal service. Cloud metadata endpoints are refused even when
+private addresses are allowed: nothing legitimate receives webhooks there.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from ..errors import InvalidWebhook, RefusedAddress
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+# Resolves (host, port) to addresses; injectable so tests can play a rebinding DNS.
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+
+METADATA = frozenset(
+    ipaddress.ip_address(a)
+    for a in (
+        "169.254.169.254",  # AWS, GCP, Azure, OpenStack…
+        "169.254.170.2",  # AWS ECS task metadata
+        "100.100.100.200",  # Alibaba Cloud
+        "fd00:ec2::254",  # AWS over IPv6
+    )
+)
+MAX_URL_LENGTH = 2000
+
+
+@dataclass(frozen=True)
+class WebhookURL:
+    url: str
+    scheme: str
+    host: str
+    port: int
+
+
+def parse_url(url: str) -> WebhookURL:
+    """Check a subscriber URL's shape: http(s), a host, no credentials or fragment."""
+    if len(url) > MAX_URL_LENGTH:
+        raise InvalidWebhook(f"the webhook URL is longer than {MAX_URL_LENGTH} characters")
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+        raise InvalidWebhook("the webhook URL contains spaces or control characters")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise InvalidWebhook(f"{url!r} is not a valid URL ({exc})") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise InvalidWebhook(f"{url!r}: a webhook URL must start with http:// or https://")
+    if not parts.hostname:
+        raise InvalidWebhook(f"{url!r}: the webhook URL has no host")
+    if parts.username is not None or parts.password is not None:
+        raise InvalidWebhook("a webhook URL must not carry a user name or password")
+    if parts.fragment:
+        raise InvalidWebhook("a webhook URL must not have a #fragment")
+    return WebhookURL(
+        url=url,
+        scheme=scheme,
+        host=parts.hostname,
+        port=port if port is not None else (443 if scheme == "https" else 80),
+    )
+
+
+def refusal(address: IPAddress, allow_private: bool) -> str | None:
+    """Why `address` may not receive webhooks, or None if it may."""
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = address.ipv4_mapped or address.sixtofour
+        if embedded is not None:
+            reason = refusal(embedded, allow_private)
+            return f"{reason} (as {address.compressed})" if reason else None
+        if address.teredo is not None:
+            return refusal(address.teredo[1], allow_private)
+    if address in METADATA:
+        return f"{address} is a cloud metadata address"
+    if allow_private or address.is_global:
+        return None
+    if address.is_loopback:
+        kind = "a loopback"
+    elif address.is_link_local:
+        kind = "a link-local"
+    elif address.is_private:
+        kind = "a private"
+    else:  # unspecified, multicast, reserved, shared (CGNAT), documentation ranges…
+        kind = "a non-public"
+    return f"{address} is {kind} address"
+
+
+async def system_resolver(host: str, port: int) -> list[str]:
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+async def pin_address(
+    target: WebhookURL, allow_private: bool, resolver: Resolver = system_resolver
+) -> str:
+    """Resolve the host once and return the address to connect to; refuse if any of
+    its addresses is off limits (one bad answer among good ones is still refused)."""
+    try:
+        literal: IPAddress | None = ipaddress.ip_address(target.host)
+    except ValueError:
+        literal = None
+    if literal is not None:
+        answers = [str(literal)]
+    else:
+        try:
+            answers = await resolver(target.host, target.port)
+        except (OSError, UnicodeError) as exc:
+            raise RefusedAddress(f"cannot resolve {target.host}: {exc}") from None
+        if not answers:
+            raise RefusedAddress(f"cannot resolve {target.host}: no addresses")
+    for answer in answers:
+        address = ipaddress.ip_address(answer.split("%", 1)[0])
+        reason = refusal(address, allow_private)
+        if reason is not None:
+            hint = "" if allow_private or address in METADATA else " (--allow-private permits it)"
+            raise RefusedAddress(f"webhook host {target.host} refused: {reason}{hint}")
+    return answers[0]

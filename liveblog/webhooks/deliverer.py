@@ -1,0 +1,297 @@
+"""Sending queued deliveries: one shared HTTP client, bounded concurrency, deadlines.
+
+Each subscription is drained by its own task, head first; an attempt holds one of
+`concurrency` slots only while it is on the wire, so a slow or dead subscriber costs
+the others nothing but a slot for at most the attempt deadline. Redirects are not
+followed (a 3xx is a failure, retried like a 500), response bodies are read up to a
+small cap, and every attempt connects to the address that passed the SSRF check.
+
+The deliverer writes only delivery state, never the log, so its connection commits
+with synchronous=NORMAL: a power cut can at worst forget that a delivery succeeded,
+and at-least-once delivery then sends it again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import httpx
+
+from ..errors import RefusedAddress
+from ..store.log import EventLog
+from ..store.schema import ensure_webhook_tables
+from ..store.sqlite import write_transaction
+from . import queue
+from .addresses import Resolver, parse_url, pin_address, system_resolver
+from .payloads import Payloads
+from .policy import RetryPolicy, parse_retry_after
+from .signing import headers as signed_headers
+from .subscriptions import Subscription, all_subscriptions, get
+from .summaries import record_summary_changes
+
+if TYPE_CHECKING:
+    from ..projections import ProjectionRunner
+
+USER_AGENT = "liveblog-webhooks/1"
+
+
+@dataclass(frozen=True)
+class DeliveryOptions:
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    timeout: float = 15.0  # the whole attempt: DNS, connect, send, first bytes, body cap
+    concurrency: int = 32  # attempts on the wire at once; below the pool size
+    max_response_bytes: int = 4096
+
+
+@dataclass
+class Outcome:
+    status: int | None = None
+    error: str | None = None
+    retry_after: str | None = None
+
+    @property
+    def delivered(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+
+@dataclass
+class Tally:
+    delivered: int = 0
+    failed: int = 0
+    dead: int = 0
+    disabled: int = 0
+
+
+class Deliverer:
+    """Drains every active subscription's queue from one events.db.
+
+    `transport` and `resolver` are injectable for tests (a transport that raises a
+    fault on demand; a DNS answer that changes between two lookups).
+    """
+
+    def __init__(
+        self,
+        db_path: str,
+        options: DeliveryOptions | None = None,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        resolver: Resolver = system_resolver,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.options = options or DeliveryOptions()
+        self.log = EventLog(db_path)
+        self.conn = self.log.conn
+        self.conn.execute("PRAGMA synchronous = NORMAL")
+        ensure_webhook_tables(self.conn)
+        self.payloads = Payloads(self.log)
+        self.resolver = resolver
+        self.clock = clock
+        self.tally = Tally()
+        self._transport = transport
+        self._client: httpx.AsyncClient | None = None
+        self._slots = asyncio.Semaphore(self.options.concurrency)
+        self._workers: dict[str, asyncio.Task[None]] = {}
+        self._prepared_until = 0
+        self._projections: ProjectionRunner | None = None
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def __aenter__(self) -> Deliverer:
+        pool = self.options.concurrency * 2
+        self._client = httpx.AsyncClient(
+            transport=self._transport
+            or httpx.AsyncHTTPTransport(
+                limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
+            ),
+            follow_redirects=False,
+            timeout=httpx.Timeout(self.options.timeout),
+            trust_env=False,  # a proxy would connect to an address we did not check
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.drain_workers()
+        if self._client is not None:
+            await self._client.aclose()
+        self.log.close()
+
+    async def drain_workers(self) -> None:
+        """Let in-flight attempts finish (each is bounded by the deadline)."""
+        if self._workers:
+            await asyncio.gather(*self._workers.values(), return_exceptions=True)
+
+    # -- queueing --------------------------------------------------------------------
+
+    def prepare(self) -> int:
+        """Catch the projections up, record summary changes, queue new messages.
+
+        Summaries are recorded at the same projected position the queues are filled
+        up to, so no cursor passes a position whose summaries are not recorded yet.
+        """
+        if not all_subscriptions(self.conn, active_only=True):
+            return 0
+        from ..projections import runner_for
+
+        if self._projections is None:
+            self._projections = runner_for(self.log)
+        self._projections.catch_up()
+        # The deliverer's connection stays at NORMAL (catch-up restores FULL).
+        self.conn.execute("PRAGMA synchronous = NORMAL")
+        with write_transaction(self.conn):
+            until = min(s.position for s in self._projections.status())
+            record_summary_changes(self.conn)
+            self._prepared_until = until
+            return queue.fill_all(self.conn, until, self.clock())
+
+    def due(self) -> list[str]:
+        return queue.due_subscriptions(self.conn, self.clock())
+
+    def next_due(self) -> float | None:
+        return queue.next_due(self.conn)
+
+    # -- sending ---------------------------------------------------------------------
+
+    def start_due(self) -> int:
+        """Start a worker for every subscription with a due head and none running."""
+        started = 0
+        for subscription in self.due():
+            worker = self._workers.get(subscription)
+            if worker is None or worker.done():
+                self._workers[subscription] = asyncio.create_task(self._drain(subscription))
+                started += 1
+        return started
+
+    async def run_once(self) -> Tally:
+        """Queue what is new and send everything due now; return when none is left
+        (failures wait for their retry time: a later pass)."""
+        self.prepare()
+        while self.start_due():
+            await self.drain_workers()
+        return self.tally
+
+    async def _drain(self, subscription_id: str) -> None:
+        while True:
+            subscription = get(self.conn, subscription_id)
+            if subscription.status != "active":
+                return
+            delivery = queue.head(self.conn, subscription_id)
+            if delivery is None:
+                with write_transaction(self.conn):
+                    refilled = queue.fill(
+                        self.conn, subscription, self._prepared_until, self.clock()
+                    )
+                if refilled:
+                    continue
+                return
+            if delivery.next_attempt_at > self.clock():
+                return
+            outcome = await self.attempt(subscription, delivery)
+            if not self._record(subscription, delivery, outcome):
+                return
+
+    async def attempt(self, subscription: Subscription, delivery: queue.Delivery) -> Outcome:
+        """One signed POST of `delivery`, within the deadline."""
+        assert self._client is not None, "use `async with Deliverer(...)`"
+        body = self.payloads.body(delivery)
+        target = parse_url(subscription.url)
+        async with self._slots:
+            timestamp = int(self.clock())
+            headers = {
+                "content-type": "application/json",
+                "user-agent": USER_AGENT,
+                **signed_headers(subscription.key, delivery.message_id, timestamp, body),
+            }
+            try:
+                async with asyncio.timeout(self.options.timeout):
+                    address = await pin_address(target, subscription.allow_private, self.resolver)
+                    return await self._post(target.host, address, subscription.url, headers, body)
+            except TimeoutError:
+                return Outcome(error=f"no answer within {self.options.timeout:g} s")
+            except RefusedAddress as exc:
+                return Outcome(error=str(exc))
+            except httpx.HTTPError as exc:
+                return Outcome(error=f"{type(exc).__name__}: {exc}".rstrip(": "))
+
+    async def _post(
+        self, host: str, address: str, url: str, headers: dict[str, str], body: bytes
+    ) -> Outcome:
+        assert self._client is not None
+        original = httpx.URL(url)
+        pinned = original.copy_with(host=address)
+        headers = {**headers, "host": original.netloc.decode("ascii")}
+        extensions = {"sni_hostname": host} if original.scheme == "https" else {}
+        for retry in (False, True):
+            request = self._client.build_request(
+                "POST", pinned, headers=headers, content=body, extensions=extensions
+            )
+            try:
+                response = await self._client.send(request, stream=True)
+                break
+            except httpx.RemoteProtocolError:
+                # A keep-alive connection the receiver had closed: once more, afresh.
+                if retry:
+                    raise
+        try:
+            excerpt = await self._read_capped(response)
+        finally:
+            await response.aclose()
+        error = None
+        if not 200 <= response.status_code < 300:
+            text = " ".join(excerpt.decode("utf-8", "replace").split())[:200]
+            error = f"HTTP {response.status_code}" + (f": {text}" if text else "")
+            if 300 <= response.status_code < 400:
+                error += " (redirects are not followed)"
+        return Outcome(
+            status=response.status_code,
+            error=error,
+            retry_after=response.headers.get("retry-after"),
+        )
+
+    async def _read_capped(self, response: httpx.Response) -> bytes:
+        data = bytearray()
+        async for chunk in response.aiter_raw():
+            data += chunk
+            if len(data) >= self.options.max_response_bytes:
+                break
+        return bytes(data[: self.options.max_response_bytes])
+
+    def _record(
+        self, subscription: Subscription, delivery: queue.Delivery, outcome: Outcome
+    ) -> bool:
+        """Store an attempt's outcome; True when the queue may move on."""
+        if outcome.delivered:
+            assert outcome.status is not None
+            queue.record_success(self.conn, delivery, outcome.status)
+            self.tally.delivered += 1
+            return True
+        if outcome.status == 410:
+            queue.record_gone(self.conn, delivery, 410, "the receiver answered 410 Gone")
+            self.tally.disabled += 1
+            return False
+        now = self.clock()
+        retry_after = (
+            parse_retry_after(outcome.retry_after, now) if outcome.status in (429, 503) else None
+        )
+        delay = self.options.retry.delay(delivery.attempts + 1, retry_after)
+        queue.record_failure(
+            self.conn,
+            delivery,
+            status=outcome.status,
+            error=outcome.error or "failed",
+            retry_at=None if delay is None else now + delay,
+        )
+        if delay is None:
+            self.tally.dead += 1
+            return True  # dead-lettered: the next message may go
+        self.tally.failed += 1
+        return False
+
+
+async def deliver_once(db_path: str, options: DeliveryOptions | None = None) -> Tally:
+    """Queue and send everything due now from `db_path` (what `liveblog run --once` does)."""
+    async with Deliverer(db_path, options) as deliverer:
+        return await deliverer.run_once()

@@ -1,0 +1,319 @@
+"""Each subscription's delivery queue, in the table `webhook_deliveries`.
+
+Queues are filled from the log in position order (a summary right after the event that
+closed or changed its day) and drained head first: a delivery is sent only when every
+earlier one of its subscription is delivered or dead-lettered, which is what keeps each
+subscriber's messages in log order. Only a window of messages is queued at a time, so a
+subscriber that is down for days does not copy the log into this table.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import NotFound, RefusedCommand
+from ..store.sqlite import Connection, write_transaction
+from .subscriptions import SUMMARY_TYPES, Subscription, all_subscriptions, get
+
+WINDOW = 500  # pending deliveries queued ahead per subscription
+
+
+def _now_text() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    id: int
+    subscription: str
+    message_id: str
+    type: str
+    position: int
+    summary: int | None
+    status: str
+    attempts: int
+    next_attempt_at: float
+    last_attempt_at: str | None
+    last_status: int | None
+    last_error: str | None
+    created_at: str
+    finished_at: str | None
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "subscription": self.subscription,
+            "message_id": self.message_id,
+            "type": self.type,
+            "position": self.position,
+            "status": self.status,
+            "attempts": self.attempts,
+            "next_attempt_at": (
+                dt.datetime.fromtimestamp(self.next_attempt_at, dt.UTC).isoformat(
+                    timespec="seconds"
+                )
+                if self.status == "pending"
+                else None
+            ),
+            "last_attempt_at": self.last_attempt_at,
+            "last_status": self.last_status,
+            "last_error": self.last_error,
+            "finished_at": self.finished_at,
+        }
+
+
+_COLUMNS = (
+    "id, subscription, message_id, type, position, summary, status, attempts, "
+    "next_attempt_at, last_attempt_at, last_status, last_error, created_at, finished_at"
+)
+
+
+def _delivery(row: Any) -> Delivery:
+    return Delivery(*row)
+
+
+def fill(conn: Connection, subscription: Subscription, until: int, now: float) -> int:
+    """Queue `subscription`'s messages after its cursor, up to log position `until`,
+    keeping at most WINDOW pending. Returns how many were queued. The caller holds the
+    write transaction (the cursor moves with the rows)."""
+    pending = conn.execute(
+        "SELECT count(*) FROM webhook_deliveries WHERE subscription = ? AND status = 'pending'",
+        (subscription.id,),
+    ).fetchone()[0]
+    room = WINDOW - pending
+    if room <= 0 or subscription.cursor >= until:
+        return 0
+    types = subscription.types
+    event_types = [t for t in types if t not in SUMMARY_TYPES]
+    wants_summaries = any(t in SUMMARY_TYPES for t in types)
+    where = "position > ? AND position <= ?"
+    params: list[Any] = [subscription.cursor, until]
+    if subscription.conference is not None:
+        where += " AND conference = ?"
+        params.append(subscription.conference)
+    rows: list[tuple[int, str, str, int | None]] = []
+    if event_types:
+        marks = ", ".join("?" * len(event_types))
+        rows = [
+            (r[0], "msg_" + r[1], r[2], None)
+            for r in conn.execute(
+                f"SELECT position, id, type FROM events WHERE {where} AND type IN ({marks}) "
+                "ORDER BY position LIMIT ?",
+                (*params, *event_types, room),
+            )
+        ]
+    # Full window: stop the cursor at the last queued event, so nothing is skipped.
+    cursor = rows[-1][0] if len(rows) == room else until
+    if wants_summaries:
+        summaries = conn.execute(
+            "SELECT seq, conference, day, version, position, "
+            f"json_extract(body, '$.type') FROM webhook_summaries WHERE {where} ORDER BY seq",
+            (subscription.cursor, cursor, *params[2:]),
+        ).fetchall()
+        summary_types = {t for t in types if t in SUMMARY_TYPES}
+        rows += [
+            (position, f"msg_summary_{conf}_{day}_{version}", kind, seq)
+            for seq, conf, day, version, position, kind in summaries
+            if kind in summary_types
+        ]
+        # A summary follows the event at its position; sorted() is stable.
+        rows.sort(key=lambda r: (r[0], r[3] is not None))
+    created = _now_text()
+    conn.executemany(
+        "INSERT INTO webhook_deliveries (subscription, message_id, type, position, summary, "
+        "status, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)",
+        [(subscription.id, mid, kind, pos, seq, now, created) for pos, mid, kind, seq in rows],
+    )
+    conn.execute(
+        "UPDATE webhook_subscriptions SET cursor = ? WHERE id = ?", (cursor, subscription.id)
+    )
+    return len(rows)
+
+
+def fill_all(conn: Connection, until: int, now: float) -> int:
+    with write_transaction(conn):
+        return sum(fill(conn, s, until, now) for s in all_subscriptions(conn, active_only=True))
+
+
+def head(conn: Connection, subscription: str) -> Delivery | None:
+    """The subscription's oldest pending delivery: the only one that may be sent."""
+    row = conn.execute(
+        f"SELECT {_COLUMNS} FROM webhook_deliveries WHERE subscription = ? AND status = 'pending' "
+        "ORDER BY id LIMIT 1",
+        (subscription,),
+    ).fetchone()
+    return _delivery(row) if row else None
+
+
+def due_subscriptions(conn: Connection, now: float) -> list[str]:
+    """Active subscriptions whose head delivery may be sent now."""
+    rows = conn.execute(
+        "SELECT d.subscription, d.next_attempt_at FROM webhook_deliveries AS d "
+        "JOIN webhook_subscriptions AS s ON s.id = d.subscription AND s.status = 'active' "
+        "WHERE d.id IN (SELECT min(id) FROM webhook_deliveries WHERE status = 'pending' "
+        "GROUP BY subscription)"
+    ).fetchall()
+    return [r[0] for r in rows if r[1] <= now]
+
+
+def next_due(conn: Connection) -> float | None:
+    """When the earliest waiting head delivery falls due (None: nothing is waiting)."""
+    row = conn.execute(
+        "SELECT min(d.next_attempt_at) FROM webhook_deliveries AS d "
+        "JOIN webhook_subscriptions AS s ON s.id = d.subscription AND s.status = 'active' "
+        "WHERE d.id IN (SELECT min(id) FROM webhook_deliveries WHERE status = 'pending' "
+        "GROUP BY subscription)"
+    ).fetchone()
+    return None if row is None or row[0] is None else float(row[0])
+
+
+def record_success(conn: Connection, delivery: Delivery, status: int) -> None:
+    stamp = _now_text()
+    with write_transaction(conn):
+        conn.execute(
+            "UPDATE webhook_deliveries SET status = 'delivered', attempts = attempts + 1, "
+            "last_attempt_at = ?, last_status = ?, last_error = NULL, finished_at = ? "
+            "WHERE id = ?",
+            (stamp, status, stamp, delivery.id),
+        )
+
+
+def record_failure(
+    conn: Connection,
+    delivery: Delivery,
+    *,
+    status: int | None,
+    error: str,
+    retry_at: float | None,
+) -> None:
+    """A failed attempt: retried at `retry_at`, or dead-lettered when it is None."""
+    stamp = _now_text()
+    with write_transaction(conn):
+        if retry_at is None:
+            conn.execute(
+                "UPDATE webhook_deliveries SET status = 'dead', attempts = attempts + 1, "
+                "last_attempt_at = ?, last_status = ?, last_error = ?, finished_at = ? "
+                "WHERE id = ?",
+                (stamp, status, error, stamp, delivery.id),
+            )
+        else:
+            conn.execute(
+                "UPDATE webhook_deliveries SET attempts = attempts + 1, next_attempt_at = ?, "
+                "last_attempt_at = ?, last_status = ?, last_error = ? WHERE id = ?",
+                (retry_at, stamp, status, error, delivery.id),
+            )
+
+
+def record_gone(conn: Connection, delivery: Delivery, status: int, reason: str) -> None:
+    """410 Gone: the subscription is disabled; its queue waits for `webhook enable`."""
+    stamp = _now_text()
+    with write_transaction(conn):
+        conn.execute(
+            "UPDATE webhook_deliveries SET attempts = attempts + 1, last_attempt_at = ?, "
+            "last_status = ?, last_error = ? WHERE id = ?",
+            (stamp, status, reason, delivery.id),
+        )
+        conn.execute(
+            "UPDATE webhook_subscriptions SET status = 'disabled', status_reason = ? WHERE id = ?",
+            (f"{reason} at {stamp}", delivery.subscription),
+        )
+
+
+def listing(
+    conn: Connection,
+    subscription: str | None = None,
+    *,
+    status: str | None = None,
+    limit: int = 50,
+) -> list[Delivery]:
+    """The newest deliveries (of one subscription, in one status), newest first."""
+    where, params = [], []
+    if subscription is not None:
+        where.append("subscription = ?")
+        params.append(get(conn, subscription).id)
+    if status is not None:
+        where.append("status = ?")
+        params.append(status)
+    sql = f"SELECT {_COLUMNS} FROM webhook_deliveries"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    rows = conn.execute(f"{sql} ORDER BY id DESC LIMIT ?", (*params, limit)).fetchall()
+    return [_delivery(r) for r in rows]
+
+
+def backlog(conn: Connection) -> dict[str, int]:
+    """Deliveries by status, and log events not yet queued (for `status`)."""
+    counts = dict(
+        conn.execute("SELECT status, count(*) FROM webhook_deliveries GROUP BY status").fetchall()
+    )
+    return {s: int(counts.get(s, 0)) for s in ("pending", "delivered", "dead", "cancelled")}
+
+
+def redeliver_one(conn: Connection, delivery_id: int, now: float) -> Delivery:
+    """Queue delivery `delivery_id` again, as a new delivery at the end of its queue
+    (same message id, so a receiver that got it already can tell)."""
+    with write_transaction(conn):
+        row = conn.execute(
+            f"SELECT {_COLUMNS} FROM webhook_deliveries WHERE id = ?", (delivery_id,)
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"no delivery {delivery_id} (see `liveblog webhook deliveries`)")
+        old = _delivery(row)
+        if old.status == "pending":
+            raise RefusedCommand(f"delivery {delivery_id} is still pending: it will be sent")
+        _active(conn, old.subscription)
+        cursor = conn.execute(
+            "INSERT INTO webhook_deliveries (subscription, message_id, type, position, summary, "
+            "status, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)",
+            (
+                old.subscription,
+                old.message_id,
+                old.type,
+                old.position,
+                old.summary,
+                now,
+                _now_text(),
+            ),
+        )
+        new_id = cursor.lastrowid
+        row = conn.execute(
+            f"SELECT {_COLUMNS} FROM webhook_deliveries WHERE id = ?", (new_id,)
+        ).fetchone()
+    return _delivery(row)
+
+
+def redeliver_since(
+    conn: Connection, position: int, subscription: str | None = None
+) -> list[Subscription]:
+    """Send every message after log `position` again: each chosen subscription's cursor
+    moves back to `position` and its pending deliveries past it are cancelled (they
+    are queued again, in order, with everything else)."""
+    with write_transaction(conn):
+        chosen = (
+            [get(conn, subscription)]
+            if subscription is not None
+            else all_subscriptions(conn, active_only=True)
+        )
+        for sub in chosen:
+            _active(conn, sub.id)
+            conn.execute(
+                "UPDATE webhook_deliveries SET status = 'cancelled', finished_at = ? "
+                "WHERE subscription = ? AND status = 'pending' AND position > ?",
+                (_now_text(), sub.id, position),
+            )
+            conn.execute(
+                "UPDATE webhook_subscriptions SET cursor = min(cursor, ?) WHERE id = ?",
+                (position, sub.id),
+            )
+    return chosen
+
+
+def _active(conn: Connection, subscription: str) -> None:
+    sub = get(conn, subscription)
+    if sub.status != "active":
+        raise RefusedCommand(
+            f"webhook {sub.id} is disabled ({sub.status_reason or 'by hand'}): "
+            f"run `liveblog webhook enable {sub.id}` first"
+        )
