@@ -7,7 +7,7 @@ line to BENCHMARKS. Missed targets are printed as MISSED and never fail the run.
 
 from __future__ import annotations
 
-from . import appends, bulk_import, catch_up, cli_latency, publish, rebuild, render
+from . import appends, bulk_import, catch_up, cli_latency, publish, rebuild, render, webhooks
 from .report import Benchmark
 
 BENCHMARKS: dict[str, Benchmark] = {
@@ -38,6 +38,10 @@ BENCHMARKS: dict[str, Benchmark] = {
     "render": Benchmark(
         "ms to render one 50-entry feed document: Atom / RSS / JSON Feed vs raw lxml / json.dumps",
         render.run,
+    ),
+    "webhooks": Benchmark(
+        "webhook deliveries/s to 100 local receivers: Deliverer.run_once() vs raw httpx loop",
+        webhooks.run,
     ),
 }
 

@@ -647,66 +647,169 @@ def publish(feeds_url: str, hub: str | None, page_size: int) -> None:
             click.echo(f"Warning: {problem}", err=True)
 
 
-@cli.command()
-@publish_options
-@click.option("--once", is_flag=True, help="Publish and deliver what is due now, then exit.")
-@click.option("--no-feeds", is_flag=True, help="Deliver webhooks only; write no feeds.")
-@click.option(
-    "--retry-schedule",
-    envvar="LIVEBLOG_WEBHOOK_RETRIES",
-    default="5s,5m,30m,2h,5h,10h,10h",
-    show_default=True,
-    metavar="DELAYS",
-    help="Waits before each webhook retry (env LIVEBLOG_WEBHOOK_RETRIES); after the "
-    "last one a delivery is dead-lettered.",
-)
-@click.option(
-    "--webhook-timeout",
-    envvar="LIVEBLOG_WEBHOOK_TIMEOUT",
-    type=click.FloatRange(0.1, 600),
-    default=15.0,
-    show_default=True,
-    metavar="SECONDS",
-    help="Deadline for one webhook attempt, DNS to response (env LIVEBLOG_WEBHOOK_TIMEOUT).",
-)
-@click.option(
-    "--webhook-concurrency",
-    type=click.IntRange(1, 1000),
-    default=32,
-    show_default=True,
-    metavar="N",
-    help="Webhook attempts on the wire at once.",
-)
-def run(
+def scheduler_options(fn: F) -> F:
+    """What `run` and `serve` share: where feeds go, and how webhooks are delivered."""
+    fn = click.option(
+        "--webhook-concurrency",
+        type=click.IntRange(1, 1000),
+        default=32,
+        show_default=True,
+        metavar="N",
+        help="Webhook attempts on the wire at once.",
+    )(fn)
+    fn = click.option(
+        "--webhook-timeout",
+        envvar="LIVEBLOG_WEBHOOK_TIMEOUT",
+        type=click.FloatRange(0.1, 600),
+        default=15.0,
+        show_default=True,
+        metavar="SECONDS",
+        help="Deadline for one webhook attempt, DNS to response (env LIVEBLOG_WEBHOOK_TIMEOUT).",
+    )(fn)
+    fn = click.option(
+        "--retry-schedule",
+        envvar="LIVEBLOG_WEBHOOK_RETRIES",
+        default="5s,5m,30m,2h,5h,10h,10h",
+        show_default=True,
+        metavar="DELAYS",
+        help="Waits before each webhook retry (env LIVEBLOG_WEBHOOK_RETRIES); after the "
+        "last one a delivery is dead-lettered.",
+    )(fn)
+    fn = click.option("--no-feeds", is_flag=True, help="Deliver webhooks only; write no feeds.")(fn)
+    return publish_options(fn)
+
+
+def run_settings(
     feeds_url: str,
     hub: str | None,
     page_size: int,
-    once: bool,
     no_feeds: bool,
     retry_schedule: str,
     webhook_timeout: float,
     webhook_concurrency: int,
-) -> None:
+) -> Any:
+    from .scheduler import RunOptions
+    from .webhooks import DeliveryOptions, RetryPolicy, parse_schedule
+
+    return RunOptions(
+        db_path=state().db,
+        feeds=None if no_feeds else publish_settings(feeds_url, hub, page_size),
+        delivery=DeliveryOptions(
+            retry=RetryPolicy(parse_schedule(retry_schedule)),
+            timeout=webhook_timeout,
+            concurrency=webhook_concurrency,
+        ),
+    )
+
+
+@cli.command()
+@scheduler_options
+@click.option("--once", is_flag=True, help="Publish and deliver what is due now, then exit.")
+def run(once: bool, **settings: Any) -> None:
     """Keep feeds and webhooks current until Ctrl-C (SIGINT) or SIGTERM.
 
     Watches the log: an event appended by any process is published to the feeds and
     queued for every webhook subscription at once; failed deliveries are retried on
     the --retry-schedule. Stopping lets the attempts in flight finish.
     """
-    from .scheduler import RunOptions, run_until_signalled
-    from .webhooks import DeliveryOptions, RetryPolicy, parse_schedule
+    from .lock import SchedulerLock
+    from .scheduler import run_until_signalled
 
     with user_errors():
-        policy = RetryPolicy(parse_schedule(retry_schedule))
-        options = RunOptions(
-            db_path=state().db,
-            feeds=None if no_feeds else publish_settings(feeds_url, hub, page_size),
-            delivery=DeliveryOptions(
-                retry=policy, timeout=webhook_timeout, concurrency=webhook_concurrency
-            ),
-        )
+        options = run_settings(**settings)
         state().service  # noqa: B018 - create or migrate events.db before running
-        run_until_signalled(options, once=once, report=lambda line: click.echo(line, err=True))
+        with SchedulerLock(state().db, "run"):
+            run_until_signalled(options, once=once, report=lambda line: click.echo(line, err=True))
+
+
+@cli.command()
+@click.option(
+    "--host",
+    envvar="LIVEBLOG_HOST",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on (env LIVEBLOG_HOST); 0.0.0.0 for every interface.",
+)
+@click.option(
+    "--port",
+    envvar="LIVEBLOG_PORT",
+    type=click.IntRange(0, 65535),
+    default=8000,
+    show_default=True,
+    help="Port to listen on (env LIVEBLOG_PORT); 0 picks a free one.",
+)
+@scheduler_options
+def serve(host: str, port: int, **settings: Any) -> None:
+    """Serve the feeds and the HTTP API, with the scheduler, until Ctrl-C or SIGTERM.
+
+    Feeds at /feeds/<conference>/live.atom …, the API at /api/… (bearer tokens from
+    `liveblog token create`), its OpenAPI description at /openapi.json.
+    """
+    from .lock import SchedulerLock
+    from .server import serve as serve_forever
+
+    with user_errors():
+        options = run_settings(**settings)
+        state().service  # noqa: B018 - create or migrate events.db before serving
+        with SchedulerLock(state().db, "serve"):
+            serve_forever(
+                options,
+                Path(state().feeds),
+                host=host,
+                port=port,
+                report=lambda line: click.echo(line, err=True),
+            )
+
+
+# -- tokens --------------------------------------------------------------------------
+
+
+@cli.group()
+def token() -> None:
+    """Bearer tokens for reporters who post through `liveblog serve`."""
+
+
+@token.command("create")
+@click.argument("name")
+def token_create(name: str) -> None:
+    """Create NAME's token and print it (shown this once only)."""
+    from . import tokens
+    from .service import _author
+
+    with user_errors():
+        secret = tokens.create(state().service.log.conn, _author(name))
+    click.echo(secret)
+    click.echo(
+        f"Token for {name}: set LIVEBLOG_TOKEN to it on the reporter's machine; "
+        "it is not shown again.",
+        err=True,
+    )
+
+
+@token.command("list")
+def token_list() -> None:
+    """List who has a token (never the tokens)."""
+    from . import tokens
+
+    if state().missing():
+        return
+    with user_errors():
+        found = tokens.listing(state().reader.log.conn)
+    for info in found:
+        click.echo(f"{info.name}  created {info.created_at}")
+    if not found:
+        click.echo("no tokens (create one with `liveblog token create NAME`)", err=True)
+
+
+@token.command("revoke")
+@click.argument("name")
+def token_revoke(name: str) -> None:
+    """Revoke NAME's token: the server refuses it from now on."""
+    from . import tokens
+
+    with user_errors():
+        tokens.revoke(state().reader.log.conn, name)
+    click.echo(f"revoked {name}'s token")
 
 
 # -- webhooks ------------------------------------------------------------------------

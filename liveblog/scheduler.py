@@ -1,16 +1,26 @@
-"""`liveblog run`: keep the feeds and the webhooks current while a conference runs.
+"""The scheduler of `liveblog run` and `liveblog serve`: keeps feeds and webhooks current.
 
-It only triggers: the feeds publisher and the webhook deliverer do the work. The log is
-watched with `PRAGMA data_version` (one cheap query per tick, never a rescan): a change
-by this process or any other queues webhooks and republishes the feeds. Feeds are
-written in a worker thread of their own, so a large page never holds up a POST.
+It only triggers: the projections, the feeds publisher and the webhook deliverer do the
+work. Three APScheduler jobs run on the event loop:
+
+    catch-up          every tick: has the log changed (`PRAGMA data_version`, one cheap
+                      query, never a rescan)? then catch the projections up, queue
+                      webhooks, and wake the other two at once
+    deliver-webhooks  every tick: start a sender for each subscription whose next
+                      delivery is due (retries fall due on their schedule)
+    publish-feeds     when the log changed: rewrite the feeds whose bytes change, in a
+                      thread of its own so a large page never holds up a POST
+
+Delivery state lives in our own tables, never in APScheduler's (its job store is the
+default in-memory one), and misfires are never skipped: `misfire_grace_time=None`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
+import datetime as dt
+import logging
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,9 +31,10 @@ from .store.sqlite import DatabaseError
 
 if TYPE_CHECKING:
     from .feeds import PublishOptions, PublishResult
-    from .webhooks import DeliveryOptions
+    from .webhooks import Deliverer, DeliveryOptions
 
-TICK_SECONDS = 0.05
+TICK_SECONDS = 0.1
+Report = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -46,7 +57,7 @@ class _FeedsWorker:
         if self._service is None:
             from .service import Liveblog
 
-            self._service = Liveblog(self.db_path, "liveblog-run")
+            self._service = Liveblog(self.db_path, "liveblog-scheduler")
         return self._service.publish(self.options)  # type: ignore[no-any-return]
 
     def _close(self) -> None:
@@ -61,69 +72,124 @@ class _FeedsWorker:
         self.executor.shutdown()
 
 
-async def run(
-    options: RunOptions,
-    stop: asyncio.Event,
-    *,
-    once: bool = False,
-    report: Callable[[str], None] = print,
-) -> None:
-    """Publish and deliver until `stop` is set (or one pass with `once`)."""
+class Scheduler:
+    """Start inside a running event loop; `stop` lets work in flight finish."""
+
+    def __init__(self, options: RunOptions, report: Report) -> None:
+        self.options = options
+        self.report = report
+        self.deliverer: Deliverer | None = None
+        self._feeds = _FeedsWorker(options.db_path, options.feeds) if options.feeds else None
+        self._seen_version: int | None = None
+        self._changes = 0  # bumped by catch-up whenever the log changed
+        self._published = -1
+        self._scheduler: Any = None
+
+    async def start(self) -> None:
+        from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+        from .webhooks import Deliverer
+
+        # APScheduler logs a warning whenever a tick finds the previous one still busy.
+        logging.getLogger("apscheduler").setLevel(logging.ERROR)
+        self.deliverer = Deliverer(self.options.db_path, self.options.delivery)
+        await self.deliverer.__aenter__()
+        self._scheduler = AsyncIOScheduler(
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None}
+        )
+        now = dt.datetime.now(dt.UTC)
+        add = self._scheduler.add_job
+        add(self.catch_up, "interval", seconds=TICK_SECONDS, id="catch-up", next_run_time=now)
+        add(self.deliver, "interval", seconds=TICK_SECONDS, id="deliver-webhooks")
+        if self._feeds is not None:
+            add(self.publish, "interval", seconds=TICK_SECONDS, id="publish-feeds")
+        self._scheduler.start()
+
+    async def stop(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+        if self.deliverer is not None:
+            await self.deliverer.__aexit__(None, None, None)
+        if self._feeds is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self._feeds.close)
+
+    def _wake(self, job_id: str) -> None:
+        job = self._scheduler.get_job(job_id)
+        if job is not None:
+            job.modify(next_run_time=dt.datetime.now(dt.UTC))
+
+    async def catch_up(self) -> None:
+        assert self.deliverer is not None
+        try:
+            version = self.deliverer.log.data_version()
+            if version == self._seen_version:
+                return
+            self._seen_version = version
+            self._changes += 1
+            self.deliverer.prepare()
+            self.deliverer.start_due()
+            self._wake("publish-feeds")
+        except (LiveblogError, DatabaseError) as exc:
+            self._seen_version = None  # try again next tick
+            self.report(f"Warning: catching up: {exc}")
+
+    async def deliver(self) -> None:
+        assert self.deliverer is not None
+        try:
+            self.deliverer.start_due()
+        except (LiveblogError, DatabaseError) as exc:
+            self.report(f"Warning: delivering webhooks: {exc}")
+
+    async def publish(self) -> None:
+        if self._feeds is None or self._published == self._changes:
+            return
+        changes = self._changes
+        try:
+            result = await self._feeds.publish()
+        except (LiveblogError, DatabaseError, OSError) as exc:
+            self.report(f"Warning: publishing feeds: {exc}")
+            return
+        self._published = changes
+        for path in result.changed:
+            self.report(f"published {path}")
+
+
+async def run_once(options: RunOptions, report: Report) -> None:
+    """Publish and deliver what is due now, then return (`liveblog run --once`)."""
     from .webhooks import Deliverer
 
     feeds = _FeedsWorker(options.db_path, options.feeds) if options.feeds else None
-    published_version = -1
     try:
+        if feeds is not None:
+            for path in (await feeds.publish()).changed:
+                report(f"published {path}")
         async with Deliverer(options.db_path, options.delivery) as deliverer:
-            if once:
-                if feeds is not None:
-                    _report_publish(await feeds.publish(), report)
-                tally = await deliverer.run_once()
-                report(
-                    f"webhooks: {tally.delivered} delivered, {tally.failed} to retry, "
-                    f"{tally.dead} dead-lettered, {tally.disabled} subscriptions disabled"
-                )
-                return
-            publishing: asyncio.Task[PublishResult] | None = None
-            seen = -1
-            while not stop.is_set():
-                try:
-                    version = deliverer.log.data_version()
-                    if version != seen:
-                        seen = version
-                        deliverer.prepare()
-                    deliverer.start_due()
-                    if feeds is not None and publishing is None and version != published_version:
-                        published_version = version
-                        publishing = asyncio.create_task(feeds.publish())
-                    if publishing is not None and publishing.done():
-                        _report_publish(publishing.result(), report)
-                        publishing = None
-                except (LiveblogError, DatabaseError) as exc:
-                    report(f"Warning: {exc}")  # keep running: the next tick tries again
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=TICK_SECONDS)
-            if publishing is not None:
-                with contextlib.suppress(LiveblogError, DatabaseError):
-                    await publishing
+            tally = await deliverer.run_once()
+        report(
+            f"webhooks: {tally.delivered} delivered, {tally.failed} to retry, "
+            f"{tally.dead} dead-lettered, {tally.disabled} subscriptions disabled"
+        )
     finally:
         if feeds is not None:
             feeds.close()
 
 
-def _report_publish(result: PublishResult, report: Callable[[str], None]) -> None:
-    for path in result.changed:
-        report(f"published {path}")
-
-
-def run_until_signalled(options: RunOptions, *, once: bool, report: Callable[[str], None]) -> None:
+def run_until_signalled(options: RunOptions, *, once: bool, report: Report) -> None:
     """Run in the foreground; SIGINT / SIGTERM finish the attempts in flight, then stop."""
 
     async def main() -> None:
+        if once:
+            await run_once(options, report)
+            return
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await run(options, stop, once=once, report=report)
+        scheduler = Scheduler(options, report)
+        await scheduler.start()
+        try:
+            await stop.wait()
+        finally:
+            await scheduler.stop()
 
     asyncio.run(main())

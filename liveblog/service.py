@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -87,14 +88,18 @@ def _author(name: str) -> str:
 class Liveblog:
     """One events.db, used by one author (the reporter typing, or the API's caller)."""
 
-    def __init__(self, db_path: str | Path, author: str) -> None:
+    def __init__(self, db_path: str | Path, author: str, *, log: EventLog | None = None) -> None:
+        """`log` shares an open log (the API: one connection per thread, many authors)."""
         self.author = _author(author)
-        self.log = EventLog(db_path)
+        self._owns_log = log is None
+        self.log = log if log is not None else EventLog(db_path)
         self._projections: ProjectionRunner | None = None
         self._webhook_tables = False
+        self._given_id: str | None = None
 
     def close(self) -> None:
-        self.log.close()
+        if self._owns_log:
+            self.log.close()
 
     def __enter__(self) -> Liveblog:
         return self
@@ -145,7 +150,20 @@ class Liveblog:
         return out
 
     def _append(self, events: list[Event]) -> list[Event]:
+        if self._given_id is not None and events:
+            # The command's own event is always its last (closings come first).
+            events[-1] = events[-1].model_copy(update={"id": self._given_id})
+            self._given_id = None
         return [a.event for a in self.log.append(events)]
+
+    @contextmanager
+    def giving_id(self, event_id: str) -> Iterator[None]:
+        """The next command's own event takes `event_id` (a client's choice: drafts)."""
+        self._given_id = event_id
+        try:
+            yield
+        finally:
+            self._given_id = None
 
     # -- reporting -------------------------------------------------------------------
 
@@ -515,9 +533,9 @@ class Liveblog:
     def _hooks(self) -> Any:
         """The connection, with the webhook tables present (recreated if dropped)."""
         if not self._webhook_tables:
-            from .store.schema import ensure_webhook_tables
+            from .store.schema import ensure_config_tables
 
-            ensure_webhook_tables(self.log.conn)
+            ensure_config_tables(self.log.conn)
             self._webhook_tables = True
         return self.log.conn
 

@@ -84,10 +84,10 @@ def _split(script: str) -> list[str]:
     return statements
 
 
-# Webhook subscriptions are configuration, not coverage: they cannot be derived from the
-# log, so `rebuild` leaves them (and their delivery history) alone. Dropped by hand, they
-# come back empty (`ensure_webhook_tables`), like every table but the log.
-WEBHOOKS_DDL = """
+# Webhook subscriptions and API tokens are configuration, not coverage: they cannot be
+# derived from the log, so `rebuild` leaves them (and delivery history) alone. Dropped by
+# hand, they come back empty (`ensure_config_tables`), like every table but the log.
+CONFIG_DDL = """
 CREATE TABLE IF NOT EXISTS webhook_subscriptions (
     id TEXT PRIMARY KEY,
     url TEXT NOT NULL,
@@ -135,22 +135,28 @@ CREATE TABLE IF NOT EXISTS webhook_deliveries (
 CREATE INDEX IF NOT EXISTS webhook_deliveries_queue
     ON webhook_deliveries (subscription, status, id);
 CREATE INDEX IF NOT EXISTS webhook_deliveries_position ON webhook_deliveries (position);
+CREATE TABLE IF NOT EXISTS api_tokens (
+    name TEXT PRIMARY KEY,
+    digest TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL
+);
 """
 
 
-def _m002_webhooks(db: Any) -> None:
-    ensure_webhook_tables(db.conn)
+def _m002_config(db: Any) -> None:
+    ensure_config_tables(db.conn)
 
 
-def ensure_webhook_tables(conn: Connection) -> None:
-    for statement in _split(WEBHOOKS_DDL):
+def ensure_config_tables(conn: Connection) -> None:
+    for statement in _split(CONFIG_DDL):
         conn.execute(statement)
 
 
 # Each entry is (name, function). Append new migrations; never edit or reorder old ones.
 MIGRATIONS: list[tuple[str, Any]] = [
     ("m001_events", _m001_events),
-    ("m002_webhooks", _m002_webhooks),
+    ("m002_webhooks", _m002_config),
+    ("m003_tokens", _m002_config),
 ]
 LATEST = len(MIGRATIONS)
 

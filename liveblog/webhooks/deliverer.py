@@ -23,7 +23,7 @@ import httpx
 
 from ..errors import RefusedAddress
 from ..store.log import EventLog
-from ..store.schema import ensure_webhook_tables
+from ..store.schema import ensure_config_tables
 from ..store.sqlite import write_transaction
 from . import queue
 from .addresses import Resolver, parse_url, pin_address, system_resolver
@@ -86,7 +86,7 @@ class Deliverer:
         self.log = EventLog(db_path)
         self.conn = self.log.conn
         self.conn.execute("PRAGMA synchronous = NORMAL")
-        ensure_webhook_tables(self.conn)
+        ensure_config_tables(self.conn)
         self.payloads = Payloads(self.log)
         self.resolver = resolver
         self.clock = clock

@@ -1,0 +1,256 @@
+"""The HTTP API and feed server of `liveblog serve` (FastAPI), over the same facade.
+
+    GET  /feeds/…                                  published feeds (no token)
+    GET  /healthz                                  liveness and the log head (no token)
+    POST /api/events                               one draft or a batch (token)
+    GET  /api/events?after=POSITION                the log, export format (token)
+    GET  /api/conferences/{slug}/days/{n}/summary  a day summary (token)
+
+A write is made as the reporter whose bearer token it carries. Errors are one-line JSON
+(`{"error": "…"}`): 401 without a valid token, 404 unknown, 409 refused by the log's
+state, 422 invalid input, 503 when the database stays locked.
+"""
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Path as PathParam
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
+
+from . import tokens
+from .drafts import COMMANDS, apply_draft
+from .errors import (
+    AmbiguousId,
+    ConflictingEvent,
+    ContextError,
+    InvalidEvent,
+    InvalidWebhook,
+    LiveblogError,
+    NotFound,
+    RefusedCommand,
+    VersionConflict,
+)
+from .feedserver import FeedFiles
+from .service import Liveblog
+from .store import EventLog
+from .store.sqlite import DatabaseError, OperationalError
+
+MAX_BATCH = 1000
+DraftType = Literal[
+    "conference.opened",
+    "conference.closed",
+    "day.opened",
+    "day.closed",
+    "session.started",
+    "session.ended",
+    "talk.started",
+    "talk.ended",
+    "quote.captured",
+    "note.posted",
+    "photo.posted",
+    "entry.corrected",
+    "entry.retracted",
+]
+assert set(DraftType.__args__) == set(COMMANDS)  # type: ignore[attr-defined]
+
+
+class Draft(BaseModel):
+    """A reporting command: the server adds the reporter's context (day, session, talk)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,79}$")]
+    type: DraftType
+    conference: Annotated[str | None, Field(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")] = (
+        None
+    )
+    at: Annotated[str | None, Field(max_length=64)] = None
+    data: dict[str, str | int | bool | list[str] | None] = Field(default_factory=dict)
+
+
+class Appended(BaseModel):
+    created: bool
+    events: list[dict[str, Any]]
+
+
+class EventPage(BaseModel):
+    head: int
+    events: list[dict[str, Any]]
+
+
+class Health(BaseModel):
+    status: str
+    head: int
+
+
+_STATUS = [
+    (NotFound, 404),
+    (AmbiguousId, 409),
+    (ContextError, 409),
+    (RefusedCommand, 409),
+    (ConflictingEvent, 409),
+    (VersionConflict, 409),
+    (InvalidWebhook, 422),
+    (InvalidEvent, 422),
+]
+
+
+def status_of(exc: LiveblogError) -> int:
+    for kind, status in _STATUS:
+        if isinstance(exc, kind):
+            return status
+    return 400
+
+
+def create_app(db_path: str, feeds_dir: Path) -> Any:
+    """The ASGI app: /feeds/ answered directly, everything else by FastAPI."""
+    local = threading.local()
+
+    def log() -> EventLog:
+        # One connection per worker thread: SQLite transactions are per connection.
+        found: EventLog | None = getattr(local, "log", None)
+        if found is None:
+            found = local.log = EventLog(db_path)
+        return found
+
+    bearer = HTTPBearer(auto_error=False, description="A token from `liveblog token create`")
+
+    def reporter(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> str:
+        name = tokens.reporter_of(log().conn, credentials.credentials) if credentials else None
+        if name is None:
+            raise HTTPException(
+                401,
+                "a valid bearer token is required (liveblog token create NAME)",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        return name
+
+    def service(name: Annotated[str, Depends(reporter)]) -> Iterator[Liveblog]:
+        blog = Liveblog(db_path, name, log=log())
+        yield blog
+
+    Service = Annotated[Liveblog, Depends(service)]
+
+    api = FastAPI(
+        title="liveblog",
+        summary="Live-blog a conference: post reporting commands, read the log and summaries.",
+        version="1",
+    )
+
+    @api.exception_handler(LiveblogError)
+    async def _refused(request: Request, exc: LiveblogError) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=status_of(exc))
+
+    @api.exception_handler(OperationalError)
+    async def _busy(request: Request, exc: OperationalError) -> JSONResponse:
+        return JSONResponse({"error": f"database unavailable: {exc}"}, status_code=503)
+
+    @api.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
+        return JSONResponse(
+            {"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers
+        )
+
+    @api.get("/healthz", response_model=Health, tags=["service"])
+    def healthz() -> Health:
+        """Liveness: the database answers; `head` is the log's last position."""
+        try:
+            return Health(status="ok", head=log().head())
+        except DatabaseError as exc:
+            raise HTTPException(503, f"database unavailable: {exc}") from None
+
+    @api.post(
+        "/api/events",
+        response_model=Appended,
+        status_code=201,
+        tags=["events"],
+        responses={200: {"description": "every draft was already applied (a retry)"}},
+    )
+    def post_events(
+        body: Draft | Annotated[list[Draft], Field(min_length=1, max_length=MAX_BATCH)],
+        blog: Service,
+        response: Response,
+    ) -> Appended:
+        """Apply one draft or a batch, atomically, as the token's reporter.
+
+        Idempotent by draft id: a draft already applied returns its stored event."""
+        drafts = body if isinstance(body, list) else [body]
+        events: list[dict[str, Any]] = []
+        created = False
+        with blog.log.writing():
+            for index, draft in enumerate(drafts):
+                try:
+                    applied, new = apply_draft(
+                        blog,
+                        draft.id,
+                        draft.type,
+                        conference=draft.conference,
+                        at=draft.at,
+                        data=draft.data,
+                    )
+                except LiveblogError as exc:
+                    if len(drafts) > 1:
+                        exc.args = (f"draft {index + 1} ({draft.id}): {exc}",)
+                    raise
+                created = created or new
+                events.extend(e.to_export() for e in applied)
+        if not created:
+            response.status_code = 200
+        return Appended(created=created, events=events)
+
+    @api.get("/api/events", response_model=EventPage, tags=["events"])
+    def get_events(
+        blog: Service,
+        after: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    ) -> EventPage:
+        """Events after position `after`, oldest first, in the export format."""
+        with blog.log.snapshot():
+            return EventPage(
+                head=blog.log.head(),
+                events=[e.to_export() for e in blog.log.read(after=after, limit=limit)],
+            )
+
+    @api.get(
+        "/api/conferences/{slug}/days/{number}/summary",
+        tags=["summaries"],
+        response_class=PlainTextResponse,
+        responses={
+            200: {
+                "content": {"text/markdown": {}, "text/html": {}, "application/json": {}},
+                "description": "the day summary",
+            }
+        },
+    )
+    def day_summary(
+        blog: Service,
+        slug: Annotated[str, PathParam(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")],
+        number: Annotated[int, PathParam(ge=1, le=366)],
+        format: Literal["markdown", "html", "json"] = "markdown",
+    ) -> Response:
+        """Day `number` of conference `slug`, as markdown, HTML or JSON."""
+        text = blog.summary(number, conference=slug, fmt=format)
+        media = {
+            "markdown": "text/markdown; charset=utf-8",
+            "html": "text/html; charset=utf-8",
+            "json": "application/json",
+        }[format]
+        return Response(text, media_type=media)
+
+    feeds = FeedFiles(feeds_dir)
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/feeds/"):
+            await feeds(scope, receive, send)
+        else:
+            await api(scope, receive, send)
+
+    app.fastapi = api  # type: ignore[attr-defined]
+    return app

@@ -1,0 +1,167 @@
+"""Serving feeds/ over HTTP: content types, strong ETags, Last-Modified, 304s, gzip.
+
+A plain ASGI app (no framework on the path): feed readers poll with conditional GETs,
+and answering a 304 costs one stat() and a header comparison. A file's bytes, ETag and
+gzipped form are cached by (mtime, size, inode); the publisher replaces files by rename,
+so a changed file is always a new inode or mtime and is read again.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import gzip
+import hashlib
+import os
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+CONTENT_TYPES = {
+    ".atom": b"application/atom+xml; charset=utf-8",
+    ".rss": b"application/rss+xml; charset=utf-8",
+    ".json": b"application/feed+json; charset=utf-8",
+    ".html": b"text/html; charset=utf-8",
+    ".xml": b"application/xml; charset=utf-8",
+}
+CACHE_FILES = 512
+CACHE_MAX_BYTES = 4 * 1024 * 1024  # larger files are read per request
+GZIP_MIN_BYTES = 512
+
+Scope = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _File:
+    key: tuple[int, int, int]
+    body: bytes
+    gzipped: bytes | None
+    etag: bytes
+    last_modified: bytes
+    mtime: int
+
+
+def _load(path: Path) -> _File:
+    with open(path, "rb") as handle:
+        st = os.fstat(handle.fileno())
+        body = handle.read()
+    digest = hashlib.sha256(body).hexdigest()[:32]
+    gzipped = gzip.compress(body, 6, mtime=0) if len(body) >= GZIP_MIN_BYTES else None
+    return _File(
+        key=(st.st_mtime_ns, st.st_size, st.st_ino),
+        body=body,
+        gzipped=gzipped,
+        etag=f'"{digest}"'.encode(),
+        last_modified=email.utils.formatdate(int(st.st_mtime), usegmt=True).encode(),
+        mtime=int(st.st_mtime),
+    )
+
+
+def _etag_matches(header: bytes, etags: tuple[bytes, ...]) -> bool:
+    if header.strip() == b"*":
+        return True
+    for candidate in header.split(b","):
+        tag = candidate.strip()
+        if tag.startswith(b"W/"):
+            tag = tag[2:]  # If-None-Match uses the weak comparison (RFC 9110 13.1.2)
+        if tag in etags:
+            return True
+    return False
+
+
+def _not_modified_since(header: bytes, mtime: int) -> bool:
+    try:
+        since = email.utils.parsedate_to_datetime(header.decode("latin-1"))
+    except (TypeError, ValueError, IndexError):
+        return False
+    return mtime <= since.timestamp()
+
+
+class FeedFiles:
+    """GET/HEAD `<prefix><path>` from `root`; hidden files and `..` are never served."""
+
+    def __init__(self, root: Path, prefix: str = "/feeds/") -> None:
+        self.root = root
+        self.prefix = prefix
+        self._cache: OrderedDict[str, _File] = OrderedDict()
+
+    def _resolve(self, path: str) -> Path | None:
+        relative = path[len(self.prefix) :]
+        parts = [p for p in relative.split("/") if p]
+        if any(p.startswith(".") or "\\" in p or "\x00" in p for p in parts):
+            return None
+        target = self.root.joinpath(*parts)
+        if not parts or relative.endswith("/") or target.is_dir():
+            target = target / "index.html"
+        return target
+
+    def _file(self, name: str, target: Path) -> _File | None:
+        try:
+            st = os.stat(target)
+        except (OSError, ValueError):
+            return None
+        if not os.path.isfile(target):
+            return None
+        cached = self._cache.get(name)
+        if cached is not None and cached.key == (st.st_mtime_ns, st.st_size, st.st_ino):
+            self._cache.move_to_end(name)
+            return cached
+        try:
+            loaded = _load(target)
+        except OSError:
+            return None
+        if len(loaded.body) <= CACHE_MAX_BYTES:
+            self._cache[name] = loaded
+            if len(self._cache) > CACHE_FILES:
+                self._cache.popitem(last=False)
+        return loaded
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        method = scope["method"]
+        if method not in ("GET", "HEAD"):
+            await _plain(send, 405, b"method not allowed\n", [(b"allow", b"GET, HEAD")])
+            return
+        target = self._resolve(scope["path"])
+        found = self._file(str(target), target) if target is not None else None
+        if found is None or target is None:
+            await _plain(send, 404, b"not found\n")
+            return
+        headers = dict(scope["headers"])
+        use_gzip = found.gzipped is not None and b"gzip" in headers.get(b"accept-encoding", b"")
+        etag = found.etag[:-1] + b'-gz"' if use_gzip else found.etag
+        response_headers = [
+            (b"etag", etag),
+            (b"last-modified", found.last_modified),
+            (b"cache-control", b"no-cache"),
+            (b"vary", b"accept-encoding"),
+        ]
+        inm = headers.get(b"if-none-match")
+        ims = headers.get(b"if-modified-since")
+        if (inm is not None and _etag_matches(inm, (found.etag, found.etag[:-1] + b'-gz"'))) or (
+            inm is None and ims is not None and _not_modified_since(ims, found.mtime)
+        ):
+            await send({"type": "http.response.start", "status": 304, "headers": response_headers})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        body = found.gzipped if use_gzip and found.gzipped is not None else found.body
+        content_type = CONTENT_TYPES.get(target.suffix, b"application/octet-stream")
+        response_headers += [
+            (b"content-type", content_type),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        if use_gzip:
+            response_headers.append((b"content-encoding", b"gzip"))
+        await send({"type": "http.response.start", "status": 200, "headers": response_headers})
+        await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
+
+
+async def _plain(
+    send: Any, status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    headers = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", str(len(body)).encode()),
+        *(extra or []),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
