@@ -45,6 +45,7 @@ class State:
         self.feeds = feeds
         self.author = author
         self._service: Any = None
+        self._reporter: Any = None
 
     @property
     def service(self) -> Any:
@@ -53,6 +54,13 @@ class State:
 
             self._service = Liveblog(self.db, self.author)
         return self._service
+
+    @property
+    def reporter(self) -> Any:
+        """Where reporting commands go: the server in LIVEBLOG_SERVER, else the local log."""
+        if self._reporter is None:
+            self._reporter = remote_reporter() or self.service
+        return self._reporter
 
     def missing(self) -> bool:
         """No log file yet (an empty log); a path in no directory is an error."""
@@ -79,6 +87,26 @@ class State:
             self._service.close()
 
 
+def remote_reporter() -> Any:
+    """A RemoteReporter when LIVEBLOG_SERVER is set (it needs LIVEBLOG_TOKEN too)."""
+    server = os.environ.get("LIVEBLOG_SERVER")
+    if not server:
+        return None
+    token = os.environ.get("LIVEBLOG_TOKEN")
+    if not token:
+        raise click.ClickException(
+            "LIVEBLOG_SERVER is set but LIVEBLOG_TOKEN is not: ask the editor for a token "
+            "(`liveblog token create NAME` on the server)"
+        )
+    if not server.startswith(("http://", "https://")):
+        raise click.ClickException(
+            f"LIVEBLOG_SERVER {server!r} must start with http:// or https://"
+        )
+    from .remote import Outbox, Remote, RemoteReporter
+
+    return RemoteReporter(Remote(server, token), Outbox(server), echo_events)
+
+
 def one_line(message: str) -> str:
     """A message is one line, whatever text it quotes."""
     return message.replace("\r", "\\r").replace("\n", "\\n")
@@ -97,9 +125,13 @@ def user_errors() -> Iterator[None]:
         raise click.ClickException(f"database error: {one_line(str(exc))}") from None
 
 
-def echo_events(events: list[Any]) -> None:
+def echo_events(events: Any) -> None:
+    """One line per appended event; or, in remote mode, the line saying it was queued."""
     from .lines import appended
 
+    if hasattr(events, "line"):  # remote.Queued
+        click.echo(events.line())
+        return
     for event in events:
         click.echo(appended(event))
 
@@ -197,7 +229,7 @@ def conference_open(
     """Begin covering conference SLUG (lowercase letters, digits, dashes)."""
     with user_errors():
         echo_events(
-            state().service.open_conference(
+            state().reporter.open_conference(
                 slug, title=title, venue=venue, timezone=timezone, url=url, language=language, at=at
             )
         )
@@ -208,7 +240,7 @@ def conference_open(
 def conference_close(conference: str | None, at: str | None) -> None:
     """End coverage of the conference (closing your open talk, session and the day)."""
     with user_errors():
-        echo_events(state().service.close_conference(conference=conference, at=at))
+        echo_events(state().reporter.close_conference(conference=conference, at=at))
 
 
 @cli.group()
@@ -227,7 +259,7 @@ def day_open(
     """Open day NUMBER of the conference (days are shared by all its reporters)."""
     with user_errors():
         echo_events(
-            state().service.open_day(number, date=date, title=title, conference=conference, at=at)
+            state().reporter.open_day(number, date=date, title=title, conference=conference, at=at)
         )
 
 
@@ -236,7 +268,7 @@ def day_open(
 def day_close(conference: str | None, at: str | None) -> None:
     """Close the open day (and your open talk and session)."""
     with user_errors():
-        echo_events(state().service.close_day(conference=conference, at=at))
+        echo_events(state().reporter.close_day(conference=conference, at=at))
 
 
 # -- session / talk ------------------------------------------------------------------
@@ -272,7 +304,7 @@ def session_start(
     """Start a session called TITLE (ending your open one first)."""
     with user_errors():
         echo_events(
-            state().service.start_session(
+            state().reporter.start_session(
                 title, kind=kind, room=room, hosts=hosts, conference=conference, at=at
             )
         )
@@ -283,7 +315,7 @@ def session_start(
 def session_end(conference: str | None, at: str | None) -> None:
     """End your open session (and its open talk)."""
     with user_errors():
-        echo_events(state().service.end_session(conference=conference, at=at))
+        echo_events(state().reporter.end_session(conference=conference, at=at))
 
 
 @cli.group()
@@ -308,7 +340,7 @@ def talk_start(
     """Start a talk called TITLE (ending your open talk first)."""
     with user_errors():
         echo_events(
-            state().service.start_talk(
+            state().reporter.start_talk(
                 title,
                 speaker=speaker,
                 role=role,
@@ -324,7 +356,7 @@ def talk_start(
 def talk_end(conference: str | None, at: str | None) -> None:
     """End your open talk."""
     with user_errors():
-        echo_events(state().service.end_talk(conference=conference, at=at))
+        echo_events(state().reporter.end_talk(conference=conference, at=at))
 
 
 # -- entries -------------------------------------------------------------------------
@@ -337,7 +369,7 @@ def talk_end(conference: str | None, at: str | None) -> None:
 def quote(text: str, speaker: str | None, conference: str | None, at: str | None) -> None:
     """Capture words someone said."""
     with user_errors():
-        echo_events(state().service.quote(text, speaker=speaker, conference=conference, at=at))
+        echo_events(state().reporter.quote(text, speaker=speaker, conference=conference, at=at))
 
 
 @cli.command()
@@ -346,7 +378,7 @@ def quote(text: str, speaker: str | None, conference: str | None, at: str | None
 def note(text: str, conference: str | None, at: str | None) -> None:
     """Post your own observation or paraphrase."""
     with user_errors():
-        echo_events(state().service.note(text, conference=conference, at=at))
+        echo_events(state().reporter.note(text, conference=conference, at=at))
 
 
 @cli.command()
@@ -356,7 +388,7 @@ def note(text: str, conference: str | None, at: str | None) -> None:
 def photo(url: str, caption: str, conference: str | None, at: str | None) -> None:
     """Post a picture (an http(s) URL) with a caption."""
     with user_errors():
-        echo_events(state().service.photo(url, caption=caption, conference=conference, at=at))
+        echo_events(state().reporter.photo(url, caption=caption, conference=conference, at=at))
 
 
 @cli.command()
@@ -390,7 +422,7 @@ def correct(
         raise click.UsageError("say what to correct: new TEXT, --speaker or --caption")
     with user_errors():
         echo_events(
-            state().service.correct(
+            state().reporter.correct(
                 event_id,
                 last=last,
                 text=text,
@@ -415,7 +447,7 @@ def retract(
         raise click.UsageError("name the entry: an EVENT_ID (or a unique prefix), or --last")
     with user_errors():
         echo_events(
-            state().service.retract(
+            state().reporter.retract(
                 event_id, last=last, reason=reason, conference=conference, at=at
             )
         )
@@ -759,6 +791,26 @@ def serve(host: str, port: int, **settings: Any) -> None:
                 port=port,
                 report=lambda line: click.echo(line, err=True),
             )
+
+
+@cli.command()
+def sync() -> None:
+    """Send what reporting commands queued while the server was unreachable.
+
+    Needs LIVEBLOG_SERVER and LIVEBLOG_TOKEN. Drafts go in the order they were typed;
+    one the server refuses is set aside (in rejected-*.jsonl, with the reason)."""
+    reporter = remote_reporter()
+    if reporter is None:
+        raise click.ClickException(
+            "nothing to sync: LIVEBLOG_SERVER is not set (the CLI writes to the local log)"
+        )
+    with user_errors():
+        sent, waiting = reporter.sync()
+    if waiting:
+        raise click.ClickException(
+            f"sent {sent}; {waiting} still queued: {reporter.remote.server} cannot be reached"
+        )
+    click.echo(f"sent {sent} queued drafts" if sent else "nothing queued", err=True)
 
 
 # -- tokens --------------------------------------------------------------------------

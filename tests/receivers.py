@@ -399,3 +399,59 @@ def receivers(*made: Receiver) -> Iterator[tuple[Receiver, ...]]:
         for receiver in made:
             stack.enter_context(receiver)
         yield made
+
+
+# -- reading events.db -------------------------------------------------------------------
+
+
+def query(db_path: str | Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Rows from events.db through a connection of its own (as `sqlite-utils` would)."""
+    from pysqlite3 import dbapi2 as sqlite3
+
+    conn = sqlite3.connect(str(db_path), timeout=30)
+    try:
+        return [tuple(row) for row in conn.execute(sql, params).fetchall()]
+    finally:
+        conn.close()
+
+
+DELIVERY_COLUMNS = (
+    "id",
+    "subscription",
+    "message_id",
+    "type",
+    "position",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "last_attempt_at",
+    "last_status",
+    "last_error",
+)
+
+
+def deliveries(db_path: str | Path, subscription: str | None = None) -> list[dict[str, Any]]:
+    """The rows of `webhook_deliveries` (of one subscription), oldest first."""
+    where, params = ("WHERE subscription = ?", (subscription,)) if subscription else ("", ())
+    rows = query(
+        db_path,
+        f"SELECT {', '.join(DELIVERY_COLUMNS)} FROM webhook_deliveries {where} ORDER BY id",
+        params,
+    )
+    return [dict(zip(DELIVERY_COLUMNS, row, strict=True)) for row in rows]
+
+
+def settled(db_path: str | Path) -> bool:
+    """Every active subscription has queued the whole log and has nothing pending."""
+    head = query(db_path, "SELECT ifnull(max(position), 0) FROM events")[0][0]
+    behind = query(
+        db_path,
+        "SELECT count(*) FROM webhook_subscriptions WHERE status = 'active' AND cursor < ?",
+        (head,),
+    )[0][0]
+    pending = query(
+        db_path,
+        "SELECT count(*) FROM webhook_deliveries AS d JOIN webhook_subscriptions AS s "
+        "ON s.id = d.subscription WHERE s.status = 'active' AND d.status = 'pending'",
+    )[0][0]
+    return behind == 0 and pending == 0

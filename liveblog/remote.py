@@ -1,0 +1,271 @@
+"""The remote CLI: reporting commands sent to `liveblog serve`, queued while it is away.
+
+With LIVEBLOG_SERVER set, a reporting command becomes a draft (liveblog.drafts) POSTed
+to the server, which derives the context and appends as the token's reporter; nothing
+is written locally. When the server cannot be reached (no network, a timeout, a 5xx),
+the draft goes to an outbox file under the user's state directory and the command
+still succeeds, saying so. The next command, or `liveblog sync`, sends the outbox first,
+in order; each draft keeps the event id it was given when typed, so a draft sent twice
+(the answer lost on the way back) is applied once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .drafts import make_draft
+from .envelope import Event, from_export
+from .errors import LiveblogError
+
+DEADLINE_SECONDS = 10.0  # one POST, connect to answer
+CONNECT_SECONDS = 3.0
+
+
+class Unreachable(Exception):
+    """The server did not answer usefully: the draft is queued."""
+
+
+class ServerRefused(LiveblogError):
+    """The server answered no (4xx): the draft is wrong, retrying will not help."""
+
+
+@dataclass(frozen=True)
+class Queued:
+    """What a reporting command returns when its draft was queued."""
+
+    draft: dict[str, Any]
+    reason: str
+    waiting: int  # drafts in the outbox now, this one included
+
+    def line(self) -> str:
+        return (
+            f"queued {self.draft['type']} {self.draft['id'][:8]} ({self.reason}); "
+            f"{self.waiting} waiting: the next command or `liveblog sync` sends them"
+        )
+
+
+def state_dir() -> Path:
+    configured = os.environ.get("LIVEBLOG_STATE_DIR")
+    if configured:
+        return Path(configured)
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(
+        os.path.expanduser("~"), ".local", "state"
+    )
+    return Path(base) / "liveblog"
+
+
+class Outbox:
+    """Drafts waiting for one server, oldest first, one JSON object per line."""
+
+    def __init__(self, server: str, directory: Path | None = None) -> None:
+        directory = directory or state_dir()
+        key = hashlib.sha256(server.rstrip("/").encode()).hexdigest()[:12]
+        self.path = directory / f"outbox-{key}.jsonl"
+        self.rejected_path = directory / f"rejected-{key}.jsonl"
+        self._lock_path = directory / f"outbox-{key}.lock"
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """One process at a time sends or queues, so the order is kept."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self._lock_path, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
+
+    def pending(self) -> list[dict[str, Any]]:
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return []
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+    def add(self, draft: dict[str, Any]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(draft) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())  # queued means kept, even through a power cut
+
+    def replace(self, drafts: Iterable[dict[str, Any]]) -> None:
+        """Keep only `drafts` (the ones not sent yet), atomically."""
+        temporary = self.path.with_suffix(".tmp")
+        with open(temporary, "w", encoding="utf-8") as handle:
+            for draft in drafts:
+                handle.write(json.dumps(draft) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, self.path)
+
+    def reject(self, draft: dict[str, Any], error: str) -> None:
+        with open(self.rejected_path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps({"draft": draft, "error": error}) + "\n")
+
+
+class Remote:
+    """POSTs drafts to a server's /api/events with a bearer token."""
+
+    def __init__(self, server: str, token: str, *, transport: Any = None) -> None:
+        self.server = server.rstrip("/")
+        self.token = token
+        self.transport = transport
+
+    def post(self, drafts: list[dict[str, Any]]) -> list[Event]:
+        return asyncio.run(self._post(drafts))
+
+    async def _post(self, drafts: list[dict[str, Any]]) -> list[Event]:
+        import httpx
+
+        body = drafts[0] if len(drafts) == 1 else drafts
+        async with httpx.AsyncClient(
+            transport=self.transport,
+            timeout=httpx.Timeout(DEADLINE_SECONDS, connect=CONNECT_SECONDS),
+            follow_redirects=False,
+        ) as client:
+            try:
+                # httpx bounds each phase, not the whole exchange: this does.
+                async with asyncio.timeout(DEADLINE_SECONDS):
+                    response = await client.post(
+                        f"{self.server}/api/events",
+                        json=body,
+                        headers={"authorization": f"Bearer {self.token}"},
+                    )
+            except TimeoutError:
+                raise Unreachable(
+                    f"no answer from {self.server} within {DEADLINE_SECONDS:g} s"
+                ) from None
+            except httpx.TransportError as exc:
+                raise Unreachable(f"cannot reach {self.server}: {type(exc).__name__}") from None
+        if response.status_code >= 500:
+            raise Unreachable(f"{self.server} answered {response.status_code}")
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = {}
+        if response.status_code == 401:
+            raise LiveblogError(
+                f"{self.server} refused the token: check LIVEBLOG_TOKEN "
+                "(`liveblog token create NAME` on the server)"
+            )
+        if response.status_code >= 300:
+            message = answer.get("error") if isinstance(answer, dict) else None
+            if not isinstance(message, str):
+                message = json.dumps(answer.get("detail", answer))[:300]
+            raise ServerRefused(f"{self.server}: {message}")
+        return [from_export(e) for e in answer["events"]]
+
+
+class RemoteReporter:
+    """The reporting methods of `Liveblog`, over HTTP, with the outbox."""
+
+    def __init__(
+        self, remote: Remote, outbox: Outbox, report: Callable[[list[Event]], None]
+    ) -> None:
+        self.remote = remote
+        self.outbox = outbox
+        self.report = report  # prints the events of queued drafts as they are sent
+
+    def close(self) -> None:
+        pass
+
+    # -- the outbox ------------------------------------------------------------------
+
+    def sync(self) -> tuple[int, int]:
+        """Send the outbox in order; returns (sent, still waiting)."""
+        with self.outbox.locked():
+            return self._flush()
+
+    def _flush(self) -> tuple[int, int]:
+        waiting = self.outbox.pending()
+        sent = refused = 0
+        try:
+            while waiting:
+                draft = waiting[0]
+                try:
+                    events = self.remote.post([draft])
+                except ServerRefused as exc:
+                    # Wrong for good (e.g. no talk open by then): set aside, keep going.
+                    self.outbox.reject(draft, str(exc))
+                    self._warn(f"queued {draft['type']} {draft['id'][:8]} was refused: {exc}")
+                    refused += 1
+                except Unreachable:
+                    break
+                else:
+                    sent += 1
+                    self.report(events)
+                waiting.pop(0)
+        finally:
+            if sent or refused:
+                self.outbox.replace(waiting)
+        return sent, len(waiting)
+
+    def _warn(self, message: str) -> None:
+        import click
+
+        click.echo(f"Warning: {message} (kept in {self.outbox.rejected_path})", err=True)
+
+    def _submit(self, draft: dict[str, Any]) -> list[Event] | Queued:
+        with self.outbox.locked():
+            _, waiting = self._flush()
+            if not waiting:
+                try:
+                    return self.remote.post([draft])
+                except Unreachable as exc:
+                    reason = str(exc)
+            else:
+                reason = f"{waiting} earlier drafts still waiting"
+            self.outbox.add(draft)
+            return Queued(draft, reason, waiting + 1)
+
+    def _draft(self, type_: str, **fields: Any) -> list[Event] | Queued:
+        return self._submit(make_draft(uuid.uuid4().hex, type_, **fields))
+
+    # -- the reporting commands (the same names and arguments as Liveblog's) ---------
+
+    def open_conference(self, slug: str, *, at: str | None = None, **data: Any) -> Any:
+        return self._draft("conference.opened", conference=slug, at=at, **data)
+
+    def close_conference(self, *, conference: str | None = None, at: str | None = None) -> Any:
+        return self._draft("conference.closed", conference=conference, at=at)
+
+    def open_day(self, number: int, **fields: Any) -> Any:
+        return self._draft("day.opened", number=number, **fields)
+
+    def close_day(self, *, conference: str | None = None, at: str | None = None) -> Any:
+        return self._draft("day.closed", conference=conference, at=at)
+
+    def start_session(self, title: str, *, hosts: Iterable[str] = (), **fields: Any) -> Any:
+        return self._draft("session.started", title=title, hosts=list(hosts) or None, **fields)
+
+    def end_session(self, *, conference: str | None = None, at: str | None = None) -> Any:
+        return self._draft("session.ended", conference=conference, at=at)
+
+    def start_talk(self, title: str, **fields: Any) -> Any:
+        return self._draft("talk.started", title=title, **fields)
+
+    def end_talk(self, *, conference: str | None = None, at: str | None = None) -> Any:
+        return self._draft("talk.ended", conference=conference, at=at)
+
+    def quote(self, text: str, **fields: Any) -> Any:
+        return self._draft("quote.captured", text=text, **fields)
+
+    def note(self, text: str, **fields: Any) -> Any:
+        return self._draft("note.posted", text=text, **fields)
+
+    def photo(self, url: str, **fields: Any) -> Any:
+        return self._draft("photo.posted", url=url, **fields)
+
+    def correct(self, ref: str | None = None, *, last: bool = False, **fields: Any) -> Any:
+        return self._draft("entry.corrected", target=ref, last=last, **fields)
+
+    def retract(self, ref: str | None = None, *, last: bool = False, **fields: Any) -> Any:
+        return self._draft("entry.retracted", target=ref, last=last, **fields)
