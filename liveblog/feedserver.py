@@ -11,6 +11,7 @@ from __future__ import annotations
 import email.utils
 import gzip
 import hashlib
+import html
 import os
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -123,6 +124,9 @@ class FeedFiles:
             return
         target = self._resolve(scope["path"])
         found = self._file(str(target), target) if target is not None else None
+        if found is None and target == self.root / "index.html":
+            await self._listing(send)
+            return
         if found is None or target is None:
             await _plain(send, 404, b"not found\n")
             return
@@ -153,6 +157,34 @@ class FeedFiles:
             response_headers.append((b"content-encoding", b"gzip"))
         await send({"type": "http.response.start", "status": 200, "headers": response_headers})
         await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
+
+    async def _listing(self, send: Any) -> None:
+        """/feeds/ itself: a page linking every conference's feeds."""
+        try:
+            names = sorted(
+                p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")
+            )
+        except OSError:
+            names = []
+        items = "".join(
+            f'<li><a href="{html.escape(n)}/">{html.escape(n)}</a> — '
+            f'<a href="{html.escape(n)}/live.atom">Atom</a>, '
+            f'<a href="{html.escape(n)}/live.rss">RSS</a>, '
+            f'<a href="{html.escape(n)}/live.json">JSON Feed</a></li>'
+            for n in names
+        )
+        body = (
+            '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            "<title>liveblog feeds</title></head><body><h1>Conferences</h1>"
+            f"<ul>{items or '<li>none published yet</li>'}</ul></body></html>\n"
+        ).encode()
+        headers = [
+            (b"content-type", b"text/html; charset=utf-8"),
+            (b"content-length", str(len(body)).encode()),
+            (b"cache-control", b"no-cache"),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
 
 async def _plain(
