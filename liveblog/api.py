@@ -12,7 +12,6 @@ state, 422 invalid input, 503 when the database stays locked.
 """
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -132,11 +131,12 @@ def create_app(db_path: str, feeds_dir: Path) -> Any:
             )
         return name
 
-    def service(name: Annotated[str, Depends(reporter)]) -> Iterator[Liveblog]:
-        blog = Liveblog(db_path, name, log=log())
-        yield blog
+    # Only the name crosses from the dependency to the endpoint: FastAPI may run the
+    # two in different worker threads, and a connection must stay in its own.
+    Reporter = Annotated[str, Depends(reporter)]
 
-    Service = Annotated[Liveblog, Depends(service)]
+    def service(name: str) -> Liveblog:
+        return Liveblog(db_path, name, log=log())
 
     api = FastAPI(
         title="liveblog",
@@ -175,12 +175,13 @@ def create_app(db_path: str, feeds_dir: Path) -> Any:
     )
     def post_events(
         body: Draft | Annotated[list[Draft], Field(min_length=1, max_length=MAX_BATCH)],
-        blog: Service,
+        name: Reporter,
         response: Response,
     ) -> Appended:
         """Apply one draft or a batch, atomically, as the token's reporter.
 
         Idempotent by draft id: a draft already applied returns its stored event."""
+        blog = service(name)
         drafts = body if isinstance(body, list) else [body]
         events: list[dict[str, Any]] = []
         created = False
@@ -207,11 +208,12 @@ def create_app(db_path: str, feeds_dir: Path) -> Any:
 
     @api.get("/api/events", response_model=EventPage, tags=["events"])
     def get_events(
-        blog: Service,
+        name: Reporter,
         after: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
         limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     ) -> EventPage:
         """Events after position `after`, oldest first, in the export format."""
+        blog = service(name)
         with blog.log.snapshot():
             return EventPage(
                 head=blog.log.head(),
@@ -230,13 +232,13 @@ def create_app(db_path: str, feeds_dir: Path) -> Any:
         },
     )
     def day_summary(
-        blog: Service,
+        name: Reporter,
         slug: Annotated[str, PathParam(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")],
         number: Annotated[int, PathParam(ge=1, le=366)],
         format: Literal["markdown", "html", "json"] = "markdown",
     ) -> Response:
         """Day `number` of conference `slug`, as markdown, HTML or JSON."""
-        text = blog.summary(number, conference=slug, fmt=format)
+        text = service(name).summary(number, conference=slug, fmt=format)
         media = {
             "markdown": "text/markdown; charset=utf-8",
             "html": "text/html; charset=utf-8",
