@@ -13,6 +13,7 @@ import gzip
 import hashlib
 import html
 import os
+import stat
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,7 +93,8 @@ class FeedFiles:
         if any(p.startswith(".") or "\\" in p or "\x00" in p for p in parts):
             return None
         target = self.root.joinpath(*parts)
-        if not parts or relative.endswith("/") or target.is_dir():
+        # A name without a suffix may be a conference's folder: serve its index.
+        if not parts or relative.endswith("/") or (not target.suffix and target.is_dir()):
             target = target / "index.html"
         return target
 
@@ -101,7 +103,7 @@ class FeedFiles:
             st = os.stat(target)
         except (OSError, ValueError):
             return None
-        if not os.path.isfile(target):
+        if not stat.S_ISREG(st.st_mode):
             return None
         cached = self._cache.get(name)
         if cached is not None and cached.key == (st.st_mtime_ns, st.st_size, st.st_ino):
