@@ -14,7 +14,10 @@ import asyncio
 import collections
 import contextlib
 import json
+import shutil
 import socket
+import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -120,6 +123,7 @@ class _IPv6Server(_Server):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as a real receiver does
+    disable_nagle_algorithm = True  # or each answer waits for a delayed ACK (40 ms)
     server: _Server
 
     def setup(self) -> None:
@@ -209,8 +213,10 @@ class Receiver:
         rule: Rule | None = None,
         close_kept_alive: bool = False,
         path: str = "/hook",
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.host = host
+        self.tls = tls
         self.port = 0
         self.path = path
         self.default = _reply(default)
@@ -235,6 +241,8 @@ class Receiver:
         cls = _IPv6Server if ":" in self.host else _Server
         server = cls((self.host, self.port), _Handler)
         server.receiver = self
+        if self.tls is not None:
+            server.socket = self.tls.wrap_socket(server.socket, server_side=True)
         self.port = server.server_address[1]
         self._server = server
         self._thread = threading.Thread(
@@ -274,7 +282,8 @@ class Receiver:
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}{self.path}"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://{host}:{self.port}{self.path}"
 
     def script(self, *replies: Reply | int) -> None:
         """Answer the next requests with these replies, in order."""
@@ -344,11 +353,13 @@ class BackgroundDeliverer:
         options: DeliveryOptions,
         *,
         resolver: Resolver = system_resolver,
+        tls_context: ssl.SSLContext | None = None,
         tick: float = 0.01,
     ) -> None:
         self.db_path = str(db_path)
         self.options = options
         self.resolver = resolver
+        self.tls_context = tls_context
         self.tick = tick
         self._stop = threading.Event()
         self._ready = threading.Event()
@@ -364,7 +375,9 @@ class BackgroundDeliverer:
             self._ready.set()
 
     async def _loop(self) -> None:
-        async with Deliverer(self.db_path, self.options, resolver=self.resolver) as deliverer:
+        async with Deliverer(
+            self.db_path, self.options, resolver=self.resolver, tls_context=self.tls_context
+        ) as deliverer:
             self._ready.set()
             seen = -1
             while not self._stop.is_set():
@@ -373,7 +386,15 @@ class BackgroundDeliverer:
                     seen = version
                     deliverer.prepare()
                 deliverer.start_due()
+                self._check_workers(deliverer)
                 await asyncio.sleep(self.tick)
+
+    def _check_workers(self, deliverer: Deliverer) -> None:
+        """A sender that died of an exception is a bug: stop, and report it on exit."""
+        for task in list(deliverer._workers.values()):
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                self._error = task.exception()
+                self._stop.set()
 
     def __enter__(self) -> BackgroundDeliverer:
         self._thread.start()
@@ -390,6 +411,25 @@ class BackgroundDeliverer:
         self._thread.join(DEADLINE_SECONDS)
         assert not self._thread.is_alive(), "the deliverer did not stop"
         self.check()
+
+
+def self_signed(directory: Path, name: str) -> tuple[ssl.SSLContext, ssl.SSLContext] | None:
+    """A certificate for host `name` made by `openssl` (None without it): the server's
+    context, and a client context that trusts that certificate and nothing else."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        return None
+    cert, key = directory / f"{name}.pem", directory / f"{name}.key"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-keyout", str(key), "-out", str(cert), "-subj", f"/CN={name}",
+         "-addext", f"subjectAltName=DNS:{name}"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(cert, key)
+    client = ssl.create_default_context(cafile=str(cert))
+    return server, client
 
 
 @contextlib.contextmanager

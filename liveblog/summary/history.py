@@ -12,6 +12,7 @@ import datetime as dt
 from ..errors import InvalidEvent, NotFound
 from ..projections.timeline import TimelineProjection
 from ..store import EventLog
+from ..store.log import Record
 from ..store.sqlite import connect
 from .model import Node, build_day_summary
 
@@ -37,45 +38,63 @@ def position_at(log: EventLog, moment: dt.datetime) -> int:
     return low
 
 
-def summary_as_of(log: EventLog, conference: str, day: int, moment: dt.datetime) -> Node:
-    until = position_at(log, moment)
-    memory = connect(":memory:")
-    try:
-        # The conference's past, copied into a private database with the same shape.
-        memory.execute(
+class PrivateTimeline:
+    """A conference's past, replayed into a private in-memory timeline.
+
+    The events table here has the log's columns but none of its triggers: they would
+    refuse a one-conference copy (its positions have gaps)."""
+
+    def __init__(self) -> None:
+        self.conn = connect(":memory:")
+        self.conn.execute(
             "CREATE TABLE events (position INTEGER PRIMARY KEY, id TEXT, type TEXT, "
             "conference TEXT, occurred_at TEXT, recorded_at TEXT, author TEXT, "
             "version INTEGER, schema_version INTEGER, data TEXT)"
         )
-        projection = TimelineProjection()
-        projection.create(memory)
+        self.projection = TimelineProjection()
+        self.projection.create(self.conn)
+
+    def apply(self, records: list[Record]) -> None:
+        self.conn.executemany(
+            "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    r.position,
+                    r.id,
+                    r.type,
+                    r.conference,
+                    r.occurred_at,
+                    r.recorded_at,
+                    r.author,
+                    r.version,
+                    r.schema_version,
+                    r.raw,
+                )
+                for r in records
+            ],
+        )
+        self.projection.apply(self.conn, records)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> PrivateTimeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def summary_as_of(log: EventLog, conference: str, day: int, moment: dt.datetime) -> Node:
+    until = position_at(log, moment)
+    with PrivateTimeline() as past:
         for chunk in log.records(until=until, conference=conference):
-            memory.executemany(
-                "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        r.position,
-                        r.id,
-                        r.type,
-                        r.conference,
-                        r.occurred_at,
-                        r.recorded_at,
-                        r.author,
-                        r.version,
-                        r.schema_version,
-                        r.raw,
-                    )
-                    for r in chunk
-                ],
-            )
-            projection.apply(memory, chunk)
+            past.apply(chunk)
         try:
-            return build_day_summary(memory, conference, day)
+            return build_day_summary(past.conn, conference, day)
         except NotFound:
             stamp = moment.isoformat(timespec="minutes")
             raise NotFound(
                 f"nothing of {conference} day {day} had been recorded by {stamp} "
                 "(--as-of is the time the log recorded events, not when they happened)"
             ) from None
-    finally:
-        memory.close()

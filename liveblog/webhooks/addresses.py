@@ -33,6 +33,9 @@ METADATA = frozenset(
     )
 )
 MAX_URL_LENGTH = 2000
+# NAT64 (RFC 6052 well-known prefix, RFC 8215 local use): an IPv4 address in the last
+# 32 bits, reached through a translator.
+NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,8 @@ def refusal(address: IPAddress, allow_private: bool) -> str | None:
     """Why `address` may not receive webhooks, or None if it may."""
     if isinstance(address, ipaddress.IPv6Address):
         embedded = address.ipv4_mapped or address.sixtofour
+        if embedded is None and any(address in net for net in NAT64):
+            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
         if embedded is not None:
             reason = refusal(embedded, allow_private)
             return f"{reason} (as {address.compressed})" if reason else None
@@ -82,7 +87,7 @@ def refusal(address: IPAddress, allow_private: bool) -> str | None:
             return refusal(address.teredo[1], allow_private)
     if address in METADATA:
         return f"{address} is a cloud metadata address"
-    if allow_private or address.is_global:
+    if allow_private or (address.is_global and not _never_public(address)):
         return None
     if address.is_loopback:
         kind = "a loopback"
@@ -93,6 +98,13 @@ def refusal(address: IPAddress, allow_private: bool) -> str | None:
     else:  # unspecified, multicast, reserved, shared (CGNAT), documentation ranges…
         kind = "a non-public"
     return f"{address} is {kind} address"
+
+
+def _never_public(address: IPAddress) -> bool:
+    """Ranges some Python releases call global that no public receiver can be on."""
+    if address.is_multicast:
+        return True
+    return isinstance(address, ipaddress.IPv6Address) and address.is_site_local
 
 
 async def system_resolver(host: str, port: int) -> list[str]:

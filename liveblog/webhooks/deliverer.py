@@ -14,6 +14,7 @@ and at-least-once delivery then sends it again.
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from ..errors import RefusedAddress
+from ..errors import NotFound, RefusedAddress
 from ..store.log import EventLog
 from ..store.schema import ensure_config_tables
 from ..store.sqlite import write_transaction
@@ -37,6 +38,10 @@ if TYPE_CHECKING:
     from ..projections import ProjectionRunner
 
 USER_AGENT = "liveblog-webhooks/1"
+
+
+class _Stopping(Exception):
+    """The deliverer is closing: an attempt still waiting for a slot is not made."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +75,8 @@ class Deliverer:
     """Drains every active subscription's queue from one events.db.
 
     `transport` and `resolver` are injectable for tests (a transport that raises a
-    fault on demand; a DNS answer that changes between two lookups).
+    fault on demand; a DNS answer that changes between two lookups); `tls_context`
+    verifies HTTPS receivers against other authorities (an intranet's own CA, a test's).
     """
 
     def __init__(
@@ -81,6 +87,7 @@ class Deliverer:
         transport: httpx.AsyncBaseTransport | None = None,
         resolver: Resolver = system_resolver,
         clock: Callable[[], float] = time.time,
+        tls_context: ssl.SSLContext | None = None,
     ) -> None:
         self.options = options or DeliveryOptions()
         self.log = EventLog(db_path)
@@ -92,31 +99,54 @@ class Deliverer:
         self.clock = clock
         self.tally = Tally()
         self._transport = transport
+        self._tls_context = tls_context
         self._client: httpx.AsyncClient | None = None
+        self._tls_clients: dict[str, httpx.AsyncClient] = {}  # one per HTTPS host name
         self._slots = asyncio.Semaphore(self.options.concurrency)
         self._workers: dict[str, asyncio.Task[None]] = {}
+        self._closing = False  # set on exit: finish the attempts in flight, start no more
         self._prepared_until = 0
         self._projections: ProjectionRunner | None = None
 
     # -- lifecycle -------------------------------------------------------------------
 
-    async def __aenter__(self) -> Deliverer:
+    def _new_client(self) -> httpx.AsyncClient:
         pool = self.options.concurrency * 2
-        self._client = httpx.AsyncClient(
+        return httpx.AsyncClient(
             transport=self._transport
             or httpx.AsyncHTTPTransport(
-                limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
+                verify=self._tls_context if self._tls_context is not None else True,
+                limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool),
             ),
             follow_redirects=False,
             timeout=httpx.Timeout(self.options.timeout),
             trust_env=False,  # a proxy would connect to an address we did not check
         )
+
+    def _client_for(self, scheme: str, host: str) -> httpx.AsyncClient:
+        """Plain HTTP shares one pool. An HTTPS connection is verified for one host name
+        but pooled by the address it is pinned to, so each name has a pool of its own:
+        a connection verified for one name never carries a request for another."""
+        assert self._client is not None, "use `async with Deliverer(...)`"
+        if scheme != "https" or self._transport is not None:
+            return self._client
+        client = self._tls_clients.get(host)
+        if client is None:
+            client = self._tls_clients[host] = self._new_client()
+        return client
+
+    async def __aenter__(self) -> Deliverer:
+        self._client = self._new_client()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        self._closing = True
         await self.drain_workers()
-        if self._client is not None:
-            await self._client.aclose()
+        clients = [*self._tls_clients.values(), self._client]
+        self._tls_clients.clear()
+        for client in clients:
+            if client is not None:
+                await client.aclose()
         self.log.close()
 
     async def drain_workers(self) -> None:
@@ -143,7 +173,7 @@ class Deliverer:
         self.conn.execute("PRAGMA synchronous = NORMAL")
         with write_transaction(self.conn):
             until = min(s.position for s in self._projections.status())
-            record_summary_changes(self.conn)
+            record_summary_changes(self.log)
             self._prepared_until = until
             return queue.fill_all(self.conn, until, self.clock())
 
@@ -158,6 +188,8 @@ class Deliverer:
     def start_due(self) -> int:
         """Start a worker for every subscription with a due head and none running."""
         started = 0
+        if self._closing:
+            return started
         for subscription in self.due():
             worker = self._workers.get(subscription)
             if worker is None or worker.done():
@@ -174,8 +206,11 @@ class Deliverer:
         return self.tally
 
     async def _drain(self, subscription_id: str) -> None:
-        while True:
-            subscription = get(self.conn, subscription_id)
+        while not self._closing:
+            try:
+                subscription = get(self.conn, subscription_id)
+            except NotFound:  # removed (`webhook remove`) while its attempt was out
+                return
             if subscription.status != "active":
                 return
             delivery = queue.head(self.conn, subscription_id)
@@ -189,7 +224,10 @@ class Deliverer:
                 return
             if delivery.next_attempt_at > self.clock():
                 return
-            outcome = await self.attempt(subscription, delivery)
+            try:
+                outcome = await self.attempt(subscription, delivery)
+            except _Stopping:
+                return
             if not self._record(subscription, delivery, outcome):
                 return
 
@@ -199,6 +237,8 @@ class Deliverer:
         body = self.payloads.body(delivery)
         target = parse_url(subscription.url)
         async with self._slots:
+            if self._closing:
+                raise _Stopping
             timestamp = int(self.clock())
             headers = {
                 "content-type": "application/json",
@@ -219,17 +259,17 @@ class Deliverer:
     async def _post(
         self, host: str, address: str, url: str, headers: dict[str, str], body: bytes
     ) -> Outcome:
-        assert self._client is not None
         original = httpx.URL(url)
+        client = self._client_for(original.scheme, host)
         pinned = original.copy_with(host=address)
         headers = {**headers, "host": original.netloc.decode("ascii")}
         extensions = {"sni_hostname": host} if original.scheme == "https" else {}
         for retry in (False, True):
-            request = self._client.build_request(
+            request = client.build_request(
                 "POST", pinned, headers=headers, content=body, extensions=extensions
             )
             try:
-                response = await self._client.send(request, stream=True)
+                response = await client.send(request, stream=True)
                 break
             except httpx.RemoteProtocolError:
                 # A keep-alive connection the receiver had closed: once more, afresh.
