@@ -590,6 +590,57 @@ def test_removing_a_subscription_while_it_is_delivered_leaves_the_others_going(
     assert [s["url"] for s in listed(invoke)] == [other.url]
 
 
+def test_delivery_ids_are_never_reused_after_a_remove(
+    invoke: Invoke, db_path: Path, day_open: None
+) -> None:
+    with Receiver() as receiver:
+        gone = subscribe(invoke, receiver.url)
+        notes(invoke, "one", "two")
+        assert invoke("run", "--once", "--no-feeds").exit_code == 0
+        removed_ids = [row["id"] for row in deliveries(db_path, gone["id"])]
+        ok(invoke("webhook", "remove", gone["id"]))
+        kept = subscribe(invoke, receiver.url)
+        notes(invoke, "three")
+        assert invoke("run", "--once", "--no-feeds").exit_code == 0
+        new_ids = [row["id"] for row in deliveries(db_path, kept["id"])]
+    assert removed_ids and new_ids
+    assert min(new_ids) > max(removed_ids)
+    # So `redeliver` of a noted id never names someone else's delivery.
+    assert refused(invoke("webhook", "redeliver", str(removed_ids[0]))).startswith(
+        f"Error: no delivery {removed_ids[0]}"
+    )
+
+
+def test_summary_message_ids_name_the_position_of_their_change(
+    invoke: Invoke, db_path: Path, day_open: None
+) -> None:
+    with Receiver() as receiver:
+        subscribe(invoke, receiver.url, "--event", "summary.*")
+        notes(invoke, "one")
+        closed = positions(ok(invoke("day", "close")))[-1]
+        assert invoke("run", "--once", "--no-feeds").exit_code == 0
+    (message,) = receiver.accepted
+    assert message.headers["webhook-id"] == f"msg_summary_socitm-2011_2_{closed}"
+    assert json.loads(message.body)["data"]["position"] == closed
+
+
+def test_reading_webhook_state_does_not_load_the_http_client(db_path: Path, day_open: None) -> None:
+    code = (
+        "import sys\n"
+        "from liveblog.cli import cli\n"
+        "for args in (['webhook', 'list'], ['webhook', 'deliveries'], ['status']):\n"
+        "    try:\n"
+        "        cli(['--db', sys.argv[1], *args], standalone_mode=False)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "print('httpx' in sys.modules)\n"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", code, str(db_path)], capture_output=True, text=True, check=True
+    )
+    assert found.stdout.strip().splitlines()[-1] == "False"
+
+
 # -- status, help, rebuild -----------------------------------------------------------
 
 

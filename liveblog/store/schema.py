@@ -117,7 +117,7 @@ CREATE TABLE IF NOT EXISTS webhook_summary_checks (
     PRIMARY KEY (conference, day)
 );
 CREATE TABLE IF NOT EXISTS webhook_deliveries (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     subscription TEXT NOT NULL REFERENCES webhook_subscriptions (id),
     message_id TEXT NOT NULL,
     type TEXT NOT NULL,

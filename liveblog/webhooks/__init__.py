@@ -10,12 +10,46 @@ policy         retry schedule, jitter and Retry-After
 deliverer      the async sender: one client, bounded concurrency, deadlines
 """
 
-from .addresses import parse_url, pin_address, refusal
-from .deliverer import Deliverer, DeliveryOptions, Outcome, Tally, deliver_once
-from .policy import DEFAULT_SCHEDULE, RetryPolicy, parse_schedule
-from .queue import Delivery
-from .signing import new_secret, sign
-from .subscriptions import MESSAGE_TYPES, SUMMARY_TYPES, Subscription
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .addresses import parse_url, pin_address, refusal
+    from .deliverer import Deliverer, DeliveryOptions, Outcome, Tally, deliver_once
+    from .policy import DEFAULT_SCHEDULE, RetryPolicy, parse_schedule
+    from .queue import Delivery
+    from .signing import new_secret, sign
+    from .subscriptions import MESSAGE_TYPES, SUMMARY_TYPES, Subscription
+
+# Imported on first use: `webhook list` or `status` need no HTTP client (httpx).
+_WHERE = {
+    "parse_url": ".addresses",
+    "pin_address": ".addresses",
+    "refusal": ".addresses",
+    "Deliverer": ".deliverer",
+    "DeliveryOptions": ".deliverer",
+    "Outcome": ".deliverer",
+    "Tally": ".deliverer",
+    "deliver_once": ".deliverer",
+    "DEFAULT_SCHEDULE": ".policy",
+    "RetryPolicy": ".policy",
+    "parse_schedule": ".policy",
+    "Delivery": ".queue",
+    "new_secret": ".signing",
+    "sign": ".signing",
+    "MESSAGE_TYPES": ".subscriptions",
+    "SUMMARY_TYPES": ".subscriptions",
+    "Subscription": ".subscriptions",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_WHERE[name], __name__), name)
+
 
 __all__ = [
     "DEFAULT_SCHEDULE",

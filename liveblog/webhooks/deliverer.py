@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from ..errors import NotFound, RefusedAddress
+from ..errors import LiveblogError, NotFound, RefusedAddress
 from ..store.log import EventLog
 from ..store.schema import ensure_config_tables
 from ..store.sqlite import write_transaction
@@ -234,7 +234,10 @@ class Deliverer:
     async def attempt(self, subscription: Subscription, delivery: queue.Delivery) -> Outcome:
         """One signed POST of `delivery`, within the deadline."""
         assert self._client is not None, "use `async with Deliverer(...)`"
-        body = self.payloads.body(delivery)
+        try:
+            body = self.payloads.body(delivery)
+        except LiveblogError as exc:  # e.g. a row of the log edited by hand
+            return Outcome(error=f"cannot build the payload: {exc}")
         target = parse_url(subscription.url)
         async with self._slots:
             if self._closing:

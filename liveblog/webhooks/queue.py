@@ -108,14 +108,14 @@ def fill(conn: Connection, subscription: Subscription, until: int, now: float) -
     cursor = rows[-1][0] if len(rows) == room else until
     if wants_summaries:
         summaries = conn.execute(
-            "SELECT seq, conference, day, version, position, "
+            "SELECT seq, conference, day, position, "
             f"json_extract(body, '$.type') FROM webhook_summaries WHERE {where} ORDER BY seq",
             (subscription.cursor, cursor, *params[2:]),
         ).fetchall()
         summary_types = {t for t in types if t in SUMMARY_TYPES}
         rows += [
-            (position, f"msg_summary_{conf}_{day}_{version}", kind, seq)
-            for seq, conf, day, version, position, kind in summaries
+            (position, f"msg_summary_{conf}_{day}_{position}", kind, seq)
+            for seq, conf, day, position, kind in summaries
             if kind in summary_types
         ]
         # A summary follows the event at its position; sorted() is stable.
@@ -169,13 +169,17 @@ def next_due(conn: Connection) -> float | None:
     return None if row is None or row[0] is None else float(row[0])
 
 
+# An attempt's outcome is written only to a delivery still pending: one that
+# `redeliver --since` cancelled while the attempt was out stays cancelled.
+
+
 def record_success(conn: Connection, delivery: Delivery, status: int) -> None:
     stamp = _now_text()
     with write_transaction(conn):
         conn.execute(
             "UPDATE webhook_deliveries SET status = 'delivered', attempts = attempts + 1, "
             "last_attempt_at = ?, last_status = ?, last_error = NULL, finished_at = ? "
-            "WHERE id = ?",
+            "WHERE id = ? AND status = 'pending'",
             (stamp, status, stamp, delivery.id),
         )
 
@@ -195,13 +199,14 @@ def record_failure(
             conn.execute(
                 "UPDATE webhook_deliveries SET status = 'dead', attempts = attempts + 1, "
                 "last_attempt_at = ?, last_status = ?, last_error = ?, finished_at = ? "
-                "WHERE id = ?",
+                "WHERE id = ? AND status = 'pending'",
                 (stamp, status, error, stamp, delivery.id),
             )
         else:
             conn.execute(
                 "UPDATE webhook_deliveries SET attempts = attempts + 1, next_attempt_at = ?, "
-                "last_attempt_at = ?, last_status = ?, last_error = ? WHERE id = ?",
+                "last_attempt_at = ?, last_status = ?, last_error = ? "
+                "WHERE id = ? AND status = 'pending'",
                 (retry_at, stamp, status, error, delivery.id),
             )
 
