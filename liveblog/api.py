@@ -12,11 +12,13 @@ state, 422 invalid input, 503 when the database stays locked.
 """
 
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi import Path as PathParam
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
@@ -99,6 +101,12 @@ _STATUS = [
 ]
 
 
+def error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    """`{"error": "one line"}`: what every refusal of the API looks like."""
+    line = " ".join(message.split()).encode("utf-8", "replace").decode("utf-8")
+    return JSONResponse({"error": line[:1000]}, status_code=status, headers=headers)
+
+
 def status_of(exc: LiveblogError) -> int:
     for kind, status in _STATUS:
         if isinstance(exc, kind):
@@ -146,17 +154,24 @@ def create_app(db_path: str, feeds_dir: Path) -> Any:
 
     @api.exception_handler(LiveblogError)
     async def _refused(request: Request, exc: LiveblogError) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=status_of(exc))
+        return error(status_of(exc), str(exc))
 
     @api.exception_handler(OperationalError)
     async def _busy(request: Request, exc: OperationalError) -> JSONResponse:
-        return JSONResponse({"error": f"database unavailable: {exc}"}, status_code=503)
+        return error(503, f"database unavailable: {exc}")
 
     @api.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> JSONResponse:
-        return JSONResponse(
-            {"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers
-        )
+        return error(exc.status_code, str(exc.detail), exc.headers)
+
+    @api.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # Said in one line, never echoing the input (it may not even be valid UTF-8).
+        problems = [
+            f"{'.'.join(str(p) for p in problem.get('loc', ()))}: {problem.get('msg', '')}"
+            for problem in exc.errors()[:5]
+        ]
+        return error(422, "invalid request: " + "; ".join(problems))
 
     @api.get("/healthz", response_model=Health, tags=["service"])
     def healthz() -> Health:
@@ -249,7 +264,16 @@ def create_app(db_path: str, feeds_dir: Path) -> Any:
     feeds = FeedFiles(feeds_dir)
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/feeds/"):
+        if scope["type"] == "http" and scope["path"] == "/feeds":
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 308,
+                    "headers": [(b"location", b"/feeds/"), (b"content-length", b"0")],
+                }
+            )
+            await send({"type": "http.response.body", "body": b""})
+        elif scope["type"] == "http" and scope["path"].startswith("/feeds/"):
             await feeds(scope, receive, send)
         else:
             await api(scope, receive, send)

@@ -810,7 +810,8 @@ def sync() -> None:
         raise click.ClickException(
             f"sent {sent}; {waiting} still queued: {reporter.remote.server} cannot be reached"
         )
-    click.echo(f"sent {sent} queued drafts" if sent else "nothing queued", err=True)
+    noun = "draft" if sent == 1 else "drafts"
+    click.echo(f"sent {sent} queued {noun}" if sent else "nothing queued", err=True)
 
 
 # -- tokens --------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .envelope import Event
-from .errors import ContextError
+from .errors import ContextError, UnknownConference
 from .events import ENTRY_TYPES, ConferenceOpened, DayOpened, SessionStarted, TalkStarted
 from .store import EventLog
 
@@ -102,7 +102,7 @@ def resolve_conference(log: EventLog, author: str, slug: str | None) -> Conferen
     if slug is not None:
         found = find_conference(log, slug)
         if found is None:
-            raise ContextError(
+            raise UnknownConference(
                 f"no conference {slug!r}: open it with `liveblog conference open {slug} "
                 "--title TITLE`"
             )

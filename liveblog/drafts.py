@@ -98,7 +98,27 @@ def _arguments(
         kwargs["slug"] = conference
     else:
         kwargs["conference"] = conference
+    missing = [name for name in _required(method) if kwargs.get(name) is None]
+    if missing:
+        shown = ", ".join("target" if m == "ref" else m for m in missing)
+        raise InvalidEvent(f"a {type_} draft needs data field(s): {shown}")
     return method, kwargs
+
+
+def _required(method: str) -> list[str]:
+    """The arguments `Liveblog.<method>` cannot do without (a draft must carry them)."""
+    import inspect
+
+    from .service import Liveblog
+
+    parameters = inspect.signature(getattr(Liveblog, method)).parameters.values()
+    return [
+        p.name
+        for p in parameters
+        if p.name != "self"
+        and p.default is inspect.Parameter.empty
+        and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]
 
 
 def apply_draft(

@@ -8,6 +8,7 @@ else reaching the edge is a bug.
     ├── UnknownEventType      a `type` this release does not know
     ├── NewerSchemaVersion    an event written by a newer release
     ├── ContextError          no open conference / day / session / talk for a command
+    │   └── UnknownConference a --conference that was never opened (also a NotFound)
     ├── NotFound              no event with that id or prefix
     ├── AmbiguousId           a prefix matching more than one event
     ├── RefusedCommand        a well-formed command that the log's state refuses
@@ -44,6 +45,10 @@ class ContextError(LiveblogError):
 
 
 class NotFound(LiveblogError):
+    pass
+
+
+class UnknownConference(ContextError, NotFound):
     pass
 
 

@@ -59,6 +59,24 @@ def _load(path: Path) -> _File:
     )
 
 
+def _accepts_gzip(header: bytes) -> bool:
+    """`gzip` (or `*`) listed with a q-value above 0 (RFC 9110 12.5.3)."""
+    for item in header.decode("latin-1").split(","):
+        name, _, params = item.strip().partition(";")
+        if name.strip().lower() not in ("gzip", "x-gzip", "*"):
+            continue
+        quality = 1.0
+        for param in params.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        return quality > 0
+    return False
+
+
 def _etag_matches(header: bytes, etags: tuple[bytes, ...]) -> bool:
     if header.strip() == b"*":
         return True
@@ -133,7 +151,7 @@ class FeedFiles:
             await _plain(send, 404, b"not found\n")
             return
         headers = dict(scope["headers"])
-        use_gzip = found.gzipped is not None and b"gzip" in headers.get(b"accept-encoding", b"")
+        use_gzip = found.gzipped is not None and _accepts_gzip(headers.get(b"accept-encoding", b""))
         etag = found.etag[:-1] + b'-gz"' if use_gzip else found.etag
         response_headers = [
             (b"etag", etag),

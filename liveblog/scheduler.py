@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import datetime as dt
 import logging
 import signal
@@ -53,19 +54,32 @@ class _FeedsWorker:
         self.executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="feeds")
         self._service: Any = None
 
-    def _publish(self) -> PublishResult:
+    def _publish(self) -> tuple[PublishResult, list[str]]:
+        """Publish; then ping the WebSub hub (if any) about the feeds that changed."""
         if self._service is None:
             from .service import Liveblog
 
             self._service = Liveblog(self.db_path, "liveblog-scheduler")
-        return self._service.publish(self.options)  # type: ignore[no-any-return]
+        result: PublishResult = self._service.publish(self.options)
+        problems: list[str] = []
+        if self.options.hub and result.changed and result.feed_urls:
+            from .feeds import ping_hub
+
+            problems = ping_hub(self.options.hub, result.feed_urls)
+        return result, problems
 
     def _close(self) -> None:
         if self._service is not None:
             self._service.close()
 
-    async def publish(self) -> PublishResult:
-        return await asyncio.get_running_loop().run_in_executor(self.executor, self._publish)
+    async def publish(self, report: Report) -> None:
+        result, problems = await asyncio.get_running_loop().run_in_executor(
+            self.executor, self._publish
+        )
+        for path in result.changed:
+            report(f"published {path}")
+        for problem in problems:
+            report(f"Warning: {problem}")
 
     def close(self) -> None:
         self.executor.submit(self._close).result()
@@ -84,6 +98,7 @@ class Scheduler:
         self._changes = 0  # bumped by catch-up whenever the log changed
         self._published = -1
         self._scheduler: Any = None
+        self._publishing: asyncio.Future[None] | None = None
 
     async def start(self) -> None:
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -107,6 +122,10 @@ class Scheduler:
 
     async def stop(self) -> None:
         if self._scheduler is not None:
+            self._scheduler.pause()  # no new runs; a publish under way is finished
+            if self._publishing is not None:
+                with contextlib.suppress(Exception):
+                    await self._publishing
             self._scheduler.shutdown(wait=False)
         if self.deliverer is not None:
             await self.deliverer.__aexit__(None, None, None)
@@ -144,14 +163,20 @@ class Scheduler:
         if self._feeds is None or self._published == self._changes:
             return
         changes = self._changes
+        # Shielded: stopping waits for a publish under way instead of cancelling it
+        # (the worker thread would finish anyway; only the report would be lost).
+        self._publishing = asyncio.ensure_future(self._feeds.publish(self.report))
         try:
-            result = await self._feeds.publish()
+            await asyncio.shield(self._publishing)
+        except asyncio.CancelledError:
+            return
         except (LiveblogError, DatabaseError, OSError) as exc:
             self.report(f"Warning: publishing feeds: {exc}")
             return
+        finally:
+            if self._publishing.done():
+                self._publishing = None
         self._published = changes
-        for path in result.changed:
-            self.report(f"published {path}")
 
 
 async def run_once(options: RunOptions, report: Report) -> None:
@@ -161,8 +186,7 @@ async def run_once(options: RunOptions, report: Report) -> None:
     feeds = _FeedsWorker(options.db_path, options.feeds) if options.feeds else None
     try:
         if feeds is not None:
-            for path in (await feeds.publish()).changed:
-                report(f"published {path}")
+            await feeds.publish(report)
         async with Deliverer(options.db_path, options.delivery) as deliverer:
             tally = await deliverer.run_once()
         report(

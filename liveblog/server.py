@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 from .scheduler import Report, RunOptions, Scheduler
@@ -14,13 +17,23 @@ def serve(options: RunOptions, feeds_dir: Path, *, host: str, port: int, report:
 
     from .api import create_app
 
+    class Server(uvicorn.Server):
+        # uvicorn re-raises a captured SIGTERM once it has stopped, which would kill the
+        # process before the scheduler finishes; our own handlers just ask it to stop.
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
     app = create_app(options.db_path, feeds_dir)
     config = uvicorn.Config(
         app, host=host, port=port, log_level="warning", access_log=False, lifespan="off"
     )
-    server = uvicorn.Server(config)
+    server = Server(config)
 
     async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
         scheduler = Scheduler(options, report)
         await scheduler.start()
         serving = asyncio.create_task(server.serve())

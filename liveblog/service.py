@@ -215,6 +215,8 @@ class Liveblog:
         conference: str | None = None,
         at: str | None = None,
     ) -> list[Event]:
+        if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= 366:
+            raise InvalidEvent(f"invalid day.opened: number {number!r} is not a day (1–366)")
         with self.log.writing():
             context = self._context(conference)
             slug = context.conference.slug
