@@ -7,7 +7,18 @@ line to BENCHMARKS. Missed targets are printed as MISSED and never fail the run.
 
 from __future__ import annotations
 
-from . import appends, bulk_import, catch_up, cli_latency, publish, rebuild, render, webhooks
+from . import (
+    appends,
+    bulk_import,
+    catch_up,
+    cli_latency,
+    conditional_get,
+    freshness,
+    publish,
+    rebuild,
+    render,
+    webhooks,
+)
 from .report import Benchmark
 
 BENCHMARKS: dict[str, Benchmark] = {
@@ -42,6 +53,15 @@ BENCHMARKS: dict[str, Benchmark] = {
     "webhooks": Benchmark(
         "webhook deliveries/s to 100 local receivers: Deliverer.run_once() vs raw httpx loop",
         webhooks.run,
+    ),
+    "freshness": Benchmark(
+        "append → feed file / webhook received, p50 and p99 ms over 200 events: "
+        "`liveblog serve` vs a raw data_version poller",
+        freshness.run,
+    ),
+    "conditional_get": Benchmark(
+        "conditional GETs/s of live.atom (304s): `liveblog serve` vs a bare uvicorn app (200s)",
+        conditional_get.run,
     ),
 }
 

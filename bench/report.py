@@ -3,6 +3,7 @@
 Every figure is a `Comparison`: liveblog's value, the raw baseline's value measured in the
 same run, their ratio (always liveblog / raw) and the target the ratio must meet, if one
 is set (a figure without one prints "no target" and is left out of the OK/MISSED count).
+A `Limit` is a figure whose target bounds liveblog's own value instead (a latency in ms).
 A missed target is printed as MISSED; nothing here raises or exits on one.
 """
 
@@ -48,6 +49,37 @@ class Comparison:
             f"{self.metric:<{metric_width}}  liveblog {number(self.liveblog):>7}"
             f"  raw {number(self.raw):>7}  ratio {self.ratio:5.2f}  {verdict}"
         )
+
+
+@dataclass(frozen=True)
+class Limit(Comparison):
+    """A figure whose target bounds liveblog's own value (a latency, say), not the ratio.
+
+    The raw baseline and the ratio are still printed, for context; `raw` may be NaN when
+    there is no meaningful baseline.
+    """
+
+    unit: str = ""
+
+    @property
+    def ok(self) -> bool:
+        if self.target is None:
+            return True
+        if math.isnan(self.liveblog):
+            return False
+        if self.higher_is_better:
+            return self.liveblog >= self.target
+        return self.liveblog <= self.target
+
+    def line(self, metric_width: int = 0) -> str:
+        text = super().line(metric_width)
+        if self.target is None:
+            return text
+        sign = ">=" if self.higher_is_better else "<="
+        head = text[: text.rindex("target ")]
+        unit = f" {self.unit}" if self.unit else ""
+        verdict = "OK" if self.ok else "MISSED"
+        return f"{head}target liveblog {sign} {self.target:g}{unit}  {verdict}"
 
 
 @dataclass

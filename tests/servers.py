@@ -14,13 +14,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+from receivers import wait_for
 
 T = TypeVar("T")
 
@@ -30,24 +29,8 @@ STOP_SECONDS = 30.0
 CLI_SECONDS = 60.0
 
 
-def wait_until(
-    predicate: Callable[[], T],
-    timeout: float,
-    *,
-    what: str | Callable[[], str],
-    interval: float = 0.01,
-) -> T:
-    """Poll `predicate` until it returns something truthy and return that; after
-    `timeout` seconds fail, naming `what` (computed at failure time if callable)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            detail = what() if callable(what) else what
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {detail}")
-        time.sleep(interval)
+# One polling helper for every test: fail loudly after the deadline, naming `what`.
+wait_until = wait_for
 
 
 def free_port() -> int:

@@ -531,7 +531,11 @@ def test_a_new_file_is_migrated(db_path: Path) -> None:
         applied = log.conn.execute(
             "SELECT migration_set, name FROM _sqlite_migrations ORDER BY id"
         ).fetchall()
-        assert applied == [("liveblog", "m001_events"), ("liveblog", "m002_webhooks"), ("liveblog", "m003_tokens")]
+        assert applied == [
+            ("liveblog", "m001_events"),
+            ("liveblog", "m002_webhooks"),
+            ("liveblog", "m003_tokens"),
+        ]
         assert len(applied) == LATEST
         triggers = {
             r[0]

@@ -515,6 +515,21 @@ def test_a_redirect_is_not_followed(invoke: Invoke, db_path: Path, day_open: Non
     assert positions_of(receiver.accepted) == [position]
 
 
+def test_a_cookie_one_receiver_sets_never_reaches_another(
+    invoke: Invoke, db_path: Path, day_open: None
+) -> None:
+    # Both on 127.0.0.1: a shared cookie jar would replay alice's cookie to bob.
+    with Receiver() as alice, Receiver() as bob:
+        alice.default = Reply(headers={"Set-Cookie": "session=alice-secret; Path=/"})
+        subscribe(invoke, alice.url)
+        subscribe(invoke, bob.url)
+        appended = notes(invoke, "one", "two", "three")
+        with BackgroundDeliverer(db_path, PATIENT):
+            wait_for(lambda: settled(db_path))
+    assert positions_of(alice.accepted) == appended == positions_of(bob.accepted)
+    assert all("cookie" not in r.headers for r in alice.requests + bob.requests)
+
+
 @pytest.mark.parametrize("status", [429, 503])
 def test_retry_after_is_honoured(
     status: int, invoke: Invoke, db_path: Path, day_open: None

@@ -14,6 +14,7 @@ and at-least-once delivery then sends it again.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ssl
 import time
 from collections.abc import Callable
@@ -31,8 +32,10 @@ from .addresses import Resolver, parse_url, pin_address, system_resolver
 from .payloads import Payloads
 from .policy import RetryPolicy, parse_retry_after
 from .signing import headers as signed_headers
+from .signing import secret_key
 from .subscriptions import Subscription, all_subscriptions, get
 from .summaries import record_summary_changes
+from .transport import PinnedTransport, refuse_cookies
 
 if TYPE_CHECKING:
     from ..projections import ProjectionRunner
@@ -42,6 +45,18 @@ USER_AGENT = "liveblog-webhooks/1"
 
 class _Stopping(Exception):
     """The deliverer is closing: an attempt still waiting for a slot is not made."""
+
+
+# Per URL (or secret) work, done once rather than on every attempt.
+_parsed = functools.lru_cache(maxsize=1024)(parse_url)
+_key = functools.lru_cache(maxsize=1024)(secret_key)
+
+
+@functools.lru_cache(maxsize=1024)
+def _pinned_url(url: str, address: str) -> tuple[httpx.URL, str]:
+    """The URL aimed at the checked address, and the Host header it keeps."""
+    original = httpx.URL(url)
+    return original.copy_with(host=address), original.netloc.decode("ascii")
 
 
 @dataclass(frozen=True)
@@ -101,7 +116,6 @@ class Deliverer:
         self._transport = transport
         self._tls_context = tls_context
         self._client: httpx.AsyncClient | None = None
-        self._tls_clients: dict[str, httpx.AsyncClient] = {}  # one per HTTPS host name
         self._slots = asyncio.Semaphore(self.options.concurrency)
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._closing = False  # set on exit: finish the attempts in flight, start no more
@@ -110,43 +124,23 @@ class Deliverer:
 
     # -- lifecycle -------------------------------------------------------------------
 
-    def _new_client(self) -> httpx.AsyncClient:
-        pool = self.options.concurrency * 2
-        return httpx.AsyncClient(
-            transport=self._transport
-            or httpx.AsyncHTTPTransport(
-                verify=self._tls_context if self._tls_context is not None else True,
-                limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool),
-            ),
-            follow_redirects=False,
-            timeout=httpx.Timeout(self.options.timeout),
-            trust_env=False,  # a proxy would connect to an address we did not check
-        )
-
-    def _client_for(self, scheme: str, host: str) -> httpx.AsyncClient:
-        """Plain HTTP shares one pool. An HTTPS connection is verified for one host name
-        but pooled by the address it is pinned to, so each name has a pool of its own:
-        a connection verified for one name never carries a request for another."""
-        assert self._client is not None, "use `async with Deliverer(...)`"
-        if scheme != "https" or self._transport is not None:
-            return self._client
-        client = self._tls_clients.get(host)
-        if client is None:
-            client = self._tls_clients[host] = self._new_client()
-        return client
-
     async def __aenter__(self) -> Deliverer:
-        self._client = self._new_client()
+        # One client for every subscriber: the pools per receiver live in its transport.
+        self._client = refuse_cookies(
+            httpx.AsyncClient(
+                transport=self._transport or PinnedTransport(self._tls_context),
+                follow_redirects=False,
+                timeout=httpx.Timeout(self.options.timeout),
+                trust_env=False,  # a proxy would connect to an address we did not check
+            )
+        )
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         self._closing = True
         await self.drain_workers()
-        clients = [*self._tls_clients.values(), self._client]
-        self._tls_clients.clear()
-        for client in clients:
-            if client is not None:
-                await client.aclose()
+        if self._client is not None:
+            await self._client.aclose()
         self.log.close()
 
     async def drain_workers(self) -> None:
@@ -238,7 +232,7 @@ class Deliverer:
             body = self.payloads.body(delivery)
         except LiveblogError as exc:  # e.g. a row of the log edited by hand
             return Outcome(error=f"cannot build the payload: {exc}")
-        target = parse_url(subscription.url)
+        target = _parsed(subscription.url)
         async with self._slots:
             if self._closing:
                 raise _Stopping
@@ -246,7 +240,7 @@ class Deliverer:
             headers = {
                 "content-type": "application/json",
                 "user-agent": USER_AGENT,
-                **signed_headers(subscription.key, delivery.message_id, timestamp, body),
+                **signed_headers(_key(subscription.secret), delivery.message_id, timestamp, body),
             }
             try:
                 async with asyncio.timeout(self.options.timeout):
@@ -258,15 +252,18 @@ class Deliverer:
                 return Outcome(error=str(exc))
             except httpx.HTTPError as exc:
                 return Outcome(error=f"{type(exc).__name__}: {exc}".rstrip(": "))
+            except Exception as exc:  # unforeseen (a bug, a transport's fault): retried
+                # like any failure, never a sender that dies and is restarted at once.
+                return Outcome(error=f"unexpected {type(exc).__name__}: {exc}".rstrip(": "))
 
     async def _post(
         self, host: str, address: str, url: str, headers: dict[str, str], body: bytes
     ) -> Outcome:
-        original = httpx.URL(url)
-        client = self._client_for(original.scheme, host)
-        pinned = original.copy_with(host=address)
-        headers = {**headers, "host": original.netloc.decode("ascii")}
-        extensions = {"sni_hostname": host} if original.scheme == "https" else {}
+        assert self._client is not None
+        client = self._client
+        pinned, netloc = _pinned_url(url, address)
+        headers = {**headers, "host": netloc}
+        extensions = {"sni_hostname": host} if pinned.scheme == "https" else {}
         for retry in (False, True):
             request = client.build_request(
                 "POST", pinned, headers=headers, content=body, extensions=extensions
