@@ -13,8 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	@echo "liveblog: serving ./events.db and ./feeds — open http://127.0.0.1:8000/feeds/ (feeds), http://127.0.0.1:8000/docs (API), http://127.0.0.1:8000/healthz"
-	$(BIN)/liveblog serve --host 127.0.0.1 --port 8000
+	$(BIN)/liveblog --db ./events.db --feeds ./feeds serve --host 127.0.0.1 --port 8000
 
 lint: $(STAMP)
 	$(BIN)/ruff check liveblog tests bench

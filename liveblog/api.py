@@ -40,6 +40,7 @@ from .feedserver import FeedFiles
 from .service import Liveblog
 from .store import EventLog
 from .store.sqlite import DatabaseError, OperationalError
+from .text import EVENT_ID_PATTERN, SLUG_PATTERN
 
 MAX_BATCH = 1000
 DraftType = Literal[
@@ -65,11 +66,9 @@ class Draft(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,79}$")]
+    id: Annotated[str, Field(pattern=EVENT_ID_PATTERN)]
     type: DraftType
-    conference: Annotated[str | None, Field(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")] = (
-        None
-    )
+    conference: Annotated[str | None, Field(pattern=SLUG_PATTERN)] = None
     at: Annotated[str | None, Field(max_length=64)] = None
     data: dict[str, str | int | bool | list[str] | None] = Field(default_factory=dict)
 
@@ -248,7 +247,7 @@ def create_app(db_path: str, feeds_dir: Path) -> Any:
     )
     def day_summary(
         name: Reporter,
-        slug: Annotated[str, PathParam(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")],
+        slug: Annotated[str, PathParam(pattern=SLUG_PATTERN)],
         number: Annotated[int, PathParam(ge=1, le=366)],
         format: Literal["markdown", "html", "json"] = "markdown",
     ) -> Response:

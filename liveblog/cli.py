@@ -681,6 +681,8 @@ def publish(feeds_url: str, hub: str | None, page_size: int) -> None:
 
 def scheduler_options(fn: F) -> F:
     """What `run` and `serve` share: where feeds go, and how webhooks are delivered."""
+    from .webhooks.policy import DEFAULT_SCHEDULE
+
     fn = click.option(
         "--webhook-concurrency",
         type=click.IntRange(1, 1000),
@@ -701,7 +703,7 @@ def scheduler_options(fn: F) -> F:
     fn = click.option(
         "--retry-schedule",
         envvar="LIVEBLOG_WEBHOOK_RETRIES",
-        default="5s,5m,30m,2h,5h,10h,10h",
+        default=DEFAULT_SCHEDULE,
         show_default=True,
         metavar="DELAYS",
         help="Waits before each webhook retry (env LIVEBLOG_WEBHOOK_RETRIES); after the "
@@ -859,9 +861,10 @@ def token_list() -> None:
 def token_revoke(name: str) -> None:
     """Revoke NAME's token: the server refuses it from now on."""
     from . import tokens
+    from .service import _author
 
     with user_errors():
-        tokens.revoke(state().reader.log.conn, name)
+        tokens.revoke(state().reader.log.conn, _author(name))
     click.echo(f"revoked {name}'s token")
 
 

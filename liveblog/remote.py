@@ -83,16 +83,31 @@ class Outbox:
             yield
 
     def pending(self) -> list[dict[str, Any]]:
+        """The queued drafts. A line cut short (a crash while queuing, before the command
+        said "queued") is skipped: that draft was never acknowledged."""
         try:
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return []
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
+        drafts = []
+        for line in text.splitlines():
+            try:
+                draft = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(draft, dict) and "id" in draft and "type" in draft:
+                drafts.append(draft)
+        return drafts
 
     def add(self, draft: dict[str, Any]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(draft) + "\n")
+        with open(self.path, "a+b") as handle:
+            handle.seek(0, os.SEEK_END)
+            if handle.tell():
+                handle.seek(-1, os.SEEK_END)
+                if handle.read(1) != b"\n":  # a line cut short by a crash: end it
+                    handle.write(b"\n")
+            handle.write(json.dumps(draft).encode("utf-8") + b"\n")
             handle.flush()
             os.fsync(handle.fileno())  # queued means kept, even through a power cut
 
@@ -145,23 +160,30 @@ class Remote:
                 ) from None
             except httpx.TransportError as exc:
                 raise Unreachable(f"cannot reach {self.server}: {type(exc).__name__}") from None
-        if response.status_code >= 500:
-            raise Unreachable(f"{self.server} answered {response.status_code}")
         try:
             answer = response.json()
         except ValueError:
-            answer = {}
-        if response.status_code == 401:
+            answer = None
+        status = response.status_code
+        if status == 401:
             raise LiveblogError(
                 f"{self.server} refused the token: check LIVEBLOG_TOKEN "
                 "(`liveblog token create NAME` on the server)"
             )
-        if response.status_code >= 300:
-            message = answer.get("error") if isinstance(answer, dict) else None
-            if not isinstance(message, str):
-                message = json.dumps(answer.get("detail", answer))[:300]
-            raise ServerRefused(f"{self.server}: {message}")
-        return [from_export(e) for e in answer["events"]]
+        # Only the API's own refusal ({"error": …} with a 4xx) means the draft is wrong.
+        # Anything else — a 5xx, a 408/429, a captive portal's redirect or page, a proxy's
+        # answer — says nothing about the draft: it waits in the outbox.
+        if 400 <= status < 500 and isinstance(answer, dict) and "error" in answer:
+            raise ServerRefused(f"{self.server}: {answer['error']}")
+        events = answer.get("events") if 200 <= status < 300 and isinstance(answer, dict) else None
+        if not isinstance(events, list):
+            raise Unreachable(f"{self.server} answered {status}, not as liveblog's API does")
+        try:
+            return [from_export(e) for e in events]
+        except (LiveblogError, TypeError, ValueError):
+            raise Unreachable(
+                f"{self.server} answered {status} with events it cannot read"
+            ) from None
 
 
 class RemoteReporter:

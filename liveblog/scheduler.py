@@ -99,6 +99,7 @@ class Scheduler:
         self._published = -1
         self._scheduler: Any = None
         self._publishing: asyncio.Future[None] | None = None
+        self._problems: dict[str, str | None] = {}
 
     async def start(self) -> None:
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -132,6 +133,16 @@ class Scheduler:
         if self._feeds is not None:
             await asyncio.get_running_loop().run_in_executor(None, self._feeds.close)
 
+    def _warn(self, job: str, problem: str | None) -> None:
+        """Say a job's problem once (it is retried every tick), and when it clears."""
+        if self._problems.get(job) == problem:
+            return
+        if problem is not None:
+            self.report(f"Warning: {problem} (retrying)")
+        elif job in self._problems:
+            self.report(f"{job}: working again")
+        self._problems[job] = problem
+
     def _wake(self, job_id: str) -> None:
         job = self._scheduler.get_job(job_id)
         if job is not None:
@@ -148,16 +159,18 @@ class Scheduler:
             self.deliverer.prepare()
             self.deliverer.start_due()
             self._wake("publish-feeds")
+            self._warn("catch-up", None)
         except (LiveblogError, DatabaseError) as exc:
             self._seen_version = None  # try again next tick
-            self.report(f"Warning: catching up: {exc}")
+            self._warn("catch-up", f"catching up: {exc}")
 
     async def deliver(self) -> None:
         assert self.deliverer is not None
         try:
             self.deliverer.start_due()
+            self._warn("deliver", None)
         except (LiveblogError, DatabaseError) as exc:
-            self.report(f"Warning: delivering webhooks: {exc}")
+            self._warn("deliver", f"delivering webhooks: {exc}")
 
     async def publish(self) -> None:
         if self._feeds is None or self._published == self._changes:
@@ -171,12 +184,13 @@ class Scheduler:
         except asyncio.CancelledError:
             return
         except (LiveblogError, DatabaseError, OSError) as exc:
-            self.report(f"Warning: publishing feeds: {exc}")
+            self._warn("publish", f"publishing feeds: {exc}")
             return
         finally:
             if self._publishing.done():
                 self._publishing = None
         self._published = changes
+        self._warn("publish", None)
 
 
 async def run_once(options: RunOptions, report: Report) -> None:

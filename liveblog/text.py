@@ -81,16 +81,12 @@ Reason = Caption
 
 # Event ids are chosen by clients (so a retried post is never duplicated). They appear
 # in URLs and feed ids, so they are restricted to URL-safe characters.
-EventId = Annotated[
-    str,
-    StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,79}$"),
-]
+EVENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,79}$"
+EventId = Annotated[str, StringConstraints(pattern=EVENT_ID_PATTERN)]
 
 # A conference slug names a directory under feeds/ and a URL path segment.
-Slug = Annotated[
-    str,
-    StringConstraints(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"),
-]
+SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
+Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN)]
 
 Url = Annotated[
     str,

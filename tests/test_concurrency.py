@@ -134,7 +134,6 @@ def test_four_processes_append_to_one_fresh_log(tmp_path: Path) -> None:
     assert migrations == [
         ("m001_events",),
         ("m002_webhooks",),
-        ("m003_tokens",),
     ]  # migrated once, though four opened it at once
     assert len(events) == total
     assert [e.position for e in events] == list(range(1, total + 1))
@@ -219,7 +218,7 @@ def test_processes_opening_a_fresh_log_at_once_all_succeed(tmp_path: Path) -> No
         with EventLog(tmp_path / f"events-{r}.db") as log:
             assert log.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
             applied = log.conn.execute("SELECT name FROM _sqlite_migrations").fetchall()
-            assert applied == [("m001_events",), ("m002_webhooks",), ("m003_tokens",)]
+            assert applied == [("m001_events",), ("m002_webhooks",)]
 
 
 def test_opening_a_fresh_log_waits_for_another_writer(tmp_path: Path) -> None:

@@ -390,3 +390,48 @@ def json_log(service: Service, token: str) -> list[dict[str, Any]]:
         return events
     finally:
         api.close()
+
+
+# -- answers that are not the API's ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        {"status": 302, "headers": {"Location": "https://portal.example/login"}},
+        {"status": 429, "headers": {"Retry-After": "5"}},
+        {"status": 408},
+        {"status": 200, "headers": {"Content-Type": "text/html"}, "body": b"<h1>Wifi</h1>"},
+        {"status": 404, "headers": {"Content-Type": "text/html"}, "body": b"no such page"},
+    ],
+    ids=["captive-portal-302", "429", "408", "html-200", "proxy-404"],
+)
+def test_an_answer_that_is_not_the_apis_queues_the_draft(
+    tmp_path: Path, reply: dict[str, Any]
+) -> None:
+    """A captive portal, a proxy or a busy server says nothing about the draft: it is
+    kept (never lost, never set aside as refused) for the real server later."""
+    from receivers import Reply
+
+    with Receiver(default=Reply(**reply)) as portal:
+        laptop = Laptop(Workspace(tmp_path / "laptop"), portal.url.rstrip("/"), "lbt_x")
+        proc = laptop.cli("note", "typed behind a portal")
+        assert proc.returncode == 0, (proc.stdout, proc.stderr)
+        assert QUEUED_LINE.match(proc.out[0]), proc.out
+        assert portal.requests, "the CLI did try the server"
+    assert [d["data"]["text"] for d in laptop.outbox()] == ["typed behind a portal"]
+    assert laptop.rejected() == []
+
+
+def test_a_line_cut_short_in_the_outbox_is_skipped(tmp_path: Path) -> None:
+    """A crash while queuing leaves a partial last line: that draft was never reported
+    queued; the ones before it still are, and later commands are not blocked."""
+    from liveblog.remote import Outbox
+
+    outbox = Outbox("http://127.0.0.1:9", tmp_path)
+    outbox.add({"id": "a1", "type": "note.posted", "data": {"text": "kept"}})
+    with open(outbox.path, "a", encoding="utf-8") as handle:
+        handle.write('{"id": "a2", "type": "note.po')
+    assert [d["id"] for d in outbox.pending()] == ["a1"]
+    outbox.add({"id": "a3", "type": "note.posted", "data": {"text": "after"}})
+    assert [d["id"] for d in outbox.pending()] == ["a1", "a3"]

@@ -927,3 +927,23 @@ def test_health_of_a_log_written_by_the_local_cli(running: Running) -> None:
     head = running.ann.head()
     running.ws.ok("note", "head check", "--conference", LIVE, author="dan")
     assert running.ann.head() == head + 1
+
+
+def test_a_lasting_problem_is_reported_once_and_so_is_its_end() -> None:
+    """The jobs retry every tick: a full disk must not print ten warnings a second."""
+    from liveblog.scheduler import RunOptions, Scheduler
+    from liveblog.webhooks import DeliveryOptions
+
+    lines: list[str] = []
+    scheduler = Scheduler(RunOptions("unused.db", None, DeliveryOptions()), lines.append)
+    for _ in range(50):
+        scheduler._warn("publish", "publishing feeds: [Errno 28] No space left on device")
+    scheduler._warn("deliver", None)  # a job that never failed says nothing
+    for _ in range(3):
+        scheduler._warn("publish", None)
+    scheduler._warn("publish", "publishing feeds: database is locked")
+    assert lines == [
+        "Warning: publishing feeds: [Errno 28] No space left on device (retrying)",
+        "publish: working again",
+        "Warning: publishing feeds: database is locked (retrying)",
+    ]

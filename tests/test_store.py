@@ -534,7 +534,6 @@ def test_a_new_file_is_migrated(db_path: Path) -> None:
         assert applied == [
             ("liveblog", "m001_events"),
             ("liveblog", "m002_webhooks"),
-            ("liveblog", "m003_tokens"),
         ]
         assert len(applied) == LATEST
         triggers = {

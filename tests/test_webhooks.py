@@ -895,3 +895,33 @@ def test_https_is_verified_for_each_host_name_even_on_a_shared_address(
     refused = deliveries(db_path, b)
     assert [d["status"] for d in refused] == ["pending"] * 3
     assert "certificate is not valid for 'b.test'" in refused[0]["last_error"]
+
+
+# -- the retry policy, the SSRF rules and the queue's reads, directly --------------------
+
+
+def test_retry_after_is_a_minimum_never_a_shortcut_through_the_schedule() -> None:
+    policy = RetryPolicy(parse_schedule("5m,2h"), jitter=0.2)
+    # A short Retry-After does not replace the backoff (it would burn every attempt
+    # in seconds); a long one is waited out.
+    first = policy.delay(1, retry_after=1.0)
+    assert first is not None and first >= 240
+    assert policy.delay(1, retry_after=3 * 3600.0) == 3 * 3600.0
+    assert policy.delay(3, retry_after=1.0) is None  # exhausted: dead-lettered
+
+
+def test_the_due_query_reads_only_pending_deliveries(
+    invoke: Invoke, db_path: Path, day_open: None
+) -> None:
+    from pysqlite3 import dbapi2 as sqlite3
+
+    conn = sqlite3.connect(str(db_path))
+    try:
+        # The query `liveblog run` makes every tick, as the planner will run it.
+        plan = " ".join(
+            str(row[-1])
+            for row in conn.execute(f"EXPLAIN QUERY PLAN {webhook_queue.DUE_SQL}", (0.0,))
+        )
+    finally:
+        conn.close()
+    assert "webhook_deliveries_pending" in plan, plan

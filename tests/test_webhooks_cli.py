@@ -205,6 +205,9 @@ REFUSED_URLS = [
     "http://[::ffff:169.254.169.254]/",
     "http://[2002:7f00:1::]/",
     "http://[64:ff9b::7f00:1]/",
+    "http://[::7f00:1]/",  # IPv4-compatible 127.0.0.1
+    "http://[::ffff:0:7f00:1]/",  # IPv4-translated 127.0.0.1
+    "http://[100::1]/",  # discard-only, outside global unicast
     "http://224.0.0.1/",
     "http://[ff02::1]/",
     "http://2130706433/",  # 127.0.0.1 as one decimal number

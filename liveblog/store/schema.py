@@ -134,7 +134,8 @@ CREATE TABLE IF NOT EXISTS webhook_deliveries (
 );
 CREATE INDEX IF NOT EXISTS webhook_deliveries_queue
     ON webhook_deliveries (subscription, status, id);
-CREATE INDEX IF NOT EXISTS webhook_deliveries_position ON webhook_deliveries (position);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_pending
+    ON webhook_deliveries (subscription, id) WHERE status = 'pending';
 CREATE TABLE IF NOT EXISTS api_tokens (
     name TEXT PRIMARY KEY,
     digest TEXT NOT NULL UNIQUE,
@@ -156,7 +157,6 @@ def ensure_config_tables(conn: Connection) -> None:
 MIGRATIONS: list[tuple[str, Any]] = [
     ("m001_events", _m001_events),
     ("m002_webhooks", _m002_config),
-    ("m003_tokens", _m002_config),
 ]
 LATEST = len(MIGRATIONS)
 

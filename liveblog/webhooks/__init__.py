@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .addresses import parse_url, pin_address, refusal
-    from .deliverer import Deliverer, DeliveryOptions, Outcome, Tally, deliver_once
+    from .deliverer import Deliverer, DeliveryOptions, Outcome, Tally
     from .policy import DEFAULT_SCHEDULE, RetryPolicy, parse_schedule
     from .queue import Delivery
     from .signing import new_secret, sign
@@ -32,7 +32,6 @@ _WHERE = {
     "DeliveryOptions": ".deliverer",
     "Outcome": ".deliverer",
     "Tally": ".deliverer",
-    "deliver_once": ".deliverer",
     "DEFAULT_SCHEDULE": ".policy",
     "RetryPolicy": ".policy",
     "parse_schedule": ".policy",
@@ -62,7 +61,6 @@ __all__ = [
     "RetryPolicy",
     "Subscription",
     "Tally",
-    "deliver_once",
     "new_secret",
     "parse_schedule",
     "parse_url",

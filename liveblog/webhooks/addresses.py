@@ -35,7 +35,12 @@ METADATA = frozenset(
 MAX_URL_LENGTH = 2000
 # NAT64 (RFC 6052 well-known prefix, RFC 8215 local use): an IPv4 address in the last
 # 32 bits, reached through a translator.
-NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+# IPv6 forms that carry an IPv4 address in their last 32 bits: NAT64, IPv4-compatible
+# (deprecated), IPv4-translated. (IPv4-mapped and 6to4 have their own accessors.)
+EMBEDDING_IPV4 = tuple(
+    ipaddress.ip_network(n) for n in ("64:ff9b::/96", "64:ff9b:1::/48", "::/96", "::ffff:0:0:0/96")
+)
+GLOBAL_UNICAST = ipaddress.ip_network("2000::/3")
 
 
 @dataclass(frozen=True)
@@ -78,7 +83,8 @@ def refusal(address: IPAddress, allow_private: bool) -> str | None:
     """Why `address` may not receive webhooks, or None if it may."""
     if isinstance(address, ipaddress.IPv6Address):
         embedded = address.ipv4_mapped or address.sixtofour
-        if embedded is None and any(address in net for net in NAT64):
+        plain = address.is_loopback or address.is_unspecified  # ::1 and :: say it as is
+        if embedded is None and not plain and any(address in n for n in EMBEDDING_IPV4):
             embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
         if embedded is not None:
             reason = refusal(embedded, allow_private)
@@ -101,10 +107,11 @@ def refusal(address: IPAddress, allow_private: bool) -> str | None:
 
 
 def _never_public(address: IPAddress) -> bool:
-    """Ranges some Python releases call global that no public receiver can be on."""
+    """Ranges some Python releases call global that no public receiver can be on;
+    for IPv6, anything outside global unicast (2000::/3)."""
     if address.is_multicast:
         return True
-    return isinstance(address, ipaddress.IPv6Address) and address.is_site_local
+    return isinstance(address, ipaddress.IPv6Address) and address not in GLOBAL_UNICAST
 
 
 async def system_resolver(host: str, port: int) -> list[str]:

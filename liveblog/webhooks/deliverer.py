@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from ..projections import ProjectionRunner
 
 USER_AGENT = "liveblog-webhooks/1"
+LOOP_BUSY_TIMEOUT_MS = 2000
 
 
 class _Stopping(Exception):
@@ -108,6 +109,10 @@ class Deliverer:
         self.log = EventLog(db_path)
         self.conn = self.log.conn
         self.conn.execute("PRAGMA synchronous = NORMAL")
+        # This connection is used on the event loop: wait at most this long for another
+        # process's write lock (a big import), then give up until the next tick, rather
+        # than freeze every attempt in flight for the full 30 s.
+        self.conn.execute(f"PRAGMA busy_timeout = {LOOP_BUSY_TIMEOUT_MS}")
         ensure_config_tables(self.conn)
         self.payloads = Payloads(self.log)
         self.resolver = resolver
@@ -156,15 +161,17 @@ class Deliverer:
         Summaries are recorded at the same projected position the queues are filled
         up to, so no cursor passes a position whose summaries are not recorded yet.
         """
-        if not all_subscriptions(self.conn, active_only=True):
-            return 0
         from ..projections import runner_for
 
         if self._projections is None:
             self._projections = runner_for(self.log)
+        # Always here, subscribers or not: the scheduler's one catch-up (a second one
+        # elsewhere would change this connection's data_version and re-trigger it).
         self._projections.catch_up()
         # The deliverer's connection stays at NORMAL (catch-up restores FULL).
         self.conn.execute("PRAGMA synchronous = NORMAL")
+        if not all_subscriptions(self.conn, active_only=True):
+            return 0
         with write_transaction(self.conn):
             until = min(s.position for s in self._projections.status())
             record_summary_changes(self.log)
@@ -173,9 +180,6 @@ class Deliverer:
 
     def due(self) -> list[str]:
         return queue.due_subscriptions(self.conn, self.clock())
-
-    def next_due(self) -> float | None:
-        return queue.next_due(self.conn)
 
     # -- sending ---------------------------------------------------------------------
 
@@ -210,9 +214,9 @@ class Deliverer:
             delivery = queue.head(self.conn, subscription_id)
             if delivery is None:
                 with write_transaction(self.conn):
-                    refilled = queue.fill(
-                        self.conn, subscription, self._prepared_until, self.clock()
-                    )
+                    # Read again under the lock: `redeliver --since` may have moved its cursor.
+                    current = get(self.conn, subscription_id)
+                    refilled = queue.fill(self.conn, current, self._prepared_until, self.clock())
                 if refilled:
                     continue
                 return
@@ -329,9 +333,3 @@ class Deliverer:
             return True  # dead-lettered: the next message may go
         self.tally.failed += 1
         return False
-
-
-async def deliver_once(db_path: str, options: DeliveryOptions | None = None) -> Tally:
-    """Queue and send everything due now from `db_path` (what `liveblog run --once` does)."""
-    async with Deliverer(db_path, options) as deliverer:
-        return await deliverer.run_once()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import email.utils
-import random
 import re
 from dataclasses import dataclass, field
 
@@ -33,6 +31,8 @@ def parse_schedule(text: str) -> tuple[float, ...]:
 
 def parse_retry_after(value: str | None, now: float) -> float | None:
     """Seconds to wait from a `Retry-After` header (seconds or an HTTP date)."""
+    import email.utils
+
     if not value:
         return None
     value = value.strip()
@@ -61,7 +61,10 @@ class RetryPolicy:
         schedule is exhausted (the delivery is dead-lettered)."""
         if attempts >= self.max_attempts:
             return None
-        if retry_after is not None:
-            return retry_after
+        import random
+
         base = self.schedule[attempts - 1]
-        return base * random.uniform(1 - self.jitter, 1 + self.jitter)
+        delay = base * random.uniform(1 - self.jitter, 1 + self.jitter)
+        # A receiver's Retry-After is honoured as a minimum: a short one never burns
+        # through the schedule meant to span days.
+        return delay if retry_after is None else max(delay, retry_after)

@@ -147,26 +147,19 @@ def head(conn: Connection, subscription: str) -> Delivery | None:
     return _delivery(row) if row else None
 
 
+DUE_SQL = (
+    "SELECT d.subscription FROM webhook_deliveries AS d "
+    "JOIN (SELECT subscription, min(id) AS id FROM webhook_deliveries "
+    "      WHERE status = 'pending' GROUP BY subscription) AS h ON h.id = d.id "
+    "JOIN webhook_subscriptions AS s ON s.id = d.subscription AND s.status = 'active' "
+    "WHERE d.next_attempt_at <= ?"
+)
+
+
 def due_subscriptions(conn: Connection, now: float) -> list[str]:
-    """Active subscriptions whose head delivery may be sent now."""
-    rows = conn.execute(
-        "SELECT d.subscription, d.next_attempt_at FROM webhook_deliveries AS d "
-        "JOIN webhook_subscriptions AS s ON s.id = d.subscription AND s.status = 'active' "
-        "WHERE d.id IN (SELECT min(id) FROM webhook_deliveries WHERE status = 'pending' "
-        "GROUP BY subscription)"
-    ).fetchall()
-    return [r[0] for r in rows if r[1] <= now]
-
-
-def next_due(conn: Connection) -> float | None:
-    """When the earliest waiting head delivery falls due (None: nothing is waiting)."""
-    row = conn.execute(
-        "SELECT min(d.next_attempt_at) FROM webhook_deliveries AS d "
-        "JOIN webhook_subscriptions AS s ON s.id = d.subscription AND s.status = 'active' "
-        "WHERE d.id IN (SELECT min(id) FROM webhook_deliveries WHERE status = 'pending' "
-        "GROUP BY subscription)"
-    ).fetchone()
-    return None if row is None or row[0] is None else float(row[0])
+    """Active subscriptions whose head delivery may be sent now (reads only the partial
+    index of pending deliveries: the delivered history is never scanned)."""
+    return [r[0] for r in conn.execute(DUE_SQL, (now,)).fetchall()]
 
 
 # An attempt's outcome is written only to a delivery still pending: one that
@@ -217,7 +210,7 @@ def record_gone(conn: Connection, delivery: Delivery, status: int, reason: str) 
     with write_transaction(conn):
         conn.execute(
             "UPDATE webhook_deliveries SET attempts = attempts + 1, last_attempt_at = ?, "
-            "last_status = ?, last_error = ? WHERE id = ?",
+            "last_status = ?, last_error = ? WHERE id = ? AND status = 'pending'",
             (stamp, status, reason, delivery.id),
         )
         conn.execute(

@@ -12,17 +12,18 @@ import json
 import re
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..errors import AmbiguousId, InvalidWebhook, NotFound, RefusedCommand
 from ..events import EVENT_TYPES
 from ..store.sqlite import Connection, write_transaction
+from ..text import SLUG_PATTERN
 from .addresses import parse_url
 from .signing import new_secret, secret_key
 
 SUMMARY_TYPES = ("summary.published", "summary.updated")
 MESSAGE_TYPES = (*EVENT_TYPES, *SUMMARY_TYPES)
-_SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+_SLUG = re.compile(SLUG_PATTERN)
 _COLUMNS = "id, url, events, conference, secret, allow_private, status, status_reason, cursor"
 
 
@@ -50,7 +51,7 @@ class Subscription:
     url: str
     events: tuple[str, ...]  # the filters as given; empty means every type
     conference: str | None
-    secret: str
+    secret: str = field(repr=False)  # never in a log line or a traceback
     allow_private: bool
     status: str
     status_reason: str | None
