@@ -83,6 +83,8 @@ class State:
         return self.service
 
     def close(self) -> None:
+        if self._reporter is not None and self._reporter is not self._service:
+            self._reporter.close()  # the remote reporter's connection
         if self._service is not None:
             self._service.close()
 
@@ -807,7 +809,10 @@ def sync() -> None:
             "nothing to sync: LIVEBLOG_SERVER is not set (the CLI writes to the local log)"
         )
     with user_errors():
-        sent, waiting = reporter.sync()
+        try:
+            sent, waiting = reporter.sync()
+        finally:
+            reporter.close()
     if waiting:
         raise click.ClickException(
             f"sent {sent}; {waiting} still queued: {reporter.remote.server} cannot be reached"

@@ -127,39 +127,55 @@ class Outbox:
 
 
 class Remote:
-    """POSTs drafts to a server's /api/events with a bearer token."""
+    """POSTs drafts to a server's /api/events with a bearer token.
+
+    One connection serves every post of a command (the queue, then the new draft): on
+    poor wifi each new TLS handshake is a chance to fail. Call `close` when done."""
 
     def __init__(self, server: str, token: str, *, transport: Any = None) -> None:
         self.server = server.rstrip("/")
         self.token = token
         self.transport = transport
+        self._runner: asyncio.Runner | None = None
+        self._client: Any = None
 
     def post(self, drafts: list[dict[str, Any]]) -> list[Event]:
-        return asyncio.run(self._post(drafts))
+        if self._runner is None:
+            self._runner = asyncio.Runner()
+        return self._runner.run(self._post(drafts))
+
+    def close(self) -> None:
+        if self._runner is not None:
+            if self._client is not None:
+                self._runner.run(self._client.aclose())
+                self._client = None
+            self._runner.close()
+            self._runner = None
 
     async def _post(self, drafts: list[dict[str, Any]]) -> list[Event]:
         import httpx
 
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                transport=self.transport,
+                timeout=httpx.Timeout(DEADLINE_SECONDS, connect=CONNECT_SECONDS),
+                follow_redirects=False,
+            )
         body = drafts[0] if len(drafts) == 1 else drafts
-        async with httpx.AsyncClient(
-            transport=self.transport,
-            timeout=httpx.Timeout(DEADLINE_SECONDS, connect=CONNECT_SECONDS),
-            follow_redirects=False,
-        ) as client:
-            try:
-                # httpx bounds each phase, not the whole exchange: this does.
-                async with asyncio.timeout(DEADLINE_SECONDS):
-                    response = await client.post(
-                        f"{self.server}/api/events",
-                        json=body,
-                        headers={"authorization": f"Bearer {self.token}"},
-                    )
-            except TimeoutError:
-                raise Unreachable(
-                    f"no answer from {self.server} within {DEADLINE_SECONDS:g} s"
-                ) from None
-            except httpx.TransportError as exc:
-                raise Unreachable(f"cannot reach {self.server}: {type(exc).__name__}") from None
+        try:
+            # httpx bounds each phase, not the whole exchange: this does.
+            async with asyncio.timeout(DEADLINE_SECONDS):
+                response = await self._client.post(
+                    f"{self.server}/api/events",
+                    json=body,
+                    headers={"authorization": f"Bearer {self.token}"},
+                )
+        except TimeoutError:
+            raise Unreachable(
+                f"no answer from {self.server} within {DEADLINE_SECONDS:g} s"
+            ) from None
+        except httpx.TransportError as exc:
+            raise Unreachable(f"cannot reach {self.server}: {type(exc).__name__}") from None
         try:
             answer = response.json()
         except ValueError:
@@ -197,7 +213,7 @@ class RemoteReporter:
         self.report = report  # prints the events of queued drafts as they are sent
 
     def close(self) -> None:
-        pass
+        self.remote.close()
 
     # -- the outbox ------------------------------------------------------------------
 

@@ -435,3 +435,36 @@ def test_a_line_cut_short_in_the_outbox_is_skipped(tmp_path: Path) -> None:
     assert [d["id"] for d in outbox.pending()] == ["a1"]
     outbox.add({"id": "a3", "type": "note.posted", "data": {"text": "after"}})
     assert [d["id"] for d in outbox.pending()] == ["a1", "a3"]
+
+
+def test_a_flush_sends_the_whole_queue_over_one_connection(tmp_path: Path) -> None:
+    """On poor wifi every new connection (and TLS handshake) is one more chance to fail."""
+    from receivers import Reply
+
+    from liveblog.remote import Outbox
+
+    event = {
+        "id": "e1",
+        "type": "note.posted",
+        "conference": CONF,
+        "occurred_at": "2026-11-22T10:00:00+00:00",
+        "recorded_at": "2026-11-22T10:00:01+00:00",
+        "author": "ann",
+        "position": 7,
+        "version": 7,
+        "schema_version": 1,
+        "data": {"day": 1, "session": None, "talk": None, "text": "sent"},
+    }
+    answer = json.dumps({"created": True, "events": [event]}).encode()
+    with Receiver(
+        default=Reply(status=201, headers={"Content-Type": "application/json"}, body=answer)
+    ) as server:
+        laptop = Laptop(Workspace(tmp_path / "laptop"), server.url.rstrip("/"), "lbt_x")
+        outbox = Outbox(laptop.server, laptop.ws.state_dir)
+        for n in range(3):
+            outbox.add({"id": f"d{n}", "type": "note.posted", "data": {"text": f"n{n}"}})
+        proc = laptop.cli("sync")
+        assert proc.returncode == 0, (proc.stdout, proc.stderr)
+        assert [json.loads(r.body)["id"] for r in server.requests] == ["d0", "d1", "d2"]
+        assert {r.connection for r in server.requests} == {server.requests[0].connection}
+    assert laptop.outbox() == []
