@@ -151,13 +151,13 @@ class Scheduler:
     async def catch_up(self) -> None:
         assert self.deliverer is not None
         try:
-            version = self.deliverer.log.data_version()
+            version = await self.deliverer.data_version()
             if version == self._seen_version:
                 return
             self._seen_version = version
             self._changes += 1
-            self.deliverer.prepare()
-            self.deliverer.start_due()
+            await self.deliverer.prepare()
+            await self.deliverer.start_due()
             self._wake("publish-feeds")
             self._warn("catch-up", None)
         except (LiveblogError, DatabaseError) as exc:
@@ -167,7 +167,7 @@ class Scheduler:
     async def deliver(self) -> None:
         assert self.deliverer is not None
         try:
-            self.deliverer.start_due()
+            await self.deliverer.start_due()
             self._warn("deliver", None)
         except (LiveblogError, DatabaseError) as exc:
             self._warn("deliver", f"delivering webhooks: {exc}")

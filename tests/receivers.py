@@ -381,11 +381,11 @@ class BackgroundDeliverer:
             self._ready.set()
             seen = -1
             while not self._stop.is_set():
-                version = deliverer.log.data_version()
+                version = await deliverer.data_version()
                 if version != seen:  # another connection wrote: queue what is new
                     seen = version
-                    deliverer.prepare()
-                deliverer.start_due()
+                    await deliverer.prepare()
+                await deliverer.start_due()
                 self._check_workers(deliverer)
                 await asyncio.sleep(self.tick)
 

@@ -15,6 +15,7 @@ import json
 import signal
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -947,3 +948,43 @@ def test_a_lasting_problem_is_reported_once_and_so_is_its_end() -> None:
         "publish: working again",
         "Warning: publishing feeds: database is locked (retrying)",
     ]
+
+
+@pytest.mark.slow
+def test_feeds_are_served_while_another_process_holds_the_write_lock(tmp_path: Path) -> None:
+    """The scheduler's database work waits for the lock on a thread of its own: the
+    event loop, which also answers /feeds/, is never the one waiting."""
+    from pysqlite3 import dbapi2 as sqlite3
+
+    from liveblog.service import Liveblog
+
+    ws = Workspace(tmp_path)
+    open_coverage(ws)
+    service = Service(ws).start()
+    try:
+        wait_for_publication(ws)
+        holder = sqlite3.connect(str(ws.db), isolation_level=None)
+        with Liveblog(ws.db, "dan") as blog:
+            blog.note("a change for the scheduler to catch up on", conference="c1")
+            # At once (the scheduler looks every 0.1 s): the change is seen while the
+            # lock is taken, as by a long import, so catching up has to wait for it.
+            holder.execute("BEGIN IMMEDIATE")
+        try:
+            with httpx.Client(base_url=service.url, timeout=30.0) as client:
+                # Held for 6 s: a request stuck behind the lock would wait out the rest.
+                held_until = time.monotonic() + 6.0
+                answered = 0
+                while time.monotonic() < held_until:
+                    started = time.monotonic()
+                    answer = client.get("/feeds/c1/live.atom")
+                    waited = time.monotonic() - started
+                    assert answer.status_code == 200
+                    assert waited < 1.0, f"a feed request waited {waited:.1f} s for the lock"
+                    answered += 1
+                assert answered > 1
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        wait_until(lambda: published(ws, text="a change for the scheduler"), 20, what="publish")
+    finally:
+        service.stop_cleanly()

@@ -14,12 +14,13 @@ and at-least-once delivery then sends it again.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import functools
 import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
     from ..projections import ProjectionRunner
 
 USER_AGENT = "liveblog-webhooks/1"
-LOOP_BUSY_TIMEOUT_MS = 2000
+T = TypeVar("T")
 
 
 class _Stopping(Exception):
@@ -106,15 +107,14 @@ class Deliverer:
         tls_context: ssl.SSLContext | None = None,
     ) -> None:
         self.options = options or DeliveryOptions()
-        self.log = EventLog(db_path)
-        self.conn = self.log.conn
-        self.conn.execute("PRAGMA synchronous = NORMAL")
-        # This connection is used on the event loop: wait at most this long for another
-        # process's write lock (a big import), then give up until the next tick, rather
-        # than freeze every attempt in flight for the full 30 s.
-        self.conn.execute(f"PRAGMA busy_timeout = {LOOP_BUSY_TIMEOUT_MS}")
-        ensure_config_tables(self.conn)
-        self.payloads = Payloads(self.log)
+        self.db_path = db_path
+        # Every SQLite call runs on this one thread, with its own connection: waiting for
+        # another process's write lock, or rendering a long summary, never stalls the
+        # event loop (the attempts in flight, and in `serve` the feeds and the API).
+        self._db = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="webhooks-db")
+        self.log: EventLog
+        self.conn: Any = None
+        self.payloads: Payloads
         self.resolver = resolver
         self.clock = clock
         self.tally = Tally()
@@ -129,7 +129,20 @@ class Deliverer:
 
     # -- lifecycle -------------------------------------------------------------------
 
+    def _open(self) -> None:
+        self.log = EventLog(self.db_path)
+        self.conn = self.log.conn
+        self.conn.execute("PRAGMA synchronous = NORMAL")
+        ensure_config_tables(self.conn)
+        self.payloads = Payloads(self.log)
+
+    async def in_db(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run `fn(*args)` on the deliverer's database thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._db, functools.partial(fn, *args))
+
     async def __aenter__(self) -> Deliverer:
+        await self.in_db(self._open)
         # One client for every subscriber: the pools per receiver live in its transport.
         self._client = refuse_cookies(
             httpx.AsyncClient(
@@ -146,7 +159,9 @@ class Deliverer:
         await self.drain_workers()
         if self._client is not None:
             await self._client.aclose()
-        self.log.close()
+        if self.conn is not None:
+            await self.in_db(self.log.close)
+        self._db.shutdown()
 
     async def drain_workers(self) -> None:
         """Let in-flight attempts finish (each is bounded by the deadline)."""
@@ -155,7 +170,13 @@ class Deliverer:
 
     # -- queueing --------------------------------------------------------------------
 
-    def prepare(self) -> int:
+    async def data_version(self) -> int:
+        return await self.in_db(self.log.data_version)
+
+    async def prepare(self) -> int:
+        return await self.in_db(self._prepare)
+
+    def _prepare(self) -> int:
         """Catch the projections up, record summary changes, queue new messages.
 
         Summaries are recorded at the same projected position the queues are filled
@@ -178,17 +199,15 @@ class Deliverer:
             self._prepared_until = until
             return queue.fill_all(self.conn, until, self.clock())
 
-    def due(self) -> list[str]:
-        return queue.due_subscriptions(self.conn, self.clock())
-
     # -- sending ---------------------------------------------------------------------
 
-    def start_due(self) -> int:
+    async def start_due(self) -> int:
         """Start a worker for every subscription with a due head and none running."""
         started = 0
         if self._closing:
             return started
-        for subscription in self.due():
+        due = await self.in_db(queue.due_subscriptions, self.conn, self.clock())
+        for subscription in due:
             worker = self._workers.get(subscription)
             if worker is None or worker.done():
                 self._workers[subscription] = asyncio.create_task(self._drain(subscription))
@@ -198,44 +217,59 @@ class Deliverer:
     async def run_once(self) -> Tally:
         """Queue what is new and send everything due now; return when none is left
         (failures wait for their retry time: a later pass)."""
-        self.prepare()
-        while self.start_due():
+        await self.prepare()
+        while await self.start_due():
             await self.drain_workers()
         return self.tally
 
     async def _drain(self, subscription_id: str) -> None:
         while not self._closing:
+            step = await self.in_db(self._next, subscription_id)
+            if step is None:
+                return
+            subscription, delivery, body = step
+            try:
+                outcome = await self.attempt(subscription, delivery, body)
+            except _Stopping:
+                return
+            if not await self.in_db(self._record, subscription, delivery, outcome):
+                return
+
+    def _next(
+        self, subscription_id: str
+    ) -> tuple[Subscription, queue.Delivery, bytes | LiveblogError] | None:
+        """The subscription's head delivery and its body, if one may be sent now
+        (database thread)."""
+        while True:
             try:
                 subscription = get(self.conn, subscription_id)
             except NotFound:  # removed (`webhook remove`) while its attempt was out
-                return
+                return None
             if subscription.status != "active":
-                return
+                return None
             delivery = queue.head(self.conn, subscription_id)
-            if delivery is None:
-                with write_transaction(self.conn):
-                    # Read again under the lock: `redeliver --since` may have moved its cursor.
-                    current = get(self.conn, subscription_id)
-                    refilled = queue.fill(self.conn, current, self._prepared_until, self.clock())
-                if refilled:
-                    continue
-                return
-            if delivery.next_attempt_at > self.clock():
-                return
-            try:
-                outcome = await self.attempt(subscription, delivery)
-            except _Stopping:
-                return
-            if not self._record(subscription, delivery, outcome):
-                return
+            if delivery is not None:
+                break
+            with write_transaction(self.conn):
+                # Read again under the lock: `redeliver --since` may have moved its cursor.
+                current = get(self.conn, subscription_id)
+                if not queue.fill(self.conn, current, self._prepared_until, self.clock()):
+                    return None
+        if delivery.next_attempt_at > self.clock():
+            return None
+        try:
+            body: bytes | LiveblogError = self.payloads.body(delivery)
+        except LiveblogError as exc:  # e.g. a row of the log edited by hand
+            body = exc
+        return subscription, delivery, body
 
-    async def attempt(self, subscription: Subscription, delivery: queue.Delivery) -> Outcome:
+    async def attempt(
+        self, subscription: Subscription, delivery: queue.Delivery, body: bytes | LiveblogError
+    ) -> Outcome:
         """One signed POST of `delivery`, within the deadline."""
         assert self._client is not None, "use `async with Deliverer(...)`"
-        try:
-            body = self.payloads.body(delivery)
-        except LiveblogError as exc:  # e.g. a row of the log edited by hand
-            return Outcome(error=f"cannot build the payload: {exc}")
+        if isinstance(body, LiveblogError):
+            return Outcome(error=f"cannot build the payload: {body}")
         target = _parsed(subscription.url)
         async with self._slots:
             if self._closing:
