@@ -223,17 +223,22 @@ class Deliverer:
         return self.tally
 
     async def _drain(self, subscription_id: str) -> None:
-        while not self._closing:
-            step = await self.in_db(self._next, subscription_id)
-            if step is None:
-                return
+        step = await self.in_db(self._next, subscription_id)
+        while step is not None and not self._closing:
             subscription, delivery, body = step
             try:
                 outcome = await self.attempt(subscription, delivery, body)
             except _Stopping:
                 return
-            if not await self.in_db(self._record, subscription, delivery, outcome):
-                return
+            # One trip to the database thread per delivery: record, then read the next.
+            step = await self.in_db(self._record_and_next, subscription, delivery, outcome)
+
+    def _record_and_next(
+        self, subscription: Subscription, delivery: queue.Delivery, outcome: Outcome
+    ) -> tuple[Subscription, queue.Delivery, bytes | LiveblogError] | None:
+        if not self._record(subscription, delivery, outcome) or self._closing:
+            return None
+        return self._next(subscription.id)
 
     def _next(
         self, subscription_id: str
