@@ -632,10 +632,12 @@ def rebuild() -> None:
 
 def publish_options(fn: F) -> F:
     """The options that say where and how feeds are published (`publish`, `run`)."""
+    from .feeds.defaults import DEFAULT_FEEDS_URL, DEFAULT_PAGE_SIZE
+
     fn = click.option(
         "--page-size",
         type=click.IntRange(1, 1000),
-        default=50,
+        default=DEFAULT_PAGE_SIZE,
         show_default=True,
         help="Entries per feed document.",
     )(fn)
@@ -649,7 +651,7 @@ def publish_options(fn: F) -> F:
         "--feeds-url",
         envvar="LIVEBLOG_FEEDS_URL",
         metavar="URL",
-        default="http://127.0.0.1:8000/feeds",
+        default=DEFAULT_FEEDS_URL,
         show_default=True,
         help="Public URL of the feeds directory (env LIVEBLOG_FEEDS_URL): self links.",
     )(fn)

@@ -20,6 +20,7 @@ from ..store.sqlite import Connection
 from ..summary import build_day_summary, render
 from ..summary.render import render_fragment
 from .atom import render_atom
+from .defaults import DEFAULT_FEEDS_URL, DEFAULT_PAGE_SIZE
 from .document import ATOM_TYPE, JSON_TYPE, RSS_TYPE, Document, latest
 from .files import write_if_changed
 from .jsonfeed import render_json
@@ -39,8 +40,6 @@ from .model import (
 )
 from .rss import render_rss
 
-DEFAULT_FEEDS_URL = "http://127.0.0.1:8000/feeds"
-DEFAULT_PAGE_SIZE = 50
 STATE_FILE = ".state.json"
 STATE_VERSION = 2
 
