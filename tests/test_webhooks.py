@@ -826,6 +826,27 @@ def test_an_attempt_connects_to_the_address_it_checked_and_keeps_the_host(
     assert positions_of([request]) == [position]
 
 
+def test_a_host_with_a_dead_address_is_reached_through_its_next_one(
+    invoke: Invoke, db_path: Path, day_open: None
+) -> None:
+    # Two answers, both checked: nothing listens on the first (127.0.0.2 on the same
+    # port), the receiver on the second; every attempt still goes to a checked address.
+    with Receiver() as receiver:
+        url = f"http://two.test:{receiver.port}/hook"
+        resolver = fixed("127.0.0.2", "127.0.0.1")
+        log = EventLog(db_path)
+        try:
+            sub = webhook_subscriptions.add(log.conn, url, allow_private=True).id
+        finally:
+            log.close()
+        [position] = notes(invoke, "second address")
+        with BackgroundDeliverer(db_path, FAST, resolver=resolver):
+            wait_for(lambda: settled(db_path))
+    assert positions_of(receiver.accepted) == [position]
+    [row] = deliveries(db_path, sub)
+    assert (row["status"], row["attempts"]) == ("delivered", 1)
+
+
 def test_an_ipv6_receiver_is_reached_through_its_literal(
     invoke: Invoke, db_path: Path, day_open: None
 ) -> None:

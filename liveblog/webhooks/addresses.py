@@ -125,8 +125,15 @@ async def system_resolver(host: str, port: int) -> list[str]:
 async def pin_address(
     target: WebhookURL, allow_private: bool, resolver: Resolver = system_resolver
 ) -> str:
-    """Resolve the host once and return the address to connect to; refuse if any of
-    its addresses is off limits (one bad answer among good ones is still refused)."""
+    """The first address `pin_addresses` allows."""
+    return (await pin_addresses(target, allow_private, resolver))[0]
+
+
+async def pin_addresses(
+    target: WebhookURL, allow_private: bool, resolver: Resolver = system_resolver
+) -> list[str]:
+    """Resolve the host once and return the addresses to connect to, in the resolver's
+    order; refuse if any is off limits (one bad answer among good ones is refused)."""
     try:
         literal: IPAddress | None = ipaddress.ip_address(target.host)
     except ValueError:
@@ -146,4 +153,4 @@ async def pin_address(
         if reason is not None:
             hint = "" if allow_private or address in METADATA else " (--allow-private permits it)"
             raise RefusedAddress(f"webhook host {target.host} refused: {reason}{hint}")
-    return answers[0]
+    return answers

@@ -29,7 +29,7 @@ from ..store.log import EventLog
 from ..store.schema import ensure_config_tables
 from ..store.sqlite import write_transaction
 from . import queue
-from .addresses import Resolver, parse_url, pin_address, system_resolver
+from .addresses import Resolver, parse_url, pin_addresses, system_resolver
 from .payloads import Payloads
 from .policy import RetryPolicy, parse_retry_after
 from .signing import headers as signed_headers
@@ -287,8 +287,19 @@ class Deliverer:
             }
             try:
                 async with asyncio.timeout(self.options.timeout):
-                    address = await pin_address(target, subscription.allow_private, self.resolver)
-                    return await self._post(target.host, address, subscription.url, headers, body)
+                    addresses = await pin_addresses(
+                        target, subscription.allow_private, self.resolver
+                    )
+                    for address in addresses[:-1]:
+                        try:  # a host with several addresses: the next if one is down
+                            return await self._post(
+                                target.host, address, subscription.url, headers, body
+                            )
+                        except (httpx.ConnectError, httpx.ConnectTimeout):
+                            continue
+                    return await self._post(
+                        target.host, addresses[-1], subscription.url, headers, body
+                    )
             except TimeoutError:
                 return Outcome(error=f"no answer within {self.options.timeout:g} s")
             except RefusedAddress as exc:
