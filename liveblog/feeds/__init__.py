@@ -5,22 +5,21 @@ Names are imported on first use: `liveblog.feeds.defaults` stays cheap for the C
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ..lazy import lazy_getattr
 from .defaults import DEFAULT_FEEDS_URL, DEFAULT_PAGE_SIZE
 
 if TYPE_CHECKING:
     from .publisher import Publisher, PublishOptions, PublishResult, freshness, ping_hub
 
-_LAZY = ("PublishOptions", "PublishResult", "Publisher", "freshness", "ping_hub")
+_WHERE = {
+    name: ".publisher"
+    for name in ("PublishOptions", "PublishResult", "Publisher", "freshness", "ping_hub")
+}
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(".publisher", __name__), name)
-
+__getattr__ = lazy_getattr(__name__, _WHERE)
 
 __all__ = [
     "DEFAULT_FEEDS_URL",

@@ -12,8 +12,9 @@ deliverer      the async sender: one client, bounded concurrency, deadlines
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ..lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from .addresses import parse_url, pin_address, refusal
@@ -44,11 +45,7 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(_WHERE[name], __name__), name)
-
+__getattr__ = lazy_getattr(__name__, _WHERE)
 
 __all__ = [
     "DEFAULT_SCHEDULE",
