@@ -835,11 +835,8 @@ def token() -> None:
 @click.argument("name")
 def token_create(name: str) -> None:
     """Create NAME's token and print it (shown this once only)."""
-    from . import tokens
-    from .service import _author
-
     with user_errors():
-        secret = tokens.create(state().service.log.conn, _author(name))
+        secret = state().service.create_token(name)
     click.echo(secret)
     click.echo(
         f"Token for {name}: set LIVEBLOG_TOKEN to it on the reporter's machine; "
@@ -851,12 +848,10 @@ def token_create(name: str) -> None:
 @token.command("list")
 def token_list() -> None:
     """List who has a token (never the tokens)."""
-    from . import tokens
-
     if state().missing():
         return
     with user_errors():
-        found = tokens.listing(state().reader.log.conn)
+        found = state().reader.tokens()
     for info in found:
         click.echo(f"{info.name}  created {info.created_at}")
     if not found:
@@ -867,11 +862,8 @@ def token_list() -> None:
 @click.argument("name")
 def token_revoke(name: str) -> None:
     """Revoke NAME's token: the server refuses it from now on."""
-    from . import tokens
-    from .service import _author
-
     with user_errors():
-        tokens.revoke(state().reader.log.conn, _author(name))
+        state().reader.revoke_token(name)
     click.echo(f"revoked {name}'s token")
 
 

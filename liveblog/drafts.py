@@ -14,6 +14,7 @@ the stored event and appends nothing.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -105,20 +106,21 @@ def _arguments(
     return method, kwargs
 
 
-def _required(method: str) -> list[str]:
+@functools.cache
+def _required(method: str) -> tuple[str, ...]:
     """The arguments `Liveblog.<method>` cannot do without (a draft must carry them)."""
     import inspect
 
     from .service import Liveblog
 
     parameters = inspect.signature(getattr(Liveblog, method)).parameters.values()
-    return [
+    return tuple(
         p.name
         for p in parameters
         if p.name != "self"
         and p.default is inspect.Parameter.empty
         and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-    ]
+    )
 
 
 def apply_draft(

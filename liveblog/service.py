@@ -49,6 +49,7 @@ from .text import clean_line
 if TYPE_CHECKING:
     from .feeds import PublishOptions, PublishResult
     from .projections import ProjectionRunner
+    from .tokens import TokenInfo
     from .webhooks import Delivery, Subscription
 
 
@@ -533,13 +534,33 @@ class Liveblog:
 
     @property
     def _hooks(self) -> Any:
-        """The connection, with the webhook tables present (recreated if dropped)."""
+        """The connection, with the configuration tables (webhooks, tokens) present:
+        recreated, empty, if dropped by hand."""
         if not self._webhook_tables:
             from .store.schema import ensure_config_tables
 
             ensure_config_tables(self.log.conn)
             self._webhook_tables = True
         return self.log.conn
+
+    # -- tokens for remote reporters --------------------------------------------------
+
+    def create_token(self, name: str) -> str:
+        """A new bearer token posting as reporter `name` (shown once: only its digest is
+        kept)."""
+        from . import tokens
+
+        return tokens.create(self._hooks, _author(name))
+
+    def tokens(self) -> list[TokenInfo]:
+        from . import tokens
+
+        return tokens.listing(self._hooks)
+
+    def revoke_token(self, name: str) -> None:
+        from . import tokens
+
+        tokens.revoke(self._hooks, _author(name))
 
     def add_webhook(
         self,

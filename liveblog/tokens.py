@@ -1,7 +1,8 @@
 """Bearer tokens for remote reporters: one per reporter name, stored only as a digest.
 
 A token is 32 random bytes (URL-safe base64 behind `lbt_`): a SHA-256 digest is enough
-to store it safely (nothing to brute-force), and it is shown once, at creation.
+to store it safely (nothing to brute-force), and it is shown once, at creation. The
+caller (`Liveblog`) makes sure the table exists.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import secrets
 from dataclasses import dataclass
 
 from .errors import NotFound, RefusedCommand
-from .store.schema import ensure_config_tables
 from .store.sqlite import Connection, write_transaction
 
 PREFIX = "lbt_"
@@ -30,7 +30,6 @@ class TokenInfo:
 
 def create(conn: Connection, name: str) -> str:
     """A new token posting as reporter `name`; refused while `name` has one."""
-    ensure_config_tables(conn)
     token = PREFIX + secrets.token_urlsafe(32)
     with write_transaction(conn):
         if conn.execute("SELECT 1 FROM api_tokens WHERE name = ?", (name,)).fetchone():
@@ -45,13 +44,11 @@ def create(conn: Connection, name: str) -> str:
 
 
 def listing(conn: Connection) -> list[TokenInfo]:
-    ensure_config_tables(conn)
     rows = conn.execute("SELECT name, created_at FROM api_tokens ORDER BY name").fetchall()
     return [TokenInfo(r[0], r[1]) for r in rows]
 
 
 def revoke(conn: Connection, name: str) -> None:
-    ensure_config_tables(conn)
     with write_transaction(conn):
         if conn.execute("DELETE FROM api_tokens WHERE name = ?", (name,)).rowcount == 0:
             raise NotFound(f"{name!r} has no token (see `liveblog token list`)")

@@ -677,6 +677,21 @@ def test_token_commands(tmp_path: Path) -> None:
     assert ws.token("ann") not in (ann, bob)
 
 
+def test_a_tokens_table_dropped_by_hand_comes_back_empty(tmp_path: Path) -> None:
+    """Like every table but the log: the token commands recreate it, empty."""
+    from pysqlite3 import dbapi2 as sqlite3
+
+    ws = Workspace(tmp_path)
+    ws.token("ann")
+    conn = sqlite3.connect(str(ws.db))
+    conn.execute("DROP TABLE api_tokens")
+    conn.commit()
+    conn.close()
+    assert ws.cli("token", "list").out == []
+    assert ws.token("ann").startswith("lbt_")
+    assert [line.split()[0] for line in ws.ok("token", "list")] == ["ann"]
+
+
 # -- processes of their own: signals, the scheduler lock, `run` --------------------------------
 
 
