@@ -33,7 +33,6 @@ from .addresses import Resolver, parse_url, pin_addresses, system_resolver
 from .payloads import Payloads
 from .policy import RetryPolicy, parse_retry_after
 from .signing import headers as signed_headers
-from .signing import secret_key
 from .subscriptions import Subscription, all_subscriptions, get
 from .summaries import record_summary_changes
 from .transport import PinnedTransport, refuse_cookies
@@ -49,9 +48,8 @@ class _Stopping(Exception):
     """The deliverer is closing: an attempt still waiting for a slot is not made."""
 
 
-# Per URL (or secret) work, done once rather than on every attempt.
+# Per URL work, done once rather than on every attempt (the key: Subscription.key).
 _parsed = functools.lru_cache(maxsize=1024)(parse_url)
-_key = functools.lru_cache(maxsize=1024)(secret_key)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -283,7 +281,7 @@ class Deliverer:
             headers = {
                 "content-type": "application/json",
                 "user-agent": USER_AGENT,
-                **signed_headers(_key(subscription.secret), delivery.message_id, timestamp, body),
+                **signed_headers(subscription.key, delivery.message_id, timestamp, body),
             }
             try:
                 async with asyncio.timeout(self.options.timeout):

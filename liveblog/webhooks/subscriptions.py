@@ -8,6 +8,7 @@ delivered afterwards.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
 import secrets
@@ -25,6 +26,9 @@ SUMMARY_TYPES = ("summary.published", "summary.updated")
 MESSAGE_TYPES = (*EVENT_TYPES, *SUMMARY_TYPES)
 _SLUG = re.compile(SLUG_PATTERN)
 _COLUMNS = "id, url, events, conference, secret, allow_private, status, status_reason, cursor"
+
+
+_decoded_key = functools.lru_cache(maxsize=1024)(secret_key)
 
 
 def matching_types(pattern: str) -> list[str]:
@@ -67,7 +71,8 @@ class Subscription:
 
     @property
     def key(self) -> bytes:
-        return secret_key(self.secret)
+        """The HMAC key (decoded once per secret: it signs every attempt)."""
+        return _decoded_key(self.secret)
 
     def describe(self) -> dict[str, object]:
         """What `webhook list` shows: everything but the secret."""
