@@ -513,27 +513,45 @@ def log(since: int, follow: bool, as_json: bool) -> None:
         if not follow and state().missing():
             return  # an empty log; and no file left behind by a typo in --db
         events_log = state().service.log
+        stopping = _stop_on_signals() if follow else [False]
         position = since
         # Taken before the backlog is read, so an event committed in between is not missed.
         seen = events_log.data_version()
         for event in events_log.read(after=position):
+            if stopping[0]:
+                return
             show(event)
             position = event.position
-        if not follow:
-            return
-        try:
-            while True:
-                time.sleep(FOLLOW_POLL_SECONDS)
-                current = events_log.data_version()
-                if current == seen:
-                    continue
-                seen = current
-                for event in events_log.read(after=position):
-                    show(event)
-                    position = event.position
-                sys.stdout.flush()
-        except KeyboardInterrupt:
-            return
+        sys.stdout.flush()
+        while follow and not stopping[0]:
+            time.sleep(FOLLOW_POLL_SECONDS)
+            current = events_log.data_version()
+            if current == seen or stopping[0]:
+                continue
+            seen = current
+            for event in events_log.read(after=position):
+                show(event)
+                position = event.position
+            sys.stdout.flush()
+
+
+def _stop_on_signals() -> list[bool]:
+    """A flag that SIGINT / SIGTERM set, for a loop that runs until the user stops it.
+
+    Not KeyboardInterrupt: raised between any two bytecodes, it can land in a finalizer
+    (a generator's `finally`, a connection's cleanup), where Python ignores it and the
+    loop goes on forever. A flag is read only where the loop is ready to stop.
+    """
+    import signal
+
+    flag = [False]
+
+    def stop(signum: int, frame: object) -> None:
+        flag[0] = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    return flag
 
 
 @cli.command()

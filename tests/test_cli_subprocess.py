@@ -362,6 +362,41 @@ def test_log_follow_json_since(run_cli: RunCli, db_path: Path, tmp_path: Path) -
     assert status == 0, stderr
 
 
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_log_follow_stops_cleanly_on_a_signal_even_mid_backlog(
+    run_cli: RunCli, db_path: Path, tmp_path: Path, sig: signal.Signals
+) -> None:
+    """Ctrl-C or a service manager's SIGTERM, wherever it lands (here: while the backlog
+    is still being printed), ends `log --follow` with status 0 and nothing on stderr."""
+    ok(run_cli("conference", "open", "c1", "--title", "First"))
+    notes = "".join(
+        json.dumps(
+            {
+                "id": f"n{i:05d}",
+                "type": "note.posted",
+                "conference": "c1",
+                "occurred_at": "2011-06-09T10:00:00+00:00",
+                "author": "ann",
+                "schema_version": 1,
+                "data": {"day": 1, "text": f"note {i}"},
+            }
+        )
+        + "\n"
+        for i in range(20_000)
+    )
+    (tmp_path / "notes.jsonl").write_text(notes)
+    ok(run_cli("import", str(tmp_path / "notes.jsonl")))
+    follower = Follower(db_path, tmp_path)
+    try:
+        follower.wait_for(lambda t: t.startswith("#2  "), "the backlog's start")
+        follower.proc.send_signal(sig)
+        status, stderr = follower.stop()
+    finally:
+        follower.close()
+    assert status == 0, stderr
+    assert stderr == ""
+
+
 # -- damaged databases ----------------------------------------------------------------------------
 
 
