@@ -319,13 +319,19 @@ def test_a_file_where_feeds_should_be_is_named_in_one_line(
     tmp_path: Path, command: tuple[str, ...]
 ) -> None:
     ws = Workspace(tmp_path / "ws")
+    ws.ok("conference", "open", "c1", "--title", "Conference One")
     ws.feeds.rmdir()
     ws.feeds.write_text("not a directory\n")
+    before = ws.exported()
     line = assert_refused(ws.cli(*command))
     assert str(ws.feeds) in line and "not a directory" in line
     assert "internal error" not in line
     assert ws.feeds.read_text() == "not a directory\n"
-    assert not ws.db.exists()  # refused before anything was created
+    assert ws.exported() == before
+    # Refused before anything is created: not even the database.
+    (ws.root / "events.db").rename(ws.root / "kept.db")
+    assert_refused(ws.cli(*command))
+    assert not ws.db.exists()
 
 
 def test_a_file_where_a_conference_folder_should_be_is_named(tmp_path: Path) -> None:
