@@ -391,6 +391,9 @@ async def _send_chunks(send: Any, body: bytes) -> None:
     for start in range(0, len(body), CHUNK_BYTES):
         end = start + CHUNK_BYTES
         await send({"type": "http.response.body", "body": body[start:end], "more_body": True})
+        # A `send` into a socket with room returns without ever suspending: without this,
+        # a fast reader would get the whole body before any other request got a turn.
+        await asyncio.sleep(0)
     await send({"type": "http.response.body", "body": b""})
 
 
