@@ -34,8 +34,9 @@ def check_feeds_dir(feeds_dir: Path) -> None:
     """Refuse, before anything is written, a feeds path that is not a directory."""
     for path in (feeds_dir, *feeds_dir.parents):
         if path.exists() and not path.is_dir():
+            where = "" if path == feeds_dir else f": {path}"
             raise FeedsDirError(
-                f"feeds directory {feeds_dir}: {path} is a file, not a directory "
+                f"feeds directory {feeds_dir}{where} is a file, not a directory "
                 "(move it, or choose another directory with --feeds)"
             )
         if path.exists():
