@@ -7,15 +7,17 @@ running) on a port the system picks. One untimed fetch of the big file, plain an
 gzipped, lets the server meet it once.
 
 The probe is this process: one keep-alive connection sending GET /healthz back to back
-(a minimal HTTP/1.1 client on asyncio streams), every latency recorded. There are three
-phases: idle, then while LOADERS clients fetch the big file in a loop without gzip, then
-with `Accept-Encoding: gzip`; ROUNDS rounds repeat the three in turn (the machine is
-shared: its other load then falls on all three alike) and each phase's latencies are
-pooled. The loaders run in a process of their own (python -c LOADER: a thread and a
-keep-alive connection per client, niced, each body read in full with recv_into), so
-reading the bodies neither slows this process's loop nor costs much more CPU than the
-kernel's copy: they fetch as fast as the server sends, far faster than any feed reader
-on a network. The figure is each loaded p99 over the idle p99 (target <= 2): a server
+(a minimal HTTP/1.1 client on asyncio streams), every latency recorded. The phases:
+idle, then while LOADERS clients fetch the big file in a loop, without gzip and with
+`Accept-Encoding: gzip`, each at full speed and paced at PACED_RATE per client. ROUNDS
+rounds repeat the phases in turn (the machine is shared: its other load then falls on
+all of them alike) and each phase's latencies are pooled. The loaders run in a process
+of their own (python -c LOADER: a thread and a keep-alive connection per client,
+niced, each body read with recv_into), so reading the bodies neither slows this
+process's loop nor costs much more CPU than the kernel's copy. At full speed they fetch
+as fast as the server can send, far faster than any feed reader on a network, and keep
+the server's CPU busy with sending alone; paced, they read as a fast client on a real
+network would. The figure is each loaded p99 over the idle p99 (target <= 2): a server
 doing per-request work proportional to the file on its event loop makes every /healthz
 wait behind it. LIVEBLOG_BENCH_BIG_SECONDS overrides each phase's total duration.
 """
@@ -41,8 +43,9 @@ from .serving import Serve, clean_env, stop
 
 SIZE = 6_600_000
 LOADERS = 4
-SECONDS = 9.0  # per phase, split over ROUNDS
+SECONDS = 6.0  # per phase, split over ROUNDS
 ROUNDS = 3
+PACED_RATE = 8e6  # bytes/s per paced client: a fast reader on a real network
 SECONDS_ENV = "LIVEBLOG_BENCH_BIG_SECONDS"
 TARGET = 2.0
 CONFERENCE = "bench-big"
@@ -51,8 +54,9 @@ BIG_PATH = "/feeds/big/reflections.atom"
 LOADER = """\
 import os, socket, sys, threading, time
 os.nice(10)  # the load generator yields the CPU to the server it loads (and to the probe)
-port, path, encoding, clients, seconds = (
-    int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5])
+port, path, encoding, clients, seconds, rate = (
+    int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5]),
+    float(sys.argv[6]),
 )
 request = (
     f"GET {path} HTTP/1.1\\r\\nHost: 127.0.0.1:{port}\\r\\nAccept-Encoding: {encoding}\\r\\n\\r\\n"
@@ -60,7 +64,8 @@ request = (
 counts = []
 def client(deadline):
     done = wrong = 0
-    buffer = memoryview(bytearray(1 << 20))
+    buffer = memoryview(bytearray(1 << 20 if not rate else 1 << 16))
+    start, total = time.perf_counter(), 0
     with socket.create_connection(("127.0.0.1", port)) as sock:
         while time.perf_counter() < deadline:
             sock.sendall(request)
@@ -79,6 +84,10 @@ def client(deadline):
                 if not got:
                     raise SystemExit("connection closed mid-body")
                 left -= got
+                total += got
+                ahead = total / rate - (time.perf_counter() - start) if rate else 0
+                if ahead > 0:
+                    time.sleep(ahead)  # a reader on a network: RATE bytes/s at most
             done += 1
             wrong += head[9:12] != b"200" or length == 0
     counts.append((done, wrong))
@@ -156,10 +165,20 @@ def p99_ms(latencies: list[float]) -> float:
     return statistics.quantiles(latencies, n=100)[98] * 1000
 
 
-def loaded(port: int, encoding: str, seconds: float) -> tuple[list[float], int, int]:
+def loaded(port: int, encoding: str, rate: float, seconds: float) -> tuple[list[float], int, int]:
     """The probe's latencies while LOADERS clients fetch the big file; (fetches, wrong)."""
     loader = subprocess.Popen(
-        [sys.executable, "-c", LOADER, str(port), BIG_PATH, encoding, str(LOADERS), str(seconds)],
+        [
+            sys.executable,
+            "-c",
+            LOADER,
+            str(port),
+            BIG_PATH,
+            encoding,
+            str(LOADERS),
+            str(seconds),
+            str(rate),
+        ],
         stdout=subprocess.PIPE,
         env=clean_env(),
     )
@@ -194,14 +213,16 @@ def run() -> Outcome:
             # Rounds interleave the phases, so that the machine's other load (it is shared)
             # falls on all three alike rather than on whichever ran at a busy moment.
             idle: list[float] = []
-            phases: dict[str, tuple[list[float], int, int]] = {
-                enc: ([], 0, 0) for enc in ("identity", "gzip")
+            phases: dict[tuple[str, float], tuple[list[float], int, int]] = {
+                (encoding, rate): ([], 0, 0)
+                for rate in (0.0, PACED_RATE)
+                for encoding in ("identity", "gzip")
             }
             for _ in range(ROUNDS):
                 idle += asyncio.run(probe_healthz(port, seconds / ROUNDS))
-                for encoding, (latencies, fetches, wrong) in phases.items():
-                    more, done, bad = loaded(port, encoding, seconds / ROUNDS)
-                    phases[encoding] = (latencies + more, fetches + done, wrong + bad)
+                for (encoding, rate), (latencies, fetches, wrong) in phases.items():
+                    more, done, bad = loaded(port, encoding, rate, seconds / ROUNDS)
+                    phases[encoding, rate] = (latencies + more, fetches + done, wrong + bad)
             if server.process.poll() is not None:
                 notes.append(f"WARNING: liveblog serve exited early: {server.tail()}")
             size = big.stat().st_size
@@ -210,11 +231,12 @@ def run() -> Outcome:
             server.close()
     comparisons: list[Comparison] = []
     idle_p99 = p99_ms(idle)
-    for encoding, (latencies, fetches, wrong) in phases.items():
+    for (encoding, rate), (latencies, fetches, wrong) in phases.items():
+        pace = f"{rate / 1e6:g} MB/s each" if rate else "full speed"
         comparisons.append(
             Comparison(
                 f"/healthz p99 ms, {LOADERS} clients fetching {size / 1e6:.1f} MB "
-                f"({encoding}) vs idle",
+                f"({encoding}, {pace}) vs idle",
                 p99_ms(latencies),
                 idle_p99,
                 TARGET,
@@ -222,7 +244,7 @@ def run() -> Outcome:
             )
         )
         notes.append(
-            f"{encoding}: {fetches} fetches of the big file in {seconds:g} s "
+            f"{encoding}, {pace}: {fetches} fetches of the big file in {seconds:g} s "
             f"({number(fetches / seconds)}/s), {len(latencies)} /healthz probes, "
             f"median {number(statistics.median(latencies) * 1000)} ms"
             + (f"; WARNING: {wrong} wrong answers" if wrong else "")
