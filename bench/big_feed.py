@@ -194,6 +194,17 @@ def loaded(port: int, encoding: str, rate: float, seconds: float) -> tuple[list[
     return latencies, int(fields[0]), int(fields[1])
 
 
+def peak_rss_mib(pid: int) -> float:
+    """The most memory process `pid` has held at once (VmHWM), in MiB; NaN if unknown."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return float("nan")
+
+
 def run() -> Outcome:
     value = os.environ.get(SECONDS_ENV, "").strip()
     seconds = float(value) if value else SECONDS
@@ -226,6 +237,7 @@ def run() -> Outcome:
             if server.process.poll() is not None:
                 notes.append(f"WARNING: liveblog serve exited early: {server.tail()}")
             size = big.stat().st_size
+            peak = peak_rss_mib(server.process.pid)
     finally:
         if server is not None:
             server.close()
@@ -253,7 +265,8 @@ def run() -> Outcome:
         0,
         f"idle: {len(idle)} /healthz probes, median "
         f"{number(statistics.median(idle) * 1000)} ms, p99 {number(idle_p99)} ms; "
-        f"{os.cpu_count()} CPU(s) shared by the server, the loaders and the probe",
+        f"{os.cpu_count()} CPU(s) shared by the server, the loaders and the probe; "
+        f"server peak RSS {number(peak)} MiB",
     )
     if seconds != SECONDS:
         notes.append(f"SCALED: {SECONDS_ENV}={seconds:g} (default {SECONDS:g})")
