@@ -137,6 +137,7 @@ def test_a_big_feed_is_read_once_per_version_and_a_slow_reader_stalls_nobody(
     # A client that reads nothing of the big body: /healthz is answered meanwhile.
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as slow:
         slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        slow.settimeout(60)  # a generous bound: a server that never answers fails, not hangs
         slow.connect(("127.0.0.1", service.port))
         slow.sendall(
             f"GET /feeds/{BIG}/reflections.atom HTTP/1.1\r\nHost: x\r\n"
