@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from . import (
     appends,
+    big_feed,
     bulk_import,
     catch_up,
     cli_latency,
@@ -62,6 +63,10 @@ BENCHMARKS: dict[str, Benchmark] = {
     "conditional_get": Benchmark(
         "conditional GETs/s of live.atom (304s): `liveblog serve` vs a bare uvicorn app (200s)",
         conditional_get.run,
+    ),
+    "big_feed": Benchmark(
+        "/healthz p99 while 4 clients fetch a 6.6 MB feed (plain, gzip; full speed, paced) vs idle",
+        big_feed.run,
     ),
 }
 

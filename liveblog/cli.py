@@ -678,7 +678,9 @@ def publish_options(fn: F) -> F:
 
 def publish_settings(feeds_url: str, hub: str | None, page_size: int) -> Any:
     from .feeds import PublishOptions
+    from .feeds.files import check_feeds_dir
 
+    check_feeds_dir(Path(state().feeds))  # a file named feeds: refused before anything runs
     return PublishOptions(
         feeds_dir=Path(state().feeds), feeds_url=feeds_url, page_size=page_size, hub=hub
     )
@@ -691,7 +693,8 @@ def publish(feeds_url: str, hub: str | None, page_size: int) -> None:
     from .feeds import ping_hub
 
     with user_errors():
-        result = state().service.publish(publish_settings(feeds_url, hub, page_size))
+        settings = publish_settings(feeds_url, hub, page_size)
+        result = state().service.publish(settings)
     for path in result.changed:
         click.echo(str(path))
     if not result.changed:

@@ -1,17 +1,33 @@
 """Serving feeds/ over HTTP: content types, strong ETags, Last-Modified, 304s, gzip.
 
 A plain ASGI app (no framework on the path): feed readers poll with conditional GETs,
-and answering a 304 costs one stat() and a header comparison. A file's bytes, ETag and
-gzipped form are cached by (mtime, size, inode); the publisher replaces files by rename,
-so a changed file is always a new inode or mtime and is read again.
+and answering a 304 costs a few stat() calls and a header comparison.
+
+Two rules keep one big file from stalling every other request:
+
+- Work proportional to a file's size happens once per file *version* and off the event
+  loop: a version (device, inode, size, mtime) is read, hashed and gzipped in a worker
+  thread the first time it is asked for, by one request however many ask at once; its
+  validators and bodies are then kept in a cache bounded by bytes. The publisher
+  replaces files by rename, so a changed file is always a new inode or mtime.
+- A body goes out in chunks: each `send` waits while the client's socket is full, so a
+  slow reader costs one chunk of memory, and the loop serves others in between. A file
+  too big to keep in memory (over `keep_limit`) is streamed from disk chunk by chunk,
+  read in a worker thread, without gzip.
+
+Only regular files whose real path (every symlink resolved) lies inside the feeds
+directory are served; hidden names (`.state.json`, the publisher's temporary files)
+never are. Every refusal is `{"error": "one line"}`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import gzip
 import hashlib
 import html
+import json
 import os
 import stat
 from collections import OrderedDict
@@ -26,37 +42,129 @@ CONTENT_TYPES = {
     ".html": b"text/html; charset=utf-8",
     ".xml": b"application/xml; charset=utf-8",
 }
-CACHE_FILES = 512
-CACHE_MAX_BYTES = 4 * 1024 * 1024  # larger files are read per request
+CACHE_FILES = 512  # versions whose validators are kept
+CACHE_BYTES = 64 * 1024 * 1024  # bodies (plain + gzipped) kept in memory, in all
+KEEP_LIMIT = 16 * 1024 * 1024  # a bigger file is streamed from disk, never kept
+CHUNK_BYTES = 256 * 1024  # one `send`; also one read of a streamed file
 GZIP_MIN_BYTES = 512
+_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 
 Scope = dict[str, Any]
+Key = tuple[int, int, int, int]  # st_dev, st_ino, st_size, st_mtime_ns: one file version
+
+
+def version_key(st: os.stat_result) -> Key:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 @dataclass(frozen=True)
-class _File:
-    key: tuple[int, int, int]
-    body: bytes
-    gzipped: bytes | None
+class Version:
+    """What serving one version of a file needs; `body` is None for a streamed file."""
+
+    key: Key
     etag: bytes
     last_modified: bytes
     mtime: int
+    body: bytes | None
+    gzipped: bytes | None
+
+    @property
+    def size(self) -> int:
+        return self.key[2] if self.body is None else len(self.body)
+
+    @property
+    def cost(self) -> int:
+        return len(self.body or b"") + len(self.gzipped or b"")
 
 
-def _load(path: Path) -> _File:
-    with open(path, "rb") as handle:
-        st = os.fstat(handle.fileno())
-        body = handle.read()
-    digest = hashlib.sha256(body).hexdigest()[:32]
-    gzipped = gzip.compress(body, 6, mtime=0) if len(body) >= GZIP_MIN_BYTES else None
-    return _File(
-        key=(st.st_mtime_ns, st.st_size, st.st_ino),
-        body=body,
-        gzipped=gzipped,
-        etag=f'"{digest}"'.encode(),
+def read_version(fd: int, keep_limit: int) -> Version:
+    """Read, hash and gzip the file open as `fd` (in a worker thread: it takes a while)."""
+    st = os.fstat(fd)
+    digest = hashlib.sha256()
+    chunks: list[bytes] = []
+    offset = 0
+    while chunk := os.pread(fd, CHUNK_BYTES, offset):
+        digest.update(chunk)
+        if st.st_size <= keep_limit:
+            chunks.append(chunk)
+        offset += len(chunk)
+    body = b"".join(chunks) if st.st_size <= keep_limit else None
+    gzipped = None
+    if body is not None and len(body) >= GZIP_MIN_BYTES:
+        gzipped = gzip.compress(body, 6, mtime=0)
+        if len(gzipped) >= len(body):
+            gzipped = None  # incompressible: gzip would only cost the client
+    return Version(
+        key=version_key(st),
+        etag=f'"{digest.hexdigest()[:32]}"'.encode(),
         last_modified=email.utils.formatdate(int(st.st_mtime), usegmt=True).encode(),
         mtime=int(st.st_mtime),
+        body=body,
+        gzipped=gzipped,
     )
+
+
+class VersionCache:
+    """Versions by real path, least recently used first out; bounded by bytes and count."""
+
+    def __init__(self, max_bytes: int, max_files: int = CACHE_FILES) -> None:
+        self.max_bytes = max_bytes
+        self.max_files = max_files
+        self.bytes = 0
+        self._versions: OrderedDict[str, Version] = OrderedDict()
+
+    def get(self, path: str, key: Key) -> Version | None:
+        found = self._versions.get(path)
+        if found is None or found.key != key:
+            return None
+        self._versions.move_to_end(path)
+        return found
+
+    def put(self, path: str, version: Version) -> None:
+        old = self._versions.pop(path, None)
+        if old is not None:
+            self.bytes -= old.cost
+        self._versions[path] = version
+        self.bytes += version.cost
+        while self._versions and (
+            self.bytes > self.max_bytes or len(self._versions) > self.max_files
+        ):
+            _, evicted = self._versions.popitem(last=False)
+            self.bytes -= evicted.cost
+
+
+def inside(path: str, root: str) -> bool:
+    """`path` is `root` or below it, and no name on the way down is hidden."""
+    if path != root and not path.startswith(root.rstrip(os.sep) + os.sep):
+        return False
+    relative = os.path.relpath(path, root)
+    return relative == "." or not any(p.startswith(".") for p in relative.split(os.sep))
+
+
+def open_inside(path: str, root: str) -> int | None:
+    """An fd of the regular file at real path `path` inside `root`, or None.
+
+    O_NOFOLLOW refuses a last name swapped for a symlink since it was resolved, and
+    O_NONBLOCK makes opening a FIFO return at once (it is then refused as not regular);
+    where /proc shows what an fd is, the opened file's own path is checked again, in
+    case a directory on the way was swapped meanwhile.
+    """
+    try:
+        fd = os.open(path, _OPEN_FLAGS)
+    except OSError:
+        return None
+    try:
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            try:
+                opened = os.readlink(f"/proc/self/fd/{fd}")
+            except OSError:
+                opened = path  # no /proc: the checks before opening are all there is
+            if inside(opened, root):
+                return fd
+    except OSError:
+        pass
+    os.close(fd)
+    return None
 
 
 def _accepts_gzip(header: bytes) -> bool:
@@ -100,12 +208,24 @@ def _not_modified_since(header: bytes, mtime: int) -> bool:
 class FeedFiles:
     """GET/HEAD `<prefix><path>` from `root`; hidden files and `..` are never served."""
 
-    def __init__(self, root: Path, prefix: str = "/feeds/") -> None:
+    def __init__(
+        self,
+        root: Path,
+        prefix: str = "/feeds/",
+        *,
+        cache_bytes: int = CACHE_BYTES,
+        keep_limit: int = KEEP_LIMIT,
+    ) -> None:
         self.root = root
         self.prefix = prefix
-        self._cache: OrderedDict[str, _File] = OrderedDict()
+        # A kept file costs its body and its gzipped form: it must fit with room to spare,
+        # or putting it in would evict it at once and every request would read it again.
+        self.keep_limit = min(keep_limit, cache_bytes // 3)
+        self._cache = VersionCache(cache_bytes)
+        # One read per version however many requests want it at once.
+        self._loading: dict[tuple[str, Key], asyncio.Future[Version]] = {}
 
-    def _resolve(self, path: str) -> Path | None:
+    def _target(self, path: str) -> Path | None:
         relative = path[len(self.prefix) :]
         parts = [p for p in relative.split("/") if p]
         if any(p.startswith(".") or "\\" in p or "\x00" in p for p in parts):
@@ -116,73 +236,132 @@ class FeedFiles:
             target = target / "index.html"
         return target
 
-    def _file(self, name: str, target: Path) -> _File | None:
+    def _stat_inside(self, target: Path) -> tuple[str, str, os.stat_result] | None:
+        """(real path, real root, stat) of a regular file inside the tree, or None."""
         try:
-            st = os.stat(target)
+            root = os.path.realpath(self.root)
+            real = os.path.realpath(target)
+            if not inside(real, root):
+                return None
+            st = os.stat(real)
         except (OSError, ValueError):
             return None
-        if not stat.S_ISREG(st.st_mode):
-            return None
-        cached = self._cache.get(name)
-        if cached is not None and cached.key == (st.st_mtime_ns, st.st_size, st.st_ino):
-            self._cache.move_to_end(name)
+        return (real, root, st) if stat.S_ISREG(st.st_mode) else None
+
+    async def _version(self, real: str, fd: int) -> Version:
+        key = version_key(os.fstat(fd))
+        cached = self._cache.get(real, key)
+        if cached is not None:
             return cached
+        pending = self._loading.get((real, key))
+        if pending is None:
+            # The worker reads its own duplicate: the fd of the request that started it
+            # may be closed before the read ends (a client gone, a cancelled task).
+            own = os.dup(fd)
+            pending = asyncio.ensure_future(self._read(own))
+            self._loading[(real, key)] = pending
+            pending.add_done_callback(lambda _: self._loading.pop((real, key), None))
+        version = await asyncio.shield(pending)
+        if version.key == key:  # otherwise the file was rewritten in place meanwhile
+            self._cache.put(real, version)
+        return version
+
+    async def _read(self, fd: int) -> Version:
         try:
-            loaded = _load(target)
-        except OSError:
-            return None
-        if len(loaded.body) <= CACHE_MAX_BYTES:
-            self._cache[name] = loaded
-            if len(self._cache) > CACHE_FILES:
-                self._cache.popitem(last=False)
-        return loaded
+            return await asyncio.to_thread(read_version, fd, self.keep_limit)
+        finally:
+            os.close(fd)
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         method = scope["method"]
         if method not in ("GET", "HEAD"):
-            await _plain(send, 405, b"method not allowed\n", [(b"allow", b"GET, HEAD")])
+            await _error(
+                send,
+                405,
+                "method not allowed: feeds are read-only (GET, HEAD)",
+                [(b"allow", b"GET, HEAD")],
+            )
             return
-        target = self._resolve(scope["path"])
-        found = self._file(str(target), target) if target is not None else None
-        if found is None and target == self.root / "index.html":
-            await self._listing(send)
-            return
+        target = self._target(scope["path"])
+        found = self._stat_inside(target) if target is not None else None
         if found is None or target is None:
-            await _plain(send, 404, b"not found\n")
+            if target == self.root / "index.html":
+                await self._listing(send)
+            else:
+                await _error(send, 404, "not found")
             return
+        real, root, st = found
         headers = dict(scope["headers"])
-        use_gzip = found.gzipped is not None and _accepts_gzip(headers.get(b"accept-encoding", b""))
-        etag = found.etag[:-1] + b'-gz"' if use_gzip else found.etag
+        cached = self._cache.get(real, version_key(st))
+        if cached is not None and cached.body is not None:
+            # Known version, in memory: no need to open the file at all.
+            await self._respond(send, method, headers, target.suffix, cached, None)
+            return
+        fd = open_inside(real, root)
+        if fd is None:
+            await _error(send, 404, "not found")
+            return
+        try:
+            try:
+                version = await self._version(real, fd)
+            except OSError as exc:
+                await _error(send, 500, f"feed file unreadable: {exc.strerror or exc}")
+                return
+            await self._respond(send, method, headers, target.suffix, version, fd)
+        finally:
+            os.close(fd)
+
+    async def _respond(
+        self,
+        send: Any,
+        method: str,
+        headers: dict[bytes, bytes],
+        suffix: str,
+        version: Version,
+        fd: int | None,
+    ) -> None:
+        use_gzip = version.gzipped is not None and _accepts_gzip(
+            headers.get(b"accept-encoding", b"")
+        )
+        gz_etag = version.etag[:-1] + b'-gz"'
         response_headers = [
-            (b"etag", etag),
-            (b"last-modified", found.last_modified),
+            (b"etag", gz_etag if use_gzip else version.etag),
+            (b"last-modified", version.last_modified),
             (b"cache-control", b"no-cache"),
             (b"vary", b"accept-encoding"),
         ]
         inm = headers.get(b"if-none-match")
         ims = headers.get(b"if-modified-since")
-        if (inm is not None and _etag_matches(inm, (found.etag, found.etag[:-1] + b'-gz"'))) or (
-            inm is None and ims is not None and _not_modified_since(ims, found.mtime)
+        if (inm is not None and _etag_matches(inm, (version.etag, gz_etag))) or (
+            inm is None and ims is not None and _not_modified_since(ims, version.mtime)
         ):
             await send({"type": "http.response.start", "status": 304, "headers": response_headers})
             await send({"type": "http.response.body", "body": b""})
             return
-        body = found.gzipped if use_gzip and found.gzipped is not None else found.body
-        content_type = CONTENT_TYPES.get(target.suffix, b"application/octet-stream")
+        body = version.gzipped if use_gzip else version.body
         response_headers += [
-            (b"content-type", content_type),
-            (b"content-length", str(len(body)).encode()),
+            (b"content-type", CONTENT_TYPES.get(suffix, b"application/octet-stream")),
+            (b"content-length", str(version.size if body is None else len(body)).encode()),
         ]
         if use_gzip:
             response_headers.append((b"content-encoding", b"gzip"))
         await send({"type": "http.response.start", "status": 200, "headers": response_headers})
-        await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
+        if method == "HEAD":
+            await send({"type": "http.response.body", "body": b""})
+        elif body is not None:
+            await _send_chunks(send, body)
+        else:
+            assert fd is not None  # a version without a body comes from an open file
+            await _stream(send, fd, version.size)
 
     async def _listing(self, send: Any) -> None:
         """/feeds/ itself: a page linking every conference's feeds."""
         try:
+            root = os.path.realpath(self.root)
             names = sorted(
-                p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")
+                p.name
+                for p in self.root.iterdir()
+                if p.is_dir() and inside(os.path.realpath(p), root)
             )
         except OSError:
             names = []
@@ -207,12 +386,38 @@ class FeedFiles:
         await send({"type": "http.response.body", "body": body})
 
 
-async def _plain(
-    send: Any, status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None
+async def _send_chunks(send: Any, body: bytes) -> None:
+    """`body` in CHUNK_BYTES pieces: the server waits for a full socket between them."""
+    for start in range(0, len(body), CHUNK_BYTES):
+        end = start + CHUNK_BYTES
+        await send({"type": "http.response.body", "body": body[start:end], "more_body": True})
+        # A `send` into a socket with room returns without ever suspending: without this,
+        # a fast reader would get the whole body before any other request got a turn.
+        await asyncio.sleep(0)
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def _stream(send: Any, fd: int, size: int) -> None:
+    """A file too big to keep, read chunk by chunk in a worker thread."""
+    offset = 0
+    while offset < size:
+        chunk = await asyncio.to_thread(os.pread, fd, min(CHUNK_BYTES, size - offset), offset)
+        if not chunk:
+            break  # truncated in place since: the server closes the short response
+        offset += len(chunk)
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def _error(
+    send: Any, status: int, message: str, extra: list[tuple[bytes, bytes]] | None = None
 ) -> None:
+    """`{"error": "one line"}`, like every other refusal of the server."""
+    body = json.dumps({"error": message}).encode()
     headers = [
-        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
+        (b"cache-control", b"no-cache"),
         *(extra or []),
     ]
     await send({"type": "http.response.start", "status": status, "headers": headers})

@@ -1,11 +1,46 @@
-"""Writing feed files: atomically, and only when their bytes change."""
+"""Writing feed files: atomically, only when their bytes change, and never leaving litter.
+
+A file is written to a temporary `.<name>.<8 random chars>` beside it and renamed over
+it. The writer holds an exclusive flock on its temporary file from creation to rename;
+a process killed mid-write loses its lock with it, which is how the next publish tells
+a stale temporary file (unlocked, and older than a grace period) from one a concurrent
+publish is writing (locked) and removes only the former.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
+import re
 import tempfile
+import time
 from pathlib import Path
+
+from ..errors import LiveblogError
+
+# tempfile.mkstemp's names: the prefix, then 8 characters from this alphabet.
+TEMPORARY = re.compile(r"\.(?P<name>.+\.(?:atom|rss|json|html))\.[a-z0-9_]{8}")
+# Between mkstemp creating a file and its writer locking it there is no lock to see;
+# a file that young is left alone (the window is two system calls long).
+STALE_SECONDS = 60.0
+
+
+class FeedsDirError(LiveblogError):
+    """The feeds directory (or a folder in it) cannot be used: a file is in the way."""
+
+
+def check_feeds_dir(feeds_dir: Path) -> None:
+    """Refuse, before anything is written, a feeds path that is not a directory."""
+    for path in (feeds_dir, *feeds_dir.parents):
+        if path.exists() and not path.is_dir():
+            where = "" if path == feeds_dir else f": {path}"
+            raise FeedsDirError(
+                f"feeds directory {feeds_dir}{where} is a file, not a directory "
+                "(move it, or choose another directory with --feeds)"
+            )
+        if path.exists():
+            return
 
 
 def write_if_changed(path: Path, data: bytes) -> bool:
@@ -20,17 +55,64 @@ def write_if_changed(path: Path, data: bytes) -> bool:
             return False
     except FileNotFoundError:
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
+    except NotADirectoryError:
+        _in_the_way(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        _in_the_way(path)
     fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # "being written": see sweep_stale_temporaries
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
+            os.chmod(temporary, 0o644)
+            os.replace(temporary, path)  # before closing: the lock lasts until the rename
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
     return True
+
+
+def _in_the_way(path: Path) -> None:
+    """Name the file that stands where a folder of feeds/ should be."""
+    for parent in path.parents:
+        if parent.exists() and not parent.is_dir():
+            raise FeedsDirError(
+                f"cannot write {path}: {parent} is a file, not a directory (move it away)"
+            )
+    raise FeedsDirError(f"cannot write {path}: a file is in the way")
+
+
+def sweep_stale_temporaries(folder: Path, now: float | None = None) -> list[Path]:
+    """Remove what killed writers left in `folder`: our temporary names only, unlocked
+    and older than STALE_SECONDS. Returns what was removed."""
+    now = time.time() if now is None else now
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(folder))
+    except (FileNotFoundError, NotADirectoryError):
+        return removed
+    for entry in entries:
+        if not TEMPORARY.fullmatch(entry.name) or not entry.is_file(follow_symlinks=False):
+            continue
+        try:
+            fd = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            continue  # renamed into place by its writer meanwhile, or not ours to open
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue  # a live writer holds it (or locks do not work here: keep it)
+            if now - os.fstat(fd).st_mtime < STALE_SECONDS:
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        finally:
+            os.close(fd)
+    return removed

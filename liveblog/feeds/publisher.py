@@ -22,7 +22,7 @@ from ..summary.render import render_fragment
 from .atom import render_atom
 from .defaults import DEFAULT_FEEDS_URL, DEFAULT_PAGE_SIZE
 from .document import ATOM_TYPE, JSON_TYPE, RSS_TYPE, Document, latest
-from .files import write_if_changed
+from .files import check_feeds_dir, sweep_stale_temporaries, write_if_changed
 from .jsonfeed import render_json
 from .model import (
     Conference,
@@ -42,6 +42,11 @@ from .rss import render_rss
 
 STATE_FILE = ".state.json"
 STATE_VERSION = 2
+
+# Folders whose stale temporary files this process has already removed. Only a killed
+# writer leaves one (a failing write removes its own), so one sweep per process and
+# folder finds them all, and a publish after one new event stays as cheap as before.
+_swept: set[Path] = set()
 
 
 @dataclass(frozen=True)
@@ -107,6 +112,7 @@ class Publisher:
         self.options = options
 
     def publish(self) -> PublishResult:
+        check_feeds_dir(self.options.feeds_dir)
         result = PublishResult()
         row = self.conn.execute("SELECT ifnull(max(position), 0) FROM events").fetchone()
         self.head = int(row[0])
@@ -127,6 +133,10 @@ class Publisher:
     def _conference(self, conference: Conference, result: PublishResult) -> None:
         site = _Site(conference, self.options)
         folder = self.options.feeds_dir / conference.slug
+        for place in (folder, folder / "archive"):
+            if place not in _swept:
+                sweep_stale_temporaries(place)
+                _swept.add(place)
         state = self._load_state(folder)
         archives = self._archives(site, folder, state, result)
         archived_to = state["last"][1] if state["last"] else 0

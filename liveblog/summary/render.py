@@ -126,10 +126,15 @@ def _package_environment(html: bool) -> Any:
     return _environment(jinja2.PackageLoader("liveblog.summary", "templates"), html)
 
 
-def _environment(loader: Any, autoescape: Any) -> Any:
+def _environment(loader: Any, autoescape: Any, *, sandboxed: bool = False) -> Any:
+    """Shipped templates run as they are; a user's runs in jinja2's immutable sandbox,
+    where reaching Python internals (`__class__`, `__globals__`, so `os`) or changing
+    the summary raises SecurityError instead."""
     import jinja2
+    import jinja2.sandbox
 
-    env = jinja2.Environment(
+    kind = jinja2.sandbox.ImmutableSandboxedEnvironment if sandboxed else jinja2.Environment
+    env = kind(
         loader=loader,
         autoescape=autoescape,
         keep_trailing_newline=True,
@@ -166,6 +171,7 @@ def render(summary: Node, fmt: str = "markdown", template: Path | None = None) -
                 jinja2.select_autoescape(
                     ("html", "htm", "xml", "xhtml", "html.j2", "htm.j2", "xml.j2", "html.jinja")
                 ),
+                sandboxed=True,
             )
             return str(env.get_template(template.name).render(**_context(summary)))
         except jinja2.TemplateNotFound as exc:
@@ -173,6 +179,11 @@ def render(summary: Node, fmt: str = "markdown", template: Path | None = None) -
             raise InvalidEvent(f"template {missing!r} not found (in {template.parent})") from None
         except UnicodeDecodeError:
             raise InvalidEvent(f"template {template.name}: not UTF-8 text") from None
+        except jinja2.exceptions.SecurityError as exc:
+            detail = " ".join(str(exc).split())
+            raise InvalidEvent(
+                f"template {template.name} refused: templates may only read the summary ({detail})"
+            ) from None
         except Exception as exc:  # a user's template can fail in any way while rendering
             detail = " ".join(str(exc).split())
             raise InvalidEvent(
