@@ -121,7 +121,8 @@ class Keyring:
         if self._env is not None:
             return _decode_keys(self._env, ENV)
         try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+            # O_NONBLOCK: a FIFO put in its place must not hang every command.
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
         except FileNotFoundError:
             return []
         except OSError as exc:
@@ -132,7 +133,7 @@ class Keyring:
                 raise SecretKeyError(f"the key file {self.path} is not a regular file")
             if mode & 0o077:
                 raise SecretKeyError(
-                    f"the key file {self.path} is readable by other users "
+                    f"the key file {self.path} is open to other users "
                     f"(mode {stat.S_IMODE(mode):04o}): chmod 600 {self.path}"
                 )
             text = file.read(64 * 1024).decode("ascii", "replace")

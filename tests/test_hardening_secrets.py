@@ -255,7 +255,7 @@ def test_a_missing_or_wrong_key_is_one_clear_line_and_changes_nothing(
     key_file(ws).write_bytes(key)
     key_file(ws).chmod(0o644)
     message = assert_refused(run_once(ws))
-    assert "chmod 600" in message and "events.db.key" in message
+    assert "open to other users" in message and "chmod 600 " in message
     assert query(ws.db, "SELECT * FROM webhook_subscriptions ORDER BY id") == before
 
     # The right key back: nothing was lost, the queued note goes out, verifiable.
