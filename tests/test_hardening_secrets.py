@@ -505,3 +505,62 @@ def _private_file(path: Path, text: str) -> Path:
     with os.fdopen(fd, "w") as file:
         file.write(text)
     return path
+
+
+# A rotation killed at each step (os._exit: no clean-up, no rollback by Python), injected
+# where a real crash cannot be produced on demand.
+CRASH_DURING_REENCRYPTION = "Keyring.seal"  # the new key in the file, nothing committed
+CRASH_BEFORE_DROPPING_THE_OLD_KEY = "Keyring.replace_file#2"  # committed, old key kept
+
+
+@pytest.mark.parametrize("crash_at", [CRASH_DURING_REENCRYPTION, CRASH_BEFORE_DROPPING_THE_OLD_KEY])
+def test_a_rotation_killed_at_any_step_loses_no_secret(
+    ws: Workspace, receiver: Receiver, crash_at: str
+) -> None:
+    open_conference(ws)
+    sub = add_hook(ws, receiver.url)
+    before = stored_secrets(ws)[sub["id"]]
+    method, _, nth = crash_at.partition("#")
+    code = (
+        "import os, sys\n"
+        "from liveblog import secretkey\n"
+        "from liveblog.cli import main\n"
+        f"name, nth = {method.split('.')[1]!r}, {int(nth or 1)}\n"
+        "original, calls = getattr(secretkey.Keyring, name), []\n"
+        "def crashing(self, *args):\n"
+        "    calls.append(1)\n"
+        "    if len(calls) == nth:\n"
+        "        os._exit(9)\n"
+        "    return original(self, *args)\n"
+        "setattr(secretkey.Keyring, name, crashing)\n"
+        "sys.argv = ['liveblog', 'secret-key', 'rotate']\n"
+        "main()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=ws.env(),
+        cwd=ws.root,
+        timeout=CLI_SECONDS,
+    )
+    assert done.returncode == 9, (done.stdout, done.stderr)
+    assert len(key_file(ws).read_text().splitlines()) == 2  # both keys kept
+    assert stat.S_IMODE(key_file(ws).stat().st_mode) == 0o600
+    after = stored_secrets(ws)[sub["id"]]
+    if crash_at == CRASH_DURING_REENCRYPTION:
+        assert after == before  # rolled back
+    else:
+        assert after != before  # committed under the new key
+
+    ws.ok("note", "after the crash")
+    assert run_once(ws).returncode == 0
+    assert [m["data"]["data"]["text"] for m in verified(sub["secret"], receiver)] == [
+        "after the crash"
+    ]
+    # Rotating again finishes the job: one key left, and it opens the secret.
+    ws.ok("secret-key", "rotate")
+    assert len(key_file(ws).read_text().splitlines()) == 1
+    ws.ok("note", "and after the next rotation")
+    assert run_once(ws).returncode == 0
+    assert len(verified(sub["secret"], receiver)) == 2
