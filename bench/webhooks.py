@@ -51,10 +51,12 @@ from typing import Any
 
 import httpx
 
+from liveblog.secretkey import key_path
 from liveblog.service import Liveblog
 from liveblog.store import EventLog
 from liveblog.webhooks import Deliverer, DeliveryOptions
 from liveblog.webhooks.payloads import encode
+from liveblog.webhooks.signing import secret_key
 
 from . import raw
 from .report import Comparison, Outcome, number
@@ -154,7 +156,7 @@ def make_log(path: Path, events: int, ports: list[int]) -> list[Target]:
         for port in ports:
             url = f"http://127.0.0.1:{port}/hooks/liveblog"
             subscription = service.add_webhook(url, allow_private=True, since=0)
-            targets.append(Target(url, subscription.key))
+            targets.append(Target(url, secret_key(subscription.secret)))
     return targets
 
 
@@ -291,6 +293,8 @@ def run() -> Outcome:
                 if side == "liveblog":
                     path = folder / f"{name}.db"
                     shutil.copyfile(template, path)
+                    # The secrets are encrypted under the key beside the database.
+                    shutil.copy2(key_path(template), key_path(path))
                     elapsed, sent = asyncio.run(liveblog_round(path, options, transport))
                     states = delivery_states(path)
                     if states != {"delivered": per_round}:

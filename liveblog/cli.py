@@ -776,7 +776,8 @@ def run(once: bool, **settings: Any) -> None:
 
     with user_errors():
         options = run_settings(**settings)
-        state().service  # noqa: B018 - create or migrate events.db before running
+        # Creates or migrates events.db; a key that cannot open the secrets stops us here.
+        state().service.check_webhook_secrets()
         with SchedulerLock(state().db, "run"):
             run_until_signalled(options, once=once, report=lambda line: click.echo(line, err=True))
 
@@ -809,7 +810,8 @@ def serve(host: str, port: int, **settings: Any) -> None:
 
     with user_errors():
         options = run_settings(**settings)
-        state().service  # noqa: B018 - create or migrate events.db before serving
+        # Creates or migrates events.db; a key that cannot open the secrets stops us here.
+        state().service.check_webhook_secrets()
         with SchedulerLock(state().db, "serve"):
             serve_forever(
                 options,
@@ -1070,6 +1072,37 @@ def webhook_redeliver(delivery_id: int | None, since: int | None, subscription: 
         click.echo(f"webhook {sub.id}: everything after position {since} will be sent again")
     if not subs:
         click.echo("no active webhooks", err=True)
+
+
+# -- the key for secrets at rest -------------------------------------------------------
+
+
+@cli.group("secret-key")
+def secret_key() -> None:
+    """The key that encrypts webhook secrets in events.db (events.db.key, or
+    LIVEBLOG_SECRET_KEY)."""
+
+
+@secret_key.command("rotate")
+def secret_key_rotate() -> None:
+    """Re-encrypt every webhook secret under a new key, in one transaction.
+
+    With the key file (events.db.key), a new key is made and the old one is dropped
+    from the file once nothing uses it. With LIVEBLOG_SECRET_KEY, put the new key first
+    (`liveblog secret-key generate`), the old one after a comma, rotate, then drop the
+    old one. Webhook secrets themselves, and so signatures, do not change."""
+    with user_errors():
+        count, new_id = state().service.rotate_secret_key()
+    noun = "secret" if count == 1 else "secrets"
+    click.echo(f"re-encrypted {count} webhook {noun} under key {new_id}")
+
+
+@secret_key.command("generate")
+def secret_key_generate() -> None:
+    """Print a new key for LIVEBLOG_SECRET_KEY (base64 of 32 random bytes)."""
+    from .secretkey import new_key
+
+    click.echo(new_key())
 
 
 def main() -> None:

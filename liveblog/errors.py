@@ -14,6 +14,7 @@ else reaching the edge is a bug.
     ├── RefusedCommand        a well-formed command that the log's state refuses
     ├── InvalidWebhook        a webhook subscription's URL, filter or secret is unusable
     │   └── RefusedAddress    its host resolves to a private, loopback or metadata address
+    ├── SecretKeyError        the key for secrets at rest is missing, wrong or unreadable
     └── StoreError
         ├── UnreadableEvent   a row of the log that no longer parses (edited by hand?)
         ├── ConflictingEvent  the same id appended with different content
@@ -65,6 +66,10 @@ class InvalidWebhook(LiveblogError):
 
 
 class RefusedAddress(InvalidWebhook):
+    pass
+
+
+class SecretKeyError(LiveblogError):
     pass
 
 

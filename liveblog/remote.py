@@ -26,8 +26,10 @@ from typing import Any
 from .drafts import make_draft
 from .envelope import Event, from_export
 from .errors import LiveblogError
+from .terminal import printable
 
 DEADLINE_SECONDS = 10.0  # one POST, connect to answer
+MAX_ERROR_CHARS = 500  # of a server's refusal, as shown
 CONNECT_SECONDS = 3.0
 
 
@@ -190,7 +192,12 @@ class Remote:
         # Anything else — a 5xx, a 408/429, a captive portal's redirect or page, a proxy's
         # answer — says nothing about the draft: it waits in the outbox.
         if 400 <= status < 500 and isinstance(answer, dict) and "error" in answer:
-            raise ServerRefused(f"{self.server}: {answer['error']}")
+            # Printed on the reporter's terminal and kept in rejected-*.jsonl: no escape
+            # sequence from the server gets through, nor a screenful of text.
+            reason = printable(str(answer["error"]))
+            if len(reason) > MAX_ERROR_CHARS:
+                reason = reason[:MAX_ERROR_CHARS] + "…"
+            raise ServerRefused(f"{self.server}: {reason}")
         events = answer.get("events") if 200 <= status < 300 and isinstance(answer, dict) else None
         if not isinstance(events, list):
             raise Unreachable(f"{self.server} answered {status}, not as liveblog's API does")

@@ -575,6 +575,7 @@ class Liveblog:
         """Subscribe `url`; its address must be public unless `allow_private`."""
         import asyncio
 
+        from .secretkey import Keyring
         from .webhooks import parse_url, pin_address
         from .webhooks.subscriptions import add, check
 
@@ -588,7 +589,23 @@ class Liveblog:
             secret=secret,
             allow_private=allow_private,
             since=since,
+            keyring=Keyring(self.log.path),
         )
+
+    def check_webhook_secrets(self) -> int:
+        """Refuse (one line naming the key file or LIVEBLOG_SECRET_KEY) unless every
+        active subscription's secret decrypts: `run` and `serve` check before starting."""
+        from .secretkey import Keyring
+        from .webhooks.subscriptions import check_secrets
+
+        return check_secrets(self._hooks, Keyring(self.log.path))
+
+    def rotate_secret_key(self) -> tuple[int, str]:
+        """Re-encrypt every webhook secret under a new key: (how many, its key id)."""
+        from .secretkey import Keyring
+        from .webhooks.subscriptions import rotate_key
+
+        return rotate_key(self._hooks, Keyring(self.log.path))
 
     def webhooks(self) -> list[Subscription]:
         from .webhooks.subscriptions import all_subscriptions

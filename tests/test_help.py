@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from liveblog.cli import cli
 
-HEAVY = ("httpx", "feedgen", "fastapi", "uvicorn", "apscheduler", "jinja2")
+HEAVY = ("httpx", "feedgen", "fastapi", "uvicorn", "apscheduler", "jinja2", "cryptography")
 
 
 def walk(

@@ -534,6 +534,7 @@ def test_a_new_file_is_migrated(db_path: Path) -> None:
         assert applied == [
             ("liveblog", "m001_events"),
             ("liveblog", "m002_webhooks"),
+            ("liveblog", "m003_encrypt_webhook_secrets"),
         ]
         assert len(applied) == LATEST
         triggers = {

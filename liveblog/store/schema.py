@@ -153,10 +153,20 @@ def ensure_config_tables(conn: Connection) -> None:
         conn.execute(statement)
 
 
+def _m003_encrypt_webhook_secrets(db: Any) -> None:
+    """Secrets stored in clear by an older release are encrypted (liveblog.secretkey);
+    the key file is created beside the database only if there is one to encrypt."""
+    from ..webhooks.subscriptions import keyring_for, seal_clear_secrets
+
+    ensure_config_tables(db.conn)
+    seal_clear_secrets(db.conn, keyring_for(db.conn))
+
+
 # Each entry is (name, function). Append new migrations; never edit or reorder old ones.
 MIGRATIONS: list[tuple[str, Any]] = [
     ("m001_events", _m001_events),
     ("m002_webhooks", _m002_config),
+    ("m003_encrypt_webhook_secrets", _m003_encrypt_webhook_secrets),
 ]
 LATEST = len(MIGRATIONS)
 

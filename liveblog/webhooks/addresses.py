@@ -23,13 +23,22 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 # Resolves (host, port) to addresses; injectable so tests can play a rebinding DNS.
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 
+# Some are public or private addresses, not link-local: `--allow-private` must not open
+# them, nor must a public-looking one (Azure's WireServer) pass as a receiver.
 METADATA = frozenset(
     ipaddress.ip_address(a)
     for a in (
-        "169.254.169.254",  # AWS, GCP, Azure, OpenStack…
-        "169.254.170.2",  # AWS ECS task metadata
+        "169.254.169.254",  # AWS, GCP, Azure, OpenStack, Oracle, DigitalOcean, Hetzner…
+        "169.254.170.2",  # AWS ECS task metadata and credentials
+        "169.254.170.23",  # AWS EKS Pod Identity agent
+        "169.254.0.23",  # Tencent Cloud
         "100.100.100.200",  # Alibaba Cloud
-        "fd00:ec2::254",  # AWS over IPv6
+        "192.0.0.192",  # Oracle Cloud (OCI) instance metadata
+        "168.63.129.16",  # Azure platform (WireServer: agent configuration, health)
+        "fd00:ec2::254",  # AWS IMDS over IPv6
+        "fd00:ec2::23",  # AWS EKS Pod Identity agent over IPv6
+        "fd20:ce::254",  # Google Cloud metadata over IPv6
+        "fe80::a9fe:a9fe",  # OpenStack metadata over IPv6 (link-local)
     )
 )
 MAX_URL_LENGTH = 2000
@@ -91,6 +100,7 @@ def refusal(address: IPAddress, allow_private: bool) -> str | None:
             return f"{reason} (as {address.compressed})" if reason else None
         if address.teredo is not None:
             return refusal(address.teredo[1], allow_private)
+        address = _without_scope(address)
     if address in METADATA:
         return f"{address} is a cloud metadata address"
     if allow_private or (address.is_global and not _never_public(address)):
@@ -104,6 +114,16 @@ def refusal(address: IPAddress, allow_private: bool) -> str | None:
     else:  # unspecified, multicast, reserved, shared (CGNAT), documentation ranges…
         kind = "a non-public"
     return f"{address} is {kind} address"
+
+
+def is_metadata(address: IPAddress) -> bool:
+    """A cloud metadata address, in any of the IPv6 forms that carry an IPv4 one."""
+    return bool(refusal(address, True))
+
+
+def _without_scope(address: ipaddress.IPv6Address) -> ipaddress.IPv6Address:
+    """`fe80::a9fe:a9fe%eth0` is still OpenStack's metadata address."""
+    return ipaddress.IPv6Address(address.compressed.split("%", 1)[0])
 
 
 def _never_public(address: IPAddress) -> bool:
@@ -151,6 +171,6 @@ async def pin_addresses(
         address = ipaddress.ip_address(answer.split("%", 1)[0])
         reason = refusal(address, allow_private)
         if reason is not None:
-            hint = "" if allow_private or address in METADATA else " (--allow-private permits it)"
+            hint = "" if allow_private or is_metadata(address) else " (--allow-private permits it)"
             raise RefusedAddress(f"webhook host {target.host} refused: {reason}{hint}")
     return answers

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import httpx
 
 from ..errors import LiveblogError, NotFound, RefusedAddress
+from ..secretkey import Keyring
 from ..store.log import EventLog
 from ..store.schema import ensure_config_tables
 from ..store.sqlite import write_transaction
@@ -48,7 +49,7 @@ class _Stopping(Exception):
     """The deliverer is closing: an attempt still waiting for a slot is not made."""
 
 
-# Per URL work, done once rather than on every attempt (the key: Subscription.key).
+# Per URL work, done once rather than on every attempt (the key: Deliverer._key).
 _parsed = functools.lru_cache(maxsize=1024)(parse_url)
 
 
@@ -124,6 +125,10 @@ class Deliverer:
         self._closing = False  # set on exit: finish the attempts in flight, start no more
         self._prepared_until = 0
         self._projections: ProjectionRunner | None = None
+        self._keyring = Keyring(db_path)
+        # (subscription, secret as stored) -> HMAC key: decrypted once, it signs every
+        # attempt; a rotation stores a new ciphertext, hence a new entry.
+        self._keys: dict[tuple[str, str], bytes] = {}
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -273,6 +278,10 @@ class Deliverer:
         assert self._client is not None, "use `async with Deliverer(...)`"
         if isinstance(body, LiveblogError):
             return Outcome(error=f"cannot build the payload: {body}")
+        try:
+            key = self._key(subscription)
+        except LiveblogError as exc:  # the key file lost or replaced: retried, kept queued
+            return Outcome(error=str(exc))
         target = _parsed(subscription.url)
         async with self._slots:
             if self._closing:
@@ -281,7 +290,7 @@ class Deliverer:
             headers = {
                 "content-type": "application/json",
                 "user-agent": USER_AGENT,
-                **signed_headers(subscription.key, delivery.message_id, timestamp, body),
+                **signed_headers(key, delivery.message_id, timestamp, body),
             }
             try:
                 async with asyncio.timeout(self.options.timeout):
@@ -307,6 +316,15 @@ class Deliverer:
             except Exception as exc:  # unforeseen (a bug, a transport's fault): retried
                 # like any failure, never a sender that dies and is restarted at once.
                 return Outcome(error=f"unexpected {type(exc).__name__}: {exc}".rstrip(": "))
+
+    def _key(self, subscription: Subscription) -> bytes:
+        cached = (subscription.id, subscription.sealed_secret)
+        key = self._keys.get(cached)
+        if key is None:
+            if len(self._keys) > 4096:
+                self._keys.clear()
+            key = self._keys[cached] = subscription.key(self._keyring)
+        return key
 
     async def _post(
         self, host: str, address: str, url: str, headers: dict[str, str], body: bytes

@@ -8,12 +8,12 @@ delivered afterwards.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import json
 import re
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from ..errors import AmbiguousId, InvalidWebhook, NotFound, RefusedCommand
 from ..events import EVENT_TYPES
@@ -22,13 +22,13 @@ from ..text import SLUG_PATTERN
 from .addresses import parse_url
 from .signing import new_secret, secret_key
 
+if TYPE_CHECKING:
+    from ..secretkey import Keyring
+
 SUMMARY_TYPES = ("summary.published", "summary.updated")
 MESSAGE_TYPES = (*EVENT_TYPES, *SUMMARY_TYPES)
 _SLUG = re.compile(SLUG_PATTERN)
 _COLUMNS = "id, url, events, conference, secret, allow_private, status, status_reason, cursor"
-
-
-_decoded_key = functools.lru_cache(maxsize=1024)(secret_key)
 
 
 def matching_types(pattern: str) -> list[str]:
@@ -55,11 +55,14 @@ class Subscription:
     url: str
     events: tuple[str, ...]  # the filters as given; empty means every type
     conference: str | None
-    secret: str = field(repr=False)  # never in a log line or a traceback
+    sealed_secret: str = field(repr=False)  # as stored: encrypted (see liveblog.secretkey)
     allow_private: bool
     status: str
     status_reason: str | None
     cursor: int
+    # The clear secret, on the subscription `add` returns only (printed once); never in
+    # a log line or a traceback.
+    secret: str | None = field(default=None, repr=False)
 
     @property
     def types(self) -> list[str]:
@@ -69,10 +72,9 @@ class Subscription:
         chosen = {t for pattern in self.events for t in matching_types(pattern)}
         return [t for t in MESSAGE_TYPES if t in chosen]
 
-    @property
-    def key(self) -> bytes:
-        """The HMAC key (decoded once per secret: it signs every attempt)."""
-        return _decoded_key(self.secret)
+    def key(self, keyring: Keyring) -> bytes:
+        """The HMAC key: the secret decrypted, then decoded."""
+        return secret_key(keyring.open(self.sealed_secret, self.id))
 
     def describe(self) -> dict[str, object]:
         """What `webhook list` shows: everything but the secret."""
@@ -95,7 +97,7 @@ def _subscription(row: Iterable[object]) -> Subscription:
         url=str(url),
         events=tuple(json.loads(str(events))),
         conference=None if conference is None else str(conference),
-        secret=str(secret),
+        sealed_secret=str(secret),
         allow_private=bool(private),
         status=str(status),
         status_reason=None if reason is None else str(reason),
@@ -135,10 +137,13 @@ def add(
     secret: str | None = None,
     allow_private: bool = False,
     since: int | None = None,
+    keyring: Keyring | None = None,
 ) -> Subscription:
     """Store a new subscription; its queue starts after `since` (default: the log head).
 
     The URL's address is checked by the caller (it needs the resolver), after `check`.
+    Only the secret sealed under `keyring` (default: the database's) is stored; the
+    subscription returned carries the clear one, to be shown once.
     """
     filters = check(url, events, conference, secret, since)
     if secret is None:
@@ -147,6 +152,11 @@ def add(
     with write_transaction(conn):
         head = int(conn.execute("SELECT ifnull(max(position), 0) FROM events").fetchone()[0])
         cursor = head if since is None else min(since, head)
+        # Under the write lock: a rotation in another process cannot swap the key between
+        # reading it and storing what it sealed.
+        keyring = keyring or keyring_for(conn)
+        keyring.reload()
+        keyring.ready_to_seal(_stored_key_ids(conn))
         conn.execute(
             f"INSERT INTO webhook_subscriptions ({_COLUMNS}, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?, 'active', NULL, ?, ?)",
@@ -155,13 +165,13 @@ def add(
                 url,
                 json.dumps(list(filters)),
                 conference,
-                secret,
+                keyring.seal(secret, subscription_id),
                 int(allow_private),
                 cursor,
                 dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             ),
         )
-    return get(conn, subscription_id)
+    return replace(get(conn, subscription_id), secret=secret)
 
 
 def all_subscriptions(conn: Connection, *, active_only: bool = False) -> list[Subscription]:
@@ -209,3 +219,97 @@ def set_status(conn: Connection, ref: str, status: str, reason: str | None = Non
             (status, reason, subscription.id),
         )
     return get(conn, subscription.id)
+
+
+# -- secrets at rest (the key: liveblog.secretkey) -------------------------------------
+
+
+def keyring_for(conn: Connection) -> Keyring:
+    """The keys of the database `conn` has open (its key file lies beside it)."""
+    from ..secretkey import Keyring
+
+    rows = conn.execute("PRAGMA database_list").fetchall()
+    return Keyring(next(str(r[2]) for r in rows if r[1] == "main"))
+
+
+def _stored_secrets(conn: Connection) -> list[tuple[str, str]]:
+    rows = conn.execute("SELECT id, secret FROM webhook_subscriptions ORDER BY id").fetchall()
+    return [(str(id_), str(secret)) for id_, secret in rows]
+
+
+def _stored_key_ids(conn: Connection) -> set[str]:
+    from ..secretkey import is_sealed, sealed_key_id
+
+    return {sealed_key_id(s) for _, s in _stored_secrets(conn) if is_sealed(s)}
+
+
+def check_secrets(conn: Connection, keyring: Keyring) -> int:
+    """Open every active subscription's secret (what `run` and `serve` will sign with);
+    raise the one-line SecretKeyError of the first that does not open."""
+    active = all_subscriptions(conn, active_only=True)
+    for subscription in active:
+        subscription.key(keyring)
+    return len(active)
+
+
+def seal_clear_secrets(conn: Connection, keyring: Keyring) -> int:
+    """Encrypt the secrets an older release stored in clear (inside the caller's
+    transaction); the key file is created if need be. Returns how many."""
+    from ..secretkey import is_sealed
+
+    stored = _stored_secrets(conn)
+    clear = [(id_, s) for id_, s in stored if not is_sealed(s)]
+    if not clear:
+        return 0
+    keyring.ready_to_seal(_stored_key_ids(conn))
+    # The clear text is overwritten in the page, not left in its free space.
+    conn.execute("PRAGMA secure_delete = ON")
+    for id_, secret in clear:
+        conn.execute(
+            "UPDATE webhook_subscriptions SET secret = ? WHERE id = ?",
+            (keyring.seal(secret, id_), id_),
+        )
+    return len(clear)
+
+
+def rotate_key(conn: Connection, keyring: Keyring) -> tuple[int, str]:
+    """Re-encrypt every secret under a new key; returns (how many, the new key's id).
+
+    Key file: a new key is put first in the file, beside the old ones; every secret is
+    re-encrypted in one transaction; once that committed, keys no secret uses any more
+    are dropped from the file. A crash at any step leaves every secret with its key in
+    the file. With LIVEBLOG_SECRET_KEY, its first key is the new one (the user put it
+    there), and the others can be dropped from the variable afterwards.
+    """
+    from ..secretkey import key_id, new_key
+
+    with write_transaction(conn):
+        keyring.reload()
+        stored = _stored_secrets(conn)
+        clear = [(id_, keyring.open(s, id_)) for id_, s in stored]  # refuse a missing key
+        if not keyring.from_env:
+            kept = [_b64(k) for k in keyring.key_list()]
+            keyring.replace_file([new_key(), *kept])
+        conn.execute("PRAGMA secure_delete = ON")
+        for id_, secret in clear:
+            conn.execute(
+                "UPDATE webhook_subscriptions SET secret = ? WHERE id = ?",
+                (keyring.seal(secret, id_), id_),
+            )
+    new_id = key_id(keyring.key_list()[0])
+    if not keyring.from_env:
+        with write_transaction(conn):
+            # Under the lock again: a rotation started meanwhile has its keys kept.
+            keyring.reload()
+            used = _stored_key_ids(conn)
+            keys = keyring.key_list()
+            keyring.replace_file(
+                [_b64(k) for i, k in enumerate(keys) if i == 0 or key_id(k) in used]
+            )
+    return len(clear), new_id
+
+
+def _b64(key: bytes) -> str:
+    import base64
+
+    return base64.b64encode(key).decode("ascii")
