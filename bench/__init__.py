@@ -13,6 +13,7 @@ from . import (
     catch_up,
     cli_latency,
     conditional_get,
+    flood,
     freshness,
     publish,
     rebuild,
@@ -62,6 +63,11 @@ BENCHMARKS: dict[str, Benchmark] = {
     "conditional_get": Benchmark(
         "conditional GETs/s of live.atom (304s): `liveblog serve` vs a bare uvicorn app (200s)",
         conditional_get.run,
+    ),
+    "flood": Benchmark(
+        "feed and /healthz p99 under a body flood and a slow-connection flood vs idle, "
+        "and the server's peak memory: `liveblog serve`",
+        flood.run,
     ),
 }
 

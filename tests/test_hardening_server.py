@@ -246,7 +246,6 @@ class UsualFileLimit(Service):
         return self.proc
 
 
-@pytest.mark.slow
 def test_two_thousand_idle_sockets_never_lock_out_a_client(tmp_path: Path) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     wanted = SOCKETS + 256
