@@ -7,20 +7,27 @@ published (live.atom), and a real `liveblog serve` subprocess with its default l
 The server starts with a soft file limit of 1,024 (what most systems give a service).
 The probe is this process: one keep-alive httpx client per path, GETting
 /feeds/<conf>/live.atom and /healthz in turn, PAUSE seconds apart (a reader, not a
-load); its p99 per path is the figure. Four phases, each with the same probe:
+load); its p99 per path is the figure. Every FRESH_EVERY seconds it also GETs /healthz
+on a new connection (FRESH_TIMEOUT), as a reader arriving then would: the notes say how
+many of those were served. ROUNDS rounds of four phases, each with the same probe:
 
-- idle (PROBE_SECONDS / 2, twice: once before each flood, pooled): nothing else;
+- idle (PROBE_SECONDS): nothing else;
 - body flood (PROBE_SECONDS, after FLOOD_WARMUP): a flooder process (`python -m
   bench.flooders body PORT SECONDS`) with 3 threads looping POSTs of a 20 MiB JSON
   body to /api/events without a token, and one more thread sending one 77 MiB POST (the
   issue's attack);
-- slow flood (likewise): a flooder process (`python -m bench.flooders slow PORT
-  SECONDS`) holding 2,000 sockets, half silent, half trickling a header line every
-  0.5 s, reopening every one the server closes.
+- idle again;
+- slow flood (PROBE_SECONDS * SLOW_FACTOR, longer than the server's head deadline):
+  a flooder process (`python -m bench.flooders slow PORT SECONDS`) holding 2,000
+  sockets, half silent, half trickling a header line every 0.5 s, reopening every one
+  the server closes.
+
+The phases of a kind are pooled over the rounds: interleaving them spreads the drifting
+load of a shared machine over both sides of each ratio.
 
 Figures: each path's p99 under each flood against its idle p99 (target <= 2), and the
 server's peak resident memory (VmHWM from /proc, the high-water mark over its whole
-life, so it includes both floods) against its resident memory after the idle phase,
+life, so it includes both floods) against its resident memory after the warm-up,
 with an absolute limit of PEAK_MIB. The notes give the p50s, the probe's errors and
 what each flooder managed. LIVEBLOG_BENCH_FLOOD_SECONDS overrides PROBE_SECONDS.
 """
@@ -46,7 +53,11 @@ from .report import Comparison, Limit, Outcome
 from .serving import Serve, clean_env
 
 ENTRIES = 100
-PROBE_SECONDS = 4.0
+PROBE_SECONDS = 3.0
+ROUNDS = 2
+# The slow flood lasts longer than the server's 5 s head deadline, so that closing and
+# reopening the sockets is part of what is measured.
+SLOW_FACTOR = 2.5
 SECONDS_ENV = "LIVEBLOG_BENCH_FLOOD_SECONDS"
 FLOOD_WARMUP = 1.0
 WARMUP = 2.0
@@ -55,6 +66,8 @@ TARGET = 2.0
 PEAK_MIB = 150.0
 USUAL_FILE_LIMIT = 1024
 PROBE_TIMEOUT = 10.0
+FRESH_EVERY = 0.5
+FRESH_TIMEOUT = 5.0
 CONFERENCE = "bench-flood"
 AUTHOR = "bench"
 TEXT = "A note long enough to look like one a reporter types during a busy session."
@@ -66,6 +79,19 @@ class Probe:
 
     latencies: dict[str, list[float]] = field(default_factory=dict)
     errors: int = 0
+    fresh_tried: int = 0
+    fresh_served: int = 0
+
+    @classmethod
+    def empty(cls, paths: list[str]) -> Probe:
+        return cls(latencies={path: [] for path in paths})
+
+    def add(self, other: Probe) -> None:
+        for path, found in other.latencies.items():
+            self.latencies.setdefault(path, []).extend(found)
+        self.errors += other.errors
+        self.fresh_tried += other.fresh_tried
+        self.fresh_served += other.fresh_served
 
     def p(self, path: str, quantile: float) -> float:
         found = sorted(self.latencies.get(path, []))
@@ -80,8 +106,19 @@ def probe(base: str, paths: list[str], seconds: float) -> Probe:
         path: httpx.Client(base_url=base, timeout=PROBE_TIMEOUT, trust_env=False) for path in paths
     }
     deadline = time.perf_counter() + seconds
+    next_fresh = time.perf_counter()
     try:
         while time.perf_counter() < deadline:
+            if time.perf_counter() >= next_fresh:
+                # A reader arriving now, on a connection of its own (a locked-out server
+                # still answers the probe's old keep-alive connections).
+                next_fresh = time.perf_counter() + FRESH_EVERY
+                result.fresh_tried += 1
+                try:
+                    fresh = httpx.get(f"{base}/healthz", timeout=FRESH_TIMEOUT, trust_env=False)
+                    result.fresh_served += fresh.status_code == 200
+                except httpx.HTTPError:
+                    pass
             for path, client in clients.items():
                 start = time.perf_counter()
                 try:
@@ -151,21 +188,23 @@ def run() -> Outcome:
         port = int(serve.base.rsplit(":", 1)[1])
         try:
             probe(serve.base, paths, WARMUP)  # imports, first publish, first connections
-            idle = Probe(latencies={path: [] for path in paths})
-            floods: dict[str, tuple[Probe, str]] = {}
-            for kind in ("body", "slow"):
-                # An idle phase before each flood: on a shared machine the load drifts.
-                quiet = probe(serve.base, paths, seconds / 2)
-                for path in paths:
-                    idle.latencies[path] += quiet.latencies[path]
-                idle.errors += quiet.errors
-                if kind == "body":
-                    idle_rss = memory_kib(serve.process.pid, "VmRSS")
-                process = flooder(kind, port, seconds + FLOOD_WARMUP + 1)
-                time.sleep(FLOOD_WARMUP)  # let the flood build up before measuring
-                measured = probe(serve.base, paths, seconds)
-                floods[kind] = (measured, finished(process))
-                time.sleep(1.0)  # the flooder's sockets close
+            idle_rss = memory_kib(serve.process.pid, "VmRSS")
+            idle = Probe.empty(paths)
+            floods: dict[str, tuple[Probe, list[str]]] = {
+                "body": (Probe.empty(paths), []),
+                "slow": (Probe.empty(paths), []),
+            }
+            # Rounds of idle, flood, idle, flood: on a shared machine the load drifts, and
+            # interleaving spreads it over both sides of each ratio.
+            for _ in range(ROUNDS):
+                for kind, length in (("body", seconds), ("slow", seconds * SLOW_FACTOR)):
+                    idle.add(probe(serve.base, paths, seconds))
+                    process = flooder(kind, port, length + FLOOD_WARMUP + 1)
+                    time.sleep(FLOOD_WARMUP)  # let the flood build up before measuring
+                    measured, reports = floods[kind]
+                    measured.add(probe(serve.base, paths, length))
+                    reports.append(finished(process))
+                    time.sleep(1.0)  # the flooder's sockets close
             peak = memory_kib(serve.process.pid, "VmHWM")
             alive = serve.process.poll() is None
         finally:
@@ -192,13 +231,15 @@ def run() -> Outcome:
     notes = [
         "p50 ms idle: "
         + ", ".join(f"{names[p]} {idle.p(p, 0.5):.2f}" for p in paths)
-        + f"; probe errors idle {idle.errors}"
+        + f"; probe errors idle {idle.errors}, new connections served "
+        + f"{idle.fresh_served}/{idle.fresh_tried}"
     ]
-    for kind, (measured, report) in floods.items():
+    for kind, (measured, reports) in floods.items():
         notes.append(
             f"{kind} flood: p50 ms "
             + ", ".join(f"{names[p]} {measured.p(p, 0.5):.2f}" for p in paths)
-            + f"; probe errors {measured.errors}; flooder: {report}"
+            + f"; probe errors {measured.errors}; new connections served "
+            + f"{measured.fresh_served}/{measured.fresh_tried}; flooder: {'; '.join(reports)}"
         )
     if not alive:
         notes.append("WARNING: the server died during the floods")
