@@ -7,8 +7,10 @@
     GET  /api/conferences/{slug}/days/{n}/summary  a day summary (token)
 
 A write is made as the reporter whose bearer token it carries. Errors are one-line JSON
-(`{"error": "…"}`): 401 without a valid token, 404 unknown, 409 refused by the log's
-state, 422 invalid input, 503 when the database stays locked.
+(`{"error": "…"}`): 401 without a valid token, 404 unknown, 405 wrong method, 409 refused
+by the log's state, 413 a body over the limit, 422 invalid input, 429 too many failed
+authentications, 503 when the database stays locked. The token and the body's size are
+checked by liveblog.guard, in front of FastAPI, before the body is read.
 """
 
 import sys

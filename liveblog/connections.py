@@ -14,7 +14,10 @@ second at a time, and nobody is served). This module extends uvicorn's h11 proto
   flood of such sockets can never lock out a client that is about to send a request;
   only when every connection has a request in progress is the newcomer refused;
 - no reading of unread bodies: a response sent before its request body was read (a
-  401, 404 or 413 to an upload) ends the connection instead of reading and discarding;
+  401, 404 or 413 to an upload) ends the connection instead of reading and discarding,
+  unless what is left is small (DRAIN_BYTES declared): then it is read and dropped, on
+  the head deadline, so the connection stays usable (closing a socket with unread data
+  sends a reset, which can destroy the answer before the client reads it);
 - h11's own 400 for a malformed request as `{"error": …}`.
 
 `raise_file_limit` lifts the soft RLIMIT_NOFILE to the hard one, and `connection_cap`
@@ -31,7 +34,7 @@ from collections import OrderedDict
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from .httplimits import Limits
+from .httplimits import DRAIN_BYTES, Limits
 
 # Descriptors kept free of client connections: SQLite files, stdio, the event loop,
 # webhook deliveries (32 at once by default), worker threads' connections.
@@ -107,6 +110,9 @@ class GuardedProtocol(H11Protocol):
     limits: Limits
     registry: ConnectionRegistry
     _head_timer: asyncio.TimerHandle | None = None
+    # The request cycle current when the head timer was armed: uvicorn makes a new one
+    # as soon as a complete request head has been parsed.
+    _timed_cycle: object = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -123,22 +129,32 @@ class GuardedProtocol(H11Protocol):
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
-        if self._head_timer is not None and self.conn.their_state is not h11.IDLE:
+        if self._head_timer is not None and self.cycle is not self._timed_cycle:
             self._cancel_head_timer()
             self.registry.busy(self)
 
     def on_response_complete(self) -> None:
-        if self.conn.their_state is h11.SEND_BODY and not self.transport.is_closing():
+        unread = self.conn.their_state is h11.SEND_BODY
+        if unread and not self._little_left() and not self.transport.is_closing():
             # Answered before the body was read: reading the rest only to discard it
             # would let a client make us swallow any amount; end the connection.
             self.transport.close()
+        cycle = self.cycle
         super().on_response_complete()
         if self.transport.is_closing():
             return
-        if self.conn.their_state is h11.IDLE:
-            self._await_head()  # keep-alive: the next request's head is on a deadline too
+        if self.cycle is cycle:
+            # Keep-alive: the next request's head (after the rest of a small unread
+            # body) is on a deadline too.
+            self._await_head()
         else:
             self.registry.busy(self)  # a pipelined request started at once
+
+    def _little_left(self) -> bool:
+        for name, value in self.headers or ():
+            if name == b"content-length":
+                return value.isdigit() and int(value) <= DRAIN_BYTES
+        return False  # chunked: no telling how much is left
 
     def send_400_response(self, msg: str) -> None:
         self._cancel_head_timer()
@@ -152,6 +168,7 @@ class GuardedProtocol(H11Protocol):
 
     def _await_head(self) -> None:
         self._cancel_head_timer()
+        self._timed_cycle = self.cycle
         self._head_timer = self.loop.call_later(self.limits.header_timeout, self._head_late)
         self.registry.wait_for_head(self)
 
@@ -166,7 +183,7 @@ class GuardedProtocol(H11Protocol):
         if self.transport.is_closing():
             return
         partial, _ = self.conn.trailing_data
-        if partial:
+        if partial and self.conn.their_state is h11.IDLE:
             seconds = f"{self.limits.header_timeout:g}"
             message = f"request head not received within {seconds} s"
             self.transport.write(_raw_error(408, "Request Timeout", message))

@@ -26,7 +26,7 @@ from typing import Any
 
 import anyio.to_thread
 
-from .httplimits import Limits
+from .httplimits import DRAIN_BYTES, Limits
 from .ratelimit import FailureLimiter
 
 Message = MutableMapping[str, Any]
@@ -80,6 +80,15 @@ def bearer_token(scope: Scope) -> str | None:
     scheme, _, token = value.decode("latin-1").strip().partition(" ")
     token = token.strip()
     return token if scheme.lower() == "bearer" and token else None
+
+
+def _large_body(scope: Scope) -> bool:
+    """A body the connection layer will not read to the end if we refuse it unread (so
+    the answer says `connection: close`: the client must not reuse the connection)."""
+    if _header(scope, b"transfer-encoding") is not None:
+        return True
+    declared = _header(scope, b"content-length")
+    return declared is not None and (not declared.isdigit() or int(declared) > DRAIN_BYTES)
 
 
 def printable(text: str, limit: int = 200) -> str:
@@ -138,6 +147,7 @@ class Guard:
                 429,
                 f"too many failed authentications from {address}: try again in {wait} s",
                 [(b"retry-after", str(wait).encode())],
+                close=_large_body(scope),
             )
             return False
         token = bearer_token(scope)
@@ -151,7 +161,13 @@ class Guard:
                 f"liveblog: {address} refused (429) after {self.limits.auth_failures} failed "
                 f"authentications in {self.limits.auth_window:g} s"
             )
-        await send_error(send, 401, TOKEN_REQUIRED, [(b"www-authenticate", b"Bearer")])
+        await send_error(
+            send,
+            401,
+            TOKEN_REQUIRED,
+            [(b"www-authenticate", b"Bearer")],
+            close=_large_body(scope),
+        )
         return False
 
     async def _too_large(self, send: Send) -> None:

@@ -6,6 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 MIB = 1024 * 1024
+# A request answered before its body was read: a rest declared this small is read and
+# dropped (the connection stays open), a larger or chunked one ends the connection.
+DRAIN_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)

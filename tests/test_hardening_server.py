@@ -132,7 +132,17 @@ def test_a_body_is_refused_before_it_is_read(service: Service, token: str) -> No
     status, headers, body = exchange(service.port, head("POST", "/api/events", huge))
     assert status == 401, body
     assert headers["www-authenticate"] == "Bearer"
+    assert headers["connection"] == "close"  # the rest of that body will not be read
     assert "bearer token" in assert_error(body)
+
+    # A small body refused unread is read and dropped: the connection stays usable.
+    with connect(service.port) as sock:
+        small = b'{"id": "x"}'
+        sized = f"Content-Length: {len(small)}"
+        sock.sendall(head("POST", "/api/events", sized) + small)
+        assert read_response(sock)[0] == 401
+        sock.sendall(head("GET", "/healthz"))
+        assert read_response(sock)[0] == 200
 
     bearer = f"Authorization: Bearer {token}"
     status, headers, body = exchange(service.port, head("POST", "/api/events", bearer, huge))
