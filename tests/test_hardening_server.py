@@ -25,7 +25,10 @@ from servers import LIVEBLOG, Api, Proc, Service, Workspace, assert_refused, dra
 
 MAX_BODY = 65536
 AUTH_FAILURES = 3
-LIMITED_CLIENT = "127.0.0.9"  # its own loopback address, so its refusals touch no other test
+# Tests that fail to authenticate on purpose do it from loopback addresses of their own,
+# so that the failures they count touch no other test.
+LIMITED_CLIENT = "127.0.0.9"
+UPLOADER = "127.0.0.8"
 SOCKET_SECONDS = 30.0  # how long a test waits for an answer it expects
 CLOSE_SECONDS = 30.0  # … and for a close it expects (the server's deadline is 1 s)
 
@@ -95,8 +98,10 @@ def read_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
     return int(status_line.split()[1]), headers, body
 
 
-def exchange(port: int, request: bytes) -> tuple[int, dict[str, str], bytes]:
-    with connect(port) as sock:
+def exchange(
+    port: int, request: bytes, source: str = "127.0.0.1"
+) -> tuple[int, dict[str, str], bytes]:
+    with connect(port, source) as sock:
         sock.sendall(request)
         return read_response(sock)
 
@@ -129,14 +134,14 @@ def closed_by_server(sock: socket.socket) -> bool:
 def test_a_body_is_refused_before_it_is_read(service: Service, token: str) -> None:
     # 80 MiB announced, not one byte sent: the answer cannot have waited for the body.
     huge = "Content-Length: 83886080"
-    status, headers, body = exchange(service.port, head("POST", "/api/events", huge))
+    status, headers, body = exchange(service.port, head("POST", "/api/events", huge), UPLOADER)
     assert status == 401, body
     assert headers["www-authenticate"] == "Bearer"
     assert headers["connection"] == "close"  # the rest of that body will not be read
     assert "bearer token" in assert_error(body)
 
     # A small body refused unread is read and dropped: the connection stays usable.
-    with connect(service.port) as sock:
+    with connect(service.port, UPLOADER) as sock:
         small = b'{"id": "x"}'
         sized = f"Content-Length: {len(small)}"
         sock.sendall(head("POST", "/api/events", sized) + small)
