@@ -95,9 +95,9 @@ def serve(
             if server.started:
                 sock.listen(BACKLOG)
                 # Everything loaded so far (FastAPI, pydantic, the app) lives as long as
-                # the process: out of the collector's sight, a full collection set off
-                # by a burst of new connections takes milliseconds, not a third of a
-                # second of a stalled event loop.
+                # the process: kept out of the collector's sight, a full collection (a
+                # burst of new connections sets them off) no longer walks it all on the
+                # event loop (tens of ms on a loaded 2-core machine; ~0 after freeze).
                 gc.collect()
                 gc.freeze()
                 bound = sock.getsockname()
