@@ -14,6 +14,7 @@ from . import (
     catch_up,
     cli_latency,
     conditional_get,
+    flood,
     freshness,
     publish,
     rebuild,
@@ -67,6 +68,11 @@ BENCHMARKS: dict[str, Benchmark] = {
     "big_feed": Benchmark(
         "/healthz p99 while 4 clients fetch a 6.6 MB feed (plain, gzip; full speed, paced) vs idle",
         big_feed.run,
+    ),
+    "flood": Benchmark(
+        "feed and /healthz p99 under a body flood and a slow-connection flood vs idle, "
+        "and the server's peak memory: `liveblog serve`",
+        flood.run,
     ),
 }
 

@@ -7,12 +7,15 @@
     GET  /api/conferences/{slug}/days/{n}/summary  a day summary (token)
 
 A write is made as the reporter whose bearer token it carries. Errors are one-line JSON
-(`{"error": "…"}`): 401 without a valid token, 404 unknown, 409 refused by the log's
-state, 422 invalid input, 503 when the database stays locked.
+(`{"error": "…"}`): 401 without a valid token, 404 unknown, 405 wrong method, 409 refused
+by the log's state, 413 a body over the limit, 422 invalid input, 429 too many failed
+authentications, 503 when the database stays locked. The token and the body's size are
+checked by liveblog.guard, in front of FastAPI, before the body is read.
 """
 
+import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -22,6 +25,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import tokens
 from .drafts import COMMANDS, apply_draft
@@ -37,6 +41,8 @@ from .errors import (
     VersionConflict,
 )
 from .feedserver import FeedFiles
+from .guard import TOKEN_REQUIRED, Guard, one_line
+from .httplimits import Limits
 from .service import Liveblog
 from .store import EventLog
 from .store.sqlite import DatabaseError, OperationalError
@@ -102,8 +108,7 @@ _STATUS = [
 
 def error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
     """`{"error": "one line"}`: what every refusal of the API looks like."""
-    line = " ".join(message.split()).encode("utf-8", "replace").decode("utf-8")
-    return JSONResponse({"error": line[:1000]}, status_code=status, headers=headers)
+    return JSONResponse({"error": one_line(message)}, status_code=status, headers=headers)
 
 
 def status_of(exc: LiveblogError) -> int:
@@ -113,8 +118,19 @@ def status_of(exc: LiveblogError) -> int:
     return 400
 
 
-def create_app(db_path: str, feeds_dir: Path) -> Any:
-    """The ASGI app: /feeds/ answered directly, everything else by FastAPI."""
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def create_app(
+    db_path: str,
+    feeds_dir: Path,
+    *,
+    limits: Limits | None = None,
+    report: Callable[[str], None] = _stderr,
+) -> Any:
+    """The ASGI app: /feeds/ answered directly, everything else by FastAPI, all of it
+    behind the guard (token before body, body limit); `report` gets failed authentications."""
     local = threading.local()
 
     def log() -> EventLog:
@@ -133,7 +149,7 @@ def create_app(db_path: str, feeds_dir: Path) -> Any:
         if name is None:
             raise HTTPException(
                 401,
-                "a valid bearer token is required (liveblog token create NAME)",
+                TOKEN_REQUIRED,
                 headers={"WWW-Authenticate": "Bearer"},
             )
         return name
@@ -159,9 +175,15 @@ def create_app(db_path: str, feeds_dir: Path) -> Any:
     async def _busy(request: Request, exc: OperationalError) -> JSONResponse:
         return error(503, f"database unavailable: {exc}")
 
-    @api.exception_handler(HTTPException)
-    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
+    # Starlette's own (unknown route 404, wrong method 405) as well as FastAPI's.
+    @api.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return error(exc.status_code, str(exc.detail), exc.headers)
+
+    @api.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette still logs the traceback to stderr; the client gets one line.
+        return error(500, "internal error")
 
     @api.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -277,5 +299,9 @@ def create_app(db_path: str, feeds_dir: Path) -> Any:
         else:
             await api(scope, receive, send)
 
-    app.fastapi = api  # type: ignore[attr-defined]
-    return app
+    def token_is_valid(token: str) -> bool:
+        return tokens.reporter_of(log().conn, token) is not None
+
+    guarded = Guard(app, limits=limits or Limits(), check_token=token_is_valid, log=report)
+    guarded.fastapi = api  # type: ignore[attr-defined]
+    return guarded

@@ -782,6 +782,62 @@ def run(once: bool, **settings: Any) -> None:
             run_until_signalled(options, once=once, report=lambda line: click.echo(line, err=True))
 
 
+def server_limit_options(fn: F) -> F:
+    """What one client may cost `serve` (README "Security")."""
+    from .httplimits import Limits
+
+    default = Limits()
+    fn = click.option(
+        "--auth-failures",
+        envvar="LIVEBLOG_AUTH_FAILURES",
+        type=click.IntRange(1, 100_000),
+        default=default.auth_failures,
+        show_default=True,
+        metavar="N",
+        help=f"Failed authentications allowed per client address per "
+        f"{default.auth_window:g} s; then 429 (env LIVEBLOG_AUTH_FAILURES).",
+    )(fn)
+    fn = click.option(
+        "--max-connections",
+        envvar="LIVEBLOG_MAX_CONNECTIONS",
+        type=click.IntRange(1, 1_000_000),
+        default=default.max_connections,
+        show_default=True,
+        metavar="N",
+        help="Open connections at most; a newcomer closes the oldest idle one "
+        "(env LIVEBLOG_MAX_CONNECTIONS).",
+    )(fn)
+    fn = click.option(
+        "--keep-alive",
+        envvar="LIVEBLOG_KEEP_ALIVE",
+        type=click.IntRange(1, 3600),
+        default=default.keep_alive,
+        show_default=True,
+        metavar="SECONDS",
+        help="Close a keep-alive connection idle this long (env LIVEBLOG_KEEP_ALIVE).",
+    )(fn)
+    fn = click.option(
+        "--header-timeout",
+        envvar="LIVEBLOG_HEADER_TIMEOUT",
+        type=click.FloatRange(0.1, 3600),
+        default=default.header_timeout,
+        show_default=True,
+        metavar="SECONDS",
+        help="Close a connection that has not sent a whole request head within this "
+        "(env LIVEBLOG_HEADER_TIMEOUT).",
+    )(fn)
+    fn = click.option(
+        "--max-body",
+        envvar="LIVEBLOG_MAX_BODY",
+        type=click.IntRange(1, 2**40),
+        default=default.max_body,
+        show_default=True,
+        metavar="BYTES",
+        help="Refuse a request body over this with 413, unread (env LIVEBLOG_MAX_BODY).",
+    )(fn)
+    return fn
+
+
 @cli.command()
 @click.option(
     "--host",
@@ -798,28 +854,52 @@ def run(once: bool, **settings: Any) -> None:
     show_default=True,
     help="Port to listen on (env LIVEBLOG_PORT); 0 picks a free one.",
 )
+@server_limit_options
 @scheduler_options
-def serve(host: str, port: int, **settings: Any) -> None:
+def serve(
+    host: str,
+    port: int,
+    max_body: int,
+    header_timeout: float,
+    keep_alive: int,
+    max_connections: int,
+    auth_failures: int,
+    **settings: Any,
+) -> None:
     """Serve the feeds and the HTTP API, with the scheduler, until Ctrl-C or SIGTERM.
 
     Feeds at /feeds/<conference>/live.atom …, the API at /api/… (bearer tokens from
     `liveblog token create`), its OpenAPI description at /openapi.json.
     """
+    from .httplimits import Limits
     from .lock import SchedulerLock
+    from .server import listen
     from .server import serve as serve_forever
 
+    limits = Limits(
+        max_body=max_body,
+        header_timeout=header_timeout,
+        keep_alive=keep_alive,
+        max_connections=max_connections,
+        auth_failures=auth_failures,
+    )
     with user_errors():
         options = run_settings(**settings)
-        # Creates or migrates events.db; a key that cannot open the secrets stops us here.
-        state().service.check_webhook_secrets()
-        with SchedulerLock(state().db, "serve"):
-            serve_forever(
-                options,
-                Path(state().feeds),
-                host=host,
-                port=port,
-                report=lambda line: click.echo(line, err=True),
-            )
+        # The port first: if it is taken, nothing else (events.db, the lock) is created.
+        sock = listen(host, port)
+        try:
+            # Creates or migrates events.db; a key that cannot open the secrets stops us here.
+            state().service.check_webhook_secrets()
+            with SchedulerLock(state().db, "serve"):
+                serve_forever(
+                    options,
+                    Path(state().feeds),
+                    sock=sock,
+                    limits=limits,
+                    report=lambda line: click.echo(line, err=True),
+                )
+        finally:
+            sock.close()
 
 
 @cli.command()

@@ -103,6 +103,9 @@ class Workspace:
             LIVEBLOG_DB=str(self.db),
             LIVEBLOG_FEEDS=str(self.feeds),
             LIVEBLOG_STATE_DIR=str(self.state_dir),
+            # Every test client is 127.0.0.1: tests of 401s would otherwise trip the
+            # per-address limit on failed authentications (tested with its own limit).
+            LIVEBLOG_AUTH_FAILURES="100000",
             **values,
         )
 
