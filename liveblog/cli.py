@@ -467,8 +467,11 @@ def import_(file: Any) -> None:
     """
     name = getattr(file, "name", "-")
     name = "stdin" if name in ("<stdin>", "-") or not isinstance(name, str) else name
+    from .service import parse_import
+
     with user_errors():
-        result = state().service.import_lines(file, source=name)
+        parsed = parse_import(file, source=name)  # before the log is opened (or created)
+        result = state().service.import_parsed(parsed)
     click.echo(f"imported {result.added} events ({result.skipped} already in the log)")
 
 

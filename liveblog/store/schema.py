@@ -19,6 +19,10 @@ from typing import Any
 from ..errors import SchemaTooNew
 from .sqlite import Connection, write_transaction
 
+APPLICATION_ID = 0x4C42_4C47
+"""`PRAGMA application_id` of every liveblog database ("LBLG"): how a file is known as
+ours before anything is written to it (liveblog.store.opening)."""
+
 EVENTS_DDL = """
 CREATE TABLE events (
     position INTEGER PRIMARY KEY,
@@ -161,16 +165,25 @@ MIGRATIONS: list[tuple[str, Any]] = [
 LATEST = len(MIGRATIONS)
 
 
-def ensure_schema(conn: Connection) -> None:
-    """Bring the database up to this release's schema; refuse a newer one."""
+def ensure_schema(conn: Connection, *, readonly: bool = False) -> None:
+    """Bring the database up to this release's schema and mark it ours; refuse a newer one.
+
+    A database opened read-only is read as it is: the next writer upgrades it.
+    """
     version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version == LATEST:
-        return
     if version > LATEST:
         raise SchemaTooNew(
             f"this events.db has schema {version}, newer than this release knows ({LATEST}): "
             "upgrade liveblog"
         )
+    marked = conn.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
+    if readonly or (version == LATEST and marked):
+        return
+    if version == LATEST:
+        # A log from before the mark: only the mark is missing.
+        with write_transaction(conn):
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        return
     from sqlite_utils import Database
     from sqlite_utils.migrations import Migrations
 
@@ -183,3 +196,4 @@ def ensure_schema(conn: Connection) -> None:
         db = Database(conn, execute_plugins=False)
         migrations.apply(db)
         conn.execute(f"PRAGMA user_version = {LATEST}")
+        conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
