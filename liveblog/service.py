@@ -88,7 +88,7 @@ def parse_import(lines: Iterable[str | bytes], *, source: str = "input") -> Pars
             raise InvalidEvent(f"{source}:{number}: not UTF-8 text") from None
         except RecursionError:
             # json (and pydantic) recurse once per level: a hostile line exhausts the stack.
-            raise InvalidEvent(f"{source}:{number}: JSON nested too deeply to be an event") from None
+            raise InvalidEvent(f"{source}:{number}: JSON nested too deeply for an event") from None
         except LiveblogError as exc:
             exc.args = (f"{source}:{number}: {exc}",)
             raise

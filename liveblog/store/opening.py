@@ -189,7 +189,7 @@ def identify(conn: Connection, path: Path, *, require_log: bool = True) -> Ident
         return Identity.OURS
     if application_id == 0 and not objects and user_version == 0:
         return Identity.NEW
-    if application_id == 0 and user_version > 0 and LOG_COLUMNS <= columns:
+    if application_id == 0 and user_version > 0 and columns >= LOG_COLUMNS:
         return Identity.LEGACY
     whose = f" (application_id {application_id:#x})" if application_id else ""
     raise NotOurDatabase(

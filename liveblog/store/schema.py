@@ -88,6 +88,17 @@ def _split(script: str) -> list[str]:
     return statements
 
 
+def log_objects() -> dict[str, tuple[str, str]]:
+    """The log's table, indexes and triggers as this release creates them:
+    name -> (type, CREATE statement), for `verify` to compare with what a file holds."""
+    objects = {}
+    for statement in _split(EVENTS_DDL):
+        words = statement.split()
+        kind, name = words[1].lower(), words[2]
+        objects[name] = (kind, statement)
+    return objects
+
+
 # Webhook subscriptions and API tokens are configuration, not coverage: they cannot be
 # derived from the log, so `rebuild` leaves them (and delivery history) alone. Dropped by
 # hand, they come back empty (`ensure_config_tables`), like every table but the log.

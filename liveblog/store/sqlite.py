@@ -52,9 +52,7 @@ def open_raw(path: str | Path, *, uri: bool = False) -> Connection:
     """
     # One connection per thread (the default check): transactions here are per
     # connection, so two threads sharing one could join each other's transaction.
-    conn = sqlite3.connect(
-        str(path), isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000, uri=uri
-    )
+    conn = sqlite3.connect(str(path), isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000, uri=uri)
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     return conn
 
