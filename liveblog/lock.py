@@ -6,6 +6,7 @@ never leaves a stale lock; the file's text says who holds it, for the refusal me
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import fcntl
 import json
@@ -54,7 +55,8 @@ class SchedulerLock:
             handle.write(holder)
             handle.flush()
         except OSError as exc:  # a full disk, a quota: the environment, said plainly
-            handle.close()
+            with contextlib.suppress(OSError):  # closing flushes the same bytes again
+                handle.close()
             raise self._cannot(exc) from None
         self._file = handle
 
