@@ -26,9 +26,9 @@ from pathlib import Path
 import pytest
 from pysqlite3 import dbapi2 as sqlite3
 
-from liveblog.store.schema import APPLICATION_ID
-
 LIVEBLOG = [sys.executable, "-m", "liveblog"]
+APPLICATION_ID = 0x4C42_4C47
+"""Written into every liveblog database: a file format constant, never to change."""
 DEADLINE_SECONDS = 60.0
 DROP_CAPABILITIES = [
     "setpriv",
@@ -191,7 +191,9 @@ def test_a_full_disk_for_the_scheduler_lock_is_one_clear_line(
 # -- 12. foreign files -------------------------------------------------------------------
 
 
-def foreign_database(path: Path, *, app_id: int = 0, events_table: bool = False) -> None:
+def foreign_database(
+    path: Path, *, app_id: int = 0, events_table: bool = False, user_version: int = 0
+) -> None:
     """Another program's SQLite file, in its own (rollback) journal mode."""
     conn = sqlite3.connect(str(path))
     conn.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
@@ -200,7 +202,7 @@ def foreign_database(path: Path, *, app_id: int = 0, events_table: bool = False)
         conn.execute("CREATE TABLE events (id TEXT, what TEXT)")
     if app_id:
         conn.execute(f"PRAGMA application_id = {app_id}")
-    conn.execute("PRAGMA user_version = 3")
+    conn.execute(f"PRAGMA user_version = {user_version}")
     conn.commit()
     conn.close()
 
@@ -224,6 +226,7 @@ def test_another_programs_database_is_refused_untouched(
         db,
         app_id=0x1234_5678 if kind == "another application_id" else 0,
         events_table=kind != "plain",
+        user_version=0 if kind == "plain" else 3,  # like a liveblog log's, for the others
     )
     before = digest(db)
     line = refused(run(db, *COMMANDS[command]))
@@ -241,6 +244,12 @@ def test_a_file_that_is_not_sqlite_is_refused_untouched(tmp_path: Path, command:
     line = refused(run(db, *args[command]))
     assert "is not a SQLite database" in line
     assert digest(db) == before
+
+
+def test_the_application_id_is_the_file_formats() -> None:
+    from liveblog.store.schema import APPLICATION_ID as in_the_code
+
+    assert in_the_code == APPLICATION_ID
 
 
 def test_an_empty_file_is_ours_to_initialise(tmp_path: Path) -> None:
