@@ -799,7 +799,7 @@ def run(once: bool, **settings: Any) -> None:
 
     with user_errors():
         options = run_settings(**settings)
-        state().service  # noqa: B018 - create or migrate events.db before running
+        state().service.log.require_writable()  # create or migrate events.db before running
         with SchedulerLock(state().db, "run"):
             run_until_signalled(options, once=once, report=lambda line: click.echo(line, err=True))
 
@@ -832,7 +832,7 @@ def serve(host: str, port: int, **settings: Any) -> None:
 
     with user_errors():
         options = run_settings(**settings)
-        state().service  # noqa: B018 - create or migrate events.db before serving
+        state().service.log.require_writable()  # create or migrate events.db before serving
         with SchedulerLock(state().db, "serve"):
             serve_forever(
                 options,

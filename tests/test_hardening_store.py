@@ -352,7 +352,13 @@ def test_reading_commands_work_on_a_log_that_cannot_be_written(
 
 @pytest.mark.parametrize(
     "command",
-    [["note", "x"], ["token", "create", "zed"], ["rebuild"], ["webhook", "remove", "wh_x"]],
+    [
+        ["note", "x"],
+        ["token", "create", "zed"],
+        ["rebuild"],
+        ["webhook", "remove", "wh_x"],
+        ["run", "--once", "--no-feeds"],
+    ],
     ids=lambda c: " ".join(c[:2]),
 )
 def test_writing_commands_on_a_read_only_log_are_one_clear_line(

@@ -180,8 +180,9 @@ def identify(conn: Connection, path: Path, *, require_log: bool = True) -> Ident
             ) from None
         raise
     if application_id == APPLICATION_ID:
-        # A newer release may lay its tables out otherwise: ensure_schema says so.
-        if require_log and "events" not in tables and user_version <= LATEST:
+        # At user_version 0 it is being initialised (the mark comes first); a newer
+        # release may lay its tables out otherwise (ensure_schema says so).
+        if require_log and "events" not in tables and 0 < user_version <= LATEST:
             raise MissingLog(
                 f"{path} has lost its events table (dropped by another program?): "
                 "restore it from a backup (`liveblog verify` checks one)"

@@ -190,11 +190,14 @@ def ensure_schema(conn: Connection, *, readonly: bool = False) -> None:
     marked = conn.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
     if readonly or (version == LATEST and marked):
         return
-    if version == LATEST:
-        # A log from before the mark: only the mark is missing.
+    if not marked:
+        # A new file, or a log from before the mark. The mark is committed on its own,
+        # first: sqlite-utils commits as it creates tables, and another process opening
+        # the file meanwhile must see a file being initialised as ours, not a stranger's.
         with write_transaction(conn):
             conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-        return
+        if version == LATEST:
+            return
     from sqlite_utils import Database
     from sqlite_utils.migrations import Migrations
 
@@ -207,4 +210,3 @@ def ensure_schema(conn: Connection, *, readonly: bool = False) -> None:
         db = Database(conn, execute_plugins=False)
         migrations.apply(db)
         conn.execute(f"PRAGMA user_version = {LATEST}")
-        conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
