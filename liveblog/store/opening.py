@@ -23,7 +23,14 @@ from urllib.parse import quote
 from ..errors import StoreError
 from .files import create_private
 from .schema import APPLICATION_ID, LATEST
-from .sqlite import Connection, DatabaseError, OperationalError, open_raw, prepare_for_writing
+from .sqlite import (
+    Connection,
+    DatabaseError,
+    OperationalError,
+    open_raw,
+    prepare_for_writing,
+    read_transaction,
+)
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 LOG_COLUMNS = frozenset(
@@ -164,15 +171,18 @@ def _open_readonly(path: Path) -> Connection:
 def identify(conn: Connection, path: Path, *, require_log: bool = True) -> Identity:
     """Whose database this is, read without writing; refuse what is not ours."""
     try:
-        application_id = int(conn.execute("PRAGMA application_id").fetchone()[0])
-        user_version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-        objects = conn.execute("SELECT type, name FROM sqlite_master").fetchall()
-        tables = {name for kind, name in objects if kind == "table"}
-        columns = (
-            {row[1] for row in conn.execute("PRAGMA table_info(events)")}
-            if "events" in tables
-            else set()
-        )
+        # One snapshot: another process may be initialising the file meanwhile, and the
+        # mark read before its commits with the tables read after would look foreign.
+        with read_transaction(conn):
+            application_id = int(conn.execute("PRAGMA application_id").fetchone()[0])
+            user_version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            objects = conn.execute("SELECT type, name FROM sqlite_master").fetchall()
+            tables = {name for kind, name in objects if kind == "table"}
+            columns = (
+                {row[1] for row in conn.execute("PRAGMA table_info(events)")}
+                if "events" in tables
+                else set()
+            )
     except DatabaseError as exc:
         if getattr(exc, "sqlite_errorname", "") in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
             raise NotOurDatabase(
