@@ -467,8 +467,11 @@ def import_(file: Any) -> None:
     """
     name = getattr(file, "name", "-")
     name = "stdin" if name in ("<stdin>", "-") or not isinstance(name, str) else name
+    from .service import parse_import
+
     with user_errors():
-        result = state().service.import_lines(file, source=name)
+        parsed = parse_import(file, source=name)  # before the log is opened (or created)
+        result = state().service.import_parsed(parsed)
     click.echo(f"imported {result.added} events ({result.skipped} already in the log)")
 
 
@@ -648,6 +651,47 @@ def rebuild() -> None:
         click.echo(f"rebuilt {name}: {count} events")
 
 
+@cli.command()
+@click.argument("dest", type=click.Path(path_type=Path), metavar="DEST")
+@click.option("--force", is_flag=True, help="Replace DEST if it exists.")
+def backup(dest: Path, force: bool) -> None:
+    """Write a consistent copy of the log to DEST (0600) while others keep writing."""
+    from .store import EventLog
+    from .store.backup import backup as backup_log
+
+    with user_errors():
+        reading = state().db
+        if state().missing():
+            raise click.ClickException(f"no event log at {reading}: nothing to back up")
+        with EventLog(reading, readonly=True) as log:
+            result = backup_log(log, dest, force=force)
+    click.echo(f"backed up {reading} to {result.path}: {result.head} events, {result.size} bytes")
+
+
+@cli.command()
+def verify() -> None:
+    """Check the log: integrity, its invariants and triggers, projections against a rebuild.
+
+    Prints one line per check ("ok: …" or "problem: …") and exits 1 if any problem was
+    found. Reads only: it can run beside reporters and `serve`, or on a backup (--db).
+    """
+    from .store import EventLog
+    from .store.verify import verify as verify_log
+
+    with user_errors():
+        reading = state().db
+        if state().missing():
+            raise click.ClickException(f"no event log at {reading}: nothing to verify")
+        with EventLog(reading, readonly=True, require_log=False) as log:
+            findings = verify_log(log)
+    for finding in findings:
+        click.echo(one_line(finding.line()))
+    problems = sum(1 for f in findings if not f.ok)
+    if problems:
+        noun = "problem" if problems == 1 else "problems"
+        raise click.ClickException(f"{reading}: {problems} {noun} found (see above)")
+
+
 def publish_options(fn: F) -> F:
     """The options that say where and how feeds are published (`publish`, `run`)."""
     from .feeds.defaults import DEFAULT_FEEDS_URL, DEFAULT_PAGE_SIZE
@@ -776,7 +820,9 @@ def run(once: bool, **settings: Any) -> None:
 
     with user_errors():
         options = run_settings(**settings)
-        # Creates or migrates events.db; a key that cannot open the secrets stops us here.
+        # Creates or migrates events.db (a read-only one is refused); a key that cannot open
+        # the secrets stops us here too.
+        state().service.log.require_writable()
         state().service.check_webhook_secrets()
         with SchedulerLock(state().db, "run"):
             run_until_signalled(options, once=once, report=lambda line: click.echo(line, err=True))
@@ -888,7 +934,9 @@ def serve(
         # The port first: if it is taken, nothing else (events.db, the lock) is created.
         sock = listen(host, port)
         try:
-            # Creates or migrates events.db; a key that cannot open the secrets stops us here.
+            # Creates or migrates events.db (a read-only one is refused); a key that cannot
+            # open the secrets stops us here too.
+            state().service.log.require_writable()
             state().service.check_webhook_secrets()
             with SchedulerLock(state().db, "serve"):
                 serve_forever(

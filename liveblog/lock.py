@@ -6,6 +6,7 @@ never leaves a stale lock; the file's text says who holds it, for the refusal me
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import fcntl
 import json
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import IO
 
 from .errors import RefusedCommand
+from .store.files import private_opener
 
 
 class SchedulerLock:
@@ -24,7 +26,11 @@ class SchedulerLock:
         self._file: IO[str] | None = None
 
     def acquire(self) -> None:
-        handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held until release
+        try:
+            # Held until release; created 0600 like events.db itself.
+            handle = open(self.path, "a+", encoding="utf-8", opener=private_opener)  # noqa: SIM115
+        except OSError as exc:
+            raise self._cannot(exc) from None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -35,20 +41,27 @@ class SchedulerLock:
                 f"another scheduler already runs on {self.path.name[:-5]}: {_who(holder)}; "
                 "stop it first (one scheduler per events.db)"
             ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(
-            json.dumps(
-                {
-                    "pid": os.getpid(),
-                    "command": self.command,
-                    "since": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                    "argv": sys.argv[1:],
-                }
-            )
+        holder = json.dumps(
+            {
+                "pid": os.getpid(),
+                "command": self.command,
+                "since": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                "argv": sys.argv[1:],
+            }
         )
-        handle.flush()
+        try:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(holder)
+            handle.flush()
+        except OSError as exc:  # a full disk, a quota: the environment, said plainly
+            with contextlib.suppress(OSError):  # closing flushes the same bytes again
+                handle.close()
+            raise self._cannot(exc) from None
         self._file = handle
+
+    def _cannot(self, exc: OSError) -> RefusedCommand:
+        return RefusedCommand(f"cannot write the scheduler lock {self.path}: {exc.strerror}")
 
     def release(self) -> None:
         if self._file is not None:

@@ -17,6 +17,7 @@ import fcntl
 import hashlib
 import json
 import os
+import stat
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from typing import Any
 from .drafts import make_draft
 from .envelope import Event, from_export
 from .errors import LiveblogError
+from .store.files import private_dir, private_opener
 from .terminal import printable
 
 DEADLINE_SECONDS = 10.0  # one POST, connect to answer
@@ -67,7 +69,11 @@ def state_dir() -> Path:
 
 
 class Outbox:
-    """Drafts waiting for one server, oldest first, one JSON object per line."""
+    """Drafts waiting for one server, oldest first, one JSON object per line.
+
+    Drafts are the reporter's unpublished words: every file here is created 0600, and
+    the state directory 0700 when the outbox creates it.
+    """
 
     def __init__(self, server: str, directory: Path | None = None) -> None:
         directory = directory or state_dir()
@@ -79,8 +85,8 @@ class Outbox:
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
         """One process at a time sends or queues, so the order is kept."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self._lock_path, "a") as handle:
+        private_dir(self.path.parent)
+        with open(self._lock_path, "a", opener=private_opener) as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             yield
 
@@ -102,8 +108,8 @@ class Outbox:
         return drafts
 
     def add(self, draft: dict[str, Any]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a+b") as handle:
+        private_dir(self.path.parent)
+        with open(self.path, "a+b", opener=private_opener) as handle:
             handle.seek(0, os.SEEK_END)
             if handle.tell():
                 handle.seek(-1, os.SEEK_END)
@@ -116,7 +122,11 @@ class Outbox:
     def replace(self, drafts: Iterable[dict[str, Any]]) -> None:
         """Keep only `drafts` (the ones not sent yet), atomically."""
         temporary = self.path.with_suffix(".tmp")
-        with open(temporary, "w", encoding="utf-8") as handle:
+        temporary.unlink(missing_ok=True)  # left by a crash, perhaps with another mode
+        with open(temporary, "w", encoding="utf-8", opener=private_opener) as handle:
+            with contextlib.suppress(FileNotFoundError):
+                # The outbox is rewritten, not replaced by another file: it keeps its mode.
+                os.fchmod(handle.fileno(), stat.S_IMODE(self.path.stat().st_mode))
             for draft in drafts:
                 handle.write(json.dumps(draft) + "\n")
             handle.flush()
@@ -124,7 +134,7 @@ class Outbox:
         os.replace(temporary, self.path)
 
     def reject(self, draft: dict[str, Any], error: str) -> None:
-        with open(self.rejected_path, "a", encoding="utf-8") as handle:
+        with open(self.rejected_path, "a", encoding="utf-8", opener=private_opener) as handle:
             handle.write(json.dumps({"draft": draft, "error": error}) + "\n")
 
 

@@ -64,6 +64,39 @@ class ImportResult:
     skipped: int
 
 
+@dataclass(frozen=True)
+class ParsedImport:
+    """A JSON Lines file read and validated, not yet appended."""
+
+    source: str
+    events: list[Event]
+    line_of: dict[str, int]  # event id -> its line, to name a clash
+
+
+def parse_import(lines: Iterable[str | bytes], *, source: str = "input") -> ParsedImport:
+    """Read every line first: a bad one refuses the file before the log is even opened."""
+    events = []
+    line_of: dict[str, int] = {}
+    for number, line in enumerate(lines, start=1):
+        try:
+            if isinstance(line, bytes):
+                line = line.decode("utf-8")
+            if not line.strip():
+                continue
+            event = from_export_line(line)
+        except UnicodeDecodeError:
+            raise InvalidEvent(f"{source}:{number}: not UTF-8 text") from None
+        except RecursionError:
+            # json (and pydantic) recurse once per level: a hostile line exhausts the stack.
+            raise InvalidEvent(f"{source}:{number}: JSON nested too deeply for an event") from None
+        except LiveblogError as exc:
+            exc.args = (f"{source}:{number}: {exc}",)
+            raise
+        events.append(event)
+        line_of[event.id] = number  # a clash within the file is its later line
+    return ParsedImport(source, events, line_of)
+
+
 def _build(cls: type[EventData], **fields: Any) -> EventData:
     """Construct event data, turning pydantic's errors into one-line InvalidEvent."""
     from pydantic import ValidationError
@@ -453,24 +486,13 @@ class Liveblog:
 
     def import_lines(self, lines: Iterable[str | bytes], *, source: str = "input") -> ImportResult:
         """Import JSON Lines atomically: one bad line refuses the whole file."""
-        events = []
-        line_of: dict[str, int] = {}
-        for number, line in enumerate(lines, start=1):
-            try:
-                if isinstance(line, bytes):
-                    line = line.decode("utf-8")
-                if not line.strip():
-                    continue
-                event = from_export_line(line)
-            except UnicodeDecodeError:
-                raise InvalidEvent(f"{source}:{number}: not UTF-8 text") from None
-            except LiveblogError as exc:
-                exc.args = (f"{source}:{number}: {exc}",)
-                raise
-            events.append(event)
-            line_of[event.id] = number  # a clash within the file is its later line
+        return self.import_parsed(parse_import(lines, source=source))
+
+    def import_parsed(self, parsed: ParsedImport) -> ImportResult:
+        """Append what `parse_import` read, atomically."""
+        source, line_of = parsed.source, parsed.line_of
         try:
-            results: list[Appended] = self.log.append(events)
+            results: list[Appended] = self.log.append(parsed.events)
         except ConflictingEvent as exc:
             exc.args = (f"{source}:{line_of.get(exc.event_id, '?')}: {exc}",)
             raise
@@ -495,9 +517,12 @@ class Liveblog:
         return self._projections
 
     def catch_up(self, progress: Callable[[int], None] | None = None) -> dict[str, int]:
+        if self.log.readonly:
+            return {}  # nothing can be written: readers replay privately instead (summary)
         return self.projections.catch_up(progress)
 
     def rebuild(self, progress: Callable[[int], None] | None = None) -> dict[str, int]:
+        self.log.require_writable()
         self._webhook_tables = False  # tables dropped by hand come back (empty)
         self._hooks  # noqa: B018
         return self.projections.rebuild(progress)
@@ -526,6 +551,7 @@ class Liveblog:
         """Catch the projections up, then write every feed file whose bytes change."""
         from .feeds import Publisher
 
+        self.log.require_writable()
         self.catch_up()
         with self.log.snapshot():
             return Publisher(self.log.conn, options).publish()
@@ -539,9 +565,16 @@ class Liveblog:
         if not self._webhook_tables:
             from .store.schema import ensure_config_tables
 
-            ensure_config_tables(self.log.conn)
+            if not self.log.readonly:  # read-only: read what is there
+                ensure_config_tables(self.log.conn)
             self._webhook_tables = True
         return self.log.conn
+
+    @property
+    def _writable_hooks(self) -> Any:
+        """`_hooks` for a command that changes configuration: refused on a read-only log."""
+        self.log.require_writable()
+        return self._hooks
 
     # -- tokens for remote reporters --------------------------------------------------
 
@@ -550,7 +583,7 @@ class Liveblog:
         kept)."""
         from . import tokens
 
-        return tokens.create(self._hooks, _author(name))
+        return tokens.create(self._writable_hooks, _author(name))
 
     def tokens(self) -> list[TokenInfo]:
         from . import tokens
@@ -560,7 +593,7 @@ class Liveblog:
     def revoke_token(self, name: str) -> None:
         from . import tokens
 
-        tokens.revoke(self._hooks, _author(name))
+        tokens.revoke(self._writable_hooks, _author(name))
 
     def add_webhook(
         self,
@@ -580,9 +613,10 @@ class Liveblog:
         from .webhooks.subscriptions import add, check
 
         check(url, events, conference, secret, since)
+        self.log.require_writable()
         asyncio.run(pin_address(parse_url(url), allow_private))
         return add(
-            self._hooks,
+            self._writable_hooks,
             url,
             events=events,
             conference=conference,
@@ -615,17 +649,17 @@ class Liveblog:
     def remove_webhook(self, ref: str) -> Subscription:
         from .webhooks.subscriptions import remove
 
-        return remove(self._hooks, ref)
+        return remove(self._writable_hooks, ref)
 
     def enable_webhook(self, ref: str) -> Subscription:
         from .webhooks.subscriptions import set_status
 
-        return set_status(self._hooks, ref, "active")
+        return set_status(self._writable_hooks, ref, "active")
 
     def disable_webhook(self, ref: str) -> Subscription:
         from .webhooks.subscriptions import set_status
 
-        return set_status(self._hooks, ref, "disabled", "disabled by hand")
+        return set_status(self._writable_hooks, ref, "disabled", "disabled by hand")
 
     def deliveries(
         self, subscription: str | None = None, *, status: str | None = None, limit: int = 50
@@ -639,12 +673,12 @@ class Liveblog:
 
         from .webhooks.queue import redeliver_one
 
-        return redeliver_one(self._hooks, delivery_id, time.time())
+        return redeliver_one(self._writable_hooks, delivery_id, time.time())
 
     def redeliver_since(self, position: int, subscription: str | None = None) -> list[Subscription]:
         from .webhooks.queue import redeliver_since
 
-        return redeliver_since(self._hooks, position, subscription)
+        return redeliver_since(self._writable_hooks, position, subscription)
 
     def summary_conference(self, conference: str | None) -> ctx.Conference:
         """--conference, else the reporter's context, else the log's only conference."""
@@ -661,12 +695,15 @@ class Liveblog:
     ) -> str:
         """Day `day`'s summary, now or `as_of` a past moment, in `fmt` or a template."""
         from .summary import build_day_summary, render
-        from .summary.history import summary_as_of
+        from .summary.history import summary_as_of, summary_replayed
 
         found = self.summary_conference(conference)
         if as_of is not None:
             moment = parse_at(as_of, zone(found.opened.timezone))
             data = summary_as_of(self.log, found.slug, day, moment)
+        elif self.log.readonly and not self.projections.current():
+            # The projection cannot be brought up to date here: replay the log privately.
+            data = summary_replayed(self.log, found.slug, day)
         else:
             self.catch_up()
             data = build_day_summary(self.log.conn, found.slug, day)

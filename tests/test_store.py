@@ -26,7 +26,7 @@ from liveblog.errors import (
 )
 from liveblog.events import DayClosed, EventData, NotePosted, SessionStarted
 from liveblog.store import EventLog
-from liveblog.store.schema import LATEST
+from liveblog.store.schema import APPLICATION_ID, LATEST
 from liveblog.store.sqlite import BUSY_TIMEOUT_MS
 
 T0 = dt.datetime(2011, 6, 9, 9, 0, tzinfo=dt.UTC)
@@ -618,6 +618,7 @@ def test_a_newer_schema_is_refused(db_path: Path, existing: bool) -> None:
             log.append([note("e1")])
     conn = stdlib_sqlite3.connect(db_path)
     conn.execute(f"PRAGMA user_version = {LATEST + 1}")
+    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")  # a newer liveblog's file
     conn.commit()
     conn.close()
     rows_before = raw_rows(db_path) if existing else None

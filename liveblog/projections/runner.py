@@ -174,15 +174,23 @@ class ProjectionRunner:
             if progress is not None:
                 progress(len(chunk))
 
+    def current(self) -> bool:
+        """Every projection is at the head, at its version, with its tables (read-only)."""
+        return self._current()
+
     def _current(self) -> bool:
         """Every projection is at the head, at its version, with its tables (read-only)."""
-        exists = self.conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'projection_state'"
-        ).fetchone()
-        if not exists:
+        if not self._has_state():
             return False
         head = self.log.head()
         return all(self._position(p) == head for p in self.projections)
+
+    def _has_state(self) -> bool:
+        return bool(
+            self.conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'projection_state'"
+            ).fetchone()
+        )
 
     def rebuild(self, progress: Progress | None = None) -> dict[str, int]:
         """Drop every projection and replay the whole log into it."""
@@ -194,7 +202,10 @@ class ProjectionRunner:
 
     def status(self) -> list[ProjectionStatus]:
         head = self.log.head()
-        self.conn.execute(STATE_DDL)
+        if self.log.readonly and not self._has_state():
+            return [ProjectionStatus(p.name, p.version, 0, head) for p in self.projections]
+        if not self.log.readonly:
+            self.conn.execute(STATE_DDL)
         out = []
         for projection in self.projections:
             position = self._position(projection)

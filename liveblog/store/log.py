@@ -27,8 +27,9 @@ from ..errors import (
 )
 from ..events import EVENT_TYPES, EventData
 from ..upcasting import upcast
+from .opening import ReadOnlyDatabase, open_database
 from .schema import ensure_schema
-from .sqlite import Connection, connect, read_transaction, write_transaction
+from .sqlite import Connection, read_transaction, write_transaction
 
 _COLUMNS = (
     "position, id, type, conference, occurred_at, recorded_at, author, version, "
@@ -178,16 +179,32 @@ def row_to_event(row: Sequence[Any]) -> Event:
 
 
 class EventLog:
-    """The `events` table of one events.db."""
+    """The `events` table of one events.db.
 
-    def __init__(self, path: str | Path) -> None:
+    Opened read-only when this user cannot write the file or its directory (or when
+    asked: `verify`): reading works, and every write raises ReadOnlyDatabase.
+    """
+
+    def __init__(
+        self, path: str | Path, *, readonly: bool = False, require_log: bool = True
+    ) -> None:
         self.path = Path(path)
-        self.conn: Connection = connect(self.path)
+        opened = open_database(self.path, readonly=readonly, require_log=require_log)
+        self.conn: Connection = opened.conn
+        self.readonly = opened.readonly
         try:
-            ensure_schema(self.conn)
+            ensure_schema(self.conn, readonly=self.readonly)
         except BaseException:
             self.conn.close()
             raise
+
+    def require_writable(self) -> None:
+        """Refuse, before anything is done, a command that writes to a read-only log."""
+        if self.readonly:
+            raise ReadOnlyDatabase(
+                f"cannot write {self.path}: this user may only read it (the file or its "
+                "directory is read-only); log, export, summary and status still work"
+            )
 
     def close(self) -> None:
         self.conn.close()
@@ -214,6 +231,7 @@ class EventLog:
         batch = list(events)
         if not batch:
             return []
+        self.require_writable()
         conferences = {event.conference for event in batch}
         if expected_version is not None and len(conferences) != 1:
             raise InvalidEvent("expected_version needs a batch of a single conference")
@@ -408,6 +426,7 @@ class EventLog:
 
     def writing(self) -> Any:
         """A context manager: one BEGIN IMMEDIATE transaction that `append` joins."""
+        self.require_writable()
         return write_transaction(self.conn)
 
     def snapshot(self) -> Any:

@@ -19,6 +19,10 @@ from typing import Any
 from ..errors import SchemaTooNew
 from .sqlite import Connection, write_transaction
 
+APPLICATION_ID = 0x4C42_4C47
+"""`PRAGMA application_id` of every liveblog database ("LBLG"): how a file is known as
+ours before anything is written to it (liveblog.store.opening)."""
+
 EVENTS_DDL = """
 CREATE TABLE events (
     position INTEGER PRIMARY KEY,
@@ -82,6 +86,17 @@ def _split(script: str) -> list[str]:
             statements.append(text)
             current = []
     return statements
+
+
+def log_objects() -> dict[str, tuple[str, str]]:
+    """The log's table, indexes and triggers as this release creates them:
+    name -> (type, CREATE statement), for `verify` to compare with what a file holds."""
+    objects = {}
+    for statement in _split(EVENTS_DDL):
+        words = statement.split()
+        kind, name = words[1].lower(), words[2]
+        objects[name] = (kind, statement)
+    return objects
 
 
 # Webhook subscriptions and API tokens are configuration, not coverage: they cannot be
@@ -171,16 +186,28 @@ MIGRATIONS: list[tuple[str, Any]] = [
 LATEST = len(MIGRATIONS)
 
 
-def ensure_schema(conn: Connection) -> None:
-    """Bring the database up to this release's schema; refuse a newer one."""
+def ensure_schema(conn: Connection, *, readonly: bool = False) -> None:
+    """Bring the database up to this release's schema and mark it ours; refuse a newer one.
+
+    A database opened read-only is read as it is: the next writer upgrades it.
+    """
     version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version == LATEST:
-        return
     if version > LATEST:
         raise SchemaTooNew(
             f"this events.db has schema {version}, newer than this release knows ({LATEST}): "
             "upgrade liveblog"
         )
+    marked = conn.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
+    if readonly or (version == LATEST and marked):
+        return
+    if not marked:
+        # A new file, or a log from before the mark. The mark is committed on its own,
+        # first: sqlite-utils commits as it creates tables, and another process opening
+        # the file meanwhile must see a file being initialised as ours, not a stranger's.
+        with write_transaction(conn):
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        if version == LATEST:
+            return
     from sqlite_utils import Database
     from sqlite_utils.migrations import Migrations
 

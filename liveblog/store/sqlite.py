@@ -33,7 +33,18 @@ if sqlite3.sqlite_version_info < MINIMUM_SQLITE:  # pragma: no cover
 
 
 def connect(path: str | Path) -> Connection:
-    """Open `path` with the pragmas every liveblog connection needs.
+    """Open `path` with the pragmas every liveblog connection needs (WAL included).
+
+    For events.db, `liveblog.store.opening` first checks whose file it is: switching to
+    WAL writes to the file, so it must not happen to another program's database.
+    """
+    conn = open_raw(path)
+    prepare_for_writing(conn)
+    return conn
+
+
+def open_raw(path: str | Path, *, uri: bool = False) -> Connection:
+    """A connection that has not written anything yet: only the busy timeout is set.
 
     `isolation_level=None` leaves transactions to us: writes use BEGIN IMMEDIATE, since a
     deferred BEGIN that later upgrades to a write can fail with SQLITE_BUSY regardless of
@@ -41,14 +52,18 @@ def connect(path: str | Path) -> Connection:
     """
     # One connection per thread (the default check): transactions here are per
     # connection, so two threads sharing one could join each other's transaction.
-    conn = sqlite3.connect(str(path), isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+    conn = sqlite3.connect(str(path), isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000, uri=uri)
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    return conn
+
+
+def prepare_for_writing(conn: Connection) -> None:
+    """WAL, full sync and recursive triggers: what a connection that appends needs."""
     _use_wal(conn)
     # FULL: an acknowledged append survives power loss, not only a crash of the process.
     conn.execute("PRAGMA synchronous = FULL")
     # Without it, INSERT OR REPLACE deletes rows without firing DELETE triggers.
     conn.execute("PRAGMA recursive_triggers = ON")
-    return conn
 
 
 def _use_wal(conn: Connection) -> None:

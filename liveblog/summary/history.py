@@ -85,16 +85,22 @@ class PrivateTimeline:
         self.close()
 
 
-def summary_as_of(log: EventLog, conference: str, day: int, moment: dt.datetime) -> Node:
-    until = position_at(log, moment)
+def summary_replayed(log: EventLog, conference: str, day: int, until: int | None = None) -> Node:
+    """The summary from a private replay of the log up to `until` (default: all of it):
+    for a reader that cannot bring the live projection up to date (a read-only log)."""
     with PrivateTimeline() as past:
         for chunk in log.records(until=until, conference=conference):
             past.apply(chunk)
-        try:
-            return build_day_summary(past.conn, conference, day)
-        except NotFound:
-            stamp = moment.isoformat(timespec="minutes")
-            raise NotFound(
-                f"nothing of {conference} day {day} had been recorded by {stamp} "
-                "(--as-of is the time the log recorded events, not when they happened)"
-            ) from None
+        return build_day_summary(past.conn, conference, day)
+
+
+def summary_as_of(log: EventLog, conference: str, day: int, moment: dt.datetime) -> Node:
+    until = position_at(log, moment)
+    try:
+        return summary_replayed(log, conference, day, until)
+    except NotFound:
+        stamp = moment.isoformat(timespec="minutes")
+        raise NotFound(
+            f"nothing of {conference} day {day} had been recorded by {stamp} "
+            "(--as-of is the time the log recorded events, not when they happened)"
+        ) from None
