@@ -24,7 +24,7 @@ EDITOR: Role = "editor"
 ROLES: tuple[Role, ...] = (REPORTER, EDITOR)
 
 # What only an editor may do, by the service's method, as the refusal says it.
-_EDITORS_ONLY = {
+EDITORS_ONLY = {
     "open_conference": "opening a conference",
     "close_conference": "closing a conference",
     "open_day": "opening a day",
@@ -32,13 +32,14 @@ _EDITORS_ONLY = {
 }
 
 
-def check_command(role: Role | None, author: str, command: str) -> None:
-    """Refuse `command` (a `Liveblog` method) if `role` may not run it."""
+def check_editors_only(role: Role | None, author: str, command: str) -> None:
+    """Refuse `command` (a `Liveblog` method named in EDITORS_ONLY) unless an editor, or
+    the local CLI, runs it. A name not in the table is a bug: it raises KeyError rather
+    than let the command through."""
+    what = EDITORS_ONLY[command]
     if role is None or role == EDITOR:
         return
-    what = _EDITORS_ONLY.get(command)
-    if what is not None:
-        raise Forbidden(f"{what} needs an editor's token: {author}'s token is a reporter's")
+    raise Forbidden(f"{what} needs an editor's token: {author}'s token is a reporter's")
 
 
 def check_edit(role: Role | None, author: str, entry_id: str, entry_author: str) -> None:

@@ -190,7 +190,7 @@ class Liveblog:
         language: str = "en",
         at: str | None = None,
     ) -> list[Event]:
-        roles.check_command(self.role, self.author, "open_conference")
+        roles.check_editors_only(self.role, self.author, "open_conference")
         data = _build(
             ConferenceOpened,
             title=title,
@@ -209,7 +209,7 @@ class Liveblog:
     def close_conference(
         self, *, conference: str | None = None, at: str | None = None
     ) -> list[Event]:
-        roles.check_command(self.role, self.author, "close_conference")
+        roles.check_editors_only(self.role, self.author, "close_conference")
         with self.log.writing():
             context = self._context(conference)
             slug = context.conference.slug
@@ -229,7 +229,7 @@ class Liveblog:
         conference: str | None = None,
         at: str | None = None,
     ) -> list[Event]:
-        roles.check_command(self.role, self.author, "open_day")
+        roles.check_editors_only(self.role, self.author, "open_day")
         if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= 366:
             raise InvalidEvent(f"invalid day.opened: number {number!r} is not a day (1–366)")
         with self.log.writing():
@@ -255,7 +255,7 @@ class Liveblog:
             return self._append([self._event(slug, when, data)])
 
     def close_day(self, *, conference: str | None = None, at: str | None = None) -> list[Event]:
-        roles.check_command(self.role, self.author, "close_day")
+        roles.check_editors_only(self.role, self.author, "close_day")
         with self.log.writing():
             context = self._context(conference)
             day = self._need_day(context)

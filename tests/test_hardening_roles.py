@@ -25,8 +25,8 @@ from servers import Api, Proc, Service, Workspace, assert_refused, draft
 
 from liveblog.store.schema import LATEST
 
-# Entries by another reporter, days and conferences: what a reporter's token may not touch.
-EDITORS_ONLY = ("conference.opened", "conference.closed", "day.opened", "day.closed")
+# Besides other reporters' entries, what a reporter's token may not post.
+EDITORS_ONLY_TYPES = ("conference.opened", "conference.closed", "day.opened", "day.closed")
 
 
 def new_id(prefix: str) -> str:
@@ -90,6 +90,17 @@ def assert_forbidden(answer: httpx.Response) -> str:
     message: str = body["error"]
     assert message and "\n" not in message
     return message
+
+
+def test_the_editors_only_commands_are_the_days_and_conferences() -> None:
+    """The rule names service methods: each exists, and they are the drafts' open/close."""
+    from liveblog.drafts import COMMANDS
+    from liveblog.roles import EDITORS_ONLY
+    from liveblog.service import Liveblog
+
+    assert all(callable(getattr(Liveblog, method, None)) for method in EDITORS_ONLY)
+    by_method = {method: type_ for type_, (method, _) in COMMANDS.items()}
+    assert {by_method[method] for method in EDITORS_ONLY} == set(EDITORS_ONLY_TYPES)
 
 
 # -- the token commands -----------------------------------------------------------------------
@@ -193,7 +204,7 @@ def test_a_reporter_cannot_open_or_close_days_or_conferences(server: Server) -> 
         "conference.closed": draft(new_id("cc"), "conference.closed", conf),
         "conference.opened": draft(new_id("co"), "conference.opened", new_id("c"), title="New"),
     }
-    assert set(forbidden) == set(EDITORS_ONLY)
+    assert set(forbidden) == set(EDITORS_ONLY_TYPES)
     for type_, attempt in forbidden.items():
         message = assert_forbidden(ann.post(attempt))
         assert "editor" in message, (type_, message)
