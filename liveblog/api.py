@@ -6,9 +6,10 @@
     GET  /api/events?after=POSITION                the log, export format (token)
     GET  /api/conferences/{slug}/days/{n}/summary  a day summary (token)
 
-A write is made as the reporter whose bearer token it carries. Errors are one-line JSON
-(`{"error": "…"}`): 401 without a valid token, 404 unknown, 405 wrong method, 409 refused
-by the log's state, 413 a body over the limit, 422 invalid input, 429 too many failed
+A write is made as the reporter whose bearer token it carries, with its role
+(liveblog.roles). Errors are one-line JSON (`{"error": "…"}`): 401 without a valid
+token, 403 not for this token's role, 404 unknown, 405 wrong method, 409 refused by the
+log's state, 413 a body over the limit, 422 invalid input, 429 too many failed
 authentications, 503 when the database stays locked. The token and the body's size are
 checked by liveblog.guard, in front of FastAPI, before the body is read.
 """
@@ -33,6 +34,7 @@ from .errors import (
     AmbiguousId,
     ConflictingEvent,
     ContextError,
+    Forbidden,
     InvalidEvent,
     InvalidWebhook,
     LiveblogError,
@@ -99,6 +101,7 @@ _STATUS = [
     (AmbiguousId, 409),
     (ContextError, 409),
     (RefusedCommand, 409),
+    (Forbidden, 403),
     (ConflictingEvent, 409),
     (VersionConflict, 409),
     (InvalidWebhook, 422),
@@ -144,22 +147,23 @@ def create_app(
 
     def reporter(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    ) -> str:
-        name = tokens.reporter_of(log().conn, credentials.credentials) if credentials else None
-        if name is None:
+    ) -> tokens.Holder:
+        holder = tokens.holder_of(log().conn, credentials.credentials) if credentials else None
+        if holder is None:
             raise HTTPException(
                 401,
                 TOKEN_REQUIRED,
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        return name
+        return holder
 
-    # Only the name crosses from the dependency to the endpoint: FastAPI may run the
-    # two in different worker threads, and a connection must stay in its own.
-    Reporter = Annotated[str, Depends(reporter)]
+    # Only the name and role cross from the dependency to the endpoint: FastAPI may run
+    # the two in different worker threads, and a connection must stay in its own.
+    Reporter = Annotated[tokens.Holder, Depends(reporter)]
 
-    def service(name: str) -> Liveblog:
-        return Liveblog(db_path, name, log=log())
+    def service(holder: tokens.Holder) -> Liveblog:
+        # The role goes to the service, where liveblog.roles decides what it may do.
+        return Liveblog(db_path, holder.name, log=log(), role=holder.role)
 
     api = FastAPI(
         title="liveblog",
@@ -211,13 +215,13 @@ def create_app(
     )
     def post_events(
         body: Draft | Annotated[list[Draft], Field(min_length=1, max_length=MAX_BATCH)],
-        name: Reporter,
+        caller: Reporter,
         response: Response,
     ) -> Appended:
         """Apply one draft or a batch, atomically, as the token's reporter.
 
         Idempotent by draft id: a draft already applied returns its stored event."""
-        blog = service(name)
+        blog = service(caller)
         drafts = body if isinstance(body, list) else [body]
         events: list[dict[str, Any]] = []
         created = False
@@ -244,12 +248,12 @@ def create_app(
 
     @api.get("/api/events", response_model=EventPage, tags=["events"])
     def get_events(
-        name: Reporter,
+        caller: Reporter,
         after: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
         limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     ) -> EventPage:
         """Events after position `after`, oldest first, in the export format."""
-        blog = service(name)
+        blog = service(caller)
         with blog.log.snapshot():
             return EventPage(
                 head=blog.log.head(),
@@ -268,13 +272,13 @@ def create_app(
         },
     )
     def day_summary(
-        name: Reporter,
+        caller: Reporter,
         slug: Annotated[str, PathParam(pattern=SLUG_PATTERN)],
         number: Annotated[int, PathParam(ge=1, le=366)],
         format: Literal["markdown", "html", "json"] = "markdown",
     ) -> Response:
         """Day `number` of conference `slug`, as markdown, HTML or JSON."""
-        text = service(name).summary(number, conference=slug, fmt=format)
+        text = service(caller).summary(number, conference=slug, fmt=format)
         media = {
             "markdown": "text/markdown; charset=utf-8",
             "html": "text/html; charset=utf-8",
@@ -300,7 +304,7 @@ def create_app(
             await api(scope, receive, send)
 
     def token_is_valid(token: str) -> bool:
-        return tokens.reporter_of(log().conn, token) is not None
+        return tokens.holder_of(log().conn, token) is not None
 
     guarded = Guard(app, limits=limits or Limits(), check_token=token_is_valid, log=report)
     guarded.fastapi = api  # type: ignore[attr-defined]

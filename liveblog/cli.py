@@ -23,6 +23,7 @@ import click
 
 from .errors import LiveblogError
 from .events import SESSION_KINDS
+from .roles import REPORTER, ROLES, Role
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -984,13 +985,21 @@ def token() -> None:
 
 @token.command("create")
 @click.argument("name")
-def token_create(name: str) -> None:
+@click.option(
+    "--role",
+    type=click.Choice(ROLES),
+    default=REPORTER,
+    show_default=True,
+    help="reporter: posts, and corrects or retracts only its own entries; editor: also "
+    "anyone's entries, and opens and closes days and conferences.",
+)
+def token_create(name: str, role: Role) -> None:
     """Create NAME's token and print it (shown this once only)."""
     with user_errors():
-        secret = state().service.create_token(name)
+        secret = state().service.create_token(name, role)
     click.echo(secret)
     click.echo(
-        f"Token for {name}: set LIVEBLOG_TOKEN to it on the reporter's machine; "
+        f"Token for {name} ({role}): set LIVEBLOG_TOKEN to it on the reporter's machine; "
         "it is not shown again.",
         err=True,
     )
@@ -1004,7 +1013,7 @@ def token_list() -> None:
     with user_errors():
         found = state().reader.tokens()
     for info in found:
-        click.echo(f"{info.name}  created {info.created_at}")
+        click.echo(f"{info.name}  {info.role}  created {info.created_at}")
     if not found:
         click.echo("no tokens (create one with `liveblog token create NAME`)", err=True)
 

@@ -12,6 +12,7 @@ else reaching the edge is a bug.
     ├── NotFound              no event with that id or prefix
     ├── AmbiguousId           a prefix matching more than one event
     ├── RefusedCommand        a well-formed command that the log's state refuses
+    ├── Forbidden             a command the token's role may not run (liveblog.roles)
     ├── InvalidWebhook        a webhook subscription's URL, filter or secret is unusable
     │   └── RefusedAddress    its host resolves to a private, loopback or metadata address
     ├── SecretKeyError        the key for secrets at rest is missing, wrong or unreadable
@@ -58,6 +59,10 @@ class AmbiguousId(LiveblogError):
 
 
 class RefusedCommand(LiveblogError):
+    pass
+
+
+class Forbidden(LiveblogError):
     pass
 
 

@@ -13,13 +13,15 @@ work. Three APScheduler jobs run on the event loop:
 
 Delivery state lives in our own tables, never in APScheduler's (its job store is the
 default in-memory one), and misfires are never skipped: `misfire_grace_time=None`.
+
+Stopping never cancels a job in flight (liveblog.jobs): it pauses the scheduler, lets
+the runs in flight finish, then shuts it down.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import datetime as dt
 import logging
 import signal
@@ -32,6 +34,7 @@ from .store.sqlite import DatabaseError
 
 if TYPE_CHECKING:
     from .feeds import PublishOptions, PublishResult
+    from .jobs import DrainingExecutor
     from .webhooks import Deliverer, DeliveryOptions
 
 TICK_SECONDS = 0.1
@@ -98,20 +101,24 @@ class Scheduler:
         self._changes = 0  # bumped by catch-up whenever the log changed
         self._published = -1
         self._scheduler: Any = None
-        self._publishing: asyncio.Future[None] | None = None
+        self._jobs: DrainingExecutor | None = None
         self._problems: dict[str, str | None] = {}
+        self._stopping = False
 
     async def start(self) -> None:
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+        from .jobs import DrainingExecutor
         from .webhooks import Deliverer
 
         # APScheduler logs a warning whenever a tick finds the previous one still busy.
         logging.getLogger("apscheduler").setLevel(logging.ERROR)
         self.deliverer = Deliverer(self.options.db_path, self.options.delivery)
         await self.deliverer.__aenter__()
+        self._jobs = DrainingExecutor()
         self._scheduler = AsyncIOScheduler(
-            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None}
+            executors={"default": self._jobs},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
         now = dt.datetime.now(dt.UTC)
         add = self._scheduler.add_job
@@ -122,11 +129,14 @@ class Scheduler:
         self._scheduler.start()
 
     async def stop(self) -> None:
-        if self._scheduler is not None:
-            self._scheduler.pause()  # no new runs; a publish under way is finished
-            if self._publishing is not None:
-                with contextlib.suppress(Exception):
-                    await self._publishing
+        """In order: no new runs, the runs in flight finish (a catch-up, a publish: each
+        bounded by the database's busy timeout), then the scheduler, then the deliverer.
+        Shutting down first would cancel the runs in flight, which APScheduler logs as
+        errors with a traceback."""
+        self._stopping = True
+        if self._scheduler is not None and self._jobs is not None:
+            self._scheduler.pause()
+            await self._jobs.drain()
             self._scheduler.shutdown(wait=False)
         if self.deliverer is not None:
             await self.deliverer.__aexit__(None, None, None)
@@ -138,7 +148,8 @@ class Scheduler:
         if self._problems.get(job) == problem:
             return
         if problem is not None:
-            self.report(f"Warning: {problem} (retrying)")
+            then = "stopping: the next start catches up" if self._stopping else "retrying"
+            self.report(f"Warning: {problem} ({then})")
         elif job in self._problems:
             self.report(f"{job}: working again")
         self._problems[job] = problem
@@ -176,19 +187,12 @@ class Scheduler:
         if self._feeds is None or self._published == self._changes:
             return
         changes = self._changes
-        # Shielded: stopping waits for a publish under way instead of cancelling it
-        # (the worker thread would finish anyway; only the report would be lost).
-        self._publishing = asyncio.ensure_future(self._feeds.publish(self.report))
+        # Never cancelled: stopping waits for a publish under way (`stop`).
         try:
-            await asyncio.shield(self._publishing)
-        except asyncio.CancelledError:
-            return
+            await self._feeds.publish(self.report)
         except (LiveblogError, DatabaseError, OSError) as exc:
             self._warn("publish", f"publishing feeds: {exc}")
             return
-        finally:
-            if self._publishing.done():
-                self._publishing = None
         self._published = changes
         self._warn("publish", None)
 

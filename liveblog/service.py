@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import context as ctx
+from . import roles
 from .clock import now, parse_at, zone
 from .envelope import Event, from_export_line, make_event
 from .errors import (
@@ -122,9 +123,19 @@ def _author(name: str) -> str:
 class Liveblog:
     """One events.db, used by one author (the reporter typing, or the API's caller)."""
 
-    def __init__(self, db_path: str | Path, author: str, *, log: EventLog | None = None) -> None:
-        """`log` shares an open log (the API: one connection per thread, many authors)."""
+    def __init__(
+        self,
+        db_path: str | Path,
+        author: str,
+        *,
+        log: EventLog | None = None,
+        role: roles.Role | None = None,
+    ) -> None:
+        """`log` shares an open log (the API: one connection per thread, many authors).
+        `role` is the API caller's token's (liveblog.roles); None, the local CLI's, may
+        do everything."""
         self.author = _author(author)
+        self.role = role
         self._owns_log = log is None
         self.log = log if log is not None else EventLog(db_path)
         self._projections: ProjectionRunner | None = None
@@ -212,6 +223,7 @@ class Liveblog:
         language: str = "en",
         at: str | None = None,
     ) -> list[Event]:
+        roles.check_editors_only(self.role, self.author, "open_conference")
         data = _build(
             ConferenceOpened,
             title=title,
@@ -230,6 +242,7 @@ class Liveblog:
     def close_conference(
         self, *, conference: str | None = None, at: str | None = None
     ) -> list[Event]:
+        roles.check_editors_only(self.role, self.author, "close_conference")
         with self.log.writing():
             context = self._context(conference)
             slug = context.conference.slug
@@ -249,6 +262,7 @@ class Liveblog:
         conference: str | None = None,
         at: str | None = None,
     ) -> list[Event]:
+        roles.check_editors_only(self.role, self.author, "open_day")
         if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= 366:
             raise InvalidEvent(f"invalid day.opened: number {number!r} is not a day (1–366)")
         with self.log.writing():
@@ -274,6 +288,7 @@ class Liveblog:
             return self._append([self._event(slug, when, data)])
 
     def close_day(self, *, conference: str | None = None, at: str | None = None) -> list[Event]:
+        roles.check_editors_only(self.role, self.author, "close_day")
         with self.log.writing():
             context = self._context(conference)
             day = self._need_day(context)
@@ -422,6 +437,7 @@ class Liveblog:
                 f"{target.id} is a {target.type} event; only entries "
                 "(session, talk, quote, note, photo) can be corrected or retracted"
             )
+        roles.check_edit(self.role, self.author, target.id, target.author)
         for change in ctx.corrections_of(self.log, target.id):
             if change.type == "entry.retracted":
                 raise RefusedCommand(f"{target.id} was retracted at position {change.position}")
@@ -578,12 +594,12 @@ class Liveblog:
 
     # -- tokens for remote reporters --------------------------------------------------
 
-    def create_token(self, name: str) -> str:
-        """A new bearer token posting as reporter `name` (shown once: only its digest is
-        kept)."""
+    def create_token(self, name: str, role: roles.Role = roles.REPORTER) -> str:
+        """A new bearer token posting as reporter `name` with `role` (shown once: only
+        its digest is kept)."""
         from . import tokens
 
-        return tokens.create(self._writable_hooks, _author(name))
+        return tokens.create(self._writable_hooks, _author(name), role)
 
     def tokens(self) -> list[TokenInfo]:
         from . import tokens

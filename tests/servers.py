@@ -145,9 +145,11 @@ class Workspace:
         assert "Traceback" not in proc.stderr
         return proc.out
 
-    def token(self, name: str) -> str:
-        """`liveblog token create NAME`: stdout is the token, alone on its line."""
-        out = self.ok("token", "create", name)
+    def token(self, name: str, role: str = "editor") -> str:
+        """`liveblog token create NAME --role ROLE`: stdout is the token, alone on its line.
+        An editor's by default: most tests open and close days with it (roles:
+        test_hardening_roles)."""
+        out = self.ok("token", "create", name, "--role", role)
         assert len(out) == 1, out
         assert out[0].startswith("lbt_"), out
         return out[0]

@@ -154,7 +154,8 @@ CREATE INDEX IF NOT EXISTS webhook_deliveries_pending
 CREATE TABLE IF NOT EXISTS api_tokens (
     name TEXT PRIMARY KEY,
     digest TEXT NOT NULL UNIQUE,
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    role TEXT NOT NULL DEFAULT 'reporter' CHECK (role IN ('reporter', 'editor'))
 );
 """
 
@@ -177,11 +178,26 @@ def _m003_encrypt_webhook_secrets(db: Any) -> None:
     seal_clear_secrets(db.conn, keyring_for(db.conn))
 
 
+def _m004_token_roles(db: Any) -> None:
+    """Tokens get a role. The ones created before roles existed could do everything:
+    they stay editors, so an upgrade locks no one out. (A file that reaches this from
+    scratch made its table with the role column already, in m002: nothing to do.)"""
+    columns = {row[1] for row in db.conn.execute("PRAGMA table_info(api_tokens)")}
+    if not columns or "role" in columns:
+        return
+    db.conn.execute(
+        "ALTER TABLE api_tokens ADD COLUMN role TEXT NOT NULL DEFAULT 'reporter' "
+        "CHECK (role IN ('reporter', 'editor'))"
+    )
+    db.conn.execute("UPDATE api_tokens SET role = 'editor'")
+
+
 # Each entry is (name, function). Append new migrations; never edit or reorder old ones.
 MIGRATIONS: list[tuple[str, Any]] = [
     ("m001_events", _m001_events),
     ("m002_webhooks", _m002_config),
     ("m003_encrypt_webhook_secrets", _m003_encrypt_webhook_secrets),
+    ("m004_token_roles", _m004_token_roles),
 ]
 LATEST = len(MIGRATIONS)
 
