@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import SecretKeyError
+from .store.files import fsync_directory
 
 ENV = "LIVEBLOG_SECRET_KEY"
 PREFIX = "lbk1:"
@@ -266,7 +267,7 @@ class Keyring:
                 # once cannot both win. The loser reads the winner's key.
                 with contextlib.suppress(FileExistsError):
                     os.link(temporary, self.path)
-            _fsync_directory(directory)
+            fsync_directory(directory)
         except OSError as exc:
             raise SecretKeyError(f"cannot write the key file {self.path}: {exc.strerror}") from None
         finally:
@@ -274,11 +275,3 @@ class Keyring:
                 os.unlink(temporary)
         self.reload()
         self._ciphers.clear()
-
-
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

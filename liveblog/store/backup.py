@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import RefusedCommand
-from .files import create_private
+from .files import create_private, fsync_directory, fsync_path
 from .log import EventLog
 from .sqlite import open_raw
 
@@ -38,7 +38,7 @@ def backup(log: EventLog, dest: Path, *, force: bool = False) -> BackupResult:
     try:
         try:
             log.conn.execute("VACUUM INTO ?", (str(temporary),))
-            _fsync(temporary)
+            fsync_path(temporary)
         except OSError as exc:
             raise RefusedCommand(f"cannot write {dest}: {exc.strerror}") from None
         head = _head(temporary)
@@ -51,7 +51,7 @@ def backup(log: EventLog, dest: Path, *, force: bool = False) -> BackupResult:
                 raise RefusedCommand(
                     f"{dest} exists: refusing to overwrite it (--force replaces it)"
                 ) from None
-        _fsync_dir(dest.parent)
+        fsync_directory(dest.parent)
         return BackupResult(dest, head, dest.stat().st_size)
     finally:
         temporary.unlink(missing_ok=True)
@@ -81,17 +81,3 @@ def _head(path: Path) -> int:
         return int(row[0])
     finally:
         conn.close()
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    """The new name survives a power cut too."""
-    with contextlib.suppress(OSError):  # some file systems cannot sync a directory
-        _fsync(path)

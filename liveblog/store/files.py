@@ -9,6 +9,7 @@ it behind the user's back would break that silently.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -39,3 +40,18 @@ def private_dir(path: Path) -> None:
     except FileExistsError:
         if not path.is_dir():
             raise
+
+
+def fsync_path(path: str | Path) -> None:
+    """Flush a file (or a directory's entries) to the disk, by name."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_directory(path: str | Path) -> None:
+    """A new or renamed name in `path` survives a power cut too."""
+    with contextlib.suppress(OSError):  # some file systems cannot sync a directory
+        fsync_path(path)

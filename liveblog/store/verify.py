@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import UnreadableEvent
 from .log import EventLog, row_to_event
+from .replay import copy_records, create_copy
 from .schema import log_objects
 from .sqlite import Connection, open_raw
 
@@ -270,33 +271,10 @@ def _replay(log: EventLog, path: Path, projection: Projection, until: int) -> No
         scratch.execute("PRAGMA synchronous = OFF")
         scratch.execute(f"PRAGMA cache_size = {PROJECTION_CACHE_KIB}")
         scratch.execute("BEGIN")
-        # A private copy of the log's rows: none of its rules, only the keys the
-        # projections look events up by (position, id).
-        scratch.execute(
-            "CREATE TABLE events (position INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, "
-            "type TEXT, conference TEXT, occurred_at TEXT, recorded_at TEXT, author TEXT, "
-            "version INTEGER, schema_version INTEGER, data TEXT)"
-        )
+        create_copy(scratch)
         projection.create(scratch)
         for chunk in log.records(until=until, chunk=CHUNK):
-            scratch.executemany(
-                "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        r.position,
-                        r.id,
-                        r.type,
-                        r.conference,
-                        r.occurred_at,
-                        r.recorded_at,
-                        r.author,
-                        r.version,
-                        r.schema_version,
-                        r.raw,
-                    )
-                    for r in chunk
-                ],
-            )
+            copy_records(scratch, chunk)
             projection.apply(scratch, chunk)
         scratch.execute("COMMIT")
     finally:

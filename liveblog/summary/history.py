@@ -13,6 +13,7 @@ from ..errors import InvalidEvent, NotFound
 from ..projections.timeline import TimelineProjection
 from ..store import EventLog
 from ..store.log import Record
+from ..store.replay import copy_records, create_copy
 from ..store.sqlite import connect
 from .model import Node, build_day_summary
 
@@ -41,38 +42,17 @@ def position_at(log: EventLog, moment: dt.datetime) -> int:
 class PrivateTimeline:
     """A conference's past, replayed into a private in-memory timeline.
 
-    The events table here has the log's columns but none of its triggers: they would
+    Its events table is a `store.replay` copy: none of the log's triggers, which would
     refuse a one-conference copy (its positions have gaps)."""
 
     def __init__(self) -> None:
         self.conn = connect(":memory:")
-        self.conn.execute(
-            "CREATE TABLE events (position INTEGER PRIMARY KEY, id TEXT, type TEXT, "
-            "conference TEXT, occurred_at TEXT, recorded_at TEXT, author TEXT, "
-            "version INTEGER, schema_version INTEGER, data TEXT)"
-        )
+        create_copy(self.conn)
         self.projection = TimelineProjection()
         self.projection.create(self.conn)
 
     def apply(self, records: list[Record]) -> None:
-        self.conn.executemany(
-            "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    r.position,
-                    r.id,
-                    r.type,
-                    r.conference,
-                    r.occurred_at,
-                    r.recorded_at,
-                    r.author,
-                    r.version,
-                    r.schema_version,
-                    r.raw,
-                )
-                for r in records
-            ],
-        )
+        copy_records(self.conn, records)
         self.projection.apply(self.conn, records)
 
     def close(self) -> None:
