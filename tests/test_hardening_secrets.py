@@ -266,6 +266,29 @@ def test_a_missing_or_wrong_key_is_one_clear_line_and_changes_nothing(
     ]
 
 
+def test_verify_says_whether_a_backups_secrets_open_with_the_key(
+    ws: Workspace, receiver: Receiver
+) -> None:
+    """A backup holds only ciphertext: `verify` on it says whether the key it needs is
+    there, and never makes a key of its own."""
+    open_conference(ws)
+    add_hook(ws, receiver.url)
+    lines = ws.ok("verify")
+    assert "ok: webhook secrets: all 1 active subscriptions' secrets open with the key" in lines
+    copy = ws.root / "copy.db"
+    ws.ok("backup", str(copy))
+    done = cli_env(ws, {}, "--db", str(copy), "verify")
+    assert done.returncode == 1, done.stdout
+    problems = [line for line in done.stdout.splitlines() if line.startswith("problem: ")]
+    assert len(problems) == 1 and "webhook secrets:" in problems[0], done.stdout
+    assert "copy.db.key" in problems[0]
+    assert not copy.with_name("copy.db.key").exists()
+    copy.with_name("copy.db.key").write_bytes(key_file(ws).read_bytes())
+    copy.with_name("copy.db.key").chmod(0o600)
+    done = cli_env(ws, {}, "--db", str(copy), "verify")
+    assert done.returncode == 0, done.stdout
+
+
 def test_a_ciphertext_moved_to_another_subscription_does_not_open(
     ws: Workspace, receiver: Receiver
 ) -> None:

@@ -252,6 +252,22 @@ def check_secrets(conn: Connection, keyring: Keyring) -> int:
     return len(active)
 
 
+def verify_secrets(conn: Connection, keyring: Keyring) -> tuple[bool, str]:
+    """For `liveblog verify`: whether every active subscription's secret opens with the
+    key (a restored backup needs the key it was made under), said in one line."""
+    if not conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'webhook_subscriptions'"
+    ).fetchone():
+        return True, "webhook secrets: no subscriptions"
+    from ..errors import SecretKeyError
+
+    try:
+        opened = check_secrets(conn, keyring)
+    except SecretKeyError as exc:
+        return False, f"webhook secrets: {exc}"
+    return True, f"webhook secrets: all {opened} active subscriptions' secrets open with the key"
+
+
 def seal_clear_secrets(conn: Connection, keyring: Keyring) -> int:
     """Encrypt the secrets an older release stored in clear (inside the caller's
     transaction); the key file is created if need be. Returns how many."""
