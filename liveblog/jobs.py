@@ -25,24 +25,28 @@ class DrainingExecutor(BaseExecutor):  # type: ignore[misc]  # APScheduler has n
 
     def __init__(self) -> None:
         super().__init__()
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks: dict[asyncio.Task[Any], str] = {}  # each run in flight: its job id
 
     def _do_submit_job(self, job: Any, run_times: list[Any]) -> None:
         # The scheduler processes jobs on the event loop (AsyncIOScheduler): a loop runs.
         task = asyncio.get_running_loop().create_task(
             run_coroutine_job(job, job._jobstore_alias, run_times, self._logger.name)
         )
-        self._tasks.add(task)
+        self._tasks[task] = job.id
         task.add_done_callback(functools.partial(self._finished, job.id))
 
     def _finished(self, job_id: str, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
+        self._tasks.pop(task, None)
         try:
             events = task.result()
         except BaseException as exc:  # only if something else cancelled the task
             self._run_job_error(job_id, exc, exc.__traceback__)
         else:
             self._run_job_success(job_id, events)
+
+    def in_flight(self) -> list[str]:
+        """The ids of the jobs with a run in flight, sorted."""
+        return sorted(set(self._tasks.values()))
 
     async def drain(self) -> None:
         """Return once no run is in flight. Call it with the scheduler paused, so no new

@@ -136,6 +136,11 @@ class Scheduler:
         self._stopping = True
         if self._scheduler is not None and self._jobs is not None:
             self._scheduler.pause()
+            running = self._jobs.in_flight()
+            if running:
+                # It may take a while (a job waiting for another process's write lock):
+                # say why the process has not exited yet.
+                self.report(f"stopping: letting {', '.join(running)} finish")
             await self._jobs.drain()
             self._scheduler.shutdown(wait=False)
         if self.deliverer is not None:

@@ -18,8 +18,8 @@ import pytest
 from pysqlite3 import dbapi2 as sqlite3
 from servers import Service, Workspace, wait_until
 
-# The catch-up waits for the lock up to the busy timeout (30 s) before it gives up and
-# the process can exit: a generous bound on top of that.
+# A generous bound for a loaded machine (the catch-up would wait up to the busy timeout,
+# 30 s, for a lock that was never released).
 EXIT_SECONDS = 120.0
 
 
@@ -36,6 +36,13 @@ def projected_position(db: Path) -> int | None:
         return None if row[0] is None else int(row[0])
     finally:
         conn.close()
+
+
+def waits_for_catch_up(stderr: str) -> bool:
+    """`stopping: letting JOB, … finish`, the catch-up among them."""
+    return any(
+        line.startswith("stopping: letting ") and "catch-up" in line for line in stderr.splitlines()
+    )
 
 
 @pytest.mark.slow
@@ -56,16 +63,27 @@ def test_sigterm_during_a_catch_up_in_flight_prints_no_traceback(tmp_path: Path)
         assert projected_position(ws.db) is None  # still in flight
         assert service.proc is not None
         service.proc.send_signal(signal.SIGTERM)
-        # Before the fix the traceback came at once; with it, the process exits once the
-        # catch-up has given up waiting for the lock (the busy timeout). The lock is held
-        # until then, so the catch-up is in flight whenever the signal is handled.
+        # Before the fix the traceback came at once. Now the scheduler says it lets the
+        # catch-up finish, while the lock is still held (so the catch-up was in flight
+        # when the signal was handled); then the lock goes and the catch-up completes.
+        wait_until(
+            lambda: (
+                waits_for_catch_up(service.stderr)
+                or "Traceback" in service.stderr
+                or not service.running
+            ),
+            EXIT_SECONDS,
+            what=lambda: f"serve to say what it waits for; stderr: {service.stderr!r}",
+        )
+        holder.execute("ROLLBACK")
         wait_until(
             lambda: service.proc is not None and service.proc.poll() is not None,
             EXIT_SECONDS,
             what=lambda: f"serve to exit after SIGTERM; stderr: {service.stderr!r}",
         )
     finally:
-        holder.execute("ROLLBACK")
+        if holder.in_transaction:
+            holder.execute("ROLLBACK")
         holder.close()
         if service.running:
             assert service.proc is not None
@@ -76,3 +94,5 @@ def test_sigterm_during_a_catch_up_in_flight_prints_no_traceback(tmp_path: Path)
     assert "raised an exception" not in stderr, stderr
     assert "CancelledError" not in stderr, stderr
     assert service.proc.returncode == 0, stderr
+    assert waits_for_catch_up(stderr)
+    assert projected_position(ws.db) == 3  # the catch-up finished its work before exit
