@@ -610,3 +610,47 @@ def test_deeply_nested_json_on_import_names_the_line_and_writes_nothing(tmp_path
     line = refused(run(db, "import", str(source)))
     assert f"{source}:2" in line and "nested too deeply" in line
     assert not db.exists()  # nothing written, not even an empty log
+
+
+# -- opening a second connection keeps the first one's locks -----------------------------
+
+
+def test_opening_another_connection_keeps_the_process_locks(tmp_path: Path) -> None:
+    """POSIX locks belong to the process: closing *any* descriptor of events.db drops
+    every lock SQLite holds on it. `serve` opens a connection per worker thread; if
+    opening one read the file through a descriptor of its own, the others' locks were
+    gone, and a plain reader closing the file (Datasette, sqlite3) then took the
+    exclusive lock and deleted the `-wal` and `-shm` that `serve` still used: the log
+    forked and an acknowledged event was lost."""
+    from liveblog.store import EventLog
+
+    db = tmp_path / "events.db"
+    open_coverage(db)
+    first = EventLog(db)
+    try:
+        assert first.head() == 4  # its connection now holds its shared lock (WAL)
+        second = EventLog(db)  # another worker thread's connection
+        try:
+            reader = subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+                    "print(c.execute('SELECT count(*) FROM events').fetchone()[0]); c.close()",
+                    str(db),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=DEADLINE_SECONDS,
+            )
+            assert reader.returncode == 0, reader.stderr
+            # The reader could not take the exclusive lock: the WAL files are still there.
+            assert Path(f"{db}-wal").exists()
+            assert Path(f"{db}-shm").exists()
+            ok(run(db, "note", "after the reader", "--at", "2026-05-01T09:12"))
+            # Another process's append is seen by this one's connections: one log.
+            assert first.head() == second.head() == 5
+        finally:
+            second.close()
+    finally:
+        first.close()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import enum
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -127,20 +128,40 @@ def _create(path: Path) -> None:
         raise UnopenableDatabase(f"cannot create {path}: {exc.strerror}") from None
 
 
+# The files (device, inode) whose header this process has read, and the lock that makes
+# that read happen once, before any of its connections to the file exists. POSIX locks
+# belong to the process: closing *any* descriptor of a file drops every lock SQLite
+# holds on it through its connections. Reading the header again for each new connection
+# (serve opens one per worker thread) would leave the others unlocked, and a reader in
+# another process closing the file (Datasette, sqlite3) would then take the exclusive
+# lock and delete the `-wal` and `-shm` still in use: the log would fork.
+_HEADERS_READ: set[tuple[int, int]] = set()
+_HEADER_LOCK = threading.Lock()
+
+
 def _check_header(path: Path) -> None:
-    """Refuse a file that is not SQLite at all, before SQLite sees it."""
+    """Refuse a file that is not SQLite at all, before SQLite sees it (once a file)."""
     if path.is_dir():
         raise NotOurDatabase(f"{path} is a directory, not a liveblog event log")
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(len(SQLITE_HEADER))
-    except OSError as exc:
-        raise UnopenableDatabase(f"cannot read {path}: {exc.strerror}") from None
-    if head and head != SQLITE_HEADER:
-        raise NotOurDatabase(
-            f"{path} is not a SQLite database, so not a liveblog event log: "
-            "refusing to touch it (check --db / LIVEBLOG_DB)"
-        )
+    with _HEADER_LOCK:
+        try:
+            st = os.stat(path)
+        except OSError as exc:
+            raise UnopenableDatabase(f"cannot read {path}: {exc.strerror}") from None
+        if (st.st_dev, st.st_ino) in _HEADERS_READ:
+            return
+        try:
+            with open(path, "rb") as handle:
+                head = handle.read(len(SQLITE_HEADER))
+        except OSError as exc:
+            raise UnopenableDatabase(f"cannot read {path}: {exc.strerror}") from None
+        if head and head != SQLITE_HEADER:
+            raise NotOurDatabase(
+                f"{path} is not a SQLite database, so not a liveblog event log: "
+                "refusing to touch it (check --db / LIVEBLOG_DB)"
+            )
+        # An empty file too: it is ours to initialise, and our first connection does.
+        _HEADERS_READ.add((st.st_dev, st.st_ino))
 
 
 def _open_readonly(path: Path) -> Connection:
