@@ -8,6 +8,7 @@ trickle, a silent socket). Limits are set small (`--max-body 65536`, `--header-t
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -581,3 +582,38 @@ def test_port_zero_still_reports_where_it_listens(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+# -- an unexpected error of the app ----------------------------------------------------
+
+
+def test_an_unexpected_error_is_one_json_line_and_one_log_entry() -> None:
+    # A fault no real request produces on demand (finding 4's was one until fixed), so
+    # the app behind the guard is made to raise, with a message as long as a hostile path.
+    from liveblog.guard import Guard
+    from liveblog.httplimits import Limits
+
+    long_path = "/feeds/" + "a" * 5000
+
+    async def failing(scope: Any, receive: Any, send: Any) -> None:
+        raise OSError(36, "File name too long", long_path)
+
+    logged: list[str] = []
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    guard = Guard(failing, limits=Limits(), check_token=lambda _: True, log=logged.append)
+    scope = {"type": "http", "method": "GET", "path": long_path, "headers": []}
+    asyncio.run(guard(scope, receive, send))
+
+    assert sent[0]["status"] == 500
+    assert dict(sent[0]["headers"])[b"content-type"] == b"application/json"
+    assert json.loads(sent[1]["body"]) == {"error": "internal error"}
+    assert len(logged) == 1, logged  # once: the exception is not raised on to uvicorn
+    assert "Traceback" in logged[0] and "OSError" in logged[0]
+    assert all(len(line) <= 300 for line in logged[0].splitlines()), logged[0]
