@@ -2,6 +2,7 @@
 
     GET  /feeds/…                                  published feeds (no token)
     GET  /healthz                                  liveness and the log head (no token)
+                                                   (HEAD too, on every GET route)
     POST /api/events                               one draft or a batch (token)
     GET  /api/events?after=POSITION                the log, export format (token)
     GET  /api/conferences/{slug}/days/{n}/summary  a day summary (token)
@@ -300,6 +301,11 @@ def create_app(
             await send({"type": "http.response.body", "body": b""})
         elif scope["type"] == "http" and scope["path"].startswith("/feeds/"):
             await feeds(scope, receive, send)
+        elif scope["type"] == "http" and scope["method"] == "HEAD":
+            # HEAD is GET without the body (RFC 9110 9.3.2): load balancers and uptime
+            # checks probe /healthz with it. The app answers as to a GET; uvicorn, which
+            # keeps the request's own scope, sends the head and drops the body.
+            await api({**scope, "method": "GET"}, receive, send)
         else:
             await api(scope, receive, send)
 

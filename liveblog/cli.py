@@ -841,6 +841,45 @@ def server_limit_options(fn: F) -> F:
 
     default = Limits()
     fn = click.option(
+        "--forwarded-allow-ips",
+        envvar="LIVEBLOG_FORWARDED_ALLOW_IPS",
+        default=default.forwarded_allow_ips,
+        show_default=True,
+        metavar="ADDRESSES",
+        help="Peers whose X-Forwarded-For is believed (your proxy's address; '' for none, "
+        "'*' for any) (env LIVEBLOG_FORWARDED_ALLOW_IPS).",
+    )(fn)
+    fn = click.option(
+        "--body-budget",
+        envvar="LIVEBLOG_BODY_BUDGET",
+        type=click.IntRange(1, 2**40),
+        default=default.body_budget,
+        show_default=True,
+        metavar="BYTES",
+        help="Request bodies buffered at once, in all (at least --max-body); an upload "
+        "over it gets 503 (env LIVEBLOG_BODY_BUDGET).",
+    )(fn)
+    fn = click.option(
+        "--body-timeout",
+        envvar="LIVEBLOG_BODY_TIMEOUT",
+        type=click.FloatRange(0.1, 3600),
+        default=default.body_timeout,
+        show_default=True,
+        metavar="SECONDS",
+        help="Answer 408 to an upload whose body has not all arrived within this "
+        "(env LIVEBLOG_BODY_TIMEOUT).",
+    )(fn)
+    fn = click.option(
+        "--send-timeout",
+        envvar="LIVEBLOG_SEND_TIMEOUT",
+        type=click.FloatRange(0.1, 3600),
+        default=default.send_timeout,
+        show_default=True,
+        metavar="SECONDS",
+        help="Reset a connection whose client reads nothing of its response for this "
+        "long (env LIVEBLOG_SEND_TIMEOUT).",
+    )(fn)
+    fn = click.option(
         "--auth-failures",
         envvar="LIVEBLOG_AUTH_FAILURES",
         type=click.IntRange(1, 100_000),
@@ -857,8 +896,8 @@ def server_limit_options(fn: F) -> F:
         default=default.max_connections,
         show_default=True,
         metavar="N",
-        help="Open connections at most; a newcomer closes the oldest idle one "
-        "(env LIVEBLOG_MAX_CONNECTIONS).",
+        help="Open connections at most; a newcomer closes the oldest idle one, else the "
+        "oldest stalled reader (env LIVEBLOG_MAX_CONNECTIONS).",
     )(fn)
     fn = click.option(
         "--keep-alive",
@@ -917,6 +956,10 @@ def serve(
     keep_alive: int,
     max_connections: int,
     auth_failures: int,
+    send_timeout: float,
+    body_timeout: float,
+    body_budget: int,
+    forwarded_allow_ips: str,
     **settings: Any,
 ) -> None:
     """Serve the feeds and the HTTP API, with the scheduler, until Ctrl-C or SIGTERM.
@@ -935,6 +978,10 @@ def serve(
         keep_alive=keep_alive,
         max_connections=max_connections,
         auth_failures=auth_failures,
+        send_timeout=send_timeout,
+        body_timeout=body_timeout,
+        body_budget=body_budget,
+        forwarded_allow_ips=forwarded_allow_ips,
     )
     with user_errors():
         options = run_settings(**settings)

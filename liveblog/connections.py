@@ -12,7 +12,11 @@ second at a time, and nobody is served). This module extends uvicorn's h11 proto
 - a cap: at `max_connections`, a newcomer closes the oldest connection that is only
   waiting for a request head (a silent or slow socket, or an idle keep-alive), so a
   flood of such sockets can never lock out a client that is about to send a request;
-  only when every connection has a request in progress is the newcomer refused;
+  next, the oldest connection stalled on writing (below); only when every connection
+  has a request in progress that is moving is the newcomer refused;
+- a send deadline: a connection whose socket stays full (the transport has paused
+  writing: its client reads nothing) for `send_timeout` seconds is reset, so readers
+  that never read cannot pin connections and their buffers for ever;
 - no reading of unread bodies: a response sent before its request body was read (a
   401, 404 or 413 to an upload) ends the connection instead of reading and discarding,
   unless what is left is small (DRAIN_BYTES declared): then it is read and dropped, on
@@ -27,8 +31,11 @@ keeps the cap below it, with room for the database, the log and webhook sockets.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import resource
+import socket
+import struct
 from collections import OrderedDict
 
 import h11
@@ -40,6 +47,7 @@ from .httplimits import DRAIN_BYTES, Limits
 # webhook deliveries (32 at once by default), worker threads' connections.
 RESERVED_FILES = 256
 _SOFT_CEILING = 1 << 20  # when the hard limit is "unlimited"
+WRITE_HIGH_WATER = 32 * 1024  # bytes a transport buffers before it pauses writing
 
 
 def raise_file_limit() -> int:
@@ -60,19 +68,25 @@ def connection_cap(requested: int, file_limit: int) -> int:
 
 
 class ConnectionRegistry:
-    """Every open connection, and, oldest first, those only waiting for a request head."""
+    """Every open connection and, oldest first, those only waiting for a request head
+    and those whose client has stopped reading their response."""
 
     def __init__(self, cap: int) -> None:
         self.cap = cap
         self.open: set[asyncio.Protocol] = set()
         self.waiting: OrderedDict[GuardedProtocol, None] = OrderedDict()
+        self.stalled: OrderedDict[GuardedProtocol, None] = OrderedDict()
 
     def admit(self, connection: GuardedProtocol) -> bool:
-        """Make room for `connection` (closing idle ones); False if there is none."""
+        """Make room for `connection` (closing idle, then stalled ones); False if none."""
         while len(self.open) >= self.cap and self.waiting:
             oldest, _ = self.waiting.popitem(last=False)
             self.forget(oldest)
             oldest.evict()
+        while len(self.open) >= self.cap and self.stalled:
+            oldest, _ = self.stalled.popitem(last=False)
+            self.forget(oldest)
+            oldest.reset()
         if len(self.open) >= self.cap:
             return False
         self.open.add(connection)
@@ -86,9 +100,17 @@ class ConnectionRegistry:
     def busy(self, connection: GuardedProtocol) -> None:
         self.waiting.pop(connection, None)
 
+    def stall(self, connection: GuardedProtocol) -> None:
+        if connection in self.open:
+            self.stalled[connection] = None
+
+    def unstall(self, connection: GuardedProtocol) -> None:
+        self.stalled.pop(connection, None)
+
     def forget(self, connection: GuardedProtocol) -> None:
         self.open.discard(connection)
         self.waiting.pop(connection, None)
+        self.stalled.pop(connection, None)
 
 
 def _raw_error(status: int, reason: str, message: str) -> bytes:
@@ -102,7 +124,7 @@ def _raw_error(status: int, reason: str, message: str) -> bytes:
 
 
 class GuardedProtocol(H11Protocol):
-    """uvicorn's h11 protocol with a head deadline, the connection cap and JSON 400s.
+    """uvicorn's h11 protocol with head and send deadlines, the connection cap, JSON 400s.
 
     `limits` and `registry` are set on the subclass `protocol_class` makes per server.
     """
@@ -113,9 +135,14 @@ class GuardedProtocol(H11Protocol):
     # The request cycle current when the head timer was armed: uvicorn makes a new one
     # as soon as a complete request head has been parsed.
     _timed_cycle: object = None
+    # Armed while the transport has paused writing (its buffer over the high-water mark).
+    _send_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        # Half asyncio's default: what a client that stops reading leaves in our memory
+        # (the kernel's socket buffer does the buffering for the ones that read).
+        transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
         if not self.registry.admit(self):
             self.connections.discard(self)
             transport.abort()  # every connection has a request in progress: no room
@@ -124,6 +151,7 @@ class GuardedProtocol(H11Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_head_timer()
+        self._cancel_send_timer()
         self.registry.forget(self)
         super().connection_lost(exc)
 
@@ -149,6 +177,52 @@ class GuardedProtocol(H11Protocol):
             self._await_head()
         else:
             self.registry.busy(self)  # a pipelined request started at once
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        # Called again only after a resume_writing: each one means the client has read
+        # the buffer down to the low-water mark, so the deadline is for no progress.
+        self._cancel_send_timer()
+        self._send_timer = self.loop.call_later(self.limits.send_timeout, self._send_late)
+        self.registry.stall(self)
+
+    def resume_writing(self) -> None:
+        self._cancel_send_timer()
+        self.registry.unstall(self)
+        super().resume_writing()
+
+    def shutdown(self) -> None:
+        if self._send_timer is not None:
+            # Stopping waits for responses in progress: not for one nobody reads.
+            self.registry.forget(self)
+            self.reset()
+            return
+        super().shutdown()
+
+    def _cancel_send_timer(self) -> None:
+        if self._send_timer is not None:
+            self._send_timer.cancel()
+            self._send_timer = None
+
+    def _send_late(self) -> None:
+        self._send_timer = None
+        self.registry.forget(self)
+        self.reset()
+
+    def reset(self) -> None:
+        """End a connection whose client stopped reading: at once, buffers dropped.
+
+        A plain close would leave the kernel holding the unsent data, retrying a peer
+        that never opens its window; SO_LINGER 0 makes the close a reset. uvicorn sees
+        a lost connection: the response's pending `send` returns, nothing is logged.
+        """
+        self._cancel_send_timer()
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:
+            # Already gone (OSError): abort() below is all there is to do.
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.transport.abort()
 
     def _little_left(self) -> bool:
         for name, value in self.headers or ():

@@ -45,7 +45,11 @@ CONTENT_TYPES = {
 CACHE_FILES = 512  # versions whose validators are kept
 CACHE_BYTES = 64 * 1024 * 1024  # bodies (plain + gzipped) kept in memory, in all
 KEEP_LIMIT = 16 * 1024 * 1024  # a bigger file is streamed from disk, never kept
-CHUNK_BYTES = 256 * 1024  # one `send`; also one read of a streamed file
+# One `send` (and one read of a streamed file). With the connection layer's 32 KiB
+# high-water mark, a client that stops reading holds at most ~64 KiB of our memory (the
+# chunk the paused transport took, on top of its buffer): 2,048 of them, ~128 MiB.
+CHUNK_BYTES = 32 * 1024
+READ_BYTES = 1024 * 1024  # one read while hashing a version (in a worker thread)
 GZIP_MIN_BYTES = 512
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 
@@ -83,7 +87,7 @@ def read_version(fd: int, keep_limit: int) -> Version:
     digest = hashlib.sha256()
     chunks: list[bytes] = []
     offset = 0
-    while chunk := os.pread(fd, CHUNK_BYTES, offset):
+    while chunk := os.pread(fd, READ_BYTES, offset):
         digest.update(chunk)
         if st.st_size <= keep_limit:
             chunks.append(chunk)
@@ -232,9 +236,11 @@ class FeedFiles:
             return None
         target = self.root.joinpath(*parts)
         # A name without a suffix may be a conference's folder: serve its index.
-        if not parts or relative.endswith("/") or (not target.suffix and target.is_dir()):
-            target = target / "index.html"
-        return target
+        try:
+            folder = not parts or relative.endswith("/") or (not target.suffix and target.is_dir())
+        except (OSError, ValueError):
+            return None  # a name too long for the file system (ENAMETOOLONG), …: not found
+        return target / "index.html" if folder else target
 
     def _stat_inside(self, target: Path) -> tuple[str, str, os.stat_result] | None:
         """(real path, real root, stat) of a regular file inside the tree, or None."""

@@ -11,7 +11,14 @@ in this order, reading nothing it does not have to:
    (never the token), and counted against the address;
 3. a declared Content-Length over the limit gets 413 before a byte of the body is read;
 4. under /api/: the body is read here, counting bytes (a chunked body stops being read
-   at the limit: 413), then handed to FastAPI; an upload that stalls gets 408.
+   at the limit: 413), then handed to FastAPI; an upload that stalls, or whose whole
+   body has not come within `body_timeout` of its head, gets 408;
+5. the bytes of all bodies buffered at once are budgeted (`body_budget`): an upload that
+   would go over (by its Content-Length, or as a chunked body grows) gets 503 with
+   Retry-After, so many slow uploads cannot take the process's memory;
+6. an unexpected exception of the app is answered 500 `{"error": "internal error"}`
+   (if no response has started) and logged once, its lines cut short (a path or a file
+   name in it is the client's input).
 
 Other paths never read a body (the connection layer closes a connection whose request
 body was left unread). Every answer given here is `{"error": "one line"}`.
@@ -21,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import traceback
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
@@ -118,6 +126,9 @@ class Guard:
         self.failures = FailureLimiter(
             limits.auth_failures, limits.auth_window, max_tracked=limits.tracked_addresses
         )
+        # Never below one body of the largest size allowed, or that one could never pass.
+        self.body_budget = max(limits.body_budget, limits.max_body)
+        self.buffered = 0  # bytes reserved by the bodies being read or handled now
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -130,12 +141,36 @@ class Guard:
         if declared is not None and declared.isdigit() and int(declared) > self.limits.max_body:
             await self._too_large(send)
             return
-        if api and (declared not in (None, b"0") or _header(scope, b"transfer-encoding")):
-            body = await self._read_body(receive, send)
-            if body is None:
-                return
-            receive = _replaying(body, receive)
-        await self.app(scope, receive, send)
+        reserved = [0]  # what this request holds of the budget, returned at its end
+        try:
+            if api and (declared not in (None, b"0") or _header(scope, b"transfer-encoding")):
+                body = await self._read_body(scope, receive, send, reserved)
+                if body is None:
+                    return
+                receive = _replaying(body, receive)
+            await self._run_app(scope, receive, send)
+        finally:
+            self.buffered -= reserved[0]
+
+    async def _run_app(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            where = f"{printable(scope['method'], 20)} {printable(scope['path'], 200)}"
+            lines = "".join(traceback.format_exception(exc)).splitlines()[-60:]
+            text = "\n".join(printable(line, 300) for line in lines)
+            self.log(f"liveblog: internal error on {where}\n{text}")
+            if not started:
+                await send_error(send, 500, "internal error", close=_large_body(scope))
+            # Otherwise uvicorn ends the half-sent response ("returned without completing
+            # response", one line): raising would log the traceback a second time.
 
     async def _authenticated(self, scope: Scope, send: Send) -> bool:
         client = scope.get("client")
@@ -179,20 +214,48 @@ class Guard:
             close=True,
         )
 
-    async def _read_body(self, receive: Receive, send: Send) -> bytes | None:
+    def _reserve(self, reserved: list[int], size: int) -> bool:
+        """Hold `size` bytes of the body budget for this request (in all); False if over."""
+        more = size - reserved[0]
+        if more <= 0:
+            return True
+        if self.buffered + more > self.body_budget:
+            return False
+        self.buffered += more
+        reserved[0] = size
+        return True
+
+    async def _busy(self, send: Send) -> None:
+        await send_error(
+            send,
+            503,
+            "server busy receiving other uploads: try again in 1 s",
+            [(b"retry-after", b"1")],
+            close=True,
+        )
+
+    async def _read_body(
+        self, scope: Scope, receive: Receive, send: Send, reserved: list[int]
+    ) -> bytes | None:
         """The whole body, or None once refused (or the client left)."""
+        declared = _header(scope, b"content-length")
+        size = int(declared) if declared is not None and declared.isdigit() else 0
+        if not self._reserve(reserved, size):
+            await self._busy(send)  # before a byte of it is read (no 100 Continue either)
+            return None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.limits.body_timeout
         chunks: list[bytes] = []
         size = 0
         while True:
+            left = deadline - loop.time()
             try:
-                message = await asyncio.wait_for(receive(), self.limits.body_idle_timeout)
+                if left <= 0:
+                    raise TimeoutError
+                wait = min(left, self.limits.body_idle_timeout)
+                message = await asyncio.wait_for(receive(), wait)
             except TimeoutError:
-                await send_error(
-                    send,
-                    408,
-                    f"request body stalled for {self.limits.body_idle_timeout:g} s",
-                    close=True,
-                )
+                await send_error(send, 408, self._late(left), close=True)
                 return None
             if message["type"] != "http.request":
                 return None  # disconnected: nobody to answer
@@ -201,9 +264,17 @@ class Guard:
             if size > self.limits.max_body:
                 await self._too_large(send)
                 return None
+            if not self._reserve(reserved, size):
+                await self._busy(send)  # a chunked body growing past the budget
+                return None
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return b"".join(chunks)
+
+    def _late(self, left: float) -> str:
+        if left > self.limits.body_idle_timeout:
+            return f"request body stalled for {self.limits.body_idle_timeout:g} s"
+        return f"request body not received within {self.limits.body_timeout:g} s"
 
 
 def _replaying(body: bytes, receive: Receive) -> Receive:

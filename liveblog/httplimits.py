@@ -24,8 +24,18 @@ class Limits:
     keep_alive: int = 5
     # An authenticated upload that sends nothing for this long is answered 408.
     body_idle_timeout: float = 30.0
+    # … and one whose whole body has not arrived this long after its head (a trickle of
+    # a byte a second would otherwise hold a connection and its buffer for days).
+    body_timeout: float = 30.0
+    # Request bodies buffered at once, all uploads together (never less than
+    # `max_body`): an upload that would go over is answered 503 (Retry-After) unread.
+    body_budget: int = 32 * MIB
+    # A response whose client has read nothing of it for this long (the socket stayed
+    # full) is aborted: a reader that never reads cannot hold a connection for ever.
+    send_timeout: float = 30.0
     # Open connections at most (lowered to fit the process's file limit): a newcomer
-    # over the cap closes the oldest connection that is only waiting for a request head.
+    # over the cap closes the oldest connection that is only waiting for a request head,
+    # else the oldest one whose client has stopped reading its response.
     max_connections: int = 2048
     # Failed authentications per client address per `auth_window` seconds; past that
     # the address gets 429 (Retry-After) without its token being looked up.
@@ -33,3 +43,6 @@ class Limits:
     auth_window: float = 60.0
     # Client addresses the failure counter remembers at most (oldest forgotten first).
     tracked_addresses: int = 10_000
+    # Peers whose X-Forwarded-For / X-Forwarded-Proto are believed (uvicorn's setting):
+    # comma-separated addresses or networks, "*" for any, "" for none.
+    forwarded_allow_ips: str = "127.0.0.1,::1"

@@ -78,6 +78,9 @@ def serve(
         lifespan="off",
         http=protocol_class(limits, registry),
         timeout_keep_alive=limits.keep_alive,
+        # uvicorn's own default (loopback) unless told; "" believes no peer's headers.
+        proxy_headers=bool(limits.forwarded_allow_ips.strip()),
+        forwarded_allow_ips=limits.forwarded_allow_ips,
         backlog=ACCEPT_BATCH,
     )
     server = Server(config)
