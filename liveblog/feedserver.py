@@ -27,13 +27,14 @@ import email.utils
 import gzip
 import hashlib
 import html
-import json
 import os
 import stat
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from .guard import send_error
 
 CONTENT_TYPES = {
     ".atom": b"application/atom+xml; charset=utf-8",
@@ -418,13 +419,5 @@ async def _stream(send: Any, fd: int, size: int) -> None:
 async def _error(
     send: Any, status: int, message: str, extra: list[tuple[bytes, bytes]] | None = None
 ) -> None:
-    """`{"error": "one line"}`, like every other refusal of the server."""
-    body = json.dumps({"error": message}).encode()
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        (b"cache-control", b"no-cache"),
-        *(extra or []),
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    """`{"error": "one line"}`, like every other refusal of the server (never cached)."""
+    await send_error(send, status, message, [(b"cache-control", b"no-cache"), *(extra or [])])
