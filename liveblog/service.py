@@ -655,7 +655,7 @@ class Liveblog:
         from .secretkey import Keyring
         from .webhooks.subscriptions import rotate_key
 
-        return rotate_key(self._hooks, Keyring(self.log.path))
+        return rotate_key(self._writable_hooks, Keyring(self.log.path))
 
     def webhooks(self) -> list[Subscription]:
         from .webhooks.subscriptions import all_subscriptions
