@@ -265,6 +265,8 @@ def verify_secrets(conn: Connection, keyring: Keyring) -> tuple[bool, str]:
         opened = check_secrets(conn, keyring)
     except SecretKeyError as exc:
         return False, f"webhook secrets: {exc}"
+    if not opened:
+        return True, "webhook secrets: no active subscriptions"
     return True, f"webhook secrets: all {opened} active subscriptions' secrets open with the key"
 
 
