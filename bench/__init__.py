@@ -16,6 +16,7 @@ from . import (
     conditional_get,
     flood,
     freshness,
+    full_publish,
     publish,
     rebuild,
     render,
@@ -47,6 +48,11 @@ BENCHMARKS: dict[str, Benchmark] = {
     "publish": Benchmark(
         "publish after one new event: 1M-event log vs 1k-event log (time ratio)",
         publish.run,
+    ),
+    "full_publish": Benchmark(
+        "first full publish of a big log, files/s: Liveblog.publish into an empty feeds/ "
+        "vs rendering the same documents in a loop without writing",
+        full_publish.run,
     ),
     "render": Benchmark(
         "ms to render one 50-entry feed document: Atom / RSS / JSON Feed vs raw lxml / json.dumps",

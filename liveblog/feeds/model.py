@@ -12,12 +12,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from markupsafe import Markup
-
 from ..lines import excerpt
 from ..projections.timeline import CONFERENCES, DAYS, EDITS, ENTRIES, TIMELINE
 from ..store.sqlite import Connection
-from ..summary.render import paragraphs
+from ..summary.render import html_text, paragraphs_html
 
 # XML 1.0 cannot carry these at all (C0 controls are refused at input already; a JSON
 # import can still smuggle in a lone surrogate or a non-character).
@@ -102,8 +100,13 @@ def conferences(conn: Connection) -> list[str]:
     return [r[0] for r in conn.execute(f"SELECT slug FROM {CONFERENCES} ORDER BY slug")]
 
 
-def _html_paragraphs(text: str) -> Markup:
-    return Markup("<p>{}</p>").format(paragraphs(xml_safe(text)))
+def _html_paragraphs(text: str) -> str:
+    return f"<p>{paragraphs_html(xml_safe(text))}</p>"
+
+
+def _escaped(text: str) -> str:
+    """Text as HTML, escaped as markupsafe escapes it (so as the templates do)."""
+    return html_text(xml_safe(text))
 
 
 def _who(speaker: str, role: str | None, org: str | None) -> str:
@@ -118,33 +121,45 @@ _COLUMNS = (
 )
 
 
-def _entry(row: Any, position: int = 0) -> FeedEntry:
-    (
-        id_,
-        kind,
-        day,
-        author,
-        occurred_at,
-        updated_at,
-        title,
-        text,
-        speaker,
-        role,
-        org,
-        caption,
-        url,
-        session_kind,
-        room,
-        hosts,
-        _retracted,
-    ) = row
+def _entry(row: Any) -> FeedEntry:
+    """A feed entry from a row of `_COLUMNS` (the timeline view's)."""
+    (id_, kind, day, author, occurred_at, updated_at, title, text, speaker, role, org) = row[:11]
+    caption, url, session_kind, room, hosts = row[11:16]
+    return _make_entry(
+        id_, kind, day, author, occurred_at, updated_at, title, text, speaker, role, org,
+        caption, url, session_kind, room, json.loads(hosts) if hosts else [],
+    )  # fmt: skip
+
+
+def _make_entry(
+    id_: str,
+    kind: str,
+    day: int,
+    author: str,
+    occurred_at: str,
+    updated_at: str | None,
+    title: str,
+    text: str,
+    speaker: str,
+    role: str | None,
+    org: str | None,
+    caption: str,
+    url: str,
+    session_kind: str | None,
+    room: str | None,
+    names: list[str],
+) -> FeedEntry:
+    # FeedEntry.position is left at 0, as it always was: the order of entries updated
+    # and published in the same second is the order they were read in (sorted() is
+    # stable), and changing that would change published bytes.
     published = parse_time(occurred_at)
     updated = parse_time(updated_at) if updated_at else published
     image = None
     if kind == "quote":
         heading = f"Quote — {speaker}"
-        body = Markup("<blockquote>{}<footer>— {}</footer></blockquote>").format(
-            _html_paragraphs(text), xml_safe(speaker)
+        body = (
+            f"<blockquote>{_html_paragraphs(text)}"
+            f"<footer>— {_escaped(speaker)}</footer></blockquote>"
         )
         plain = f"“{text}” — {speaker}"
     elif kind == "note":
@@ -153,26 +168,27 @@ def _entry(row: Any, position: int = 0) -> FeedEntry:
         plain = text
     elif kind == "photo":
         heading = f"Photo — {excerpt(caption)}"
-        body = Markup('<figure><img src="{}" alt="{}"><figcaption>{}</figcaption></figure>').format(
-            xml_safe(url), xml_safe(caption), xml_safe(caption)
+        escaped = _escaped(caption)
+        body = (
+            f'<figure><img src="{_escaped(url)}" alt="{escaped}">'
+            f"<figcaption>{escaped}</figcaption></figure>"
         )
         plain = caption
         image = url
     elif kind == "talk":
         who = _who(speaker, role, org)
         heading = f"Talk: {title} — {speaker}"
-        body = Markup("<p>“{}”, by {}.</p>").format(xml_safe(title), xml_safe(who))
+        body = f"<p>“{_escaped(title)}”, by {_escaped(who)}.</p>"
         plain = f"“{title}”, by {who}."
     else:  # session
         label = (session_kind or "session").capitalize()
         heading = f"{label}: {title}"
         details = [f"in {room}" if room else "", ""]
-        names = json.loads(hosts) if hosts else []
         if names:
             details[1] = "hosted by " + ", ".join(names)
         line = " ".join(d for d in details if d)
         plain = f"{label} “{title}” {line}".strip() + "."
-        body = Markup("<p>{}</p>").format(xml_safe(plain))
+        body = f"<p>{_escaped(plain)}</p>"
     return FeedEntry(
         id=id_,
         kind=kind,
@@ -181,7 +197,7 @@ def _entry(row: Any, position: int = 0) -> FeedEntry:
         published=published,
         updated=updated,
         title=xml_safe(heading),
-        html=str(body),
+        html=body,
         text=xml_safe(plain),
         image=image,
     )
@@ -243,7 +259,7 @@ def live_entries(conn: Connection, slug: str, size: int, archived_to: int) -> li
         "AND retracted = 0",
         chosen,
     ).fetchall()
-    return newest_first([_entry(r[1:], r[0]) for r in rows])
+    return newest_first([_entry(r[1:]) for r in rows])
 
 
 def tombstones(conn: Connection, slug: str, size: int) -> list[Tombstone]:
@@ -270,70 +286,115 @@ def archive_block(conn: Connection, slug: str, after: int, size: int) -> list[in
     return rows if len(rows) == size + 1 else None
 
 
-def entries_as_of(
-    conn: Connection, positions: list[int], until: int
-) -> tuple[list[FeedEntry], list[Tombstone]]:
-    """The entries at `positions` as they stood before log position `until`.
+_IDS_PER_QUERY = 500
+"""Entry ids looked up per query (SQLite allows 32,766 parameters; fewer keep it quick)."""
+
+Block = tuple[int, int, int]
+"""An archive block: the positions of its first and last entries, and of the entry after
+it (the block shows its entries as they stood before that one was posted)."""
+
+
+def archive_contents(
+    conn: Connection, slug: str, blocks: list[Block]
+) -> list[tuple[list[FeedEntry], list[Tombstone]]]:
+    """For each of `blocks` (consecutive, in order), its entries as they stood before the
+    block's following entry, in log order, and the tombstones of those retracted by then.
 
     An archive document shows its entries as they were when it was written, so the same
-    log always gives the same archive bytes, whenever it is published.
+    log always gives the same archive bytes, whenever it is published. A run of blocks
+    is read with two queries: its entries with their event data (parsed here once,
+    rather than field by field through the timeline view), and the edits of those
+    entries; each block then replays the edits made before its own end.
     """
-    marks = ", ".join("?" * len(positions))
+    if not blocks:
+        return []
+    first, last = blocks[0][0], blocks[-1][1]
     rows = conn.execute(
-        f"SELECT position, {_COLUMNS} FROM {TIMELINE} WHERE position IN ({marks}) "
-        "ORDER BY position",
-        positions,
+        f"SELECT e.position, e.id, e.kind, e.day, e.author, ev.occurred_at, "
+        f"coalesce(e.upcast, ev.data) FROM {ENTRIES} AS e "
+        "JOIN events AS ev ON ev.position = e.position "
+        "WHERE e.conference = ? AND e.position BETWEEN ? AND ? ORDER BY e.position",
+        (slug, first, last),
     ).fetchall()
-    ids = [row[1] for row in rows]
-    id_marks = ", ".join("?" * len(ids))
+    # Each entry's edits, by id (as the timeline applies them: whatever conference the
+    # edit was filed in), in log order; each block keeps those before its end.
     edits_of: dict[str, list[Any]] = {}
-    for edit in conn.execute(
-        f"SELECT entry, type, occurred_at, author, changes FROM {EDITS} "
-        f"WHERE entry IN ({id_marks}) AND position < ? ORDER BY position",
-        [*ids, until],
-    ):
-        edits_of.setdefault(edit[0], []).append(edit[1:])
-    originals = {
-        r[0]: json.loads(r[1])
-        for r in conn.execute(
-            f"SELECT e.position, coalesce(e.upcast, ev.data) FROM {ENTRIES} AS e "
-            f"JOIN events AS ev ON ev.position = e.position WHERE e.position IN ({marks})",
-            positions,
-        )
-    }
-    entries: list[FeedEntry] = []
-    gone: list[Tombstone] = []
-    for row in rows:
-        values = list(row[1:])
-        values[5] = None  # updated_at: replayed from the edits before `until`
-        base = originals.get(row[0], {})
-        values[6] = base.get("title")
-        values[7] = base.get("text")
-        values[8] = base.get("speaker")
-        values[11] = base.get("caption")
-        retraction = None
-        for kind, occurred_at, author, changes_json in edits_of.get(values[0], []):
-            changes = json.loads(changes_json)
-            if kind == "entry.retracted":
-                retraction = Tombstone(
-                    values[0], parse_time(occurred_at), author, changes.get("reason")
-                )
-                continue
-            values[5] = occurred_at
-            if "text" in changes:
-                if values[1] in ("session", "talk"):
-                    values[6] = changes["text"]
-                else:
-                    values[7] = changes["text"]
-            if "speaker" in changes:
-                values[8] = changes["speaker"]
-            if "caption" in changes:
-                values[11] = changes["caption"]
-        if retraction is not None:
-            gone.append(retraction)
-        else:
-            entries.append(_entry(values, row[0]))
-    return entries, gone
+    ids = [row[1] for row in rows]
+    for start in range(0, len(ids), _IDS_PER_QUERY):
+        chunk = ids[start : start + _IDS_PER_QUERY]
+        for edit in conn.execute(
+            f"SELECT entry, position, type, occurred_at, author, changes FROM {EDITS} "
+            f"WHERE entry IN ({', '.join('?' * len(chunk))}) AND position < ?",
+            [*chunk, blocks[-1][2]],
+        ):
+            edits_of.setdefault(edit[0], []).append(edit[1:])
+    for edits in edits_of.values():
+        edits.sort()  # by position: one entry's edits come from one chunk
+    out: list[tuple[list[FeedEntry], list[Tombstone]]] = []
+    index = 0
+    for low, high, until in blocks:
+        entries: list[FeedEntry] = []
+        gone: list[Tombstone] = []
+        while index < len(rows) and rows[index][0] < low:
+            index += 1
+        while index < len(rows) and rows[index][0] <= high:
+            entry, stone = _as_of(rows[index], edits_of.get(rows[index][1], ()), until)
+            if stone is not None:
+                gone.append(stone)
+            elif entry is not None:
+                entries.append(entry)
+            index += 1
+        out.append((entries, gone))
+    return out
+
+
+def _as_of(row: Any, edits: Any, until: int) -> tuple[FeedEntry | None, Tombstone | None]:
+    """One entry as it stood before position `until`: its original data, then its edits
+    up to there (or its tombstone, if one of them retracted it)."""
+    _position, id_, kind, day, author, occurred_at, src = row
+    base = json.loads(src)
+    title, text = base.get("title"), base.get("text")
+    speaker, caption = base.get("speaker"), base.get("caption")
+    updated_at = None
+    retraction = None
+    for edit_position, edit_kind, edit_at, edit_author, changes_json in edits:
+        if edit_position >= until:
+            break  # in position order: the rest came later still
+        changes = json.loads(changes_json)
+        if edit_kind == "entry.retracted":
+            retraction = Tombstone(id_, parse_time(edit_at), edit_author, changes.get("reason"))
+            continue
+        updated_at = edit_at
+        if "text" in changes:
+            if kind in ("session", "talk"):
+                title = changes["text"]
+            else:
+                text = changes["text"]
+        if "speaker" in changes:
+            speaker = changes["speaker"]
+        if "caption" in changes:
+            caption = changes["caption"]
+    if retraction is not None:
+        return None, retraction
+    entry = _make_entry(
+        id_,
+        kind,
+        day,
+        author,
+        occurred_at,
+        updated_at,
+        title,
+        text,
+        speaker,
+        base.get("role"),
+        base.get("organisation"),
+        caption,
+        base.get("url"),
+        base.get("kind") if kind == "session" else None,
+        base.get("room"),
+        base.get("hosts") or [],
+    )
+    return entry, None
 
 
 @dataclass(frozen=True)

@@ -17,21 +17,28 @@ from typing import Any
 from markupsafe import escape
 
 from ..store.sqlite import Connection
-from ..summary import build_day_summary, render
-from ..summary.render import render_fragment
+from ..summary import build_day_summary
+from ..summary.render import render_day_html, render_fragment
 from .atom import render_atom
 from .defaults import DEFAULT_FEEDS_URL, DEFAULT_PAGE_SIZE
 from .document import ATOM_TYPE, JSON_TYPE, RSS_TYPE, Document, latest
-from .files import check_feeds_dir, sweep_stale_temporaries, write_if_changed
+from .files import (
+    WRITERS,
+    ConcurrentWrites,
+    check_feeds_dir,
+    sweep_stale_temporaries,
+    write_if_changed,
+)
 from .jsonfeed import render_json
 from .model import (
     Conference,
     FeedEntry,
+    Tombstone,
     all_days,
     archive_block,
+    archive_contents,
     closed_days,
     conferences,
-    entries_as_of,
     live_entries,
     load_conference,
     newest_first,
@@ -42,6 +49,10 @@ from .rss import render_rss
 
 STATE_FILE = ".state.json"
 STATE_VERSION = 2
+ARCHIVE_RUN_ENTRIES = 1_000
+"""Archive blocks are read from the timeline in runs of about this many entries."""
+CONCURRENT_FROM = 8
+"""A method writing this many files or more writes them on threads (files.WRITERS)."""
 
 # Folders whose stale temporary files this process has already removed. Only a killed
 # writer leaves one (a failing write removes its own), so one sweep per process and
@@ -125,7 +136,11 @@ class Publisher:
     # -- one conference ----------------------------------------------------------------
 
     def _write(self, result: PublishResult, path: Path, data: bytes, url: str | None) -> None:
-        if write_if_changed(path, data):
+        self._written(result, path, write_if_changed(path, data), url)
+
+    def _written(self, result: PublishResult, path: Path, changed: bool, url: str | None) -> None:
+        """Book-keeping for a file now on disk (`changed`: its bytes are new)."""
+        if changed:
             result.changed.append(path)
             if url is not None:
                 result.feed_urls.append(url)
@@ -190,37 +205,42 @@ class Publisher:
             last = [block[0], block[size - 1], block[size]]
             bounds[count] = last
         # Each new archive once; and the newest old one again, as it gains next-archive.
-        for number in range(max(before, 1), count + 1):
-            if number in bounds:
-                self._archive(site, folder, number, bounds[number], count, result)
+        # Consecutive blocks are read together, ARCHIVE_RUN_ENTRIES entries at a time.
+        numbers = [n for n in range(max(before, 1), count + 1) if n in bounds]
+        run = max(1, ARCHIVE_RUN_ENTRIES // size)
+        with self._writes(result, len(numbers)) as writes:
+            for start in range(0, len(numbers), run):
+                chosen = numbers[start : start + run]
+                blocks = [(bounds[n][0], bounds[n][1], bounds[n][2]) for n in chosen]
+                contents = archive_contents(self.conn, site.conference.slug, blocks)
+                for number, (entries, gone) in zip(chosen, contents, strict=True):
+                    doc = self._archive(site, number, entries, gone, count)
+                    writes.write(folder / "archive" / f"{number}.atom", render_atom(doc))
         state["count"], state["last"] = count, last
         return count
+
+    def _writes(self, result: PublishResult, files: int) -> ConcurrentWrites:
+        """Where a method writes its files (none a feed the hub hears of): on threads,
+        overlapping the rendering, when there are many (a first full publish); else one
+        by one, as `_write` does. Either way each goes through `_written`, in order."""
+        workers = WRITERS if files >= CONCURRENT_FROM else 0
+        return ConcurrentWrites(
+            lambda path, changed: self._written(result, path, changed, None), workers
+        )
 
     def _archive(
         self,
         site: _Site,
-        folder: Path,
         number: int,
-        bounds: list[int],
+        entries: list[FeedEntry],
+        gone: list[Tombstone],
         total: int,
-        result: PublishResult,
-    ) -> None:
-        first, last, following = bounds
-        positions = [
-            r[0]
-            for r in self.conn.execute(
-                "SELECT position FROM timeline_entries WHERE conference = ? "
-                "AND position BETWEEN ? AND ? ORDER BY position",
-                (site.conference.slug, first, last),
-            )
-        ]
-        entries, gone = entries_as_of(self.conn, positions, following)
-        entries = newest_first(entries)
-        doc = _document(
+    ) -> Document:
+        return _document(
             site,
             name=f"archive/{number}",
             title=f"{site.conference.title} — live (archive {number})",
-            entries=entries,
+            entries=newest_first(entries),
             tombstones=gone,
             self_name=f"archive/{number}.atom",
             archive=True,
@@ -228,7 +248,6 @@ class Publisher:
             prev_archive=site.url(f"archive/{number - 1}.atom") if number > 1 else None,
             next_archive=site.url(f"archive/{number + 1}.atom") if number < total else None,
         )
-        self._write(result, folder / "archive" / f"{number}.atom", render_atom(doc), None)
 
     def _live(
         self, site: _Site, folder: Path, archives: int, archived_to: int, result: PublishResult
@@ -272,24 +291,31 @@ class Publisher:
             state["days"], state["closed"] = {}, {}
             state["signature"] = signature
         known: dict[str, int] = state["days"]
-        built: dict[int, dict[str, Any]] = {}  # summaries built here serve the reflections too
-        for number, position in all_days(self.conn, slug):
-            path = folder / f"day-{number}.html"
-            if known.get(str(number)) == position and path.exists():
-                continue
-            built[number] = build_day_summary(self.conn, slug, number)
-            self._write(result, path, render(built[number], "html").encode(), None)
-            known[str(number)] = position
+        # Summaries and articles built here serve the reflections too.
+        built: dict[int, dict[str, Any]] = {}
+        fragments: dict[int, str] = {}
+        days = all_days(self.conn, slug)
+        stale = [
+            (number, position)
+            for number, position in days
+            if known.get(str(number)) != position or not (folder / f"day-{number}.html").exists()
+        ]
+        with self._writes(result, len(stale)) as writes:
+            for number, position in stale:
+                built[number] = build_day_summary(self.conn, slug, number)
+                page, fragments[number] = render_day_html(built[number])
+                writes.write(folder / f"day-{number}.html", page.encode())
+                known[str(number)] = position
         # The reflections change only when a closed day does (a note in the open day
         # never touches them): each closed day's last change is remembered.
-        days = closed_days(self.conn, slug)
-        closed = {str(d.number): d.changed_position for d in days}
+        closing = closed_days(self.conn, slug)
+        closed = {str(d.number): d.changed_position for d in closing}
         reflections = [folder / f"reflections.{ext}" for ext in ("atom", "rss", "json")]
         if state.get("closed") == closed and all(p.exists() for p in reflections):
             return
         state["closed"] = closed
         entries = []
-        for day in days:
+        for day in closing:
             summary = built.get(day.number) or build_day_summary(self.conn, slug, day.number)
             updated = time_of(self.conn, day.changed_position) or day.closed_at
             entries.append(
@@ -301,7 +327,7 @@ class Publisher:
                     published=day.closed_at,
                     updated=max(updated, day.closed_at, key=lambda t: t.timestamp()),
                     title=summary["title"],
-                    html=render_fragment(summary),
+                    html=fragments.get(day.number) or render_fragment(summary),
                     text=summary["title"],
                 )
             )

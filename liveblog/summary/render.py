@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from ..errors import InvalidEvent
 from .model import Node, walk
@@ -66,8 +66,31 @@ def paragraphs(value: object) -> Markup:
 
     The inside of a <p> element: the caller writes the outer <p> and </p>.
     """
-    parts = [escape(p).replace("\n", Markup("<br>")) for p in str(value).split("\n\n")]
-    return Markup("</p><p>").join(parts)
+    return Markup(paragraphs_html(str(value)))
+
+
+def paragraphs_html(text: str) -> str:
+    """`paragraphs` as a plain str, for callers that build HTML as text.
+
+    Escaping neither makes nor takes a newline, so the whole text is escaped at once and
+    its breaks replaced, left to right as str.split would find them: "\n\n" first.
+    """
+    return html_text(text).replace("\n\n", "</p><p>").replace("\n", "<br>")
+
+
+def html_text(value: object) -> str:
+    """`str(markupsafe.escape(value))`, without making a Markup on the way (on a first
+    full publish of a big log, millions of them were made only to be turned back)."""
+    if hasattr(value, "__html__"):
+        return str(value.__html__())
+    return (
+        str(value)
+        .replace("&", "&amp;")
+        .replace(">", "&gt;")
+        .replace("<", "&lt;")
+        .replace("'", "&#39;")
+        .replace('"', "&#34;")
+    )
 
 
 def json_ld(summary: Node) -> str:
@@ -146,18 +169,106 @@ def _environment(loader: Any, autoescape: Any, *, sandboxed: bool = False) -> An
     return env
 
 
-def _context(summary: Node) -> dict[str, Any]:
+def _context(summary: Node, *, with_json_ld: bool = True) -> dict[str, Any]:
     view = summary  # built afresh for every render: annotating it in place is safe
     tz = zoneinfo.ZoneInfo(view["conference"]["timezone"])
     annotate(view, tz)
     date = dt.date.fromisoformat(view["day"]["date"])
-    return {
+    context = {
         **view,
         "byline": join_names(view["reporters"]) or "the liveblog team",
         "date_long": f"{date.strftime('%A')} {date.day} {date.strftime('%B %Y')}",
-        "json_ld": json_ld(view),
         "summary": view,
     }
+    if with_json_ld:
+        context["json_ld"] = json_ld(view)
+    return context
+
+
+# -- the article, shared by the day page and the feeds' HTML content -------------------
+#
+# Written in Python rather than as a jinja2 template: a day of a thousand entries made
+# a thousand macro calls, twice (page and feed), and on a first full publish of a big
+# log the day pages cost more than every archive document together. The output is the
+# template's to the byte (tests/reference/_article.html.j2, held to it by
+# tests/test_summary_article.py): text escaped as autoescape does, None printed "None".
+
+_e = html_text
+
+
+def _item(node: Node) -> str:
+    kind, node_id = node["type"], _e(node["id"])
+    if kind == "quote":
+        return (
+            f'\n<blockquote class="quote" id="e-{node_id}">\n'
+            f"  <p>{paragraphs_html(str(node['text']))}</p>\n"
+            f"  <footer>— {_e(node['speaker'])}</footer>\n</blockquote>"
+        )
+    if kind == "note":
+        return (
+            f'\n<div class="note" id="e-{node_id}"><p>{paragraphs_html(str(node["text"]))}'
+            "</p></div>"
+        )
+    if kind == "photo":
+        caption = _e(node["caption"])
+        return (
+            f'\n<figure class="photo" id="e-{node_id}">\n'
+            f'  <img src="{_e(node["url"])}" alt="{caption}" loading="lazy">\n'
+            f"  <figcaption>{caption}</figcaption>\n</figure>"
+        )
+    return ""
+
+
+def _talk(node: Node) -> str:
+    return (
+        f'\n<section class="talk" id="e-{_e(node["id"])}">\n'
+        f"  <h3>{_e(node['title'])}</h3>\n"
+        f'  <p class="intro">{_e(node["intro"])}</p>'
+        + "".join(_item(child) for child in node["items"])
+        + "\n</section>"
+    )
+
+
+def article_html(context: dict[str, Any]) -> str:
+    """The <article> of a day summary, from its rendering context (`_context`)."""
+    conference = context["conference"]
+    venue = f", {_e(conference['venue'])}" if conference["venue"] else ""
+    out = [
+        f"<article>\n<h1>{_e(context['title'])}</h1>\n"
+        f'<p class="byline">By {_e(context["byline"])} · {_e(conference["title"])}{venue} · '
+        f'<time datetime="{_e(context["day"]["date"])}">{_e(context["date_long"])}</time></p>'
+    ]
+    for node in context["flow"]:
+        kind = node["type"]
+        if kind == "session":
+            out.append(
+                f'\n<section class="session {_e(node["kind"])}" id="e-{_e(node["id"])}">\n'
+                f"<h2>{_e(node['title'])}</h2>\n"
+                f'<p class="intro">{_e(node["intro"])}</p>'
+            )
+            for child in node["flow"]:
+                out.append(_talk(child) if child["type"] == "talk" else _item(child))
+            out.append("\n</section>")
+        elif kind == "talk":
+            out.append(_talk(node))
+        else:
+            out.append(_item(node))
+    out.append("\n</article>")
+    return "".join(out)
+
+
+def render_day_html(summary: Node) -> tuple[str, str]:
+    """The day page and the feed fragment (`render(summary, "html")` and
+    `render_fragment(summary)`), from one context and one article."""
+    context = _context(summary)
+    article = article_html(context)
+    return _page(context, article), article.strip() + "\n"
+
+
+def _page(context: dict[str, Any], article: str) -> str:
+    template = _package_environment(True).get_template("summary.html.j2")
+    page = template.render(**context, article=Markup(article))
+    return str(page).rstrip("\n") + "\n"
 
 
 def render(summary: Node, fmt: str = "markdown", template: Path | None = None) -> str:
@@ -193,12 +304,12 @@ def render(summary: Node, fmt: str = "markdown", template: Path | None = None) -
         return json.dumps(summary, ensure_ascii=False, indent=2) + "\n"
     if fmt not in FORMATS:
         raise InvalidEvent(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
-    env = _package_environment(fmt == "html")
-    name = "summary.html.j2" if fmt == "html" else "summary.md.j2"
-    return str(env.get_template(name).render(**_context(summary))).rstrip("\n") + "\n"
+    if fmt == "html":
+        return render_day_html(summary)[0]
+    markdown = _package_environment(False).get_template("summary.md.j2")
+    return str(markdown.render(**_context(summary))).rstrip("\n") + "\n"
 
 
 def render_fragment(summary: Node) -> str:
     """The summary's article alone, escaped HTML: a feed entry's content."""
-    template = _package_environment(True).get_template("summary.fragment.html.j2")
-    return str(template.render(**_context(summary))).strip() + "\n"
+    return article_html(_context(summary, with_json_ld=False)).strip() + "\n"

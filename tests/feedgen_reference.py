@@ -1,0 +1,171 @@
+"""The feeds' first renderers, through feedgen 1.0: the reference the fast ones must match.
+
+liveblog.feeds.atom and .rss write their documents as text; these built the same
+documents through feedgen's API and lxml trees, as liveblog did up to issue 11. They
+are kept, unchanged but for this docstring, so tests/test_feeds_render.py can hold the
+fast renderers to their bytes on any document.
+"""
+
+from __future__ import annotations
+
+import email.utils
+from typing import Any
+
+from feedgen.ext.base import BaseEntryExtension, BaseExtension
+from feedgen.feed import FeedGenerator
+from lxml import etree
+
+from liveblog.feeds.document import ATOM_TYPE, RSS_TYPE, Document
+
+ATOM_NS = "http://www.w3.org/2005/Atom"
+HISTORY_NS = "http://purl.org/syndication/history/1.0"
+TOMBSTONE_NS = "http://purl.org/atompub/tombstones/1.0"
+DC_NS = "http://purl.org/dc/elements/1.1/"
+
+# feedgen writes Atom elements without a namespace under a literal xmlns attribute, so
+# Atom elements added here do the same (a qualified name would print as ns0:link).
+
+
+def _rfc3339(value: Any) -> str:
+    return str(value.isoformat(timespec="seconds"))
+
+
+class _LiveblogFeed(BaseExtension):  # type: ignore[misc]
+    def __init__(self) -> None:
+        self.document: Document | None = None
+
+    def extend_ns(self) -> dict[str, str]:
+        return {"fh": HISTORY_NS, "at": TOMBSTONE_NS}
+
+    def extend_atom(self, feed: Any) -> Any:
+        doc = self.document
+        assert doc is not None
+        links = [
+            ("current", doc.current_url, ATOM_TYPE),
+            ("prev-archive", doc.prev_archive, ATOM_TYPE),
+            ("next-archive", doc.next_archive, ATOM_TYPE),
+            ("hub", doc.hub, None),
+        ]
+        for rel, href, media in links:
+            if href:
+                link = etree.SubElement(feed, "link", rel=rel, href=href)
+                if media:
+                    link.set("type", media)
+        if doc.archive:
+            etree.SubElement(feed, f"{{{HISTORY_NS}}}archive")
+        for stone in doc.tombstones:
+            deleted = etree.SubElement(
+                feed,
+                f"{{{TOMBSTONE_NS}}}deleted-entry",
+                ref=doc.entry_ids[stone.id],
+                when=_rfc3339(stone.when),
+            )
+            by = etree.SubElement(deleted, f"{{{TOMBSTONE_NS}}}by")
+            etree.SubElement(by, "name").text = stone.by
+            if stone.reason:
+                etree.SubElement(deleted, f"{{{TOMBSTONE_NS}}}comment").text = stone.reason
+        return feed
+
+
+class _LiveblogEntry(BaseEntryExtension):  # type: ignore[misc]
+    def __init__(self) -> None:
+        self.link: str | None = None
+
+    def extend_atom(self, entry: Any) -> Any:
+        # feedgen drops `rel` and `type` from entry links: add the link ourselves.
+        if self.link:
+            etree.SubElement(entry, "link", rel="alternate", type="text/html", href=self.link)
+        return entry
+
+
+def render_atom(doc: Document) -> bytes:
+    fg = FeedGenerator()
+    fg.register_extension("liveblog", _LiveblogFeed, _LiveblogEntry, atom=True, rss=False)
+    fg.liveblog.document = doc
+    fg.id(doc.id)
+    fg.title(doc.title)
+    fg.subtitle(doc.subtitle)
+    fg.language(doc.language)
+    fg.author({"name": doc.author})
+    fg.link(href=doc.self_url, rel="self", type=ATOM_TYPE)
+    fg.link(href=doc.site_url, rel="alternate", type="text/html")
+    fg.generator("liveblog", uri="https://pypi.org/project/liveblog/")
+    fg.updated(doc.updated)  # explicit: feedgen would otherwise say "now"
+    for entry in doc.entries:
+        fe = fg.add_entry(order="append")  # the default prepends
+        fe.id(doc.entry_ids[entry.id])
+        fe.title(entry.title)
+        fe.author({"name": entry.author})
+        fe.published(entry.published)
+        fe.updated(entry.updated)
+        fe.content(entry.html, type="html")  # never 'CDATA': invalid Atom
+        fe.liveblog.link = doc.entry_links.get(entry.id)
+    data: bytes = fg.atom_str(pretty=True, encoding="UTF-8", xml_declaration=True)
+    return data
+
+
+def rfc822(value: Any) -> str:
+    return email.utils.format_datetime(value)
+
+
+class _LiveblogChannel(BaseExtension):  # type: ignore[misc]
+    def __init__(self) -> None:
+        self.document: Document | None = None
+
+    def extend_ns(self) -> dict[str, str]:
+        return {"dc": DC_NS}
+
+    def extend_rss(self, rss: Any) -> Any:
+        doc = self.document
+        assert doc is not None
+        channel = rss.find("channel")
+        etree.SubElement(channel, "lastBuildDate").text = rfc822(doc.updated)
+        # The feed's author: RSS's managingEditor must be an e-mail address.
+        etree.SubElement(channel, f"{{{DC_NS}}}creator").text = doc.author
+        if doc.hub:
+            etree.SubElement(channel, f"{{{ATOM_NS}}}link", rel="hub", href=doc.hub)
+        return rss
+
+
+class _LiveblogItem(BaseEntryExtension):  # type: ignore[misc]
+    def __init__(self) -> None:
+        self.published: Any = None
+        self.author: str | None = None
+
+    def extend_ns(self) -> dict[str, str]:
+        return {"dc": DC_NS}
+
+    def extend_rss(self, item: Any) -> Any:
+        if self.author:
+            # RSS's own <author> must be an e-mail address; Dublin Core names a person.
+            etree.SubElement(item, f"{{{DC_NS}}}creator").text = self.author
+        if self.published is not None:
+            etree.SubElement(item, "pubDate").text = rfc822(self.published)
+        return item
+
+
+def render_rss(doc: Document) -> bytes:
+    fg = FeedGenerator()
+    fg.register_extension("liveblog", _LiveblogChannel, _LiveblogItem, atom=False, rss=True)
+    fg.liveblog.document = doc
+    # No dates through feedgen (see the module docstring): not even its default "now".
+    fg._FeedGenerator__rss_lastBuildDate = None
+    fg.title(doc.title)
+    fg.description(doc.subtitle)
+    fg.language(doc.language)
+    # Self first: feedgen takes the channel's <link> from the last link given.
+    fg.link(href=doc.self_url, rel="self", type=RSS_TYPE)
+    fg.link(href=doc.site_url, rel="alternate")
+    fg.generator("liveblog")
+    for entry in doc.entries:
+        fe = fg.add_entry(order="append")
+        fe.title(entry.title)
+        fe.guid(doc.entry_ids[entry.id], permalink=False)
+        fe.description(entry.html)
+        link = doc.entry_links.get(entry.id)
+        if link:
+            fe.link(href=link)
+        fe.liveblog.published = entry.updated
+        fe.liveblog.author = entry.author
+    data: bytes = fg.rss_str(pretty=True, encoding="UTF-8", xml_declaration=True)
+    return data
