@@ -41,20 +41,22 @@ from .report import Comparison, Outcome
 DEFAULT_EVENTS = 100_000
 """Without LIVEBLOG_BENCH_EVENTS: 1,949 files, a few minutes with set-up on 2 CPUs."""
 AUTHOR = synthetic.AUTHORS[0]
-RENDERERS = ("render_atom", "render_rss", "render_json", "render_day_html")
-"""The renderers the publisher calls, by their names in liveblog.feeds.publisher."""
+RENDERERS = ("render_atom", "render_rss", "render_json", "render_day_html", "render")
+"""The renderers the publisher calls for its files, by their names in
+liveblog.feeds.publisher (`render`: the day pages' renderer before render_day_html)."""
+DAY_PAGES = ("render_day_html", "render")
 
-Recorded = list[tuple[str, Callable[[Any], Any], Any]]
+Recorded = list[tuple[str, Callable[..., Any], tuple[Any, ...]]]
 
 
 def events_wanted() -> int:
     return synthetic.events_wanted() if os.environ.get(synthetic.EVENTS_ENV) else DEFAULT_EVENTS
 
 
-def kind_of(name: str, argument: Any) -> str:
-    if name == "render_day_html":
+def kind_of(name: str, arguments: tuple[Any, ...]) -> str:
+    if name in DAY_PAGES:
         return "day pages"
-    if name == "render_atom" and argument.archive:
+    if name == "render_atom" and arguments[0].archive:
         return "archive documents"
     return "live and reflections feeds"
 
@@ -62,12 +64,12 @@ def kind_of(name: str, argument: Any) -> str:
 @contextmanager
 def recording(into: Recorded) -> Iterator[None]:
     """While active, the publisher's renderers note what they render."""
-    saved = {name: getattr(publisher, name) for name in RENDERERS}
+    saved = {name: getattr(publisher, name) for name in RENDERERS if hasattr(publisher, name)}
 
-    def recorder(name: str, render: Callable[[Any], Any]) -> Callable[[Any], Any]:
-        def record(argument: Any) -> Any:
-            into.append((name, render, argument))
-            return render(argument)
+    def recorder(name: str, render: Callable[..., Any]) -> Callable[..., Any]:
+        def record(*arguments: Any) -> Any:
+            into.append((name, render, arguments))
+            return render(*arguments)
 
         return record
 
@@ -86,13 +88,15 @@ def render_loop(recorded: Recorded) -> tuple[float, dict[str, float], int]:
     size = 0
     gc.collect()
     start = time.perf_counter()
-    for name, render, argument in recorded:
+    for name, render, arguments in recorded:
         began = time.perf_counter()
-        data = render(argument)
+        data = render(*arguments)
         if name == "render_day_html":
-            data = data[0].encode()  # the page, as the publisher writes it
+            data = data[0]  # the page (the article also goes to the reflections feeds)
+        if isinstance(data, str):
+            data = data.encode()  # as the publisher writes it
         size += len(data)
-        by_kind[kind_of(name, argument)] += time.perf_counter() - began
+        by_kind[kind_of(name, arguments)] += time.perf_counter() - began
     return time.perf_counter() - start, dict(by_kind), size
 
 

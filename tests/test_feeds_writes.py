@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -64,3 +65,55 @@ def test_an_error_while_rendering_waits_for_the_writes_in_flight(tmp_path: Path)
             w.write(tmp_path / f"{i}.atom", b"x")
         raise RuntimeError("render failed")
     assert sorted(os.listdir(tmp_path)) == sorted(f"{i}.atom" for i in range(10))
+
+
+# -- the archive helper process ---------------------------------------------------------
+
+SAMPLE = Path(__file__).parent / "golden" / "sample-day.jsonl"
+
+
+def publish_sample(
+    folder: Path, monkeypatch: pytest.MonkeyPatch, *, helper: bool
+) -> tuple[list[str], dict[str, bytes]]:
+    """Publish the sample log with one-entry archive blocks (19 archives), read two at a
+    time: with the helper, it writes every other run of two."""
+    from liveblog.feeds import PublishOptions, archiver, publisher
+    from liveblog.service import Liveblog
+
+    started: list[object] = []
+
+    class Counted(archiver.ArchiveHelper):
+        def __init__(self, *args: Any) -> None:
+            started.append(self)
+            super().__init__(*args)
+
+    monkeypatch.setattr(publisher, "ArchiveHelper", Counted)
+    monkeypatch.setattr(archiver, "HELPER_FROM", 2 if helper else 10**9)
+    monkeypatch.setattr(publisher, "ARCHIVE_RUN_ENTRIES", 2)
+    folder.mkdir()
+    with Liveblog(folder / "events.db", "ann") as service:
+        service.import_lines(SAMPLE.read_bytes().splitlines())
+        feeds = folder / "feeds"
+        result = service.publish(PublishOptions(feeds_dir=feeds, page_size=1))
+    assert len(started) == (1 if helper else 0)
+    tree = {str(p.relative_to(feeds)): p.read_bytes() for p in feeds.rglob("*") if p.is_file()}
+    return [str(p.relative_to(feeds)) for p in result.changed], tree
+
+
+def test_the_helper_writes_the_same_files_in_the_same_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alone = publish_sample(tmp_path / "alone", monkeypatch, helper=False)
+    shared = publish_sample(tmp_path / "shared", monkeypatch, helper=True)
+    assert len([name for name in alone[0] if name.startswith("socitm-2011/archive/")]) == 19
+    assert shared == alone
+
+
+def test_a_failing_helper_fails_the_publish(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from liveblog.feeds import archiver
+
+    monkeypatch.setattr(archiver, "_START", "import sys; sys.stdin.readline(); sys.exit(3)")
+    with pytest.raises(RuntimeError, match="archive helper process failed: it stopped"):
+        publish_sample(tmp_path / "failing", monkeypatch, helper=True)

@@ -115,14 +115,27 @@ class ConcurrentWrites:
         while len(self._pending) > PENDING:
             self._settle()
 
+    def written_elsewhere(self, path: Path, changed: bool) -> None:
+        """A file another process wrote: reported in its place in the order."""
+        if self._pool is None:
+            self._done(path, changed)
+            return
+        future: Future[bool] = Future()
+        future.set_result(changed)
+        self._pending.append((future, path))
+
+    def flush(self) -> None:
+        """Wait for every file given so far (each reported)."""
+        while self._pending:
+            self._settle()
+
     def _settle(self) -> None:
         future, path = self._pending.popleft()
         self._done(path, future.result())
 
     def close(self) -> None:
         try:
-            while self._pending:
-                self._settle()
+            self.flush()
         finally:
             if self._pool is not None:
                 self._pool.shutdown(wait=True)

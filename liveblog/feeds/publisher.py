@@ -9,6 +9,7 @@ next publish write everything again — byte for byte the same.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,8 @@ from markupsafe import escape
 from ..store.sqlite import Connection
 from ..summary import build_day_summary
 from ..summary.render import render_day_html, render_fragment
+from . import archiver
+from .archiver import ArchiveHelper, database_path
 from .atom import render_atom
 from .defaults import DEFAULT_FEEDS_URL, DEFAULT_PAGE_SIZE
 from .document import ATOM_TYPE, JSON_TYPE, RSS_TYPE, Document, latest
@@ -117,6 +120,24 @@ def _document(
     )
 
 
+def archive_document(
+    site: _Site, number: int, entries: list[FeedEntry], gone: list[Tombstone], total: int
+) -> Document:
+    """Archive `number` of `total`: its entries (in log order) and tombstones."""
+    return _document(
+        site,
+        name=f"archive/{number}",
+        title=f"{site.conference.title} — live (archive {number})",
+        entries=newest_first(entries),
+        tombstones=gone,
+        self_name=f"archive/{number}.atom",
+        archive=True,
+        current_url=site.url("live.atom"),
+        prev_archive=site.url(f"archive/{number - 1}.atom") if number > 1 else None,
+        next_archive=site.url(f"archive/{number + 1}.atom") if number < total else None,
+    )
+
+
 class Publisher:
     def __init__(self, conn: Connection, options: PublishOptions) -> None:
         self.conn = conn
@@ -206,15 +227,31 @@ class Publisher:
             bounds[count] = last
         # Each new archive once; and the newest old one again, as it gains next-archive.
         # Consecutive blocks are read together, ARCHIVE_RUN_ENTRIES entries at a time.
+        # Many of them (a first full publish): every other run goes to a helper process.
         numbers = [n for n in range(max(before, 1), count + 1) if n in bounds]
-        run = max(1, ARCHIVE_RUN_ENTRIES // size)
-        with self._writes(result, len(numbers)) as writes:
-            for start in range(0, len(numbers), run):
-                chosen = numbers[start : start + run]
+        step = max(1, ARCHIVE_RUN_ENTRIES // size)
+        runs = [numbers[start : start + step] for start in range(0, len(numbers), step)]
+        database = database_path(self.conn) if len(numbers) >= archiver.HELPER_FROM else None
+        theirs = [
+            [(n, bounds[n][0], bounds[n][1], bounds[n][2]) for n in chosen] for chosen in runs[1::2]
+        ]
+        slug = site.conference.slug
+        with contextlib.ExitStack() as stack:
+            writes = stack.enter_context(self._writes(result, len(numbers)))
+            helper = (
+                stack.enter_context(ArchiveHelper(database, self.options, slug, count, theirs))
+                if database and theirs
+                else None
+            )
+            for k, chosen in enumerate(runs):
+                if helper is not None and k % 2 == 1:
+                    for path, changed in helper.next_run():
+                        writes.written_elsewhere(path, changed)
+                    continue
                 blocks = [(bounds[n][0], bounds[n][1], bounds[n][2]) for n in chosen]
-                contents = archive_contents(self.conn, site.conference.slug, blocks)
+                contents = archive_contents(self.conn, slug, blocks)
                 for number, (entries, gone) in zip(chosen, contents, strict=True):
-                    doc = self._archive(site, number, entries, gone, count)
+                    doc = archive_document(site, number, entries, gone, count)
                     writes.write(folder / "archive" / f"{number}.atom", render_atom(doc))
         state["count"], state["last"] = count, last
         return count
@@ -226,27 +263,6 @@ class Publisher:
         workers = WRITERS if files >= CONCURRENT_FROM else 0
         return ConcurrentWrites(
             lambda path, changed: self._written(result, path, changed, None), workers
-        )
-
-    def _archive(
-        self,
-        site: _Site,
-        number: int,
-        entries: list[FeedEntry],
-        gone: list[Tombstone],
-        total: int,
-    ) -> Document:
-        return _document(
-            site,
-            name=f"archive/{number}",
-            title=f"{site.conference.title} — live (archive {number})",
-            entries=newest_first(entries),
-            tombstones=gone,
-            self_name=f"archive/{number}.atom",
-            archive=True,
-            current_url=site.url("live.atom"),
-            prev_archive=site.url(f"archive/{number - 1}.atom") if number > 1 else None,
-            next_archive=site.url(f"archive/{number + 1}.atom") if number < total else None,
         )
 
     def _live(
