@@ -67,7 +67,7 @@ def test_an_error_while_rendering_waits_for_the_writes_in_flight(tmp_path: Path)
     assert sorted(os.listdir(tmp_path)) == sorted(f"{i}.atom" for i in range(10))
 
 
-# -- the archive helper process ---------------------------------------------------------
+# -- the helper process ---------------------------------------------------------------
 
 SAMPLE = Path(__file__).parent / "golden" / "sample-day.jsonl"
 
@@ -76,26 +76,30 @@ def publish_sample(
     folder: Path, monkeypatch: pytest.MonkeyPatch, *, helper: bool
 ) -> tuple[list[str], dict[str, bytes]]:
     """Publish the sample log with one-entry archive blocks (19 archives), read two at a
-    time: with the helper, it writes every other run of two."""
-    from liveblog.feeds import PublishOptions, archiver, publisher
+    time, and its 3 day pages one at a time: with the helper, it writes every other run
+    of each (one helper for the archives, one for the days)."""
+    from liveblog.feeds import PublishOptions, publisher
+    from liveblog.feeds import helper as module
     from liveblog.service import Liveblog
 
-    started: list[object] = []
+    started: list[str] = []
 
-    class Counted(archiver.ArchiveHelper):
+    class Counted(module.Helper):
         def __init__(self, *args: Any) -> None:
-            started.append(self)
+            started.append(args[3]["kind"])
             super().__init__(*args)
 
-    monkeypatch.setattr(publisher, "ArchiveHelper", Counted)
-    monkeypatch.setattr(archiver, "HELPER_FROM", 2 if helper else 10**9)
+    monkeypatch.setattr(publisher, "Helper", Counted)
+    monkeypatch.setattr(module, "ARCHIVES_FROM", 2 if helper else 10**9)
+    monkeypatch.setattr(module, "DAYS_FROM", 2 if helper else 10**9)
+    monkeypatch.setattr(module, "DAYS_PER_RUN", 1)
     monkeypatch.setattr(publisher, "ARCHIVE_RUN_ENTRIES", 2)
     folder.mkdir()
     with Liveblog(folder / "events.db", "ann") as service:
         service.import_lines(SAMPLE.read_bytes().splitlines())
         feeds = folder / "feeds"
         result = service.publish(PublishOptions(feeds_dir=feeds, page_size=1))
-    assert len(started) == (1 if helper else 0)
+    assert started == (["archives", "days"] if helper else [])
     tree = {str(p.relative_to(feeds)): p.read_bytes() for p in feeds.rglob("*") if p.is_file()}
     return [str(p.relative_to(feeds)) for p in result.changed], tree
 
@@ -112,8 +116,8 @@ def test_the_helper_writes_the_same_files_in_the_same_order(
 def test_a_failing_helper_fails_the_publish(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from liveblog.feeds import archiver
+    from liveblog.feeds import helper
 
-    monkeypatch.setattr(archiver, "_START", "import sys; sys.stdin.readline(); sys.exit(3)")
-    with pytest.raises(RuntimeError, match="archive helper process failed: it stopped"):
+    monkeypatch.setattr(helper, "_START", "import sys; sys.stdin.readline(); sys.exit(3)")
+    with pytest.raises(RuntimeError, match="publish helper process failed: it stopped"):
         publish_sample(tmp_path / "failing", monkeypatch, helper=True)

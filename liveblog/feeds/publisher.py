@@ -20,8 +20,7 @@ from markupsafe import escape
 from ..store.sqlite import Connection
 from ..summary import build_day_summary
 from ..summary.render import render_day_html, render_fragment
-from . import archiver
-from .archiver import ArchiveHelper, database_path
+from . import helper
 from .atom import render_atom
 from .defaults import DEFAULT_FEEDS_URL, DEFAULT_PAGE_SIZE
 from .document import ATOM_TYPE, JSON_TYPE, RSS_TYPE, Document, latest
@@ -32,6 +31,7 @@ from .files import (
     sweep_stale_temporaries,
     write_if_changed,
 )
+from .helper import Helper, database_path
 from .jsonfeed import render_json
 from .model import (
     Conference,
@@ -231,22 +231,18 @@ class Publisher:
         numbers = [n for n in range(max(before, 1), count + 1) if n in bounds]
         step = max(1, ARCHIVE_RUN_ENTRIES // size)
         runs = [numbers[start : start + step] for start in range(0, len(numbers), step)]
-        database = database_path(self.conn) if len(numbers) >= archiver.HELPER_FROM else None
         theirs = [
             [(n, bounds[n][0], bounds[n][1], bounds[n][2]) for n in chosen] for chosen in runs[1::2]
         ]
         slug = site.conference.slug
+        job = {"kind": "archives", "total": count, "runs": theirs}
         with contextlib.ExitStack() as stack:
             writes = stack.enter_context(self._writes(result, len(numbers)))
-            helper = (
-                stack.enter_context(ArchiveHelper(database, self.options, slug, count, theirs))
-                if database and theirs
-                else None
-            )
+            other = self._helper(stack, slug, job, len(numbers) >= helper.ARCHIVES_FROM)
             for k, chosen in enumerate(runs):
-                if helper is not None and k % 2 == 1:
-                    for path, changed in helper.next_run():
-                        writes.written_elsewhere(path, changed)
+                if other is not None and k % 2 == 1:
+                    for path, changed in other.next_run():
+                        writes.written_elsewhere(Path(path), changed)
                     continue
                 blocks = [(bounds[n][0], bounds[n][1], bounds[n][2]) for n in chosen]
                 contents = archive_contents(self.conn, slug, blocks)
@@ -255,6 +251,16 @@ class Publisher:
                     writes.write(folder / "archive" / f"{number}.atom", render_atom(doc))
         state["count"], state["last"] = count, last
         return count
+
+    def _helper(
+        self, stack: contextlib.ExitStack[Any], slug: str, job: dict[str, Any], many: bool
+    ) -> Helper | None:
+        """A helper process for every other run of `job`, if there are `many` files and
+        the database is a file it can open."""
+        database = database_path(self.conn) if many and job["runs"] else None
+        if database is None:
+            return None
+        return stack.enter_context(Helper(database, self.options, slug, job))
 
     def _writes(self, result: PublishResult, files: int) -> ConcurrentWrites:
         """Where a method writes its files (none a feed the hub hears of): on threads,
@@ -307,21 +313,36 @@ class Publisher:
             state["days"], state["closed"] = {}, {}
             state["signature"] = signature
         known: dict[str, int] = state["days"]
-        # Summaries and articles built here serve the reflections too.
-        built: dict[int, dict[str, Any]] = {}
-        fragments: dict[int, str] = {}
-        days = all_days(self.conn, slug)
+        # The articles of the pages written here (with their titles and reporters)
+        # serve the reflections too.
+        articles: dict[int, tuple[str, str, list[str]]] = {}
         stale = [
             (number, position)
-            for number, position in days
+            for number, position in all_days(self.conn, slug)
             if known.get(str(number)) != position or not (folder / f"day-{number}.html").exists()
         ]
-        with self._writes(result, len(stale)) as writes:
-            for number, position in stale:
-                built[number] = build_day_summary(self.conn, slug, number)
-                page, fragments[number] = render_day_html(built[number])
-                writes.write(folder / f"day-{number}.html", page.encode())
-                known[str(number)] = position
+        # Many of them (a first full publish): every other run goes to a helper process.
+        per_run = helper.DAYS_PER_RUN
+        runs = [stale[start : start + per_run] for start in range(0, len(stale), per_run)]
+        job = {"kind": "days", "runs": [[number for number, _ in run] for run in runs[1::2]]}
+        with contextlib.ExitStack() as stack:
+            writes = stack.enter_context(self._writes(result, len(stale)))
+            other = self._helper(stack, slug, job, len(stale) >= helper.DAYS_FROM)
+            for k, run in enumerate(runs):
+                if other is not None and k % 2 == 1:
+                    for (number, _), (path, changed, article, title, reporters) in zip(
+                        run, other.next_run(), strict=True
+                    ):
+                        writes.written_elsewhere(Path(path), changed)
+                        articles[number] = (article, title, reporters)
+                    continue
+                for number, _ in run:
+                    summary = build_day_summary(self.conn, slug, number)
+                    page, article = render_day_html(summary)
+                    writes.write(folder / f"day-{number}.html", page.encode())
+                    articles[number] = (article, summary["title"], summary["reporters"])
+        for number, position in stale:
+            known[str(number)] = position
         # The reflections change only when a closed day does (a note in the open day
         # never touches them): each closed day's last change is remembered.
         closing = closed_days(self.conn, slug)
@@ -332,19 +353,24 @@ class Publisher:
         state["closed"] = closed
         entries = []
         for day in closing:
-            summary = built.get(day.number) or build_day_summary(self.conn, slug, day.number)
+            if day.number in articles:
+                article, title, reporters = articles[day.number]
+            else:
+                summary = build_day_summary(self.conn, slug, day.number)
+                article, title = render_fragment(summary), summary["title"]
+                reporters = summary["reporters"]
             updated = time_of(self.conn, day.changed_position) or day.closed_at
             entries.append(
                 FeedEntry(
                     id=f"day-{day.number}",
                     kind="day",
                     day=day.number,
-                    author=", ".join(summary["reporters"]) or site.conference.title,
+                    author=", ".join(reporters) or site.conference.title,
                     published=day.closed_at,
                     updated=max(updated, day.closed_at, key=lambda t: t.timestamp()),
-                    title=summary["title"],
-                    html=fragments.get(day.number) or render_fragment(summary),
-                    text=summary["title"],
+                    title=title,
+                    html=article,
+                    text=title,
                 )
             )
         entries = newest_first(entries)

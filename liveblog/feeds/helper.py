@@ -1,18 +1,26 @@
-"""A second process for the archive documents of a first full publish.
+"""A second process for a first full publish: half the archive documents and day pages.
 
-Archive documents are most of a first full publish of a big log, and each depends only
-on its own block of the log (its entries, and their edits before the block's end: all
-of it already in the log, whatever is appended meanwhile). So when a publish has many
-to write, the publisher hands every other run of blocks to one helper process (a new
-Python process: no fork of one with threads and open databases) and renders the others
-itself. Two CPUs render, and the bytes are the ones the publisher would have written:
-the same functions write them.
+Archive documents and day pages are nearly all of a first full publish of a big log,
+and each depends only on its own part of the log: an archive on its block (its entries,
+and their edits before the block's end, all already in the log whatever is appended
+meanwhile), a day page on its day. So when a publish has many of them to write, the
+publisher hands every other run of them to one helper process (a new Python process:
+no fork of one with threads and open databases) and renders the others itself. Two
+CPUs render, and the bytes are the ones the publisher would have written: the same
+functions write them, and the publisher takes the files back in their place in order.
 
 The helper (`main`, started with `python -c`) reads one JSON request on stdin: the
-database, the publish options, the conference, how many archives it will have, and
-its runs, each a list of [number, first, last, following]. For each run, in order, it
-renders and writes the documents (atomically, as every feed file) and prints one JSON
-line: the files, each [path, changed]. On failure it prints {"error": "..."}, exits 1.
+database, the publish options, the conference and the job: "archives" (how many there
+will be, and runs of [number, first, last, following]) or "days" (runs of day
+numbers). For each run, in order, it renders and writes the files (atomically, as every
+feed file) and prints one JSON line, a list with one item per file: [path, changed]
+for an archive, [path, changed, article, title, reporters] for a day page (the
+reflections feeds are made of the articles). On failure it prints {"error": "..."} and
+exits 1.
+
+A day page rendered here reads the log as it is when the helper reads it, which may be
+a little newer than the publisher's snapshot if a reporter posts meanwhile; the next
+publish renders that day again anyway (its conference has a newer event).
 """
 
 from __future__ import annotations
@@ -26,25 +34,26 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import quote
 
-HELPER_FROM = 400
-"""A publish with this many archive documents to write, or more, shares them with a
+ARCHIVES_FROM = 400
+"""A conference with this many archive documents to write, or more, shares them with a
 helper process (starting one costs about as much as rendering a few dozen)."""
-
-Run = list[tuple[int, int, int, int]]  # (number, first, last, following) per block
+DAYS_FROM = 40
+"""... and one with this many day pages to write shares those."""
+DAYS_PER_RUN = 4
 
 # The helper imports this very liveblog, wherever this one was imported from (a source
 # checkout first on sys.path; an installed one, already there, stays where it is).
 _START = (
     "import sys; here = sys.argv[1]; "
     "sys.path.insert(0, here) if here not in sys.path else None; "
-    "from liveblog.feeds.archiver import main; sys.exit(main())"
+    "from liveblog.feeds.helper import main; sys.exit(main())"
 )
 
 
-class ArchiveHelper:
-    """The publishing side: starts the helper, hands it its runs, reads their files."""
+class Helper:
+    """The publishing side: starts the helper, hands it its job, reads each run's files."""
 
-    def __init__(self, database: str, options: Any, slug: str, total: int, runs: list[Run]) -> None:
+    def __init__(self, database: str, options: Any, slug: str, job: dict[str, Any]) -> None:
         request = {
             "database": database,
             "feeds_dir": str(options.feeds_dir),
@@ -52,8 +61,7 @@ class ArchiveHelper:
             "page_size": options.page_size,
             "hub": options.hub,
             "slug": slug,
-            "total": total,
-            "runs": runs,
+            "job": job,
         }
         self._stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed by close)
         self._process = subprocess.Popen(
@@ -68,7 +76,7 @@ class ArchiveHelper:
         self._process.stdin.write(json.dumps(request) + "\n")
         self._process.stdin.close()
 
-    def next_run(self) -> list[tuple[Path, bool]]:
+    def next_run(self) -> list[list[Any]]:
         """The files of the helper's next run, once it has written them."""
         line = self._stdout.readline()
         answer = json.loads(line) if line.strip() else {"error": "it stopped"}
@@ -77,10 +85,10 @@ class ArchiveHelper:
             detail = self._stderr_tail()
             self.close()
             raise RuntimeError(
-                f"the archive helper process failed: {answer.get('error')}"
+                f"the publish helper process failed: {answer.get('error')}"
                 + (f" ({detail})" if detail else "")
             )
-        return [(Path(path), bool(changed)) for path, changed in answer]
+        return list(answer)
 
     def _stderr_tail(self) -> str:
         try:
@@ -98,7 +106,7 @@ class ArchiveHelper:
         self._stdout.close()
         self._stderr.close()
 
-    def __enter__(self) -> ArchiveHelper:
+    def __enter__(self) -> Helper:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -115,6 +123,8 @@ def database_path(conn: Any) -> str | None:
 
 def _serve(request: dict[str, Any], out: IO[str]) -> None:
     from ..store.sqlite import open_raw
+    from ..summary import build_day_summary
+    from ..summary.render import render_day_html
     from .atom import render_atom
     from .files import ConcurrentWrites
     from .model import archive_contents, load_conference
@@ -123,7 +133,7 @@ def _serve(request: dict[str, Any], out: IO[str]) -> None:
     path = os.path.abspath(request["database"])
     conn = open_raw(f"file:{quote(path)}?mode=ro", uri=True)
     try:
-        slug, total = request["slug"], request["total"]
+        slug, job = request["slug"], request["job"]
         conference = load_conference(conn, slug)
         if conference is None:
             raise LookupError(f"no conference {slug!r}")
@@ -134,16 +144,26 @@ def _serve(request: dict[str, Any], out: IO[str]) -> None:
             hub=request["hub"],
         )
         site = _Site(conference, options)
-        folder = options.feeds_dir / slug / "archive"
-        files: list[tuple[str, bool]] = []
-        with ConcurrentWrites(lambda path, changed: files.append((str(path), changed))) as w:
-            for run in request["runs"]:
-                blocks = [(first, last, following) for _, first, last, following in run]
-                contents = archive_contents(conn, slug, blocks)
-                for (number, *_), (entries, gone) in zip(run, contents, strict=True):
-                    doc = archive_document(site, number, entries, gone, total)
-                    w.write(folder / f"{number}.atom", render_atom(doc))
+        folder = options.feeds_dir / slug
+        files: list[list[Any]] = []
+        with ConcurrentWrites(lambda path, changed: files.append([str(path), changed])) as w:
+            for run in job["runs"]:
+                extra: list[list[Any]] = []
+                if job["kind"] == "archives":
+                    blocks = [(first, last, following) for _, first, last, following in run]
+                    contents = archive_contents(conn, slug, blocks)
+                    for (number, *_), (entries, gone) in zip(run, contents, strict=True):
+                        doc = archive_document(site, number, entries, gone, job["total"])
+                        w.write(folder / "archive" / f"{number}.atom", render_atom(doc))
+                else:
+                    for number in run:
+                        summary = build_day_summary(conn, slug, number)
+                        page, article = render_day_html(summary)
+                        w.write(folder / f"day-{number}.html", page.encode())
+                        extra.append([article, summary["title"], summary["reporters"]])
                 w.flush()
+                if extra:
+                    files[:] = [f + e for f, e in zip(files, extra, strict=True)]
                 out.write(json.dumps(files) + "\n")
                 out.flush()
                 files.clear()
