@@ -90,8 +90,7 @@ def publish_sample(
             super().__init__(*args)
 
     monkeypatch.setattr(publisher, "Helper", Counted)
-    monkeypatch.setattr(module, "ARCHIVES_FROM", 2 if helper else 10**9)
-    monkeypatch.setattr(module, "DAYS_FROM", 2 if helper else 10**9)
+    monkeypatch.setattr(module, "HELPER_ENTRIES", 2 if helper else 10**9)
     monkeypatch.setattr(module, "DAYS_PER_RUN", 1)
     monkeypatch.setattr(publisher, "ARCHIVE_RUN_ENTRIES", 2)
     folder.mkdir()

@@ -34,11 +34,11 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import quote
 
-ARCHIVES_FROM = 400
-"""A conference with this many archive documents to write, or more, shares them with a
-helper process (starting one costs about as much as rendering a few dozen)."""
-DAYS_FROM = 40
-"""... and one with this many day pages to write shares those."""
+HELPER_ENTRIES = 40_000
+"""A conference whose archives (or day pages) to write hold this many entries, or more,
+shares them with a helper process. Starting one costs about 0.6 s of CPU (importing
+liveblog) and its first answer waits for that; 40,000 entries are several seconds of
+rendering."""
 DAYS_PER_RUN = 4
 
 # The helper imports this very liveblog, wherever this one was imported from (a source

@@ -17,6 +17,7 @@ from typing import Any
 
 from markupsafe import escape
 
+from ..projections.timeline import ENTRIES
 from ..store.sqlite import Connection
 from ..summary import build_day_summary
 from ..summary.render import render_day_html, render_fragment
@@ -238,7 +239,8 @@ class Publisher:
         job = {"kind": "archives", "total": count, "runs": theirs}
         with contextlib.ExitStack() as stack:
             writes = stack.enter_context(self._writes(result, len(numbers)))
-            other = self._helper(stack, slug, job, len(numbers) >= helper.ARCHIVES_FROM)
+            many = len(numbers) * size >= helper.HELPER_ENTRIES
+            other = self._helper(stack, slug, job, many)
             for k, chosen in enumerate(runs):
                 if other is not None and k % 2 == 1:
                     for path, changed in other.next_run():
@@ -261,6 +263,14 @@ class Publisher:
         if database is None:
             return None
         return stack.enter_context(Helper(database, self.options, slug, job))
+
+    def _entries_of_days(self, slug: str, days: list[tuple[int, int]]) -> int:
+        marks = ", ".join("?" * len(days))
+        row = self.conn.execute(
+            f"SELECT count(*) FROM {ENTRIES} WHERE conference = ? AND day IN ({marks})",
+            [slug, *(number for number, _ in days)],
+        ).fetchone()
+        return int(row[0])
 
     def _writes(self, result: PublishResult, files: int) -> ConcurrentWrites:
         """Where a method writes its files (none a feed the hub hears of): on threads,
@@ -327,7 +337,8 @@ class Publisher:
         job = {"kind": "days", "runs": [[number for number, _ in run] for run in runs[1::2]]}
         with contextlib.ExitStack() as stack:
             writes = stack.enter_context(self._writes(result, len(stale)))
-            other = self._helper(stack, slug, job, len(stale) >= helper.DAYS_FROM)
+            many = len(runs) > 1 and self._entries_of_days(slug, stale) >= helper.HELPER_ENTRIES
+            other = self._helper(stack, slug, job, many)
             for k, run in enumerate(runs):
                 if other is not None and k % 2 == 1:
                     for (number, _), (path, changed, article, title, reporters) in zip(
