@@ -26,6 +26,7 @@ from __future__ import annotations
 import gc
 import os
 import resource
+import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -66,8 +67,11 @@ def kind_of(name: str, arguments: tuple[Any, ...]) -> str:
 
 @contextmanager
 def recording(into: Recorded) -> Iterator[None]:
-    """While active, the publisher's renderers note what they render."""
+    """While active, the publisher's renderers note what they render, all of it in this
+    process (no helper process: what it rendered would not be seen)."""
     saved = {name: getattr(publisher, name) for name in RENDERERS if hasattr(publisher, name)}
+    helper = getattr(publisher, "helper", None)
+    entries = getattr(helper, "HELPER_ENTRIES", None)
 
     def recorder(name: str, render: Callable[..., Any]) -> Callable[..., Any]:
         def record(*arguments: Any) -> Any:
@@ -79,10 +83,14 @@ def recording(into: Recorded) -> Iterator[None]:
     try:
         for name, render in saved.items():
             setattr(publisher, name, recorder(name, render))
+        if entries is not None:
+            helper.HELPER_ENTRIES = sys.maxsize
         yield
     finally:
         for name, render in saved.items():
             setattr(publisher, name, render)
+        if entries is not None:
+            helper.HELPER_ENTRIES = entries
 
 
 def children_cpu() -> float:

@@ -302,9 +302,9 @@ def archive_contents(
 
     An archive document shows its entries as they were when it was written, so the same
     log always gives the same archive bytes, whenever it is published. A run of blocks
-    is read with two queries: its entries with their event data (parsed here once,
-    rather than field by field through the timeline view), and the edits of those
-    entries; each block then replays the edits made before its own end.
+    is read at once: its entries with their event data (parsed here once, rather than
+    field by field through the timeline view), then the edits of those entries, by id;
+    each block replays the edits made before its own end.
     """
     if not blocks:
         return []

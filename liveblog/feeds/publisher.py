@@ -21,7 +21,7 @@ from ..projections.timeline import ENTRIES
 from ..store.sqlite import Connection
 from ..summary import build_day_summary
 from ..summary.render import render_day_html, render_fragment
-from . import helper
+from . import helper, xmltext
 from .atom import render_atom
 from .defaults import DEFAULT_FEEDS_URL, DEFAULT_PAGE_SIZE
 from .document import ATOM_TYPE, JSON_TYPE, RSS_TYPE, Document, latest
@@ -56,7 +56,8 @@ STATE_VERSION = 2
 ARCHIVE_RUN_ENTRIES = 1_000
 """Archive blocks are read from the timeline in runs of about this many entries."""
 CONCURRENT_FROM = 8
-"""A method writing this many files or more writes them on threads (files.WRITERS)."""
+"""A method writing this many files (or the reflections of this many days) or more
+writes them on threads (files.WRITERS)."""
 
 # Folders whose stale temporary files this process has already removed. Only a killed
 # writer leaves one (a failing write removes its own), so one sweep per process and
@@ -272,13 +273,17 @@ class Publisher:
         ).fetchone()
         return int(row[0])
 
-    def _writes(self, result: PublishResult, files: int) -> ConcurrentWrites:
-        """Where a method writes its files (none a feed the hub hears of): on threads,
-        overlapping the rendering, when there are many (a first full publish); else one
-        by one, as `_write` does. Either way each goes through `_written`, in order."""
-        workers = WRITERS if files >= CONCURRENT_FROM else 0
+    def _writes(
+        self, result: PublishResult, work: int, urls: dict[Path, str] | None = None
+    ) -> ConcurrentWrites:
+        """Where a method writes its files: on threads, overlapping the rendering, when
+        there is much to write (`work`: files, or entries; a first full publish); else
+        one by one, as `_write` does. Either way each goes through `_written`, in order
+        (with its feed's URL from `urls`, for the hub)."""
+        workers = WRITERS if work >= CONCURRENT_FROM else 0
         return ConcurrentWrites(
-            lambda path, changed: self._written(result, path, changed, None), workers
+            lambda path, changed: self._written(result, path, changed, (urls or {}).get(path)),
+            workers,
         )
 
     def _live(
@@ -385,21 +390,25 @@ class Publisher:
                 )
             )
         entries = newest_first(entries)
-        for path, render_doc in zip(
-            reflections, (render_atom, render_rss, render_json), strict=True
-        ):
-            doc = _document(
-                site,
-                name="reflections",
-                title=f"{site.conference.title} — reflections",
-                entries=entries,
-                self_name=path.name,
-                hub=self.options.hub,
-                expired=site.conference.closed_at is not None,
-            )
-            doc.entry_ids.update({e.id: site.conference.tag(e.id) for e in entries})
-            doc.entry_links.update({e.id: f"{site.pages}/day-{e.day}.html" for e in entries})
-            self._write(result, path, render_doc(doc), site.url(path.name))
+        # Each day's article is escaped once for Atom and RSS; a feed is written while
+        # the next renders (with every closed day's article, they can be large).
+        urls = {path: site.url(path.name) for path in reflections}
+        with xmltext.remembering(), self._writes(result, len(entries), urls) as writes:
+            for path, render_doc in zip(
+                reflections, (render_atom, render_rss, render_json), strict=True
+            ):
+                doc = _document(
+                    site,
+                    name="reflections",
+                    title=f"{site.conference.title} — reflections",
+                    entries=entries,
+                    self_name=path.name,
+                    hub=self.options.hub,
+                    expired=site.conference.closed_at is not None,
+                )
+                doc.entry_ids.update({e.id: site.conference.tag(e.id) for e in entries})
+                doc.entry_links.update({e.id: f"{site.pages}/day-{e.day}.html" for e in entries})
+                writes.write(path, render_doc(doc))
 
     def _index(self, site: _Site, folder: Path, result: PublishResult) -> None:
         conference = site.conference
