@@ -300,7 +300,7 @@ def run() -> Outcome:
         f"document: the live feed of the {source}: {len(atom_doc.entries)} entries "
         f"(Atom also {len(atom_doc.tombstones)} tombstone(s)); median of {ROUNDS} renders "
         f"per format and side (+{WARMUP} warm-up), alternating sides",
-        "liveblog = render_atom / render_rss (feedgen + extensions) / render_json; "
+        "liveblog = render_atom / render_rss (XML written as text) / render_json; "
         "raw = the same elements built with plain lxml / one json.dumps"
         + ("" if problems else "; checked: each raw document equals liveblog's (C14N / parsed)"),
         "bytes per document (liveblog / raw): "
