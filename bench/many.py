@@ -65,11 +65,12 @@ from .synthetic import (
 GENERATOR_VERSION = 1
 """Bump when the generated rows change: cached logs of other versions are ignored."""
 EVENTS_PER_CONFERENCE = 54
-OPEN_CONFERENCE = "socitm-2011"
-"""The slug of the newest conference, whose day is left open."""
+OPEN_CONFERENCE = synthetic.CONFERENCE
+"""The slug of the newest conference, whose day is left open: socitm-2011, as in the
+one-conference logs of bench.synthetic."""
 OPEN_DATE = dt.date(2011, 6, 9)
-AUTHOR = "ann"
-"""Runs every conference's structure; her note goes into the open conference's day."""
+AUTHOR = synthetic.AUTHORS[0]
+"""ann: runs every conference's structure; her note goes into the open conference's day."""
 AUTHORS = ("ann", "bob", "carol")
 SEED = 20110609
 VALIDATE_EVERY = 97
