@@ -12,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import pty
 import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import Result
@@ -73,7 +75,7 @@ def publish_cli(invoke: Invoke, feeds: Path, *options: str, url: str = FEEDS_URL
     return ok(invoke, *args)
 
 
-def publish(db_path: Path, feeds: Path, *, url: str = FEEDS_URL, **kw: bool) -> PublishResult:
+def publish(db_path: Path, feeds: Path, *, url: str = FEEDS_URL, **kw: Any) -> PublishResult:
     with Liveblog(str(db_path), "ann") as blog:
         options = PublishOptions(feeds_dir=feeds, feeds_url=url, page_size=int(PAGE))
         return blog.publish(options, **kw)
@@ -294,6 +296,7 @@ def test_publish_all_repairs_what_the_audit_has_not_reached(
 KILLED_PUBLISH = """
 import os, signal, sys
 from pathlib import Path
+from typing import Any
 from liveblog.feeds import PublishOptions, publisher
 from liveblog.service import Liveblog
 
@@ -354,6 +357,68 @@ def test_a_publish_that_fails_midway_records_nothing(
     result = publish(db_path, feeds)
     assert sorted(result.rendered) == list(SLUGS)
     assert contents(feeds) == fresh_copy(db_path, tmp_path, "once")
+
+
+# -- progress --------------------------------------------------------------------------------
+
+
+def test_progress_is_reported_for_large_plans_only(
+    invoke: Invoke, db_path: Path, feeds: Path
+) -> None:
+    for n in range(publisher_module.PROGRESS_CONFERENCES):
+        open_conference(invoke, f"c{n:02d}", notes=4)
+    calls: list[tuple[int, int]] = []
+    publish(db_path, feeds, progress=lambda done, total: calls.append((done, total)))
+    totals = {total for _, total in calls}
+    assert len(totals) == 1 and calls[0][0] == 0 and calls[-1][0] == totals.pop()
+    assert [done for done, _ in calls] == sorted(done for done, _ in calls)
+    assert len(calls) > publisher_module.PROGRESS_CONFERENCES  # it moves within them, too
+    calls.clear()
+    ok(invoke, "note", "late", "--conference", "c03", "--at", "2011-06-09T11:00")
+    assert publish(db_path, feeds, progress=lambda d, t: calls.append((d, t))).rendered == ["c03"]
+    assert calls == []  # one conference: no bar
+
+
+@pytest.mark.slow
+def test_cli_publish_shows_a_progress_bar_on_a_terminal(
+    invoke: Invoke, db_path: Path, feeds: Path, tmp_path: Path
+) -> None:
+    for n in range(publisher_module.PROGRESS_CONFERENCES):
+        open_conference(invoke, f"c{n:02d}", notes=1)
+    master, slave = pty.openpty()
+    env = {**os.environ, "LIVEBLOG_DB": str(db_path), "LIVEBLOG_FEEDS": str(feeds)}
+    env["PYTHONPATH"] = str(Path(__file__).parent.parent)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "liveblog", "publish"],
+            stdout=subprocess.PIPE,
+            stderr=slave,
+            env=env,
+            cwd=tmp_path,
+            timeout=60,
+            text=True,
+        )
+        os.close(slave)
+        slave = -1
+        chunks = []
+        while True:
+            try:
+                data = os.read(master, 4096)
+            except OSError:  # EIO: the terminal's other end is closed and drained
+                break
+            if not data:
+                break
+            chunks.append(data)
+    finally:
+        if slave != -1:
+            os.close(slave)
+        os.close(master)
+    assert done.returncode == 0
+    listed = done.stdout.splitlines()
+    assert len(listed) == 8 * publisher_module.PROGRESS_CONFERENCES  # stdout: the paths only
+    terminal = b"".join(chunks).decode()
+    assert "publishing" in terminal and "100%" in terminal
+    assert f"wrote {len(listed)} files in " in terminal
 
 
 # -- status ---------------------------------------------------------------------------------

@@ -72,12 +72,12 @@ AUDIT_FILES = 200
 LOCK_SECONDS = 30.0
 """How long a publish waits for another one writing the same feeds directory."""
 PROGRESS_CONFERENCES = 20
-PROGRESS_ENTRIES = 2_000
-"""A progress callback is called only for a plan this large (conferences, or entries to
+PROGRESS_FILES = 100
+"""A progress callback is called only for a plan this large (conferences, or files to
 render from scratch)."""
 
 Progress = Callable[[int, int], None]
-"""Called with (done, total), in timeline entries, while a large plan is rendered."""
+"""Called with (done, total), in files (estimated), while a large plan is rendered."""
 
 # Where each feeds directory's audit goes on in this process (by target id): the next
 # publish checks the next window. A new process starts at a random file.
@@ -133,8 +133,9 @@ class _Plan:
 
 
 class _Progress:
-    """Progress in timeline entries: a conference rendered from scratch is mostly its
-    archive blocks, which tick as they are written."""
+    """Progress in files: each conference is expected to write its archives (entries /
+    page size), its day pages and seven others; each file written ticks one, and a
+    conference that wrote fewer (most were current) jumps to its end when done."""
 
     def __init__(self, callback: Progress, units: dict[str, int]) -> None:
         self.callback = callback
@@ -142,6 +143,7 @@ class _Progress:
         self.total = sum(units.values())
         self.done = 0
         self.current = 0  # ticked within the conference being rendered
+        self._slug = ""
 
     @classmethod
     def start(
@@ -155,19 +157,26 @@ class _Progress:
             return None
         slugs = None if plan.forget_all else list(work)
         counts = published.entry_counts(publisher.conn, slugs)
-        progress = cls(callback, {slug: counts.get(slug, 0) + 1 for slug in work})
-        if len(work) < PROGRESS_CONFERENCES and progress.total < PROGRESS_ENTRIES:
+        days = published.day_counts(publisher.conn, slugs)
+        size = publisher.options.page_size
+        units = {slug: counts.get(slug, 0) // size + days.get(slug, 0) + 7 for slug in work}
+        progress = cls(callback, units)
+        if len(work) < PROGRESS_CONFERENCES and progress.total < PROGRESS_FILES:
             return None
         callback(0, progress.total)
         return progress
 
-    def archived(self, entries: int) -> None:
-        self.current += entries
-        self.done += entries
-        self.callback(self.done, self.total)
+    def wrote(self) -> None:
+        if self.current < self.units.get(self._slug, 0):
+            self.current += 1
+            self.done += 1
+            self.callback(self.done, self.total)
 
-    def conference_done(self, slug: str) -> None:
-        self.done += max(0, self.units.get(slug, 1) - self.current)
+    def conference(self, slug: str) -> None:
+        self._slug, self.current = slug, 0
+
+    def conference_done(self) -> None:
+        self.done += max(0, self.units.get(self._slug, 0) - self.current)
         self.current = 0
         self.callback(self.done, self.total)
 
@@ -291,11 +300,13 @@ class Publisher:
                     if conference is None:
                         forget.append(slug)
                         continue
+                    if self._progress is not None:
+                        self._progress.conference(slug)
                     files = self._conference(conference, result, fresh=fresh)
                     done[slug] = published.Published(position, files, fresh)
                     result.rendered.append(slug)
                     if self._progress is not None:
-                        self._progress.conference_done(slug)
+                        self._progress.conference_done()
             if plan.target is None:  # new to this database: a marker of its own
                 target_id = secrets.token_hex(16)
                 write_if_changed(feeds / MARKER_FILE, f"{target_id}\n".encode())
@@ -397,11 +408,17 @@ class Publisher:
     # -- one conference ----------------------------------------------------------------
 
     def _write(self, result: PublishResult, path: Path, data: bytes, url: str | None) -> None:
-        if write_if_changed(path, data):
+        self._written(result, path, write_if_changed(path, data), url)
+
+    def _written(self, result: PublishResult, path: Path, changed: bool, url: str | None) -> None:
+        """Book-keeping for a file now on disk (`changed`: its bytes are new)."""
+        if changed:
             result.changed.append(path)
             if url is not None:
                 result.feed_urls.append(url)
         self._remember(path)
+        if self._progress is not None:
+            self._progress.wrote()
 
     def _remember(self, path: Path) -> None:
         """The file's fingerprint as written (or found equal), for the audit."""
@@ -483,8 +500,6 @@ class Publisher:
         for number in range(max(before, 1), count + 1):
             if number in bounds:
                 self._archive(site, folder, number, bounds[number], count, result)
-                if self._progress is not None:
-                    self._progress.archived(size)
         state["count"], state["last"] = count, last
         return count
 

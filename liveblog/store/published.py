@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..projections.timeline import CONFERENCES as TIMELINE_CONFERENCES
+from ..projections.timeline import DAYS as TIMELINE_DAYS
 from ..projections.timeline import ENTRIES as TIMELINE_ENTRIES
 from .sqlite import Connection, write_transaction
 
@@ -193,6 +194,25 @@ def entry_counts(conn: Connection, slugs: Iterable[str] | None) -> dict[str, int
         slug: int(
             conn.execute(
                 f"SELECT count(*) FROM {TIMELINE_ENTRIES} WHERE conference = ?", (slug,)
+            ).fetchone()[0]
+        )
+        for slug in slugs
+    }
+
+
+def day_counts(conn: Connection, slugs: Iterable[str] | None) -> dict[str, int]:
+    """Days per conference (of `slugs`, or of all): for a progress bar too."""
+    if slugs is None:
+        return {
+            r[0]: int(r[1])
+            for r in conn.execute(
+                f"SELECT conference, count(*) FROM {TIMELINE_DAYS} GROUP BY conference"
+            )
+        }
+    return {
+        slug: int(
+            conn.execute(
+                f"SELECT count(*) FROM {TIMELINE_DAYS} WHERE conference = ?", (slug,)
             ).fetchone()[0]
         )
         for slug in slugs
