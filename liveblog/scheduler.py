@@ -8,8 +8,13 @@ work. Three APScheduler jobs run on the event loop:
                       webhooks, and wake the other two at once
     deliver-webhooks  every tick: start a sender for each subscription whose next
                       delivery is due (retries fall due on their schedule)
-    publish-feeds     when the log changed: rewrite the feeds whose bytes change, in a
-                      thread of its own so a large page never holds up a POST
+    publish-feeds     when the log changed: render the conferences that changed and
+                      rewrite the files whose bytes change, in a thread of its own so a
+                      large page never holds up a POST; and, idle, every AUDIT_SECONDS:
+                      the same publish finds nothing new and only runs its audit step
+                      (AUDIT_FILES remembered files stat-ed against their fingerprints;
+                      those of a deleted or edited file are rendered again), so a running
+                      server repairs its feeds by itself
 
 Delivery state lives in our own tables, never in APScheduler's (its job store is the
 default in-memory one), and misfires are never skipped: `misfire_grace_time=None`.
@@ -25,6 +30,7 @@ import concurrent.futures
 import datetime as dt
 import logging
 import signal
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -38,6 +44,9 @@ if TYPE_CHECKING:
     from .webhooks import Deliverer, DeliveryOptions
 
 TICK_SECONDS = 0.1
+AUDIT_SECONDS = 5.0
+"""Idle, the publish job still runs this often: an audit step of the feeds directory
+(liveblog.feeds.publisher.AUDIT_FILES stats, a few milliseconds, no write)."""
 Report = Callable[[str], None]
 
 
@@ -100,6 +109,7 @@ class Scheduler:
         self._seen_version: int | None = None
         self._changes = 0  # bumped by catch-up whenever the log changed
         self._published = -1
+        self._audited = 0.0  # time.monotonic() of the last publish (each one audits)
         self._scheduler: Any = None
         self._jobs: DrainingExecutor | None = None
         self._problems: dict[str, str | None] = {}
@@ -189,7 +199,10 @@ class Scheduler:
             self._warn("deliver", f"delivering webhooks: {exc}")
 
     async def publish(self) -> None:
-        if self._feeds is None or self._published == self._changes:
+        if self._feeds is None:
+            return
+        idle = self._published == self._changes
+        if idle and time.monotonic() - self._audited < AUDIT_SECONDS:
             return
         changes = self._changes
         # Never cancelled: stopping waits for a publish under way (`stop`).
@@ -198,6 +211,8 @@ class Scheduler:
         except (LiveblogError, DatabaseError, OSError) as exc:
             self._warn("publish", f"publishing feeds: {exc}")
             return
+        finally:
+            self._audited = time.monotonic()
         self._published = changes
         self._warn("publish", None)
 

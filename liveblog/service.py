@@ -563,14 +563,21 @@ class Liveblog:
             },
         }
 
-    def publish(self, options: PublishOptions) -> PublishResult:
-        """Catch the projections up, then write every feed file whose bytes change."""
+    def publish(
+        self,
+        options: PublishOptions,
+        *,
+        everything: bool = False,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> PublishResult:
+        """Catch the projections up, then render the conferences that changed since the
+        feeds directory was last published (every one with `everything`) and write the
+        files whose bytes change. The publisher reads one snapshot of its own."""
         from .feeds import Publisher
 
         self.log.require_writable()
         self.catch_up()
-        with self.log.snapshot():
-            return Publisher(self.log.conn, options).publish()
+        return Publisher(self.log.conn, options).publish(everything=everything, progress=progress)
 
     # -- webhooks --------------------------------------------------------------------
 
