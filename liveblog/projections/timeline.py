@@ -50,6 +50,7 @@ CREATE TABLE {DAYS} (
     changed_position INTEGER NOT NULL,
     PRIMARY KEY (conference, number)
 );
+CREATE INDEX {DAYS}_by_change ON {DAYS} (changed_position);
 CREATE TABLE {REPORTERS} (
     conference TEXT NOT NULL,
     day INTEGER NOT NULL,
@@ -209,7 +210,7 @@ class _Batch:
 
 class TimelineProjection:
     name = "timeline"
-    version = 5
+    version = 6
     tables = (CONFERENCES, DAYS, REPORTERS, ENTRIES, EDITS, TIMELINE)
     lazy_types = frozenset(ENTRY_TYPES)
     """Entry events are mapped in SQL: the runner need not fetch their data."""
