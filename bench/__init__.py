@@ -45,7 +45,8 @@ BENCHMARKS: dict[str, Benchmark] = {
         catch_up.run,
     ),
     "publish": Benchmark(
-        "publish after one new event: 1M-event log vs 1k-event log (time ratio)",
+        "publish after one new event: 1,800 and 10,000 conferences vs 1 (in-process and "
+        "`liveblog publish`), a 1M-event log vs a 1k-event one (time ratios)",
         publish.run,
     ),
     "render": Benchmark(
