@@ -195,12 +195,18 @@ class Deliverer:
         # The deliverer's connection stays at NORMAL (catch-up restores FULL).
         self.conn.execute("PRAGMA synchronous = NORMAL")
         if not any_active(self.conn):
+            self._prepared_until = min(s.position for s in self._projections.status())
             return 0
         with write_transaction(self.conn):
             until = min(s.position for s in self._projections.status())
             record_summary_changes(self.log)
             self._prepared_until = until
             return queue.fill_all(self.conn, until, self.clock())
+
+    @property
+    def prepared_until(self) -> int:
+        """The log position the last `prepare` caught the projections up to."""
+        return self._prepared_until
 
     # -- sending ---------------------------------------------------------------------
 
