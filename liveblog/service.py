@@ -538,9 +538,14 @@ class Liveblog:
         return self.projections.catch_up(progress)
 
     def rebuild(self, progress: Callable[[int], None] | None = None) -> dict[str, int]:
+        from .store.schema import refill_queue_state
+        from .store.sqlite import write_transaction
+
         self.log.require_writable()
         self._webhook_tables = False  # tables dropped by hand come back (empty)
-        self._hooks  # noqa: B018
+        with write_transaction(self._hooks):
+            # Derived from the deliveries like a projection from the log: again.
+            refill_queue_state(self._hooks)
         return self.projections.rebuild(progress)
 
     def status(self) -> dict[str, Any]:

@@ -428,3 +428,31 @@ def test_an_older_log_is_read_as_it_is_and_upgraded_by_the_next_writer(
             wait_for(lambda: settled(db_path), what="the pending head, then the rest")
     assert [r.json["data"]["position"] for r in receiver.accepted] == appended
     assert status(invoke)["delivered"] == 3
+
+
+def test_verify_checks_the_kept_state_and_rebuild_derives_it_again(
+    invoke: Invoke, db_path: Path, day_open: None
+) -> None:
+    with Receiver() as receiver:
+        subscribe(invoke, receiver.url)
+        for i in range(3):
+            ok(invoke("note", f"note {i}"))
+        once = invoke("run", "--once", "--no-feeds")
+        assert once.exit_code == 0, once.output
+    assert "ok: webhook queues: heads and counts match the 3 deliveries" in ok(invoke("verify"))
+    conn = stdlib_sqlite3.connect(str(db_path), isolation_level=None)
+    try:  # another program writes where it should not
+        conn.execute("UPDATE webhook_delivery_counts SET deliveries = 7 WHERE status = 'dead'")
+        conn.execute("INSERT INTO webhook_queue_heads VALUES ('wh_gone', 1, 0, 1)")
+    finally:
+        conn.close()
+    found = invoke("verify")
+    assert found.exit_code == 1
+    [problem] = [line for line in found.stdout.splitlines() if line.startswith("problem:")]
+    assert problem == (
+        "problem: webhook queues: dead 7 kept, 0 counted, queue heads differ; "
+        "run `liveblog rebuild` (it derives them again)"
+    )
+    ok(invoke("rebuild"))
+    assert all(line.startswith("ok: ") for line in ok(invoke("verify")))
+    assert status(invoke)["dead"] == 0

@@ -349,6 +349,47 @@ def backlog(conn: Connection) -> dict[str, int]:
     return {s: int(counts.get(s, 0)) for s in ("pending", "delivered", "dead", "cancelled")}
 
 
+def verify_queue_state(conn: Connection) -> tuple[bool, str]:
+    """For `liveblog verify`: whether the kept heads and counts say what the deliveries
+    say (one pass over the delivery history), in one line."""
+    from ..store.schema import has_queue_state
+
+    tables = {
+        r[0]
+        for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE name IN "
+            "('webhook_deliveries', 'webhook_queue_heads', 'webhook_delivery_counts')"
+        )
+    }
+    if "webhook_deliveries" not in tables:
+        return True, "webhook queues: no deliveries"
+    if not has_queue_state(conn) or len(tables) < 3:
+        return True, "webhook queues: heads and counts not kept yet (the next writer does)"
+    kept = backlog(conn)
+    counted = dict(
+        conn.execute("SELECT status, count(*) FROM webhook_deliveries GROUP BY status").fetchall()
+    )
+    heads = conn.execute(
+        "SELECT subscription, delivery, due_at, active FROM webhook_queue_heads "
+        "ORDER BY subscription"
+    ).fetchall()
+    derived = conn.execute(
+        "SELECT d.subscription, d.id, d.next_attempt_at, s.status = 'active' "
+        "FROM (SELECT subscription, min(id) AS id FROM webhook_deliveries "
+        "      WHERE status = 'pending' GROUP BY subscription) AS h "
+        "JOIN webhook_deliveries AS d ON d.id = h.id "
+        "JOIN webhook_subscriptions AS s ON s.id = d.subscription ORDER BY d.subscription"
+    ).fetchall()
+    wrong = [s for s in kept if kept[s] != int(counted.get(s, 0))]
+    if wrong or heads != derived:
+        what = ", ".join(f"{s} {kept[s]} kept, {counted.get(s, 0)} counted" for s in wrong)
+        if heads != derived:
+            what = ", ".join(filter(None, [what, "queue heads differ"]))
+        return False, f"webhook queues: {what}; run `liveblog rebuild` (it derives them again)"
+    total = sum(kept.values())
+    return True, f"webhook queues: heads and counts match the {total} deliveries"
+
+
 def redeliver_one(conn: Connection, delivery_id: int, now: float) -> Delivery:
     """Queue delivery `delivery_id` again, as a new delivery at the end of its queue
     (same message id, so a receiver that got it already can tell)."""
