@@ -91,12 +91,14 @@ def _nothing_between(conn: Connection, conference: str, after: int, before: int)
     A conference's versions grow with positions, gap-free: when both positions hold its
     events, their versions answer with two primary-key lookups, however long the
     conference or the log."""
-    versions = dict(
-        conn.execute(
-            "SELECT position, version FROM events WHERE position IN (?, ?) AND conference = ?",
-            (after, before, conference),
-        ).fetchall()
-    )
+    versions = {
+        position: version
+        for position, version, of in conn.execute(
+            "SELECT position, version, conference FROM events WHERE position IN (?, ?)",
+            (after, before),
+        )
+        if of == conference
+    }
     if after in versions and before in versions:
         return bool(versions[before] - versions[after] == 1)
     found = conn.execute(  # a change made by another conference's event (an import)
