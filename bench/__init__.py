@@ -19,6 +19,7 @@ from . import (
     publish,
     rebuild,
     render,
+    scheduler_tick,
     webhooks,
 )
 from .report import Benchmark
@@ -48,6 +49,11 @@ BENCHMARKS: dict[str, Benchmark] = {
         "publish after one new event: 1,800 and 10,000 conferences vs 1 (in-process and "
         "`liveblog publish`), a 1M-event log vs a 1k-event one (time ratios)",
         publish.run,
+    ),
+    "scheduler_tick": Benchmark(
+        "scheduler tick (catch-up + deliver + publish), nothing new: 10,000 conferences and "
+        "1,000 subscriptions vs 1 of each (time ratio)",
+        scheduler_tick.run,
     ),
     "render": Benchmark(
         "ms to render one 50-entry feed document: Atom / RSS / JSON Feed vs raw lxml / json.dumps",

@@ -690,6 +690,7 @@ def verify() -> None:
     from .store import EventLog
     from .store.verify import Finding
     from .store.verify import verify as verify_log
+    from .webhooks.queue import verify_queue_state
     from .webhooks.subscriptions import verify_secrets
 
     with user_errors():
@@ -701,6 +702,7 @@ def verify() -> None:
             # Not in store.verify: the secrets are the webhooks' (a backup restored
             # without the key it was made under delivers nothing).
             findings.append(Finding(*verify_secrets(log.conn, Keyring(log.path))))
+            findings.append(Finding(*verify_queue_state(log.conn)))
     for finding in findings:
         click.echo(one_line(finding.line()))
     problems = sum(1 for f in findings if not f.ok)

@@ -3,11 +3,14 @@
 It only triggers: the projections, the feeds publisher and the webhook deliverer do the
 work. Three APScheduler jobs run on the event loop:
 
-    catch-up          every tick: has the log changed (`PRAGMA data_version`, one cheap
-                      query, never a rescan)? then catch the projections up, queue
-                      webhooks, and wake the other two at once
+    catch-up          every tick: has the database changed (`PRAGMA data_version`, one
+                      cheap query, never a rescan)? then catch the projections up,
+                      queue webhooks (reading what changed, never every subscription
+                      or day), start the senders due, and wake the publisher if the
+                      log moved
     deliver-webhooks  every tick: start a sender for each subscription whose next
-                      delivery is due (retries fall due on their schedule)
+                      delivery is due (retries fall due on their schedule): a range of
+                      the index of queue heads by due time
     publish-feeds     when the log changed: render the conferences that changed and
                       rewrite the files whose bytes change, in a thread of its own so a
                       large page never holds up a POST; and, idle, every AUDIT_SECONDS:
@@ -107,6 +110,7 @@ class Scheduler:
         self.deliverer: Deliverer | None = None
         self._feeds = _FeedsWorker(options.db_path, options.feeds) if options.feeds else None
         self._seen_version: int | None = None
+        self._seen_position: int | None = None  # the log position last caught up to
         self._changes = 0  # bumped by catch-up whenever the log changed
         self._published = -1
         self._audited = 0.0  # time.monotonic() of the last publish (each one audits)
@@ -181,10 +185,14 @@ class Scheduler:
             if version == self._seen_version:
                 return
             self._seen_version = version
-            self._changes += 1
             await self.deliverer.prepare()
             await self.deliverer.start_due()
-            self._wake("publish-feeds")
+            # Any commit moves data_version (a token, a delivery recorded by another
+            # process, the publisher's own state); the feeds change only with the log.
+            if self.deliverer.prepared_until != self._seen_position:
+                self._seen_position = self.deliverer.prepared_until
+                self._changes += 1
+                self._wake("publish-feeds")
             self._warn("catch-up", None)
         except (LiveblogError, DatabaseError) as exc:
             self._seen_version = None  # try again next tick

@@ -55,6 +55,7 @@ CREATE TABLE {DAYS} (
     changed_position INTEGER NOT NULL,
     PRIMARY KEY (conference, number)
 );
+CREATE INDEX {DAYS}_by_change ON {DAYS} (changed_position);
 CREATE TABLE {REPORTERS} (
     conference TEXT NOT NULL,
     day INTEGER NOT NULL,
