@@ -16,6 +16,7 @@ from . import (
     conditional_get,
     flood,
     freshness,
+    full_publish,
     publish,
     rebuild,
     render,
@@ -49,6 +50,11 @@ BENCHMARKS: dict[str, Benchmark] = {
         "publish after one new event: 1,800 and 10,000 conferences vs 1 (in-process and "
         "`liveblog publish`), a 1M-event log vs a 1k-event one (time ratios)",
         publish.run,
+    ),
+    "full_publish": Benchmark(
+        "first full publish of a big log, files/s: Liveblog.publish into an empty feeds/ "
+        "vs rendering the same documents in a loop without writing",
+        full_publish.run,
     ),
     "scheduler_tick": Benchmark(
         "scheduler tick (catch-up + deliver + publish), nothing new: 10,000 conferences and "
