@@ -800,7 +800,8 @@ def publish(feeds_url: str, hub: str | None, page_size: int, everything: bool) -
         rate = f"{written / seconds:,.0f}" if seconds > 0 else "-"
         rendered = len(result.rendered)
         click.echo(
-            f"wrote {written:,} files in {seconds:.2f} s ({rate} files/s); rendered "
+            f"wrote {written:,} file{'' if written == 1 else 's'} in {seconds:.2f} s "
+            f"({rate} files/s); rendered "
             f"{rendered:,} conference{'' if rendered == 1 else 's'}",
             err=True,
         )
