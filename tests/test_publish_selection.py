@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import pty
 import shutil
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from typing import Any
 
 import pytest
 from click.testing import Result
+from terminals import run_on_a_terminal
 
 from liveblog.feeds import PublishOptions, PublishResult
 from liveblog.feeds import publisher as publisher_module
@@ -385,38 +385,12 @@ def test_cli_publish_shows_a_progress_bar_on_a_terminal(
 ) -> None:
     for n in range(publisher_module.PROGRESS_CONFERENCES):
         open_conference(invoke, f"c{n:02d}", notes=1)
-    master, slave = pty.openpty()
     env = {**os.environ, "LIVEBLOG_DB": str(db_path), "LIVEBLOG_FEEDS": str(feeds)}
     env["PYTHONPATH"] = str(Path(__file__).parent.parent)
-    try:
-        done = subprocess.run(
-            [sys.executable, "-m", "liveblog", "publish"],
-            stdout=subprocess.PIPE,
-            stderr=slave,
-            env=env,
-            cwd=tmp_path,
-            timeout=60,
-            text=True,
-        )
-        os.close(slave)
-        slave = -1
-        chunks = []
-        while True:
-            try:
-                data = os.read(master, 4096)
-            except OSError:  # EIO: the terminal's other end is closed and drained
-                break
-            if not data:
-                break
-            chunks.append(data)
-    finally:
-        if slave != -1:
-            os.close(slave)
-        os.close(master)
+    done, terminal = run_on_a_terminal(["publish"], env, tmp_path)
     assert done.returncode == 0
     listed = done.stdout.splitlines()
     assert len(listed) == 8 * publisher_module.PROGRESS_CONFERENCES  # stdout: the paths only
-    terminal = b"".join(chunks).decode()
     assert "publishing" in terminal and "100%" in terminal
     assert f"wrote {len(listed)} files in " in terminal
 
