@@ -45,7 +45,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -76,7 +75,7 @@ conference of bench.synthetic's."""
 OPEN_DAY_ENTRIES = 300
 """Notes in the open day of both synthetic logs (the large log's days are ~2,800 events,
 the small log's ~1,000: left as they are, the ratio would measure day sizes)."""
-SETUP_VERSION = 1
+SETUP_VERSION = 2
 """Bump when the set-up changes: cached published states of other versions are ignored."""
 CACHE_DIR = synthetic.CACHE_DIR
 KEEP = 3
@@ -161,6 +160,16 @@ class SetUp:
     measured_now: bool
 
 
+def workplace(case: Case) -> Path:
+    """Where `case` is published at set-up and restored for every run: one path.
+
+    The publisher remembers a feeds directory by its marker and its real path; a copy at
+    another path is another directory (published anew, in full). So the set-up publishes
+    here, and each run restores the cached copy here, to the same path.
+    """
+    return CACHE_DIR / f"run-{case.key}-u{SETUP_VERSION}-c{code_fingerprint()}"
+
+
 def prepared(case: Case) -> SetUp:
     """The cached published state of `case`, made (and timed) now if there is none."""
     fingerprint = code_fingerprint()
@@ -172,11 +181,13 @@ def prepared(case: Case) -> SetUp:
         saved = json.loads(meta.read_text())
         return SetUp(folder, **saved, log_description=log.describe(), measured_now=False)
     partial = CACHE_DIR / f".{folder.name}.{os.getpid()}.partial"
+    work = workplace(case)
     shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
     try:
-        path = log.copy_to(partial)
-        options = PublishOptions(feeds_dir=partial / "feeds")
+        path = log.copy_to(work)
+        options = PublishOptions(feeds_dir=work / "feeds")
         print(f"  {case.name}: set-up (cached for later runs of this code) ...", flush=True)
         with Liveblog(path, AUTHOR) as service:
             start = time.perf_counter()
@@ -200,6 +211,7 @@ def prepared(case: Case) -> SetUp:
             "catch_up_seconds": catch_up_seconds,
             "first_publish_seconds": first_publish_seconds,
         }
+        shutil.copytree(work, partial, symlinks=True)  # mtimes kept: the audit finds them equal
         (partial / "setup.json").write_text(json.dumps(saved))
         print(
             f"  {case.name}: catch-up {catch_up_seconds:.1f} s, first full publish "
@@ -209,6 +221,7 @@ def prepared(case: Case) -> SetUp:
         os.replace(partial, folder)
     finally:
         shutil.rmtree(partial, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
     prune(case)
     return SetUp(folder, **saved, log_description=log.describe(), measured_now=True)
 
@@ -247,10 +260,12 @@ class Side:
     """Measurements whose one figure is the warm-up (it alone used the budget)."""
 
 
-def restore(case: Case, setup: SetUp, tmp: Path) -> Side:
-    """A fresh copy of the published state: events.db and feeds/ (mtimes kept)."""
-    folder = tmp / case.key
-    folder.mkdir()
+def restore(case: Case, setup: SetUp) -> Side:
+    """A fresh copy of the published state, events.db and feeds/ (mtimes kept), at the
+    path it was published at (`workplace`); `release` removes it."""
+    folder = workplace(case)
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
     for item in setup.folder.iterdir():  # events.db, and whatever else set-up left beside it
         if item.name == "feeds":
             shutil.copytree(item, folder / "feeds", symlinks=True)
@@ -397,26 +412,26 @@ def run() -> Outcome:
     comparisons: list[Comparison] = []
     notes: list[str] = []
 
-    with tempfile.TemporaryDirectory(prefix="liveblog-bench-") as tmp:
-        sides: list[Side] = []
-        try:
-            for case in many_sides + event_sides:
-                sides.append(restore(case, prepared(case), Path(tmp)))
-            conference_logs, event_logs = sides[: len(many_sides)], sides[len(many_sides) :]
+    sides: list[Side] = []
+    try:
+        for case in many_sides + event_sides:
+            sides.append(restore(case, prepared(case)))
+        conference_logs, event_logs = sides[: len(many_sides)], sides[len(many_sides) :]
 
-            measure("in-process", conference_logs, problems)
-            measure("CLI", conference_logs, problems)
-            measure("in-process", event_logs, problems)
+        measure("in-process", conference_logs, problems)
+        measure("CLI", conference_logs, problems)
+        measure("in-process", event_logs, problems)
 
-            for side in sides:
-                for status in side.service.projections.status():
-                    if status.lag:
-                        problems.append(
-                            f"{side.case.name}: {status.name} lags the head by {status.lag}"
-                        )
-        finally:
-            for side in sides:
-                side.service.close()
+        for side in sides:
+            for status in side.service.projections.status():
+                if status.lag:
+                    problems.append(
+                        f"{side.case.name}: {status.name} lags the head by {status.lag}"
+                    )
+    finally:
+        for side in sides:
+            side.service.close()
+            shutil.rmtree(side.db.parent, ignore_errors=True)
 
     one = conference_logs[0]
     for name, label in (("in-process", "publish ms"), ("CLI", "`liveblog publish` ms")):
