@@ -20,6 +20,7 @@ from . import (
     publish,
     rebuild,
     render,
+    scheduler_tick,
     webhooks,
 )
 from .report import Benchmark
@@ -46,13 +47,19 @@ BENCHMARKS: dict[str, Benchmark] = {
         catch_up.run,
     ),
     "publish": Benchmark(
-        "publish after one new event: 1M-event log vs 1k-event log (time ratio)",
+        "publish after one new event: 1,800 and 10,000 conferences vs 1 (in-process and "
+        "`liveblog publish`), a 1M-event log vs a 1k-event one (time ratios)",
         publish.run,
     ),
     "full_publish": Benchmark(
         "first full publish of a big log, files/s: Liveblog.publish into an empty feeds/ "
         "vs rendering the same documents in a loop without writing",
         full_publish.run,
+    ),
+    "scheduler_tick": Benchmark(
+        "scheduler tick (catch-up + deliver + publish), nothing new: 10,000 conferences and "
+        "1,000 subscriptions vs 1 of each (time ratio)",
+        scheduler_tick.run,
     ),
     "render": Benchmark(
         "ms to render one 50-entry feed document: Atom / RSS / JSON Feed vs raw lxml / json.dumps",

@@ -599,8 +599,10 @@ def status(as_json: bool) -> None:
     from .feeds import freshness
 
     with user_errors():
+        conn = None
         if not state().missing():
             report = state().service.status()
+            conn = state().service.log.conn
         else:
             from .projections import default_projections
 
@@ -611,9 +613,7 @@ def status(as_json: bool) -> None:
                     for p in default_projections()
                 ],
             }
-    report["feeds"] = [
-        {**f, "lag": report["head"] - f["position"]} for f in freshness(Path(state().feeds))
-    ]
+        report["feeds"] = freshness(conn, Path(state().feeds), report["head"])
     if as_json:
         click.echo(json.dumps(report))
         return
@@ -629,12 +629,22 @@ def status(as_json: bool) -> None:
             f"{hooks['pending']} pending, {hooks['dead']} dead-lettered, "
             f"{hooks['delivered']} delivered, up to {hooks['unqueued']} events not queued yet"
         )
-    if not report["feeds"]:
-        click.echo(f"feeds: none published in {state().feeds} (run `liveblog publish`)")
-    for f in report["feeds"]:
+    feeds = report["feeds"]
+    if not feeds["published"]:
+        click.echo(f"feeds: none published in {feeds['dir']} (run `liveblog publish`)")
+        return
+    click.echo(
+        f"feeds {feeds['dir']}: published at position {feeds['position']}, lag {feeds['lag']}"
+        f" ({feeds['published_at']})"
+    )
+    for c in feeds["lagging_conferences"]:
         click.echo(
-            f"feeds {f['conference']}: published at position {f['position']}, lag {f['lag']}"
+            f"feeds {c['conference']}: published at position {c['position']}, "
+            f"events up to {c['newest']} not published yet"
         )
+    more = feeds["lagging"] - len(feeds["lagging_conferences"])
+    if more > 0:
+        click.echo(f"feeds: {more:,} more conferences with events not yet published")
 
 
 @cli.command()
@@ -680,6 +690,7 @@ def verify() -> None:
     from .store import EventLog
     from .store.verify import Finding
     from .store.verify import verify as verify_log
+    from .webhooks.queue import verify_queue_state
     from .webhooks.subscriptions import verify_secrets
 
     with user_errors():
@@ -691,6 +702,7 @@ def verify() -> None:
             # Not in store.verify: the secrets are the webhooks' (a backup restored
             # without the key it was made under delivers nothing).
             findings.append(Finding(*verify_secrets(log.conn, Keyring(log.path))))
+            findings.append(Finding(*verify_queue_state(log.conn)))
     for finding in findings:
         click.echo(one_line(finding.line()))
     problems = sum(1 for f in findings if not f.ok)
@@ -737,19 +749,62 @@ def publish_settings(feeds_url: str, hub: str | None, page_size: int) -> Any:
     )
 
 
+class _PublishBar:
+    """A progress bar on stderr, made when the publisher first reports (a large plan)."""
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            self.bar = click.progressbar(length=total, label="publishing", file=sys.stderr)
+            self.bar.__enter__()
+        self.bar.update(done - self.bar.pos)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+
+
 @cli.command()
 @publish_options
-def publish(feeds_url: str, hub: str | None, page_size: int) -> None:
-    """Write every feed and page once; print the files that changed."""
+@click.option(
+    "--all",
+    "everything",
+    is_flag=True,
+    help="Render every conference from scratch, not only those that changed (repairs every file).",
+)
+def publish(feeds_url: str, hub: str | None, page_size: int, everything: bool) -> None:
+    """Write the feeds and pages of the conferences that changed; print the files written.
+
+    A conference is rendered when it has events not yet published, when its folder or
+    one of its files was deleted or edited (an audit checks some files each time), or
+    when the options changed; --all renders them all.
+    """
     from .feeds import ping_hub
 
     with user_errors():
         settings = publish_settings(feeds_url, hub, page_size)
-        result = state().service.publish(settings)
+        bar = _PublishBar() if sys.stderr.isatty() else None
+        try:
+            result = state().service.publish(settings, everything=everything, progress=bar)
+        finally:
+            if bar is not None:
+                bar.close()
     for path in result.changed:
         click.echo(str(path))
     if not result.changed:
         click.echo("no changes", err=True)
+    else:
+        written, seconds = len(result.changed), result.seconds
+        rate = f"{written / seconds:,.0f}" if seconds > 0 else "-"
+        rendered = len(result.rendered)
+        click.echo(
+            f"wrote {written:,} file{'' if written == 1 else 's'} in {seconds:.2f} s "
+            f"({rate} files/s); rendered "
+            f"{rendered:,} conference{'' if rendered == 1 else 's'}",
+            err=True,
+        )
     if hub and result.feed_urls:
         for problem in ping_hub(hub, result.feed_urls):
             click.echo(f"Warning: {problem}", err=True)

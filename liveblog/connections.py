@@ -137,6 +137,8 @@ class GuardedProtocol(H11Protocol):
     _timed_cycle: object = None
     # Armed while the transport has paused writing (its buffer over the high-water mark).
     _send_timer: asyncio.TimerHandle | None = None
+    # Set when the server stops: a response that stalls from then on is not waited for.
+    _stopping = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -180,6 +182,14 @@ class GuardedProtocol(H11Protocol):
 
     def pause_writing(self) -> None:
         super().pause_writing()
+        if self._stopping:
+            # Stopping waits for the responses in progress; one whose reader stops
+            # reading after the stop began would hold it for the whole send timeout.
+            # Paused first, as when the send timer fires: the response's `send` waits
+            # until the reset's connection_lost ends it.
+            self.registry.forget(self)
+            self.reset()
+            return
         # Called again only after a resume_writing: each one means the client has read
         # the buffer down to the low-water mark, so the deadline is for no progress.
         self._cancel_send_timer()
@@ -192,6 +202,7 @@ class GuardedProtocol(H11Protocol):
         super().resume_writing()
 
     def shutdown(self) -> None:
+        self._stopping = True
         if self._send_timer is not None:
             # Stopping waits for responses in progress: not for one nobody reads.
             self.registry.forget(self)

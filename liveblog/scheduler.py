@@ -3,13 +3,21 @@
 It only triggers: the projections, the feeds publisher and the webhook deliverer do the
 work. Three APScheduler jobs run on the event loop:
 
-    catch-up          every tick: has the log changed (`PRAGMA data_version`, one cheap
-                      query, never a rescan)? then catch the projections up, queue
-                      webhooks, and wake the other two at once
+    catch-up          every tick: has the database changed (`PRAGMA data_version`, one
+                      cheap query, never a rescan)? then catch the projections up,
+                      queue webhooks (reading what changed, never every subscription
+                      or day), start the senders due, and wake the publisher if the
+                      log moved
     deliver-webhooks  every tick: start a sender for each subscription whose next
-                      delivery is due (retries fall due on their schedule)
-    publish-feeds     when the log changed: rewrite the feeds whose bytes change, in a
-                      thread of its own so a large page never holds up a POST
+                      delivery is due (retries fall due on their schedule): a range of
+                      the index of queue heads by due time
+    publish-feeds     when the log changed: render the conferences that changed and
+                      rewrite the files whose bytes change, in a thread of its own so a
+                      large page never holds up a POST; and, idle, every AUDIT_SECONDS:
+                      the same publish finds nothing new and only runs its audit step
+                      (AUDIT_FILES remembered files stat-ed against their fingerprints;
+                      those of a deleted or edited file are rendered again), so a running
+                      server repairs its feeds by itself
 
 Delivery state lives in our own tables, never in APScheduler's (its job store is the
 default in-memory one), and misfires are never skipped: `misfire_grace_time=None`.
@@ -25,6 +33,7 @@ import concurrent.futures
 import datetime as dt
 import logging
 import signal
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -38,6 +47,9 @@ if TYPE_CHECKING:
     from .webhooks import Deliverer, DeliveryOptions
 
 TICK_SECONDS = 0.1
+AUDIT_SECONDS = 5.0
+"""Idle, the publish job still runs this often: an audit step of the feeds directory
+(liveblog.feeds.publisher.AUDIT_FILES stats, a few milliseconds, no write)."""
 Report = Callable[[str], None]
 
 
@@ -98,8 +110,10 @@ class Scheduler:
         self.deliverer: Deliverer | None = None
         self._feeds = _FeedsWorker(options.db_path, options.feeds) if options.feeds else None
         self._seen_version: int | None = None
+        self._seen_position: int | None = None  # the log position last caught up to
         self._changes = 0  # bumped by catch-up whenever the log changed
         self._published = -1
+        self._audited = 0.0  # time.monotonic() of the last publish (each one audits)
         self._scheduler: Any = None
         self._jobs: DrainingExecutor | None = None
         self._problems: dict[str, str | None] = {}
@@ -171,10 +185,14 @@ class Scheduler:
             if version == self._seen_version:
                 return
             self._seen_version = version
-            self._changes += 1
             await self.deliverer.prepare()
             await self.deliverer.start_due()
-            self._wake("publish-feeds")
+            # Any commit moves data_version (a token, a delivery recorded by another
+            # process, the publisher's own state); the feeds change only with the log.
+            if self.deliverer.prepared_until != self._seen_position:
+                self._seen_position = self.deliverer.prepared_until
+                self._changes += 1
+                self._wake("publish-feeds")
             self._warn("catch-up", None)
         except (LiveblogError, DatabaseError) as exc:
             self._seen_version = None  # try again next tick
@@ -189,7 +207,10 @@ class Scheduler:
             self._warn("deliver", f"delivering webhooks: {exc}")
 
     async def publish(self) -> None:
-        if self._feeds is None or self._published == self._changes:
+        if self._feeds is None:
+            return
+        idle = self._published == self._changes
+        if idle and time.monotonic() - self._audited < AUDIT_SECONDS:
             return
         changes = self._changes
         # Never cancelled: stopping waits for a publish under way (`stop`).
@@ -198,6 +219,8 @@ class Scheduler:
         except (LiveblogError, DatabaseError, OSError) as exc:
             self._warn("publish", f"publishing feeds: {exc}")
             return
+        finally:
+            self._audited = time.monotonic()
         self._published = changes
         self._warn("publish", None)
 

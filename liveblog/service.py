@@ -538,39 +538,47 @@ class Liveblog:
         return self.projections.catch_up(progress)
 
     def rebuild(self, progress: Callable[[int], None] | None = None) -> dict[str, int]:
+        from .store.schema import refill_queue_state
+        from .store.sqlite import write_transaction
+
         self.log.require_writable()
         self._webhook_tables = False  # tables dropped by hand come back (empty)
-        self._hooks  # noqa: B018
+        with write_transaction(self._hooks):
+            # Derived from the deliveries like a projection from the log: again.
+            refill_queue_state(self._hooks)
         return self.projections.rebuild(progress)
 
     def status(self) -> dict[str, Any]:
         from .webhooks.queue import backlog
+        from .webhooks.subscriptions import totals
 
         head = self.log.head()
-        subscriptions = self.webhooks()
         return {
             "head": head,
             "projections": [
                 {"name": s.name, "version": s.version, "position": s.position, "lag": s.lag}
                 for s in self.projections.status()
             ],
-            "webhooks": {
-                "subscriptions": len(subscriptions),
-                "active": sum(1 for s in subscriptions if s.status == "active"),
-                # Events the queues have not reached yet (an upper bound: filters apply).
-                "unqueued": sum(head - s.cursor for s in subscriptions if s.status == "active"),
-                **backlog(self._hooks),
-            },
+            # Counts kept as deliveries change, and one pass over the subscriptions in SQL:
+            # never a count of the delivery history.
+            "webhooks": {**totals(self._hooks, head), **backlog(self._hooks)},
         }
 
-    def publish(self, options: PublishOptions) -> PublishResult:
-        """Catch the projections up, then write every feed file whose bytes change."""
+    def publish(
+        self,
+        options: PublishOptions,
+        *,
+        everything: bool = False,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> PublishResult:
+        """Catch the projections up, then render the conferences that changed since the
+        feeds directory was last published (every one with `everything`) and write the
+        files whose bytes change. The publisher reads one snapshot of its own."""
         from .feeds import Publisher
 
         self.log.require_writable()
         self.catch_up()
-        with self.log.snapshot():
-            return Publisher(self.log.conn, options).publish()
+        return Publisher(self.log.conn, options).publish(everything=everything, progress=progress)
 
     # -- webhooks --------------------------------------------------------------------
 

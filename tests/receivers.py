@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 from liveblog.webhooks import Deliverer, DeliveryOptions
 from liveblog.webhooks.addresses import Resolver, system_resolver
+from liveblog.webhooks.subscriptions import CURSOR
 
 T = TypeVar("T")
 
@@ -486,7 +487,7 @@ def settled(db_path: str | Path) -> bool:
     head = query(db_path, "SELECT ifnull(max(position), 0) FROM events")[0][0]
     behind = query(
         db_path,
-        "SELECT count(*) FROM webhook_subscriptions WHERE status = 'active' AND cursor < ?",
+        f"SELECT count(*) FROM webhook_subscriptions WHERE status = 'active' AND {CURSOR} < ?",
         (head,),
     )[0][0]
     pending = query(

@@ -380,6 +380,9 @@ def test_stale_temporary_files_are_removed_by_the_next_publish(tmp_path: Path) -
         made(archive / "notes.atom.abcdefgh"),
         made(ws.feeds / "c1" / "mine.txt"),
     ]
+    # The killed publish recorded nothing, so what it was rendering (a conference with
+    # new events) is still to be published: the next publish renders it, and sweeps.
+    ws.ok("note", "Note after the kill")
     with open(writing, "rb") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
         ws.ok("publish", "--page-size", "2")

@@ -11,7 +11,6 @@ import contextlib
 import datetime as dt
 import json
 import os
-import pty
 import re
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from click.testing import Result
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pysqlite3 import dbapi2 as pysqlite3
+from terminals import run_on_a_terminal
 
 from liveblog.errors import ContextError, LiveblogError
 from liveblog.projections import ProjectionRunner
@@ -525,36 +525,11 @@ def test_cli_rebuild_shows_a_progress_bar_on_a_terminal(
         invoke("conference", "open", "c1", "--title", "C1", "--at", "2011-06-09T08:00").exit_code
         == 0
     )
-    master, slave = pty.openpty()
     env = {**os.environ, "LIVEBLOG_DB": str(db_path), "LIVEBLOG_AUTHOR": "ann"}
-    try:
-        done = subprocess.run(
-            [sys.executable, "-m", "liveblog", "rebuild"],
-            stdout=subprocess.PIPE,
-            stderr=slave,
-            env=env,
-            cwd=tmp_path,
-            timeout=60,
-            text=True,
-        )
-        os.close(slave)
-        slave = -1
-        chunks = []
-        while True:
-            try:
-                data = os.read(master, 4096)
-            except OSError:  # EIO: the terminal's other end is closed and drained
-                break
-            if not data:
-                break
-            chunks.append(data)
-    finally:
-        if slave != -1:
-            os.close(slave)
-        os.close(master)
+    done, terminal = run_on_a_terminal(["rebuild"], env, tmp_path)
     assert done.returncode == 0
     assert done.stdout == "rebuilt timeline: 1 events\n"
-    assert "rebuilding" in b"".join(chunks).decode()
+    assert "rebuilding" in terminal
 
 
 STATUS_LINE = re.compile(r"timeline\D*?(\d+)\D+?position (\d+)\D+lag (\d+)")

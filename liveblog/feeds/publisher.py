@@ -1,16 +1,34 @@
 """Publishing: every conference's feeds, archives and pages under feeds/<conference>/.
 
-Each publish reads only bounded windows of the timeline (the newest changes, the next
-archive block, the days whose summary changed), so its cost follows what is new. A small
-state file per conference (`.state.json`, derived and disposable) remembers the archive
-boundaries and which day pages are current; deleting it, or all of feeds/, only makes the
-next publish write everything again — byte for byte the same.
+Which conferences a publish renders (`Publisher.publish`): those with an event after the
+feeds directory's high-water mark (an index range scan of the timeline's
+`last_position`), those whose folder is gone (looked for only when feeds/'s own mtime
+moved), and those whose files the rotating audit finds changed — AUDIT_FILES remembered
+fingerprints (size, mtime_ns) compared with the disk per publish. Everything, when the
+marker `feeds/.published` is missing, the options changed, or with `--all`. What was
+published is kept in SQLite (liveblog.store.published) and recorded in one transaction
+after the files are written: a publish that dies midway leaves its conferences to the
+next one. Two publishes into one feeds directory take turns (a flock on the directory).
+
+Within a conference, each render reads only bounded windows of the timeline (the newest
+changes, the next archive block, the days whose summary changed), so its cost follows
+what is new. A small state file per conference (`.state.json`, derived and disposable)
+remembers the archive boundaries and which day pages are current; deleting it, or all of
+feeds/, only makes the next publish write everything again — byte for byte the same.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import fcntl
 import json
+import os
+import random
+import re
+import secrets
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +36,8 @@ from typing import Any
 from markupsafe import escape
 
 from ..projections.timeline import ENTRIES
-from ..store.sqlite import Connection
+from ..store import published
+from ..store.sqlite import Connection, read_transaction
 from ..summary import build_day_summary
 from ..summary.render import render_day_html, render_fragment
 from . import helper, xmltext
@@ -28,6 +47,7 @@ from .document import ATOM_TYPE, JSON_TYPE, RSS_TYPE, Document, latest
 from .files import (
     WRITERS,
     ConcurrentWrites,
+    FeedsDirError,
     check_feeds_dir,
     sweep_stale_temporaries,
     write_if_changed,
@@ -42,7 +62,6 @@ from .model import (
     archive_block,
     archive_contents,
     closed_days,
-    conferences,
     live_entries,
     load_conference,
     newest_first,
@@ -58,6 +77,27 @@ ARCHIVE_RUN_ENTRIES = 1_000
 CONCURRENT_FROM = 8
 """A method writing this many files (or the reflections of this many days) or more
 writes them on threads (files.WRITERS)."""
+MARKER_FILE = ".published"
+"""In feeds/: the random id under which the database remembers this directory."""
+_MARKER = re.compile(r"[0-9a-f]{32}")
+RENDERING = 1
+"""Bump when the renderers write other bytes for the same log: every feeds directory is
+then rendered anew by its next publish (the version is part of the options signature)."""
+AUDIT_FILES = 200
+"""Remembered files each publish compares with the disk (one stat each)."""
+LOCK_SECONDS = 30.0
+"""How long a publish waits for another one writing the same feeds directory."""
+PROGRESS_CONFERENCES = 20
+PROGRESS_FILES = 100
+"""A progress callback is called only for a plan this large (conferences, or files to
+render from scratch)."""
+
+Progress = Callable[[int, int], None]
+"""Called with (done, total), in files (estimated), while a large plan is rendered."""
+
+# Where each feeds directory's audit goes on in this process (by target id): the next
+# publish checks the next window. A new process starts at a random file.
+_audit_cursor: dict[str, int] = {}
 
 # Folders whose stale temporary files this process has already removed. Only a killed
 # writer leaves one (a failing write removes its own), so one sweep per process and
@@ -77,6 +117,120 @@ class PublishOptions:
 class PublishResult:
     changed: list[Path] = field(default_factory=list)
     feed_urls: list[str] = field(default_factory=list)  # changed feeds, for the hub
+    rendered: list[str] = field(default_factory=list)  # the conferences rendered
+    repaired: list[str] = field(default_factory=list)  # ... of them for damaged files
+    everything: bool = False  # every conference was rendered
+    audited: int = 0  # files compared with their fingerprints
+    seconds: float = 0.0
+
+
+@dataclass
+class _Plan:
+    target: published.Target | None  # None: this feeds directory is new to the database
+    path: str
+    signature: str
+    work: dict[str, tuple[int, bool]] = field(default_factory=dict)  # slug: (last, fresh)
+    forget_all: bool = False
+    folders_moved: bool = False
+
+    def needs_record(
+        self, head: int, done: dict[str, published.Published], forget: list[str]
+    ) -> bool:
+        """Anything to remember? An idle publish writes nothing (a write would wake every
+        process watching the database)."""
+        t = self.target
+        return (
+            t is None
+            or bool(done or forget)
+            or self.forget_all
+            or self.folders_moved
+            or (t.position, t.signature) != (head, self.signature)
+        )
+
+
+class _Progress:
+    """Progress in files: each conference is expected to write its archives (entries /
+    page size), its day pages and seven others; each file written ticks one, and a
+    conference that wrote fewer (most were current) jumps to its end when done."""
+
+    def __init__(self, callback: Progress, units: dict[str, int]) -> None:
+        self.callback = callback
+        self.units = units
+        self.total = sum(units.values())
+        self.done = 0
+        self.current = 0  # ticked within the conference being rendered
+        self._slug = ""
+
+    @classmethod
+    def start(
+        cls, publisher: Publisher, plan: _Plan, callback: Progress | None
+    ) -> _Progress | None:
+        work = plan.work
+        if callback is None or not work:
+            return None
+        fresh = plan.forget_all or any(f for _, f in work.values())
+        if len(work) < PROGRESS_CONFERENCES and not fresh:
+            return None
+        slugs = None if plan.forget_all else list(work)
+        counts = published.entry_counts(publisher.conn, slugs)
+        days = published.day_counts(publisher.conn, slugs)
+        size = publisher.options.page_size
+        units = {slug: counts.get(slug, 0) // size + days.get(slug, 0) + 7 for slug in work}
+        progress = cls(callback, units)
+        if len(work) < PROGRESS_CONFERENCES and progress.total < PROGRESS_FILES:
+            return None
+        callback(0, progress.total)
+        return progress
+
+    def wrote(self) -> None:
+        if self.current < self.units.get(self._slug, 0):
+            self.current += 1
+            self.done += 1
+            self.callback(self.done, self.total)
+
+    def conference(self, slug: str) -> None:
+        self._slug, self.current = slug, 0
+
+    def conference_done(self) -> None:
+        self.done += max(0, self.units.get(self._slug, 0) - self.current)
+        self.current = 0
+        self.callback(self.done, self.total)
+
+
+@contextlib.contextmanager
+def _exclusive(feeds: Path) -> Iterator[None]:
+    """One publish at a time per feeds directory (any process): what one records must be
+    what is on disk. Waits up to LOCK_SECONDS for another publish to finish."""
+    try:
+        feeds.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        check_feeds_dir(feeds)
+        raise
+    fd = os.open(feeds, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        deadline = time.monotonic() + LOCK_SECONDS
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise FeedsDirError(
+                        f"another publish has been writing {feeds} for {LOCK_SECONDS:.0f} s "
+                        "(try again when it is done)"
+                    ) from None
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _read_marker(feeds: Path) -> str | None:
+    try:
+        text = (feeds / MARKER_FILE).read_text(encoding="ascii").strip()
+    except (OSError, ValueError):
+        return None
+    return text if _MARKER.fullmatch(text) else None
 
 
 class _Site:
@@ -144,17 +298,146 @@ class Publisher:
     def __init__(self, conn: Connection, options: PublishOptions) -> None:
         self.conn = conn
         self.options = options
+        self._progress: _Progress | None = None
+        self._files: dict[str, tuple[int, int]] = {}  # the conference being rendered
 
-    def publish(self) -> PublishResult:
-        check_feeds_dir(self.options.feeds_dir)
+    # -- which conferences: the selection ------------------------------------------------
+
+    def publish(
+        self, *, everything: bool = False, progress: Progress | None = None
+    ) -> PublishResult:
+        """Render the conferences whose inputs changed since this feeds directory was
+        last published (all of them with `everything`), and remember what was written.
+
+        Call it outside any transaction: it reads one snapshot, writes the files, then
+        records what it published in a write transaction of its own.
+        """
+        started = time.perf_counter()
+        feeds = self.options.feeds_dir
+        check_feeds_dir(feeds)
         result = PublishResult()
-        row = self.conn.execute("SELECT ifnull(max(position), 0) FROM events").fetchone()
-        self.head = int(row[0])
-        for slug in conferences(self.conn):
-            conference = load_conference(self.conn, slug)
-            if conference is not None:
-                self._conference(conference, result)
+        if not feeds.is_dir() and not published.any_conference(self.conn):
+            return result  # nothing to publish, and nowhere made for it
+        published.ensure(self.conn)
+        with _exclusive(feeds):
+            marker = _read_marker(feeds)
+            with read_transaction(self.conn):
+                self.head = int(
+                    self.conn.execute("SELECT ifnull(max(position), 0) FROM events").fetchone()[0]
+                )
+                plan = self._plan(marker, everything, result)
+                self._progress = _Progress.start(self, plan, progress)
+                done: dict[str, published.Published] = {}
+                forget: list[str] = []
+                for slug, (position, fresh) in sorted(plan.work.items()):
+                    conference = load_conference(self.conn, slug)
+                    if conference is None:
+                        forget.append(slug)
+                        continue
+                    if self._progress is not None:
+                        self._progress.conference(slug)
+                    files = self._conference(conference, result, fresh=fresh)
+                    done[slug] = published.Published(position, files, fresh)
+                    result.rendered.append(slug)
+                    if self._progress is not None:
+                        self._progress.conference_done()
+            if plan.target is None:  # new to this database: a marker of its own
+                target_id = secrets.token_hex(16)
+                write_if_changed(feeds / MARKER_FILE, f"{target_id}\n".encode())
+            else:
+                target_id = plan.target.id
+            if plan.needs_record(self.head, done, forget):
+                published.record(
+                    self.conn,
+                    target_id=target_id,
+                    path=plan.path,
+                    seen=plan.target,
+                    head=self.head,
+                    signature=plan.signature,
+                    folders_mtime_ns=feeds.stat().st_mtime_ns,
+                    published=done,
+                    forget_all=plan.forget_all,
+                    forget=forget,
+                    now=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                )
+        result.seconds = time.perf_counter() - started
         return result
+
+    def signature(self) -> str:
+        """What every published file depends on besides the log."""
+        options = self.options
+        return json.dumps(
+            [RENDERING, options.feeds_url, options.page_size, options.hub], separators=(",", ":")
+        )
+
+    def _plan(self, marker: str | None, everything: bool, result: PublishResult) -> _Plan:
+        feeds = self.options.feeds_dir
+        path = str(feeds.resolve())
+        signature = self.signature()
+        target = published.target(self.conn, marker) if marker else None
+        if target is not None and target.path != path:
+            target = None  # a copy of another feeds directory: it gets an id of its own
+        plan = _Plan(target, path, signature)
+        if (
+            target is None
+            or everything
+            or target.signature != signature
+            or target.position > self.head
+        ):
+            # From nothing (no marker): each conference's .state.json, if any, still
+            # holds. Otherwise every file is rendered anew: the options changed, the log
+            # is not the one published, or --all.
+            fresh = target is not None or everything
+            plan.forget_all = True
+            plan.work = {
+                slug: (last, fresh) for slug, last in published.every_conference(self.conn)
+            }
+            result.everything = True
+            return plan
+        plan.work = {
+            slug: (last, False)
+            for slug, last in published.changed_after(self.conn, target.position)
+        }
+        # Damage: a conference folder gone (one stat of feeds/ says whether to look), or a
+        # file that is not what was written (a bounded window of the rotating audit).
+        damaged = set()
+        mtime = feeds.stat().st_mtime_ns
+        if mtime != target.folders_mtime_ns:
+            plan.folders_moved = True
+            there = {entry.name for entry in os.scandir(feeds) if entry.is_dir()}
+            damaged |= published.published_conferences(self.conn, target.id) - there
+        damaged |= self._audit(target, result)
+        if damaged:
+            known = dict(published.last_positions(self.conn, damaged))
+            for slug in damaged:
+                if slug in known:
+                    plan.work[slug] = (known[slug], True)
+                else:
+                    plan.work.setdefault(slug, (0, True))
+            result.repaired = sorted(damaged)
+        return plan
+
+    def _audit(self, target: published.Target, result: PublishResult) -> set[str]:
+        """Compare the next AUDIT_FILES remembered files with the disk; the conferences
+        whose files differ (deleted, edited, replaced by hand)."""
+        cursor = _audit_cursor.get(target.id)
+        if cursor is None:
+            cursor = random.randint(0, published.last_file_id(self.conn, target.id))
+        window = published.audit_window(self.conn, target.id, cursor, AUDIT_FILES)
+        damaged = set()
+        feeds = self.options.feeds_dir
+        for record in window:
+            try:
+                stat = os.stat(feeds / record.conference / record.name)
+            except OSError:
+                damaged.add(record.conference)
+                continue
+            if (stat.st_size, stat.st_mtime_ns) != (record.size, record.mtime_ns):
+                damaged.add(record.conference)
+        if window:
+            _audit_cursor[target.id] = window[-1].id
+        result.audited = len(window)
+        return damaged
 
     # -- one conference ----------------------------------------------------------------
 
@@ -167,15 +450,28 @@ class Publisher:
             result.changed.append(path)
             if url is not None:
                 result.feed_urls.append(url)
+        self._remember(path)
+        if self._progress is not None:
+            self._progress.wrote()
 
-    def _conference(self, conference: Conference, result: PublishResult) -> None:
+    def _remember(self, path: Path) -> None:
+        """The file's fingerprint as written (or found equal), for the audit."""
+        stat = path.stat()
+        folder = self.options.feeds_dir / self._slug
+        self._files[path.relative_to(folder).as_posix()] = (stat.st_size, stat.st_mtime_ns)
+
+    def _conference(
+        self, conference: Conference, result: PublishResult, *, fresh: bool = False
+    ) -> list[tuple[str, int, int]]:
+        """Render one conference; returns the fingerprints of the files it wrote."""
         site = _Site(conference, self.options)
         folder = self.options.feeds_dir / conference.slug
+        self._slug, self._files = conference.slug, {}
         for place in (folder, folder / "archive"):
             if place not in _swept:
                 sweep_stale_temporaries(place)
                 _swept.add(place)
-        state = self._load_state(folder)
+        state = self._load_state(folder, fresh=fresh)
         archives = self._archives(site, folder, state, result)
         archived_to = state["last"][1] if state["last"] else 0
         self._live(site, folder, archives, archived_to, result)
@@ -183,19 +479,26 @@ class Publisher:
         self._index(site, folder, result)
         state["position"] = self.head
         write_if_changed(folder / STATE_FILE, json.dumps(state).encode())
+        self._remember(folder / STATE_FILE)
+        return [(name, size, mtime) for name, (size, mtime) in sorted(self._files.items())]
 
-    def _load_state(self, folder: Path) -> dict[str, Any]:
+    def _load_state(self, folder: Path, *, fresh: bool = False) -> dict[str, Any]:
         """The cache of what was published, if it still matches the files and options."""
         try:
+            if fresh:
+                raise ValueError("rendered from scratch")
             state = dict(json.loads((folder / STATE_FILE).read_text()))
             count = state["count"]
+            signature = state.get("signature") or [None, self.options.feeds_url]
             if (
                 state.get("version") == STATE_VERSION
                 and state.get("page_size") == self.options.page_size
+                # Archives hold their URLs: written under another --feeds-url, all anew.
+                and signature[1] == self.options.feeds_url
                 and (count == 0 or (folder / "archive" / f"{count}.atom").exists())
             ):
                 return state
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, IndexError):
             pass
         return {
             "version": STATE_VERSION,
@@ -203,7 +506,7 @@ class Publisher:
             "count": 0,
             "last": None,
             "days": {},
-            "closed": {},
+            "closed": None,  # unknown: the reflections are written
             "position": 0,
         }
 
@@ -325,7 +628,7 @@ class Publisher:
             self.options.hub,
         ]
         if state.get("signature") != signature:
-            state["days"], state["closed"] = {}, {}
+            state["days"], state["closed"] = {}, None  # None: reflections too
             state["signature"] = signature
         known: dict[str, int] = state["days"]
         # The articles of the pages written here (with their titles and reporters)
@@ -455,22 +758,39 @@ def ping_hub(hub: str, urls: list[str], timeout: float = 10.0) -> list[str]:
     return problems
 
 
-def freshness(feeds_dir: Path) -> list[dict[str, Any]]:
-    """Per conference folder: the log position its feeds were last published at."""
-    out: list[dict[str, Any]] = []
-    if not feeds_dir.is_dir():
+LAGGING_SHOWN = 10
+"""Conferences with unpublished events that `status` names (it counts the others)."""
+
+
+def freshness(conn: Connection | None, feeds_dir: Path, head: int) -> dict[str, Any]:
+    """Where the feeds directory was last published up to, read from the publisher's
+    state: the high-water mark, and the conferences with events after it (counted; the
+    oldest LAGGING_SHOWN named). Its cost follows how many lag, not how many exist."""
+    out: dict[str, Any] = {
+        "dir": str(feeds_dir),
+        "published": False,
+        "position": 0,
+        "lag": head,
+        "published_at": None,
+        "lagging": None,
+        "lagging_conferences": [],
+    }
+    marker = _read_marker(feeds_dir)
+    if conn is None or marker is None or not published.present(conn):
         return out
-    for folder in sorted(p for p in feeds_dir.iterdir() if p.is_dir()):
-        try:
-            state = json.loads((folder / STATE_FILE).read_text())
-        except (OSError, ValueError):
-            continue
-        live = folder / "live.atom"
-        out.append(
-            {
-                "conference": folder.name,
-                "position": int(state.get("position", 0)),
-                "written": live.stat().st_mtime if live.exists() else None,
-            }
-        )
+    target = published.target(conn, marker)
+    if target is None or target.path != str(feeds_dir.resolve()):
+        return out
+    count, rows = published.lagging(conn, target.position, LAGGING_SHOWN)
+    at = published.published_positions(conn, target.id, [slug for slug, _ in rows])
+    out.update(
+        published=True,
+        position=target.position,
+        lag=max(0, head - target.position),
+        published_at=target.published_at,
+        lagging=count,
+        lagging_conferences=[
+            {"conference": slug, "position": at.get(slug, 0), "newest": last} for slug, last in rows
+        ],
+    )
     return out

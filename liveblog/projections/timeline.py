@@ -3,7 +3,9 @@
 Entries are sessions, talks, quotes, notes and photos: where each sits (day, session,
 talk), what corrections changed (new text, speaker or caption), whether it is retracted
 (and why), and its edit history. Each day records the position of the last event that
-changed it, so publishers know which summaries to refresh.
+changed it, so publishers know which summaries to refresh; each conference, the position
+of its newest event of any type (`last_position`, indexed), so a publisher finds the
+conferences changed since it last ran with a range scan, never reading the others.
 
 An entry row does not copy the event's text: `TIMELINE` (a view) joins each entry with
 its event, so a rebuild writes a few small columns per entry, mapped inside SQLite. Only
@@ -38,8 +40,11 @@ CREATE TABLE {CONFERENCES} (
     language TEXT NOT NULL,
     opened_at TEXT NOT NULL,
     closed_at TEXT,
-    changed_position INTEGER NOT NULL
+    changed_position INTEGER NOT NULL,
+    last_position INTEGER NOT NULL  -- the newest event of this conference, of any type
 );
+-- "Conferences changed after position P" (the publisher's selection): a range scan.
+CREATE INDEX {CONFERENCES}_by_last ON {CONFERENCES} (last_position);
 CREATE TABLE {DAYS} (
     conference TEXT NOT NULL,
     number INTEGER NOT NULL,
@@ -50,6 +55,7 @@ CREATE TABLE {DAYS} (
     changed_position INTEGER NOT NULL,
     PRIMARY KEY (conference, number)
 );
+CREATE INDEX {DAYS}_by_change ON {DAYS} (changed_position);
 CREATE TABLE {REPORTERS} (
     conference TEXT NOT NULL,
     day INTEGER NOT NULL,
@@ -159,10 +165,16 @@ class _Batch:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.days: dict[tuple[str, int], int] = {}
+        self.conferences: dict[str, int] = {}
+
+    def conference_changed(self, conference: str, position: int) -> None:
+        self.conferences[conference] = max(position, self.conferences.get(conference, 0))
 
     def day_changed(self, conference: str, day: int, position: int) -> None:
         key = (conference, day)
         self.days[key] = max(position, self.days.get(key, 0))
+        # A correction names its target's conference: the one whose pages change.
+        self.conference_changed(conference, position)
 
     def insert_entries(self, records: Sequence[Record]) -> None:
         entries = [r for r in records if r.type in ENTRY_TYPES]
@@ -199,6 +211,11 @@ class _Batch:
             self.day_changed(conference, day, last)
 
     def finish(self) -> None:
+        if self.conferences:
+            self.conn.executemany(
+                f"UPDATE {CONFERENCES} SET last_position = max(last_position, ?) WHERE slug = ?",
+                [(position, slug) for slug, position in self.conferences.items()],
+            )
         if self.days:
             self.conn.executemany(
                 f"UPDATE {DAYS} SET changed_position = max(changed_position, ?) "
@@ -209,7 +226,7 @@ class _Batch:
 
 class TimelineProjection:
     name = "timeline"
-    version = 5
+    version = 6
     tables = (CONFERENCES, DAYS, REPORTERS, ENTRIES, EDITS, TIMELINE)
     lazy_types = frozenset(ENTRY_TYPES)
     """Entry events are mapped in SQL: the runner need not fetch their data."""
@@ -223,6 +240,8 @@ class TimelineProjection:
         batch = _Batch(conn)
         batch.insert_entries(records)
         for r in records:
+            # Every event counts, whatever its type: the newest one of each conference.
+            batch.conference_changed(r.conference, r.position)
             if r.type not in ENTRY_TYPES:
                 self._other(batch, r)
         batch.finish()
@@ -267,7 +286,8 @@ class TimelineProjection:
         elif t == "conference.opened":
             execute(
                 f"INSERT OR IGNORE INTO {CONFERENCES} (slug, title, venue, timezone, url, "
-                "language, opened_at, changed_position) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "language, opened_at, changed_position, last_position) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     r.conference,
                     d["title"],
@@ -276,6 +296,7 @@ class TimelineProjection:
                     d.get("url"),
                     d["language"],
                     r.occurred_at,
+                    r.position,
                     r.position,
                 ),
             )

@@ -113,7 +113,8 @@ CREATE TABLE IF NOT EXISTS webhook_subscriptions (
     status TEXT NOT NULL CHECK (status IN ('active', 'disabled')),
     status_reason TEXT,
     cursor INTEGER NOT NULL,
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    follows INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS webhook_summaries (
     seq INTEGER PRIMARY KEY,
@@ -164,9 +165,156 @@ def _m002_config(db: Any) -> None:
     ensure_config_tables(db.conn)
 
 
+# What the deliverer keeps so that a tick, a change and `status` cost what changed, not
+# how many subscriptions, deliveries or days there are (README: "What each job costs"):
+#
+# * webhook_progress: the log position the deliverer has prepared through. Every closed
+#   day changed at or before it has its summaries recorded, and a subscription that
+#   `follows` (webhook_subscriptions.follows = 1) has every message up to it queued:
+#   its cursor is max(cursor, that position), so a change that concerns it not costs it
+#   nothing (liveblog.webhooks.queue).
+# * webhook_queue_heads: each subscription's head, its oldest pending delivery (the
+#   only one that may be sent), and when it is due; webhook_delivery_counts: how many
+#   deliveries are in each status. Both are derived from webhook_deliveries, kept by its
+#   triggers, and refilled from it whenever one of them (or a trigger) is missing.
+QUEUE_DDL = """
+CREATE TABLE IF NOT EXISTS webhook_progress (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    position INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS webhook_subscriptions_following
+    ON webhook_subscriptions (conference) WHERE status = 'active' AND follows = 1;
+CREATE INDEX IF NOT EXISTS webhook_subscriptions_own_cursor
+    ON webhook_subscriptions (created_at, id) WHERE status = 'active' AND follows = 0;
+CREATE INDEX IF NOT EXISTS webhook_summaries_by_position ON webhook_summaries (position);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_by_status ON webhook_deliveries (status, id);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_by_subscription
+    ON webhook_deliveries (subscription, id);
+CREATE TABLE IF NOT EXISTS webhook_queue_heads (
+    subscription TEXT PRIMARY KEY,
+    delivery INTEGER NOT NULL,
+    due_at REAL NOT NULL,
+    active INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS webhook_queue_heads_due ON webhook_queue_heads (due_at)
+    WHERE active = 1;
+CREATE TABLE IF NOT EXISTS webhook_delivery_counts (
+    status TEXT PRIMARY KEY,
+    deliveries INTEGER NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS webhook_deliveries_counted AFTER INSERT ON webhook_deliveries
+BEGIN
+    UPDATE webhook_delivery_counts SET deliveries = deliveries + 1 WHERE status = NEW.status;
+END;
+CREATE TRIGGER IF NOT EXISTS webhook_deliveries_queued AFTER INSERT ON webhook_deliveries
+WHEN NEW.status = 'pending'
+BEGIN
+    INSERT OR IGNORE INTO webhook_queue_heads (subscription, delivery, due_at, active)
+        SELECT NEW.subscription, NEW.id, NEW.next_attempt_at, s.status = 'active'
+        FROM webhook_subscriptions AS s WHERE s.id = NEW.subscription;
+END;
+CREATE TRIGGER IF NOT EXISTS webhook_deliveries_recounted
+AFTER UPDATE OF status ON webhook_deliveries WHEN OLD.status IS NOT NEW.status
+BEGIN
+    UPDATE webhook_delivery_counts SET deliveries = deliveries - 1 WHERE status = OLD.status;
+    UPDATE webhook_delivery_counts SET deliveries = deliveries + 1 WHERE status = NEW.status;
+END;
+CREATE TRIGGER IF NOT EXISTS webhook_deliveries_requeued
+AFTER UPDATE OF status, next_attempt_at ON webhook_deliveries
+WHEN OLD.status = 'pending' OR NEW.status = 'pending'
+BEGIN
+    DELETE FROM webhook_queue_heads WHERE subscription = OLD.subscription;
+    INSERT INTO webhook_queue_heads (subscription, delivery, due_at, active)
+        SELECT d.subscription, d.id, d.next_attempt_at, s.status = 'active'
+        FROM webhook_deliveries AS d JOIN webhook_subscriptions AS s ON s.id = d.subscription
+        WHERE d.subscription = OLD.subscription AND d.status = 'pending'
+        ORDER BY d.id LIMIT 1;
+END;
+CREATE TRIGGER IF NOT EXISTS webhook_deliveries_uncounted AFTER DELETE ON webhook_deliveries
+BEGIN
+    UPDATE webhook_delivery_counts SET deliveries = deliveries - 1 WHERE status = OLD.status;
+END;
+CREATE TRIGGER IF NOT EXISTS webhook_deliveries_unqueued AFTER DELETE ON webhook_deliveries
+WHEN OLD.status = 'pending'
+BEGIN
+    DELETE FROM webhook_queue_heads WHERE subscription = OLD.subscription AND delivery = OLD.id;
+    INSERT OR IGNORE INTO webhook_queue_heads (subscription, delivery, due_at, active)
+        SELECT d.subscription, d.id, d.next_attempt_at, s.status = 'active'
+        FROM webhook_deliveries AS d JOIN webhook_subscriptions AS s ON s.id = d.subscription
+        WHERE d.subscription = OLD.subscription AND d.status = 'pending'
+        ORDER BY d.id LIMIT 1;
+END;
+CREATE TRIGGER IF NOT EXISTS webhook_subscriptions_status
+AFTER UPDATE OF status ON webhook_subscriptions
+BEGIN
+    UPDATE webhook_queue_heads SET active = NEW.status = 'active' WHERE subscription = NEW.id;
+    -- Disabled, it stops following: its cursor stays where it was (`webhook enable`
+    -- queues what it missed).
+    UPDATE webhook_subscriptions
+        SET cursor = max(cursor, ifnull((SELECT position FROM webhook_progress), 0)), follows = 0
+        WHERE id = NEW.id AND NEW.status <> 'active' AND follows = 1;
+END;
+CREATE TRIGGER IF NOT EXISTS webhook_subscriptions_removed
+AFTER DELETE ON webhook_subscriptions
+BEGIN
+    DELETE FROM webhook_queue_heads WHERE subscription = OLD.id;
+END;
+"""
+
+DELIVERY_STATUSES = ("pending", "delivered", "dead", "cancelled")
+
+
+def _names(script: str) -> set[str]:
+    return {statement.split()[5] for statement in _split(script)}
+
+
+_EXPECTED = _names(CONFIG_DDL) | _names(QUEUE_DDL)
+
+
 def ensure_config_tables(conn: Connection) -> None:
-    for statement in _split(CONFIG_DDL):
-        conn.execute(statement)
+    """Create whatever configuration table, index or trigger is missing (a new file, a
+    table dropped by hand): one look at sqlite_master when nothing is."""
+    marks = ", ".join("?" * len(_EXPECTED))
+    sql = f"SELECT count(*) FROM sqlite_master WHERE name IN ({marks})"
+    if conn.execute(sql, sorted(_EXPECTED)).fetchone()[0] == len(_EXPECTED):
+        return
+    with write_transaction(conn):
+        for statement in _split(CONFIG_DDL):
+            conn.execute(statement)
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(webhook_subscriptions)")}
+        if "follows" not in columns:  # a table from before m005
+            conn.execute(
+                "ALTER TABLE webhook_subscriptions ADD COLUMN follows INTEGER NOT NULL DEFAULT 0"
+            )
+        for statement in _split(QUEUE_DDL):
+            conn.execute(statement)
+        # Whatever was missing (a table, a trigger), the heads and counts may be stale.
+        refill_queue_state(conn)
+
+
+def refill_queue_state(conn: Connection) -> None:
+    """Derive the heads and the counts from webhook_deliveries again (one scan of it)."""
+    conn.execute("DELETE FROM webhook_queue_heads")
+    conn.execute(
+        "INSERT INTO webhook_queue_heads (subscription, delivery, due_at, active) "
+        "SELECT d.subscription, d.id, d.next_attempt_at, s.status = 'active' "
+        "FROM (SELECT subscription, min(id) AS id FROM webhook_deliveries "
+        "      WHERE status = 'pending' GROUP BY subscription) AS h "
+        "JOIN webhook_deliveries AS d ON d.id = h.id "
+        "JOIN webhook_subscriptions AS s ON s.id = d.subscription"
+    )
+    conn.execute("DELETE FROM webhook_delivery_counts")
+    conn.executemany(
+        "INSERT INTO webhook_delivery_counts (status, deliveries) "
+        "VALUES (?, (SELECT count(*) FROM webhook_deliveries WHERE status = ?))",
+        [(status, status) for status in DELIVERY_STATUSES],
+    )
+
+
+def has_queue_state(conn: Connection) -> bool:
+    """Whether this file has m005's tables: a read-only log from an older release is
+    read as it is, with the queries of before."""
+    return int(conn.execute("PRAGMA user_version").fetchone()[0]) >= QUEUE_STATE_SCHEMA
 
 
 def _m003_encrypt_webhook_secrets(db: Any) -> None:
@@ -192,14 +340,24 @@ def _m004_token_roles(db: Any) -> None:
     db.conn.execute("UPDATE api_tokens SET role = 'editor'")
 
 
+def _m005_webhook_queue_state(db: Any) -> None:
+    """Subscriptions get `follows`; the deliverer's progress, each queue's head and the
+    counts by status are kept (QUEUE_DDL), filled from the deliveries already there.
+    Existing subscriptions keep their own cursors until their next fill."""
+    ensure_config_tables(db.conn)
+
+
 # Each entry is (name, function). Append new migrations; never edit or reorder old ones.
 MIGRATIONS: list[tuple[str, Any]] = [
     ("m001_events", _m001_events),
     ("m002_webhooks", _m002_config),
     ("m003_encrypt_webhook_secrets", _m003_encrypt_webhook_secrets),
     ("m004_token_roles", _m004_token_roles),
+    ("m005_webhook_queue_state", _m005_webhook_queue_state),
 ]
 LATEST = len(MIGRATIONS)
+QUEUE_STATE_SCHEMA = 5
+"""The schema version from which QUEUE_DDL's tables exist (m005)."""
 
 
 def ensure_schema(conn: Connection, *, readonly: bool = False) -> None:

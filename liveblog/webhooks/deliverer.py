@@ -34,7 +34,7 @@ from .addresses import Resolver, parse_url, pin_addresses, system_resolver
 from .payloads import Payloads
 from .policy import RetryPolicy, parse_retry_after
 from .signing import headers as signed_headers
-from .subscriptions import Subscription, all_subscriptions, get
+from .subscriptions import Subscription, any_active, get
 from .summaries import record_summary_changes
 from .transport import PinnedTransport, refuse_cookies
 
@@ -194,13 +194,19 @@ class Deliverer:
         self._projections.catch_up()
         # The deliverer's connection stays at NORMAL (catch-up restores FULL).
         self.conn.execute("PRAGMA synchronous = NORMAL")
-        if not all_subscriptions(self.conn, active_only=True):
+        if not any_active(self.conn):
+            self._prepared_until = min(s.position for s in self._projections.status())
             return 0
         with write_transaction(self.conn):
             until = min(s.position for s in self._projections.status())
             record_summary_changes(self.log)
             self._prepared_until = until
             return queue.fill_all(self.conn, until, self.clock())
+
+    @property
+    def prepared_until(self) -> int:
+        """The log position the last `prepare` caught the projections up to."""
+        return self._prepared_until
 
     # -- sending ---------------------------------------------------------------------
 

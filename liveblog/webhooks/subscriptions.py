@@ -2,7 +2,9 @@
 
 A subscription's `cursor` is the last log position whose messages are already queued
 for it: the log itself is the outbox, so an event appended just before a crash is still
-delivered afterwards.
+delivered afterwards. A subscription that keeps up `follows` the deliverer's progress
+(webhook_progress): its cursor is the larger of its stored one and that position, so a
+change none of its messages are in moves it without a write (liveblog.webhooks.queue).
 """
 
 from __future__ import annotations
@@ -29,6 +31,21 @@ SUMMARY_TYPES = ("summary.published", "summary.updated")
 MESSAGE_TYPES = (*EVENT_TYPES, *SUMMARY_TYPES)
 _SLUG = re.compile(SLUG_PATTERN)
 _COLUMNS = "id, url, events, conference, secret, allow_private, status, status_reason, cursor"
+PROGRESS = "ifnull((SELECT position FROM webhook_progress), 0)"
+"""The log position the deliverer has prepared through (0 before it first ran)."""
+CURSOR = f"CASE WHEN follows = 1 THEN max(cursor, {PROGRESS}) ELSE cursor END"
+"""A subscription's cursor, in SQL: a follower's moves with the deliverer's progress."""
+_SELECT_COLUMNS = _COLUMNS.replace("cursor", CURSOR) + ", follows"
+_OLD_COLUMNS = _COLUMNS + ", 0"
+
+
+def _select(conn: Connection) -> str:
+    """SELECT every column of a subscription, its cursor as it stands."""
+    from ..store.schema import has_queue_state
+
+    # A read-only log from an older release has no followers: its cursors are as stored.
+    columns = _SELECT_COLUMNS if has_queue_state(conn) else _OLD_COLUMNS
+    return f"SELECT {columns} FROM webhook_subscriptions"
 
 
 def matching_types(pattern: str) -> list[str]:
@@ -60,6 +77,7 @@ class Subscription:
     status: str
     status_reason: str | None
     cursor: int
+    follows: bool = False  # the cursor moves with the deliverer's progress
     # The clear secret, on the subscription `add` returns only (printed once); never in
     # a log line or a traceback.
     secret: str | None = field(default=None, repr=False)
@@ -91,7 +109,7 @@ class Subscription:
 
 
 def _subscription(row: Iterable[object]) -> Subscription:
-    id_, url, events, conference, secret, private, status, reason, cursor = row
+    id_, url, events, conference, secret, private, status, reason, cursor, follows = row
     return Subscription(
         id=str(id_),
         url=str(url),
@@ -102,6 +120,7 @@ def _subscription(row: Iterable[object]) -> Subscription:
         status=str(status),
         status_reason=None if reason is None else str(reason),
         cursor=int(str(cursor)),
+        follows=bool(follows),
     )
 
 
@@ -176,15 +195,36 @@ def add(
 
 def all_subscriptions(conn: Connection, *, active_only: bool = False) -> list[Subscription]:
     where = " WHERE status = 'active'" if active_only else ""
-    rows = conn.execute(
-        f"SELECT {_COLUMNS} FROM webhook_subscriptions{where} ORDER BY created_at, id"
-    ).fetchall()
+    rows = conn.execute(f"{_select(conn)}{where} ORDER BY created_at, id").fetchall()
     return [_subscription(r) for r in rows]
+
+
+def any_active(conn: Connection) -> bool:
+    return bool(
+        conn.execute(
+            "SELECT 1 FROM webhook_subscriptions WHERE status = 'active' LIMIT 1"
+        ).fetchone()
+    )
+
+
+def totals(conn: Connection, head: int) -> dict[str, int]:
+    """For `status`: how many subscriptions, how many active, and the log events their
+    queues have not reached yet (an upper bound: filters apply). One pass in SQL."""
+    from ..store.schema import has_queue_state
+
+    cursor = CURSOR if has_queue_state(conn) else "cursor"
+    row = conn.execute(
+        "SELECT count(*), ifnull(sum(status = 'active'), 0), "
+        f"ifnull(sum(CASE WHEN status = 'active' THEN ? - {cursor} END), 0) "
+        "FROM webhook_subscriptions",
+        (head,),
+    ).fetchone()
+    return {"subscriptions": int(row[0]), "active": int(row[1]), "unqueued": int(row[2])}
 
 
 def get(conn: Connection, ref: str) -> Subscription:
     """The subscription with id `ref`, or the only one whose id starts with it."""
-    select = f"SELECT {_COLUMNS} FROM webhook_subscriptions"
+    select = _select(conn)
     rows = (
         conn.execute(f"{select} WHERE id = ?", (ref,)).fetchall()
         or conn.execute(

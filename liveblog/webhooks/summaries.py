@@ -1,10 +1,12 @@
 """`summary.published` / `summary.updated` messages: one per visible change of a closed day.
 
 After the projections catch up, every closed day whose `changed_position` moved since
-it was last checked is rendered again; if its markdown or HTML differs from the last
-version sent, a new version is stored, placed in the log order at the position of the
-event that changed it. Delivery queues read these rows like events, so a summary reaches
-each subscriber right after the event that closed or changed its day.
+it was last checked is rendered again (found in the index of days by changed_position,
+from the deliverer's progress on: the days that changed, not every day there is); if
+its markdown or HTML differs from the last version sent, a new version is stored,
+placed in the log order at the position of the event that changed it. Delivery queues
+read these rows like events, so a summary reaches each subscriber right after the event
+that closed or changed its day.
 
 Which messages exist depends on the log alone, not on when the deliverer looked: when
 several events changed a day since it was last checked (a deliverer that was down, a
@@ -23,17 +25,21 @@ from typing import Any
 from ..projections.timeline import DAYS
 from ..store.log import EventLog
 from ..store.sqlite import Connection
+from .queue import prepared_position
 
 
 def record_summary_changes(log: EventLog) -> int:
     """Store new summary versions; the caller holds the write transaction. Returns how
     many were stored."""
     conn = log.conn
+    # Only the days changed since the deliverer's progress: a range of the index of days
+    # by changed_position (every day changed before it was checked then).
     stale = conn.execute(
         f"SELECT d.conference, d.number, d.changed_position, c.changed_position FROM {DAYS} AS d "
         "LEFT JOIN webhook_summary_checks AS c ON c.conference = d.conference AND c.day = d.number "
-        "WHERE d.closed_at IS NOT NULL AND c.changed_position IS NOT d.changed_position "
-        "ORDER BY d.changed_position"
+        "WHERE d.changed_position > ? AND d.closed_at IS NOT NULL "
+        "AND c.changed_position IS NOT d.changed_position ORDER BY d.changed_position",
+        (prepared_position(conn),),
     ).fetchall()
     if not stale:
         return 0
@@ -76,11 +82,30 @@ def _last_seen(
         if closed_at is None or closed_at == changed_position:
             return None
         return int(closed_at) - 1
-    between = conn.execute(
-        "SELECT count(*) FROM events WHERE conference = ? AND position > ? AND position < ?",
-        (conference, checked, changed_position),
-    ).fetchone()[0]
-    return None if between == 0 else int(checked)
+    return None if _nothing_between(conn, conference, checked, changed_position) else checked
+
+
+def _nothing_between(conn: Connection, conference: str, after: int, before: int) -> bool:
+    """No event of `conference` lies strictly between positions `after` and `before`.
+
+    A conference's versions grow with positions, gap-free: when both positions hold its
+    events, their versions answer with two primary-key lookups, however long the
+    conference or the log."""
+    versions = {
+        position: version
+        for position, version, of in conn.execute(
+            "SELECT position, version, conference FROM events WHERE position IN (?, ?)",
+            (after, before),
+        )
+        if of == conference
+    }
+    if after in versions and before in versions:
+        return bool(versions[before] - versions[after] == 1)
+    found = conn.execute(  # a change made by another conference's event (an import)
+        "SELECT 1 FROM events WHERE conference = ? AND position > ? AND position < ? LIMIT 1",
+        (conference, after, before),
+    ).fetchone()
+    return found is None
 
 
 def _replay(log: EventLog, conference: str, days: list[tuple[int, int, int]]) -> int:
