@@ -40,7 +40,7 @@ from ..store import published
 from ..store.sqlite import Connection, read_transaction
 from ..summary import build_day_summary
 from ..summary.render import render_day_html, render_fragment
-from . import helper, xmltext
+from . import helper
 from .atom import render_atom
 from .defaults import DEFAULT_FEEDS_URL, DEFAULT_PAGE_SIZE
 from .document import ATOM_TYPE, JSON_TYPE, RSS_TYPE, Document, latest
@@ -696,7 +696,7 @@ class Publisher:
         # Each day's article is escaped once for Atom and RSS; a feed is written while
         # the next renders (with every closed day's article, they can be large).
         urls = {path: site.url(path.name) for path in reflections}
-        with xmltext.remembering(), self._writes(result, len(entries), urls) as writes:
+        with self._writes(result, len(entries), urls) as writes:
             for path, render_doc in zip(
                 reflections, (render_atom, render_rss, render_json), strict=True
             ):

@@ -1,9 +1,9 @@
-"""RSS 2.0, written as text (`xmltext`).
+"""RSS 2.0 with feedgen.
 
-The elements come in the order and layout feedgen 1.0 and lxml gave them (the first
-renderer is kept in tests/feedgen_reference.py; the tests hold the two to the same
-bytes). Dates are the document's explicit times in RFC 822 form, never "now", and are
-formatted without touching the process's locale (feedgen switched it for every date).
+feedgen formats RSS dates by switching the whole process's locale (not thread-safe, and
+a surprise for anything else running in the service), and gives every channel a
+lastBuildDate of "now". So it is given no dates at all: the extension writes pubDate and
+lastBuildDate itself, in RFC 822 form, from the document's explicit times.
 """
 
 from __future__ import annotations
@@ -11,62 +11,78 @@ from __future__ import annotations
 import email.utils
 from typing import Any
 
+from feedgen.ext.base import BaseEntryExtension, BaseExtension
+from feedgen.feed import FeedGenerator
+from lxml import etree
+
 from .atom import ATOM_NS
 from .document import RSS_TYPE, Document
-from .xmltext import DECLARATION, attribute, check, text
 
 DC_NS = "http://purl.org/dc/elements/1.1/"
-CONTENT_NS = "http://purl.org/rss/1.0/modules/content/"
-DOCS = "http://www.rssboard.org/rss-specification"
-GENERATOR = "liveblog"
-
-_ROOT = (
-    f'<rss xmlns:dc="{DC_NS}" xmlns:atom="{ATOM_NS}" xmlns:content="{CONTENT_NS}" version="2.0">\n'
-)
 
 
 def rfc822(value: Any) -> str:
     return email.utils.format_datetime(value)
 
 
-def render_rss(doc: Document) -> bytes:
-    if not (doc.title and doc.site_url and doc.subtitle):
-        raise ValueError("Required fields not set (title, link, description)")
-    # The channel's <link> is the site; the feed's own address is the atom:link self.
-    out = [
-        f"{DECLARATION}{_ROOT}  <channel>\n"
-        f"    <title>{text(doc.title)}</title>\n"
-        f"    <link>{text(doc.site_url)}</link>\n"
-        f"    <description>{text(doc.subtitle)}</description>\n"
-        f'    <atom:link href="{attribute(doc.self_url)}" rel="self" type="{RSS_TYPE}"/>\n'
-        f"    <docs>{DOCS}</docs>\n"
-        f"    <generator>{GENERATOR}</generator>\n"
-    ]
-    if doc.language:
-        out.append(f"    <language>{text(doc.language)}</language>\n")
-    # The feed's author: RSS's managingEditor must be an e-mail address.
-    out.append(
-        f"    <lastBuildDate>{text(rfc822(doc.updated))}</lastBuildDate>\n"
-        f"    <dc:creator>{text(doc.author)}</dc:creator>\n"
-    )
-    if doc.hub:
-        out.append(f'    <atom:link rel="hub" href="{attribute(doc.hub)}"/>\n')
-    ids, links = doc.entry_ids, doc.entry_links
-    for entry in doc.entries:
-        if not (entry.title or entry.html):
-            raise ValueError("Required fields not set")
-        link = links.get(entry.id)
-        guid = ids[entry.id]
-        out.append(
-            "    <item>\n"
-            + (f"      <title>{text(entry.title)}</title>\n" if entry.title else "")
-            + (f"      <link>{text(link)}</link>\n" if link else "")
-            + (f"      <description>{text(entry.html)}</description>\n" if entry.html else "")
-            + (f'      <guid isPermaLink="false">{text(guid)}</guid>\n' if guid else "")
+class _LiveblogChannel(BaseExtension):  # type: ignore[misc]
+    def __init__(self) -> None:
+        self.document: Document | None = None
+
+    def extend_ns(self) -> dict[str, str]:
+        return {"dc": DC_NS}
+
+    def extend_rss(self, rss: Any) -> Any:
+        doc = self.document
+        assert doc is not None
+        channel = rss.find("channel")
+        etree.SubElement(channel, "lastBuildDate").text = rfc822(doc.updated)
+        # The feed's author: RSS's managingEditor must be an e-mail address.
+        etree.SubElement(channel, f"{{{DC_NS}}}creator").text = doc.author
+        if doc.hub:
+            etree.SubElement(channel, f"{{{ATOM_NS}}}link", rel="hub", href=doc.hub)
+        return rss
+
+
+class _LiveblogItem(BaseEntryExtension):  # type: ignore[misc]
+    def __init__(self) -> None:
+        self.published: Any = None
+        self.author: str | None = None
+
+    def extend_ns(self) -> dict[str, str]:
+        return {"dc": DC_NS}
+
+    def extend_rss(self, item: Any) -> Any:
+        if self.author:
             # RSS's own <author> must be an e-mail address; Dublin Core names a person.
-            + (f"      <dc:creator>{text(entry.author)}</dc:creator>\n" if entry.author else "")
-            + f"      <pubDate>{text(rfc822(entry.updated))}</pubDate>\n"
-            "    </item>\n"
-        )
-    out.append("  </channel>\n</rss>\n")
-    return check("".join(out))
+            etree.SubElement(item, f"{{{DC_NS}}}creator").text = self.author
+        if self.published is not None:
+            etree.SubElement(item, "pubDate").text = rfc822(self.published)
+        return item
+
+
+def render_rss(doc: Document) -> bytes:
+    fg = FeedGenerator()
+    fg.register_extension("liveblog", _LiveblogChannel, _LiveblogItem, atom=False, rss=True)
+    fg.liveblog.document = doc
+    # No dates through feedgen (see the module docstring): not even its default "now".
+    fg._FeedGenerator__rss_lastBuildDate = None
+    fg.title(doc.title)
+    fg.description(doc.subtitle)
+    fg.language(doc.language)
+    # Self first: feedgen takes the channel's <link> from the last link given.
+    fg.link(href=doc.self_url, rel="self", type=RSS_TYPE)
+    fg.link(href=doc.site_url, rel="alternate")
+    fg.generator("liveblog")
+    for entry in doc.entries:
+        fe = fg.add_entry(order="append")
+        fe.title(entry.title)
+        fe.guid(doc.entry_ids[entry.id], permalink=False)
+        fe.description(entry.html)
+        link = doc.entry_links.get(entry.id)
+        if link:
+            fe.link(href=link)
+        fe.liveblog.published = entry.updated
+        fe.liveblog.author = entry.author
+    data: bytes = fg.rss_str(pretty=True, encoding="UTF-8", xml_declaration=True)
+    return data

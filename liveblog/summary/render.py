@@ -186,75 +186,13 @@ def _context(summary: Node, *, with_json_ld: bool = True) -> dict[str, Any]:
 
 
 # -- the article, shared by the day page and the feeds' HTML content -------------------
-#
-# Written in Python rather than as a jinja2 template: a day of a thousand entries made
-# a thousand macro calls, twice (page and feed), and on a first full publish of a big
-# log the day pages cost more than every archive document together. The output is the
-# template's to the byte (tests/reference/_article.html.j2, held to it by
-# tests/test_summary_article.py): text escaped as autoescape does, None printed "None".
-
-_e = html_text
-
-
-def _item(node: Node) -> str:
-    kind, node_id = node["type"], _e(node["id"])
-    if kind == "quote":
-        return (
-            f'\n<blockquote class="quote" id="e-{node_id}">\n'
-            f"  <p>{paragraphs_html(str(node['text']))}</p>\n"
-            f"  <footer>— {_e(node['speaker'])}</footer>\n</blockquote>"
-        )
-    if kind == "note":
-        return (
-            f'\n<div class="note" id="e-{node_id}"><p>{paragraphs_html(str(node["text"]))}'
-            "</p></div>"
-        )
-    if kind == "photo":
-        caption = _e(node["caption"])
-        return (
-            f'\n<figure class="photo" id="e-{node_id}">\n'
-            f'  <img src="{_e(node["url"])}" alt="{caption}" loading="lazy">\n'
-            f"  <figcaption>{caption}</figcaption>\n</figure>"
-        )
-    return ""
-
-
-def _talk(node: Node) -> str:
-    return (
-        f'\n<section class="talk" id="e-{_e(node["id"])}">\n'
-        f"  <h3>{_e(node['title'])}</h3>\n"
-        f'  <p class="intro">{_e(node["intro"])}</p>'
-        + "".join(_item(child) for child in node["items"])
-        + "\n</section>"
-    )
 
 
 def article_html(context: dict[str, Any]) -> str:
-    """The <article> of a day summary, from its rendering context (`_context`)."""
-    conference = context["conference"]
-    venue = f", {_e(conference['venue'])}" if conference["venue"] else ""
-    out = [
-        f"<article>\n<h1>{_e(context['title'])}</h1>\n"
-        f'<p class="byline">By {_e(context["byline"])} · {_e(conference["title"])}{venue} · '
-        f'<time datetime="{_e(context["day"]["date"])}">{_e(context["date_long"])}</time></p>'
-    ]
-    for node in context["flow"]:
-        kind = node["type"]
-        if kind == "session":
-            out.append(
-                f'\n<section class="session {_e(node["kind"])}" id="e-{_e(node["id"])}">\n'
-                f"<h2>{_e(node['title'])}</h2>\n"
-                f'<p class="intro">{_e(node["intro"])}</p>'
-            )
-            for child in node["flow"]:
-                out.append(_talk(child) if child["type"] == "talk" else _item(child))
-            out.append("\n</section>")
-        elif kind == "talk":
-            out.append(_talk(node))
-        else:
-            out.append(_item(node))
-    out.append("\n</article>")
-    return "".join(out)
+    """The <article> of a day summary, from its rendering context (`_context`): rendered
+    once, then placed in the day page and in the reflections feeds."""
+    template = _package_environment(True).get_template("_article.html.j2")
+    return str(template.render(**context))
 
 
 def render_day_html(summary: Node) -> tuple[str, str]:
