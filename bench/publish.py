@@ -38,6 +38,7 @@ timed ones; a warm-up that alone used it counts as the one), and the notes say s
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -136,6 +137,7 @@ def fresh_open_day(service: Liveblog, options: PublishOptions) -> None:
     service.publish(options)
 
 
+@functools.cache  # the sources do not change during a run; read them once
 def code_fingerprint() -> str:
     """A digest of every file of the liveblog package in use (sources and templates)."""
     root = Path(liveblog.__file__).parent
