@@ -40,7 +40,7 @@ from typing import Any
 
 from liveblog.events import EVENT_TYPES
 from liveblog.store import EventLog
-from liveblog.store.schema import LATEST, log_objects
+from liveblog.store.sqlite.schema import LATEST, log_objects
 
 from . import synthetic
 from .synthetic import (

@@ -54,7 +54,7 @@ from pathlib import Path
 import liveblog
 from liveblog.feeds import PublishOptions
 from liveblog.service import Liveblog
-from liveblog.store.schema import LATEST
+from liveblog.store.sqlite.schema import LATEST
 
 from . import many, synthetic
 from .catch_up import ensure_open_day, short

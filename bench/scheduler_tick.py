@@ -55,7 +55,7 @@ from liveblog.feeds import PublishOptions
 from liveblog.projections.timeline import TimelineProjection
 from liveblog.scheduler import RunOptions, Scheduler
 from liveblog.service import Liveblog
-from liveblog.store.schema import LATEST
+from liveblog.store.sqlite.schema import LATEST
 from liveblog.webhooks import Deliverer, DeliveryOptions, RetryPolicy, parse_schedule
 
 from . import many

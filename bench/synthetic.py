@@ -35,8 +35,8 @@ from typing import Any
 from liveblog.envelope import make_event, parse_data
 from liveblog.events import ENTRY_TYPES, EVENT_TYPES
 from liveblog.store import EventLog
-from liveblog.store.log import encode_data
-from liveblog.store.schema import LATEST
+from liveblog.store.sqlite.log import encode_data
+from liveblog.store.sqlite.schema import LATEST
 
 from . import raw
 

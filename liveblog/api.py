@@ -48,7 +48,7 @@ from .guard import TOKEN_REQUIRED, Guard, one_line
 from .httplimits import Limits
 from .service import Liveblog
 from .store import EventLog
-from .store.sqlite import DatabaseError, OperationalError
+from .store.sqlite.driver import DatabaseError, OperationalError
 from .text import EVENT_ID_PATTERN, SLUG_PATTERN
 
 MAX_BATCH = 1000

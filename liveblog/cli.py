@@ -118,7 +118,7 @@ def one_line(message: str) -> str:
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Turn library and database errors into one clean line and exit status 1."""
-    from .store.sqlite import DatabaseError
+    from .store.sqlite.driver import DatabaseError
 
     try:
         yield
@@ -668,7 +668,7 @@ def rebuild() -> None:
 def backup(dest: Path, force: bool) -> None:
     """Write a consistent copy of the log to DEST (0600) while others keep writing."""
     from .store import EventLog
-    from .store.backup import backup as backup_log
+    from .store.sqlite.backup import backup as backup_log
 
     with user_errors():
         reading = state().db
@@ -688,8 +688,8 @@ def verify() -> None:
     """
     from .secretkey import Keyring
     from .store import EventLog
-    from .store.verify import Finding
-    from .store.verify import verify as verify_log
+    from .store.sqlite.verify import Finding
+    from .store.sqlite.verify import verify as verify_log
     from .webhooks.queue import verify_queue_state
     from .webhooks.subscriptions import verify_secrets
 

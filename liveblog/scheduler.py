@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .errors import LiveblogError
-from .store.sqlite import DatabaseError
+from .store.sqlite.driver import DatabaseError
 
 if TYPE_CHECKING:
     from .feeds import PublishOptions, PublishResult

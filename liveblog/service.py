@@ -538,8 +538,8 @@ class Liveblog:
         return self.projections.catch_up(progress)
 
     def rebuild(self, progress: Callable[[int], None] | None = None) -> dict[str, int]:
-        from .store.schema import refill_queue_state
-        from .store.sqlite import write_transaction
+        from .store.sqlite.driver import write_transaction
+        from .store.sqlite.schema import refill_queue_state
 
         self.log.require_writable()
         self._webhook_tables = False  # tables dropped by hand come back (empty)
@@ -587,7 +587,7 @@ class Liveblog:
         """The connection, with the configuration tables (webhooks, tokens) present:
         recreated, empty, if dropped by hand."""
         if not self._webhook_tables:
-            from .store.schema import ensure_config_tables
+            from .store.sqlite.schema import ensure_config_tables
 
             if not self.log.readonly:  # read-only: read what is there
                 ensure_config_tables(self.log.conn)

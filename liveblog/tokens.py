@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from .errors import InvalidEvent, NotFound, RefusedCommand
 from .roles import EDITOR, REPORTER, ROLES, Role
-from .store.sqlite import Connection, write_transaction
+from .store.sqlite.driver import Connection, write_transaction
 
 PREFIX = "lbt_"
 

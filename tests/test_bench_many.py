@@ -10,7 +10,7 @@ from bench.synthetic import check_row
 from liveblog.feeds import PublishOptions
 from liveblog.service import Liveblog
 from liveblog.store import EventLog
-from liveblog.store.verify import verify
+from liveblog.store.sqlite.verify import verify
 
 CONFERENCES = 4
 

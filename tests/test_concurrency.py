@@ -17,7 +17,7 @@ import pytest
 from pysqlite3 import dbapi2 as pysqlite3
 
 from liveblog.store import EventLog
-from liveblog.store.schema import MIGRATIONS
+from liveblog.store.sqlite.schema import MIGRATIONS
 
 # conftest's `run_cli` returns a Proc: returncode, stdout, stderr.
 Proc = Any

@@ -23,7 +23,7 @@ import pytest
 from pysqlite3 import dbapi2 as sqlite3
 from servers import Api, Proc, Service, Workspace, assert_refused, draft
 
-from liveblog.store.schema import LATEST
+from liveblog.store.sqlite.schema import LATEST
 
 # Besides other reporters' entries, what a reporter's token may not post.
 EDITORS_ONLY_TYPES = ("conference.opened", "conference.closed", "day.opened", "day.closed")

@@ -247,7 +247,7 @@ def test_a_file_that_is_not_sqlite_is_refused_untouched(tmp_path: Path, command:
 
 
 def test_the_application_id_is_the_file_formats() -> None:
-    from liveblog.store.schema import APPLICATION_ID as in_the_code
+    from liveblog.store.sqlite.schema import APPLICATION_ID as in_the_code
 
     assert in_the_code == APPLICATION_ID
 

@@ -150,7 +150,7 @@ def test_running_reporting_commands_stays_light(tmp_path: Path) -> None:
         "print(json.dumps(sorted(sys.modules)))\n",
         tmp_path,
     )
-    assert "liveblog.store.log" in modules
+    assert "liveblog.store.sqlite.log" in modules
     assert heavy(modules) == []
 
 

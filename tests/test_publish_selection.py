@@ -27,7 +27,7 @@ from terminals import run_on_a_terminal
 from liveblog.feeds import PublishOptions, PublishResult
 from liveblog.feeds import publisher as publisher_module
 from liveblog.service import Liveblog
-from liveblog.store.sqlite import open_raw
+from liveblog.store.sqlite.driver import open_raw
 
 Invoke = Callable[..., Result]
 

@@ -26,8 +26,8 @@ from liveblog.errors import (
 )
 from liveblog.events import DayClosed, EventData, NotePosted, SessionStarted
 from liveblog.store import EventLog
-from liveblog.store.schema import APPLICATION_ID, LATEST, MIGRATIONS
-from liveblog.store.sqlite import BUSY_TIMEOUT_MS
+from liveblog.store.sqlite.driver import BUSY_TIMEOUT_MS
+from liveblog.store.sqlite.schema import APPLICATION_ID, LATEST, MIGRATIONS
 
 T0 = dt.datetime(2011, 6, 9, 9, 0, tzinfo=dt.UTC)
 

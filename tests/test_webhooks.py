@@ -36,7 +36,7 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from liveblog.errors import InvalidWebhook, RefusedAddress
-from liveblog.store.log import EventLog
+from liveblog.store.sqlite.log import EventLog
 from liveblog.webhooks import (
     DeliveryOptions,
     RetryPolicy,

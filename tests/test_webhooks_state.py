@@ -23,9 +23,9 @@ from test_hardening_store import public_copy
 from test_hardening_store import reader as reader  # a fixture
 from test_hardening_store import run as run_readonly
 
-from liveblog.store.log import EventLog
-from liveblog.store.schema import LATEST, QUEUE_DDL, _split
-from liveblog.store.sqlite import write_transaction
+from liveblog.store.sqlite.driver import write_transaction
+from liveblog.store.sqlite.log import EventLog
+from liveblog.store.sqlite.schema import LATEST, QUEUE_DDL, _split
 from liveblog.webhooks import DeliveryOptions, RetryPolicy, parse_schedule
 from liveblog.webhooks import queue as webhook_queue
 from liveblog.webhooks import subscriptions as webhook_subscriptions

@@ -122,7 +122,7 @@ def database_path(conn: Any) -> str | None:
 
 
 def _serve(request: dict[str, Any], out: IO[str]) -> None:
-    from ..store.sqlite import open_raw
+    from ..store.sqlite.driver import open_raw
     from ..summary import build_day_summary
     from ..summary.render import render_day_html
     from .atom import render_atom

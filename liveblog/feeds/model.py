@@ -14,7 +14,7 @@ from typing import Any
 
 from ..lines import excerpt
 from ..projections.timeline import CONFERENCES, DAYS, EDITS, ENTRIES, TIMELINE
-from ..store.sqlite import Connection
+from ..store.sqlite.driver import Connection
 from ..summary.render import html_text, paragraphs_html
 
 # XML 1.0 cannot carry these at all (C0 controls are refused at input already; a JSON

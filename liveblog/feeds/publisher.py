@@ -6,7 +6,7 @@ feeds directory's high-water mark (an index range scan of the timeline's
 moved), and those whose files the rotating audit finds changed — AUDIT_FILES remembered
 fingerprints (size, mtime_ns) compared with the disk per publish. Everything, when the
 marker `feeds/.published` is missing, the options changed, or with `--all`. What was
-published is kept in SQLite (liveblog.store.published) and recorded in one transaction
+published is kept in SQLite (liveblog.store.sqlite.published) and recorded in one transaction
 after the files are written: a publish that dies midway leaves its conferences to the
 next one. Two publishes into one feeds directory take turns (a flock on the directory).
 
@@ -36,8 +36,8 @@ from typing import Any
 from markupsafe import escape
 
 from ..projections.timeline import ENTRIES
-from ..store import published
-from ..store.sqlite import Connection, read_transaction
+from ..store.sqlite import published
+from ..store.sqlite.driver import Connection, read_transaction
 from ..summary import build_day_summary
 from ..summary.render import render_day_html, render_fragment
 from . import helper

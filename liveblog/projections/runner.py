@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ..store import EventLog, Record
-from ..store.sqlite import Connection, write_transaction
+from ..store.sqlite.driver import Connection, write_transaction
 
 STATE_DDL = """
 CREATE TABLE IF NOT EXISTS projection_state (

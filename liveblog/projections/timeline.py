@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from ..events import EVENT_TYPES
 from ..store import Record
-from ..store.sqlite import Connection
+from ..store.sqlite.driver import Connection
 
 CONFERENCES = "timeline_conferences"
 DAYS = "timeline_days"

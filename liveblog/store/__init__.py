@@ -1,5 +1,5 @@
 """Storage: the append-only event log in one SQLite file."""
 
-from .log import Appended, EventLog, Record
+from .sqlite.log import Appended, EventLog, Record
 
 __all__ = ["Appended", "EventLog", "Record"]

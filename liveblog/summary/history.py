@@ -12,9 +12,9 @@ import datetime as dt
 from ..errors import InvalidEvent, NotFound
 from ..projections.timeline import TimelineProjection
 from ..store import EventLog
-from ..store.log import Record
-from ..store.replay import copy_records, create_copy
-from ..store.sqlite import connect
+from ..store.sqlite.driver import connect
+from ..store.sqlite.log import Record
+from ..store.sqlite.replay import copy_records, create_copy
 from .model import Node, build_day_summary
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..errors import NotFound
 from ..projections.timeline import CONFERENCES, DAYS, REPORTERS, TIMELINE
-from ..store.sqlite import Connection
+from ..store.sqlite.driver import Connection
 
 Node = dict[str, Any]
 

@@ -26,9 +26,9 @@ import httpx
 
 from ..errors import LiveblogError, NotFound, RefusedAddress
 from ..secretkey import Keyring
-from ..store.log import EventLog
-from ..store.schema import ensure_config_tables
-from ..store.sqlite import write_transaction
+from ..store.sqlite.driver import write_transaction
+from ..store.sqlite.log import EventLog
+from ..store.sqlite.schema import ensure_config_tables
 from . import queue
 from .addresses import Resolver, parse_url, pin_addresses, system_resolver
 from .payloads import Payloads

@@ -11,7 +11,7 @@ import json
 from collections import OrderedDict
 
 from ..errors import NotFound
-from ..store.log import EventLog
+from ..store.sqlite.log import EventLog
 from .queue import Delivery
 
 CACHE_SIZE = 4096  # bodies kept: one event usually goes to several subscribers at once

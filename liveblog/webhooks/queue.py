@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import NotFound, RefusedCommand
-from ..store.sqlite import Connection, write_transaction
+from ..store.sqlite.driver import Connection, write_transaction
 from .subscriptions import (
     CURSOR,
     SUMMARY_TYPES,
@@ -337,7 +337,7 @@ def listing(
 
 def backlog(conn: Connection) -> dict[str, int]:
     """Deliveries by status (for `status`): the counts the triggers keep, four rows."""
-    from ..store.schema import has_queue_state
+    from ..store.sqlite.schema import has_queue_state
 
     sql = (
         "SELECT status, deliveries FROM webhook_delivery_counts"
@@ -352,7 +352,7 @@ def backlog(conn: Connection) -> dict[str, int]:
 def verify_queue_state(conn: Connection) -> tuple[bool, str]:
     """For `liveblog verify`: whether the kept heads and counts say what the deliveries
     say (one pass over the delivery history), in one line."""
-    from ..store.schema import has_queue_state
+    from ..store.sqlite.schema import has_queue_state
 
     tables = {
         r[0]

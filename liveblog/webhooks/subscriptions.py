@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import AmbiguousId, InvalidWebhook, NotFound, RefusedCommand
 from ..events import EVENT_TYPES
-from ..store.sqlite import Connection, write_transaction
+from ..store.sqlite.driver import Connection, write_transaction
 from ..text import SLUG_PATTERN
 from .addresses import parse_url
 from .signing import new_secret, secret_key
@@ -41,7 +41,7 @@ _OLD_COLUMNS = _COLUMNS + ", 0"
 
 def _select(conn: Connection) -> str:
     """SELECT every column of a subscription, its cursor as it stands."""
-    from ..store.schema import has_queue_state
+    from ..store.sqlite.schema import has_queue_state
 
     # A read-only log from an older release has no followers: its cursors are as stored.
     columns = _SELECT_COLUMNS if has_queue_state(conn) else _OLD_COLUMNS
@@ -210,7 +210,7 @@ def any_active(conn: Connection) -> bool:
 def totals(conn: Connection, head: int) -> dict[str, int]:
     """For `status`: how many subscriptions, how many active, and the log events their
     queues have not reached yet (an upper bound: filters apply). One pass in SQL."""
-    from ..store.schema import has_queue_state
+    from ..store.sqlite.schema import has_queue_state
 
     cursor = CURSOR if has_queue_state(conn) else "cursor"
     row = conn.execute(

@@ -23,8 +23,8 @@ import json
 from typing import Any
 
 from ..projections.timeline import DAYS
-from ..store.log import EventLog
-from ..store.sqlite import Connection
+from ..store.sqlite.driver import Connection
+from ..store.sqlite.log import EventLog
 from .queue import prepared_position
 
 

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import SchemaTooNew
-from .sqlite import Connection, write_transaction
+from ...errors import SchemaTooNew
+from .driver import Connection, write_transaction
 
 APPLICATION_ID = 0x4C42_4C47
 """`PRAGMA application_id` of every liveblog database ("LBLG"): how a file is known as
-ours before anything is written to it (liveblog.store.opening)."""
+ours before anything is written to it (liveblog.store.sqlite.opening)."""
 
 EVENTS_DDL = """
 CREATE TABLE events (
@@ -320,7 +320,7 @@ def has_queue_state(conn: Connection) -> bool:
 def _m003_encrypt_webhook_secrets(db: Any) -> None:
     """Secrets stored in clear by an older release are encrypted (liveblog.secretkey);
     the key file is created beside the database only if there is one to encrypt."""
-    from ..webhooks.subscriptions import keyring_for, seal_clear_secrets
+    from ...webhooks.subscriptions import keyring_for, seal_clear_secrets
 
     ensure_config_tables(db.conn)
     seal_clear_secrets(db.conn, keyring_for(db.conn))

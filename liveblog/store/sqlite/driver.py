@@ -35,7 +35,7 @@ if sqlite3.sqlite_version_info < MINIMUM_SQLITE:  # pragma: no cover
 def connect(path: str | Path) -> Connection:
     """Open `path` with the pragmas every liveblog connection needs (WAL included).
 
-    For events.db, `liveblog.store.opening` first checks whose file it is: switching to
+    For events.db, `liveblog.store.sqlite.opening` first checks whose file it is: switching to
     WAL writes to the file, so it must not happen to another program's database.
     """
     conn = open_raw(path)

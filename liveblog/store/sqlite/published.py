@@ -21,10 +21,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ..projections.timeline import CONFERENCES as TIMELINE_CONFERENCES
-from ..projections.timeline import DAYS as TIMELINE_DAYS
-from ..projections.timeline import ENTRIES as TIMELINE_ENTRIES
-from .sqlite import Connection, write_transaction
+from ...projections.timeline import CONFERENCES as TIMELINE_CONFERENCES
+from ...projections.timeline import DAYS as TIMELINE_DAYS
+from ...projections.timeline import ENTRIES as TIMELINE_ENTRIES
+from .driver import Connection, write_transaction
 
 TARGETS = "publish_targets"
 CONFERENCES = "publish_conferences"

@@ -21,14 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import UnreadableEvent
+from ...errors import UnreadableEvent
+from .driver import Connection, open_raw
 from .log import EventLog, row_to_event
 from .replay import copy_records, create_copy
 from .schema import log_objects
-from .sqlite import Connection, open_raw
 
 if TYPE_CHECKING:
-    from ..projections import Projection
+    from ...projections import Projection
 
 SHOWN = 10
 """Problems of one kind listed before the rest are counted."""
@@ -45,7 +45,7 @@ class Finding:
 
 def verify(log: EventLog) -> list[Finding]:
     """Every finding, good and bad, in the order checked."""
-    from ..projections import default_projections
+    from ...projections import default_projections
 
     findings: list[Finding] = []
     projections = default_projections()
@@ -262,7 +262,7 @@ def _projections(
 
 def _replay(log: EventLog, path: Path, projection: Projection, until: int) -> None:
     """Replay the log up to `until` (read in the caller's snapshot) into `path`."""
-    from ..projections.runner import CHUNK, PROJECTION_CACHE_KIB
+    from ...projections.runner import CHUNK, PROJECTION_CACHE_KIB
 
     scratch = open_raw(path)
     try:

@@ -14,8 +14,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..envelope import Event, describe, format_time, parse_data
-from ..errors import (
+from ...envelope import Event, describe, format_time, parse_data
+from ...errors import (
     AmbiguousId,
     ConflictingEvent,
     InvalidEvent,
@@ -25,11 +25,11 @@ from ..errors import (
     UnreadableEvent,
     VersionConflict,
 )
-from ..events import EVENT_TYPES, EventData
-from ..upcasting import upcast
+from ...events import EVENT_TYPES, EventData
+from ...upcasting import upcast
+from .driver import Connection, read_transaction, write_transaction
 from .opening import ReadOnlyDatabase, open_database
 from .schema import ensure_schema
-from .sqlite import Connection, read_transaction, write_transaction
 
 _COLUMNS = (
     "position, id, type, conference, occurred_at, recorded_at, author, version, "

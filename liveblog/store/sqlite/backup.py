@@ -15,10 +15,10 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import RefusedCommand
-from .files import create_private, fsync_directory, fsync_path
+from ...errors import RefusedCommand
+from ..files import create_private, fsync_directory, fsync_path
+from .driver import open_raw
 from .log import EventLog
-from .sqlite import open_raw
 
 
 @dataclass(frozen=True)

@@ -21,10 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from ..errors import StoreError
-from .files import create_private
-from .schema import APPLICATION_ID, LATEST
-from .sqlite import (
+from ...errors import StoreError
+from ..files import create_private
+from .driver import (
     Connection,
     DatabaseError,
     OperationalError,
@@ -32,6 +31,7 @@ from .sqlite import (
     prepare_for_writing,
     read_transaction,
 )
+from .schema import APPLICATION_ID, LATEST
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 LOG_COLUMNS = frozenset(
