@@ -1,15 +1,33 @@
-"""The event vocabulary: one frozen pydantic model per wire type.
+"""The event vocabulary: one frozen pydantic model per wire type, and the registry.
 
 A model holds only the type's own fields (the export format's `data`); who, when and
 where live in the envelope (`liveblog.envelope`). Each model declares the schema version
 it writes; older versions stored in a log are upcast on read (`liveblog.upcasting`),
 never rewritten.
+
+**The registry.** Each model also declares, as class attributes, everything the rest of
+the code asks of its type, and every other list of types is derived from `REGISTRY`:
+
+- `DESCRIPTION`: one line saying what the event records (help text, API docs);
+- `SCHEMA_VERSION` and `UPCASTERS`: the version written, and one upcaster for each older
+  version (`UPCASTERS[n]` turns version-n data into version n+1);
+- `ENTRY`: for a type that becomes an entry of the timeline, its `EntryKind` (the kind's
+  name, and which correction fields it accepts, mapped to the field each one replaces);
+  None for the structural types (days, sessions ending, corrections…);
+- `COMMAND`: the reporting command that appends it (`Command`: CLI name, arguments, help);
+- `EXAMPLE`: sample data, valid for the model (tests, API docs).
+
+Adding an event type is: its model here, with those attributes; then its renderings
+(one line, the feeds, the summary) where `tests/test_registry*.py` says they are missing.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Annotated, Any, ClassVar, Literal, TypeAlias, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
@@ -32,6 +50,53 @@ SESSION_KINDS: tuple[str, ...] = get_args(SessionKind)
 
 DayNumber = Annotated[int, Field(ge=1, le=366)]
 
+Data = dict[str, Any]
+Upcaster = Callable[[Data], Data]
+"""Turns one type's `data` from schema version N into version N+1 (a copy it may edit)."""
+
+
+@dataclass(frozen=True)
+class EntryKind:
+    """What makes an event type an entry of the timeline.
+
+    `correctable` maps each field of `entry.corrected` that may target this kind to the
+    field of the entry it replaces (a correction's `text` is a talk's `title`).
+    """
+
+    name: str
+    correctable: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Argument:
+    """One input of a reporting command: a positional argument or an --option.
+
+    `name` is the model field (or, for a field the service fills in, the keyword the
+    service method takes); `option` gives the flag spelling (`--caption`), None for a
+    positional argument.
+    """
+
+    name: str
+    help: str = ""
+    option: str | None = None
+    required: bool = False
+    metavar: str | None = None
+    multiple: bool = False
+
+
+@dataclass(frozen=True)
+class Command:
+    """The reporting command that appends an event type.
+
+    `name` is the CLI's words (`("talk", "start")`, `("note",)`); `method` the
+    reporting service's method that the CLI, the API's drafts and the remote CLI call.
+    """
+
+    name: tuple[str, ...]
+    method: str
+    help: str
+    arguments: tuple[Argument, ...] = ()
+
 
 class EventData(BaseModel):
     """Base of every event type: immutable, and unknown fields are an error."""
@@ -42,6 +107,16 @@ class EventData(BaseModel):
 
     SCHEMA_VERSION: ClassVar[int] = 1
     """The schema version this release writes for the type."""
+    UPCASTERS: ClassVar[Mapping[int, Upcaster]] = MappingProxyType({})
+    """Version n → n+1, for every n below SCHEMA_VERSION."""
+    DESCRIPTION: ClassVar[str] = ""
+    """What the event records, in one line."""
+    ENTRY: ClassVar[EntryKind | None] = None
+    """Set for types that become entries of the timeline (correctable, retractable)."""
+    COMMAND: ClassVar[Command | None] = None
+    """The reporting command that appends this type."""
+    EXAMPLE: ClassVar[Mapping[str, Any]] = MappingProxyType({})
+    """Sample `data` (without `type`), valid for the model."""
 
     type: str
 
@@ -51,6 +126,10 @@ class EventData(BaseModel):
 
 
 class ConferenceOpened(EventData):
+    DESCRIPTION: ClassVar[str] = "A conference opened for coverage: its title, venue and timezone."
+    EXAMPLE: ClassVar[Mapping[str, Any]] = MappingProxyType(
+        {"title": "SOCITM 2011", "venue": "Birmingham", "timezone": "Europe/London"}
+    )
     type: Literal["conference.opened"] = "conference.opened"
     title: Title
     venue: Name | None = None
@@ -72,10 +151,13 @@ class ConferenceOpened(EventData):
 
 
 class ConferenceClosed(EventData):
+    DESCRIPTION: ClassVar[str] = "The conference's coverage ended."
     type: Literal["conference.closed"] = "conference.closed"
 
 
 class DayOpened(EventData):
+    DESCRIPTION: ClassVar[str] = "A day of the conference began (its number and date)."
+    EXAMPLE: ClassVar[Mapping[str, Any]] = MappingProxyType({"number": 2, "date": "2011-06-09"})
     type: Literal["day.opened"] = "day.opened"
     number: DayNumber
     date: dt.date
@@ -83,13 +165,28 @@ class DayOpened(EventData):
 
 
 class DayClosed(EventData):
+    DESCRIPTION: ClassVar[str] = "A day of the conference ended."
+    EXAMPLE: ClassVar[Mapping[str, Any]] = MappingProxyType({"number": 2})
     type: Literal["day.closed"] = "day.closed"
     number: DayNumber
+
+
+def _single_host_to_hosts(data: Data) -> Data:
+    """session.started 1 → 2: the single optional `host` became the list `hosts`."""
+    host = data.pop("host", None)
+    data["hosts"] = [host] if host else []
+    return data
 
 
 class SessionStarted(EventData):
     """Schema 2 replaced the single optional `host` of schema 1 with `hosts`."""
 
+    DESCRIPTION: ClassVar[str] = "A session began: a plenary, a break-out, a roundtable…"
+    UPCASTERS: ClassVar[Mapping[int, Upcaster]] = MappingProxyType({1: _single_host_to_hosts})
+    ENTRY: ClassVar[EntryKind | None] = EntryKind("session", {"text": "title"})
+    EXAMPLE: ClassVar[Mapping[str, Any]] = MappingProxyType(
+        {"day": 2, "title": "Morning plenary", "kind": "plenary", "room": "Hall 1"}
+    )
     SCHEMA_VERSION: ClassVar[int] = 2
     type: Literal["session.started"] = "session.started"
     day: DayNumber
@@ -100,12 +197,26 @@ class SessionStarted(EventData):
 
 
 class SessionEnded(EventData):
+    DESCRIPTION: ClassVar[str] = "A session ended."
+    EXAMPLE: ClassVar[Mapping[str, Any]] = MappingProxyType({"session": "3f2a9c1e"})
     type: Literal["session.ended"] = "session.ended"
     session: EventId
     """The id of the `session.started` event this ends."""
 
 
 class TalkStarted(EventData):
+    DESCRIPTION: ClassVar[str] = "A talk began inside a session: its title and speaker."
+    ENTRY: ClassVar[EntryKind | None] = EntryKind("talk", {"text": "title", "speaker": "speaker"})
+    EXAMPLE: ClassVar[Mapping[str, Any]] = MappingProxyType(
+        {
+            "day": 2,
+            "session": "3f2a9c1e",
+            "title": "Shared services",
+            "speaker": "Jane Smith",
+            "role": "President",
+            "organisation": "SOCITM",
+        }
+    )
     type: Literal["talk.started"] = "talk.started"
     day: DayNumber
     session: EventId
@@ -116,6 +227,8 @@ class TalkStarted(EventData):
 
 
 class TalkEnded(EventData):
+    DESCRIPTION: ClassVar[str] = "A talk ended."
+    EXAMPLE: ClassVar[Mapping[str, Any]] = MappingProxyType({"talk": "7b0d4e2a"})
     type: Literal["talk.ended"] = "talk.ended"
     talk: EventId
 
@@ -129,37 +242,94 @@ class _Placed(EventData):
 
 
 class QuoteCaptured(_Placed):
+    DESCRIPTION: ClassVar[str] = "Words someone said, and who said them."
+    ENTRY: ClassVar[EntryKind | None] = EntryKind("quote", {"text": "text", "speaker": "speaker"})
+    EXAMPLE: ClassVar[Mapping[str, Any]] = MappingProxyType(
+        {"day": 2, "text": "Shared services are here to stay.", "speaker": "Jane Smith"}
+    )
     type: Literal["quote.captured"] = "quote.captured"
     text: Body
     speaker: Name
 
 
 class NotePosted(_Placed):
+    DESCRIPTION: ClassVar[str] = "The reporter's own observation or paraphrase."
+    ENTRY: ClassVar[EntryKind | None] = EntryKind("note", {"text": "text"})
+    EXAMPLE: ClassVar[Mapping[str, Any]] = MappingProxyType({"day": 2, "text": "The room is full."})
     type: Literal["note.posted"] = "note.posted"
     text: Body
 
 
 class PhotoPosted(_Placed):
+    DESCRIPTION: ClassVar[str] = "A picture (an http(s) URL) with a caption."
+    ENTRY: ClassVar[EntryKind | None] = EntryKind("photo", {"caption": "caption"})
+    EXAMPLE: ClassVar[Mapping[str, Any]] = MappingProxyType(
+        {"day": 2, "url": "https://example.org/hall.jpg", "caption": "A full hall"}
+    )
     type: Literal["photo.posted"] = "photo.posted"
     url: Url
     caption: Caption
 
 
+class LinkPosted(_Placed):
+    DESCRIPTION: ClassVar[str] = "A link worth sharing: slides, a paper, a report."
+    ENTRY: ClassVar[EntryKind | None] = EntryKind(
+        "link", {"text": "title", "description": "description"}
+    )
+    EXAMPLE: ClassVar[Mapping[str, Any]] = MappingProxyType(
+        {
+            "day": 2,
+            "url": "https://example.org/slides.pdf",
+            "title": "Jane Smith's slides",
+            "description": "The 40 slides of the morning keynote.",
+        }
+    )
+    type: Literal["link.posted"] = "link.posted"
+    url: Url
+    title: Title
+    description: Body | None = None
+
+
 class EntryCorrected(EventData):
+    """New values for some fields of an entry; which ones a kind accepts is its ENTRY.
+
+    `description` came with links: it is left out of `data()` when unset, so the
+    corrections written before it keep their exact bytes.
+    """
+
+    DESCRIPTION: ClassVar[str] = "New wording for an entry: its text, speaker or caption."
+    EXAMPLE: ClassVar[Mapping[str, Any]] = MappingProxyType(
+        {"target": "3f2a9c1e", "text": "Shared services are here to stay, she said."}
+    )
     type: Literal["entry.corrected"] = "entry.corrected"
     target: EventId
     text: Body | None = None
     speaker: Name | None = None
     caption: Caption | None = None
+    description: Body | None = None
 
     @model_validator(mode="after")
     def _changes_something(self) -> EntryCorrected:
-        if self.text is None and self.speaker is None and self.caption is None:
+        if all(getattr(self, name) is None for name in CORRECTION_FIELDS):
             raise ValueError("a correction needs new text, a speaker or a caption")
         return self
 
+    def changes(self) -> dict[str, Any]:
+        """The correction fields it sets, by name."""
+        return {n: getattr(self, n) for n in CORRECTION_FIELDS if getattr(self, n) is not None}
+
+    def data(self) -> dict[str, Any]:
+        data = super().data()
+        if data.get("description") is None:
+            data.pop("description", None)
+        return data
+
 
 class EntryRetracted(EventData):
+    DESCRIPTION: ClassVar[str] = "An entry withdrawn, with an optional reason."
+    EXAMPLE: ClassVar[Mapping[str, Any]] = MappingProxyType(
+        {"target": "3f2a9c1e", "reason": "Misattributed"}
+    )
     type: Literal["entry.retracted"] = "entry.retracted"
     target: EventId
     reason: Reason | None = None
@@ -177,20 +347,49 @@ AnyEvent: TypeAlias = Annotated[
     | QuoteCaptured
     | NotePosted
     | PhotoPosted
+    | LinkPosted
     | EntryCorrected
     | EntryRetracted,
     Field(discriminator="type"),
 ]
 
-EVENT_TYPES: dict[str, type[EventData]] = {
-    model.model_fields["type"].default: model for model in get_args(get_args(AnyEvent)[0])
-}
-"""Wire name → model, for every type this release knows."""
-
-ENTRY_TYPES = frozenset(
-    {"session.started", "talk.started", "quote.captured", "note.posted", "photo.posted"}
+REGISTRY: Mapping[str, type[EventData]] = MappingProxyType(
+    {model.model_fields["type"].default: model for model in get_args(get_args(AnyEvent)[0])}
 )
+"""Wire name → model, for every type this release knows, in declaration order."""
+
+EVENT_TYPES = REGISTRY  # the name the public API has always exported
+
+ENTRY_TYPES: frozenset[str] = frozenset(t for t, m in REGISTRY.items() if m.ENTRY is not None)
 """Types that become an entry of the timeline, and so can be corrected or retracted."""
+
+ENTRY_KINDS: Mapping[str, type[EventData]] = MappingProxyType(
+    {m.ENTRY.name: m for m in REGISTRY.values() if m.ENTRY is not None}
+)
+"""Entry kind (`quote`, `link`…) → its model."""
+
+
+CORRECTION_FIELDS: tuple[str, ...] = tuple(
+    dict.fromkeys(name for m in REGISTRY.values() if m.ENTRY for name in m.ENTRY.correctable)
+)
+"""Every field a correction can set (`text`, `speaker`, …), derived from the entry kinds."""
+
+
+def entry_kind(event_type: str) -> EntryKind:
+    """The entry kind of `event_type`; a type that is not an entry is a bug, not a guess."""
+    model = REGISTRY.get(event_type)
+    if model is None or model.ENTRY is None:
+        raise LookupError(f"{event_type!r} is not an entry type")
+    return model.ENTRY
+
+
+def entry_model(kind: str) -> type[EventData]:
+    """The model of the entry kind `kind` (`quote` → QuoteCaptured); unknown raises."""
+    try:
+        return ENTRY_KINDS[kind]
+    except KeyError:
+        raise LookupError(f"{kind!r} is not an entry kind") from None
+
 
 event_adapter: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent, config=ConfigDict(defer_build=True))
 """Parses any event's data (with its `type`) through the discriminated union."""
