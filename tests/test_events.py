@@ -29,6 +29,7 @@ from liveblog.events import (
     EntryCorrected,
     EntryRetracted,
     EventData,
+    LinkPosted,
     NotePosted,
     PhotoPosted,
     QuoteCaptured,
@@ -73,6 +74,13 @@ SAMPLES: dict[str, EventData] = {
     "photo.posted": PhotoPosted(
         day=2, url="https://example.org/photos/1.jpg?size=large", caption="The stage"
     ),
+    "link.posted": LinkPosted(
+        day=2,
+        session="s-1",
+        url="https://example.org/slides.pdf",
+        title="The slides",
+        description="All 40 of them",
+    ),
     "entry.corrected": EntryCorrected(target="q-1", text="We must share", speaker="A. Burns"),
     "entry.retracted": EntryRetracted(target="q-1", reason="wrong talk"),
 }
@@ -107,7 +115,7 @@ def export_line(event_type: str, data: dict[str, Any], **overrides: Any) -> dict
 
 def test_samples_cover_every_event_type() -> None:
     assert set(SAMPLES) == set(EVENT_TYPES)
-    assert len(EVENT_TYPES) == 13
+    assert len(EVENT_TYPES) == 14
     for name, model in EVENT_TYPES.items():
         assert isinstance(SAMPLES[name], model)
         assert SAMPLES[name].type == name
