@@ -30,7 +30,16 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Annotated, Any, ClassVar, Literal, TypeAlias, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    TypeAdapter,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from .text import Body, Caption, EventId, Name, Reason, Title, Url
 
@@ -293,7 +302,7 @@ class LinkPosted(_Placed):
 class EntryCorrected(EventData):
     """New values for some fields of an entry; which ones a kind accepts is its ENTRY.
 
-    `description` came with links: it is left out of `data()` when unset, so the
+    `description` came with links: it is left out of every serialisation when unset, so the
     corrections written before it keep their exact bytes.
     """
 
@@ -318,9 +327,12 @@ class EntryCorrected(EventData):
         """The correction fields it sets, by name."""
         return {n: getattr(self, n) for n in CORRECTION_FIELDS if getattr(self, n) is not None}
 
-    def data(self) -> dict[str, Any]:
-        data = super().data()
-        if data.get("description") is None:
+    @model_serializer(mode="wrap")
+    def _description_only_when_set(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # Every serialisation (the log's JSON, `data()`, exports) leaves an unset
+        # description out, so a correction without one keeps the bytes of before links.
+        data = handler(self)
+        if isinstance(data, dict) and data.get("description") is None:
             data.pop("description", None)
         return data
 

@@ -606,3 +606,15 @@ def test_error_messages_are_one_line(case: str) -> None:
     message = str(info.value)
     assert message.strip()
     assert "\n" not in message and "\r" not in message, repr(message)
+
+
+def test_a_correction_without_a_description_keeps_the_bytes_of_before_links() -> None:
+    # `description` came with link.posted; corrections written before it had no such key,
+    # and new ones that do not set it must be stored and exported byte for byte the same.
+    plain = EntryCorrected(target="q-1", text="We must share")
+    assert plain.model_dump_json(exclude={"type"}) == (
+        '{"target":"q-1","text":"We must share","speaker":null,"caption":null}'
+    )
+    assert "description" not in envelope(plain).to_export()["data"]
+    described = EntryCorrected(target="l-1", description="The final version")
+    assert described.data()["description"] == "The final version"
