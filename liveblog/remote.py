@@ -26,21 +26,13 @@ from typing import Any
 
 from .drafts import make_draft
 from .envelope import Event, from_export
-from .errors import LiveblogError
+from .errors import LiveblogError, ServerRefused, Unreachable
 from .store.files import private_dir, private_opener
 from .terminal import printable
 
 DEADLINE_SECONDS = 10.0  # one POST, connect to answer
 MAX_ERROR_CHARS = 500  # of a server's refusal, as shown
 CONNECT_SECONDS = 3.0
-
-
-class Unreachable(Exception):
-    """The server did not answer usefully: the draft is queued."""
-
-
-class ServerRefused(LiveblogError):
-    """The server answered no (4xx): the draft is wrong, retrying will not help."""
 
 
 @dataclass(frozen=True)

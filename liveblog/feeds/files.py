@@ -21,17 +21,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 
-from ..errors import LiveblogError
+from ..errors import FeedsDirError as FeedsDirError  # defined in errors.py, imported from here too
 
 # tempfile.mkstemp's names: the prefix, then 8 characters from this alphabet.
 TEMPORARY = re.compile(r"\.(?P<name>.+\.(?:atom|rss|json|html))\.[a-z0-9_]{8}")
 # Between mkstemp creating a file and its writer locking it there is no lock to see;
 # a file that young is left alone (the window is two system calls long).
 STALE_SECONDS = 60.0
-
-
-class FeedsDirError(LiveblogError):
-    """The feeds directory (or a folder in it) cannot be used: a file is in the way."""
 
 
 def check_feeds_dir(feeds_dir: Path) -> None:

@@ -22,13 +22,14 @@ from ...errors import (
     LiveblogError,
     NewerSchemaVersion,
     NotFound,
+    ReadOnlyDatabase,
     UnreadableEvent,
     VersionConflict,
 )
 from ...events import EVENT_TYPES, EventData
 from ...upcasting import upcast
 from .driver import Connection, read_transaction, write_transaction
-from .opening import ReadOnlyDatabase, open_database
+from .opening import open_database
 from .schema import ensure_schema
 
 _COLUMNS = (

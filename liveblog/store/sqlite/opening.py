@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from ...errors import StoreError
+from ...errors import MissingLog, NotOurDatabase, UnopenableDatabase
 from ..files import create_private
 from .driver import (
     Connection,
@@ -48,22 +48,6 @@ LOG_COLUMNS = frozenset(
         "data",
     }
 )
-
-
-class NotOurDatabase(StoreError):
-    """Not SQLite, or another program's database: refused, untouched."""
-
-
-class UnopenableDatabase(StoreError):
-    """The environment stops us: no permission, no such directory, a log to recover."""
-
-
-class ReadOnlyDatabase(StoreError):
-    """A command that writes, on a database this user can only read."""
-
-
-class MissingLog(StoreError):
-    """Our database, but its `events` table is gone (dropped by another program)."""
 
 
 class Identity(enum.Enum):
