@@ -35,12 +35,14 @@ from .errors import (
     AmbiguousId,
     ConflictingEvent,
     ContextError,
+    DriverError,
     Forbidden,
     InvalidEvent,
     InvalidWebhook,
     LiveblogError,
     NotFound,
     RefusedCommand,
+    StoreUnavailable,
     VersionConflict,
 )
 from .feedserver import FeedFiles
@@ -48,7 +50,6 @@ from .guard import TOKEN_REQUIRED, Guard, one_line
 from .httplimits import Limits
 from .service import Liveblog
 from .store import EventLog
-from .store.sqlite.driver import DatabaseError, OperationalError
 from .text import EVENT_ID_PATTERN, SLUG_PATTERN
 
 MAX_BATCH = 1000
@@ -176,9 +177,15 @@ def create_app(
     async def _refused(request: Request, exc: LiveblogError) -> JSONResponse:
         return error(status_of(exc), str(exc))
 
-    @api.exception_handler(OperationalError)
-    async def _busy(request: Request, exc: OperationalError) -> JSONResponse:
+    @api.exception_handler(StoreUnavailable)
+    async def _busy(request: Request, exc: StoreUnavailable) -> JSONResponse:
         return error(503, f"database unavailable: {exc}")
+
+    @api.exception_handler(DriverError)
+    async def _driver(request: Request, exc: DriverError) -> JSONResponse:
+        # A database failure that retrying will not cure (damaged, refused, misused):
+        # what any unexpected exception gets, not a 4xx blaming the request.
+        return error(500, "internal error")
 
     # Starlette's own (unknown route 404, wrong method 405) as well as FastAPI's.
     @api.exception_handler(StarletteHTTPException)
@@ -204,7 +211,7 @@ def create_app(
         """Liveness: the database answers; `head` is the log's last position."""
         try:
             return Health(status="ok", head=log().head())
-        except DatabaseError as exc:
+        except DriverError as exc:
             raise HTTPException(503, f"database unavailable: {exc}") from None
 
     @api.post(

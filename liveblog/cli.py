@@ -118,14 +118,15 @@ def one_line(message: str) -> str:
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Turn library and database errors into one clean line and exit status 1."""
-    from .store.sqlite.driver import DatabaseError
+    from .errors import DriverError
 
     try:
         yield
+    except DriverError as exc:
+        # The database's own failure, in its words (the store maps the driver's errors).
+        raise click.ClickException(f"database error: {one_line(str(exc))}") from None
     except LiveblogError as exc:
         raise click.ClickException(one_line(str(exc))) from None
-    except DatabaseError as exc:
-        raise click.ClickException(f"database error: {one_line(str(exc))}") from None
 
 
 def echo_events(events: Any) -> None:

@@ -3,8 +3,8 @@
 It only triggers: the projections, the feeds publisher and the webhook deliverer do the
 work. Three APScheduler jobs run on the event loop:
 
-    catch-up          every tick: has the database changed (`PRAGMA data_version`, one
-                      cheap query, never a rescan)? then catch the projections up,
+    catch-up          every tick: has the database changed (the store's change signal,
+                      one cheap query, never a rescan)? then catch the projections up,
                       queue webhooks (reading what changed, never every subscription
                       or day), start the senders due, and wake the publisher if the
                       log moved
@@ -39,7 +39,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .errors import LiveblogError
-from .store.sqlite.driver import DatabaseError
 
 if TYPE_CHECKING:
     from .feeds import PublishOptions, PublishResult
@@ -194,7 +193,7 @@ class Scheduler:
                 self._changes += 1
                 self._wake("publish-feeds")
             self._warn("catch-up", None)
-        except (LiveblogError, DatabaseError) as exc:
+        except LiveblogError as exc:  # the store's driver errors included
             self._seen_version = None  # try again next tick
             self._warn("catch-up", f"catching up: {exc}")
 
@@ -203,7 +202,7 @@ class Scheduler:
         try:
             await self.deliverer.start_due()
             self._warn("deliver", None)
-        except (LiveblogError, DatabaseError) as exc:
+        except LiveblogError as exc:  # the store's driver errors included
             self._warn("deliver", f"delivering webhooks: {exc}")
 
     async def publish(self) -> None:
@@ -216,7 +215,7 @@ class Scheduler:
         # Never cancelled: stopping waits for a publish under way (`stop`).
         try:
             await self._feeds.publish(self.report)
-        except (LiveblogError, DatabaseError, OSError) as exc:
+        except (LiveblogError, OSError) as exc:
             self._warn("publish", f"publishing feeds: {exc}")
             return
         finally:

@@ -22,6 +22,7 @@ from liveblog.errors import (
     InvalidEvent,
     NotFound,
     SchemaTooNew,
+    StoreRefused,
     VersionConflict,
 )
 from liveblog.events import DayClosed, EventData, NotePosted, SessionStarted
@@ -167,7 +168,7 @@ def test_a_batch_failing_inside_the_database_writes_nothing(log: EventLog, db_pa
         "BEGIN SELECT RAISE(ABORT, 'boom refused'); END"
     )
     batch = [note("new-1"), note("new-2"), note("boom"), note("new-3")]
-    with pytest.raises(pysqlite3.DatabaseError, match="boom refused"):
+    with pytest.raises(StoreRefused, match="boom refused"):
         log.append(batch)
     assert not log.conn.in_transaction
     assert export(log) == before

@@ -345,7 +345,7 @@ def backlog(conn: Connection) -> dict[str, int]:
         # A read-only log from an older release: counted.
         else "SELECT status, count(*) FROM webhook_deliveries GROUP BY status"
     )
-    counts = dict(conn.execute(sql).fetchall())
+    counts: dict[str, int] = dict(conn.execute(sql).fetchall())
     return {s: int(counts.get(s, 0)) for s in ("pending", "delivered", "dead", "cancelled")}
 
 
@@ -366,7 +366,7 @@ def verify_queue_state(conn: Connection) -> tuple[bool, str]:
     if not has_queue_state(conn) or len(tables) < 3:
         return True, "webhook queues: heads and counts not kept yet (the next writer does)"
     kept = backlog(conn)
-    counted = dict(
+    counted: dict[str, int] = dict(
         conn.execute("SELECT status, count(*) FROM webhook_deliveries GROUP BY status").fetchall()
     )
     heads = conn.execute(

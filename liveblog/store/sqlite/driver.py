@@ -8,9 +8,20 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
+
+from ...errors import (
+    DriverError,
+    StoreBusy,
+    StoreDamaged,
+    StoreFull,
+    StoreIOFailed,
+    StoreMisused,
+    StoreRefused,
+    StoreUnavailable,
+)
 
 try:
     from pysqlite3 import dbapi2 as sqlite3
@@ -20,16 +31,201 @@ except ImportError:  # pragma: no cover - only on a platform without the wheel
 MINIMUM_SQLITE = (3, 51, 3)
 BUSY_TIMEOUT_MS = 30_000
 
-Connection = Any  # pysqlite3 ships no type information
-IntegrityError = sqlite3.IntegrityError
-OperationalError = sqlite3.OperationalError
-DatabaseError = sqlite3.DatabaseError
+# The driver's own classes: only this module catches them (see `mapped`).
+_DriverFailure = (sqlite3.Error, sqlite3.Warning)
+
+# The names code outside this module used before the mapping; they now mean the
+# project's classes. Kept only so that a branch still importing them merges.
+DatabaseError = DriverError
+OperationalError = StoreUnavailable
+IntegrityError = StoreRefused
 
 if sqlite3.sqlite_version_info < MINIMUM_SQLITE:  # pragma: no cover
     raise ImportError(
         f"liveblog needs SQLite >= {'.'.join(map(str, MINIMUM_SQLITE))}, "
         f"found {sqlite3.sqlite_version}: install pysqlite3>=0.6.1"
     )
+
+Params = Sequence[Any] | dict[str, Any]
+Row = tuple[Any, ...]
+
+# SQLite's primary result codes (the part of `sqlite_errorname` before any `_` detail).
+_BY_CODE: dict[str, type[DriverError]] = {
+    "SQLITE_BUSY": StoreBusy,
+    "SQLITE_LOCKED": StoreBusy,
+    "SQLITE_FULL": StoreFull,
+    "SQLITE_IOERR": StoreIOFailed,
+    "SQLITE_CANTOPEN": StoreIOFailed,
+    "SQLITE_PROTOCOL": StoreIOFailed,
+    "SQLITE_CORRUPT": StoreDamaged,
+    "SQLITE_NOTADB": StoreDamaged,
+    "SQLITE_CONSTRAINT": StoreRefused,
+    "SQLITE_MISUSE": StoreMisused,
+}
+
+
+def mapped(exc: BaseException) -> DriverError:
+    """The project's exception for a driver exception (same message, `code` kept).
+
+    By SQLite's result code first (it says what happened: BUSY, FULL, CORRUPT…), then by
+    the DB-API class for the errors the driver raises itself (a closed connection, a
+    wrong number of parameters) that carry no code.
+    """
+    code = str(getattr(exc, "sqlite_errorname", "") or "")
+    primary = code if code.count("_") < 2 else code[: code.index("_", len("SQLITE_"))]
+    kind = _BY_CODE.get(primary)
+    if kind is None:
+        if isinstance(exc, sqlite3.IntegrityError):
+            kind = StoreRefused
+        elif isinstance(exc, sqlite3.OperationalError):
+            kind = StoreUnavailable
+        elif isinstance(exc, (sqlite3.ProgrammingError, sqlite3.InterfaceError, sqlite3.Warning)):
+            kind = StoreMisused
+        else:
+            kind = DriverError
+    return kind(str(exc), code)
+
+
+class Cursor:
+    """The rows of one statement: fetch them, or iterate; driver errors mapped.
+
+    Rows are plain tuples. Iteration keeps the driver's own iterator (no generator
+    per row) and maps only when stepping the statement fails.
+    """
+
+    __slots__ = ("_cursor",)
+
+    def __init__(self, cursor: Any) -> None:
+        self._cursor = cursor
+
+    def fetchone(self) -> Any:
+        """The next row (a tuple), or None when there is none.
+
+        Typed `Any` rather than `Row | None`: most callers read an aggregate that
+        always has a row (`SELECT max(…)`, a PRAGMA) and index it at once.
+        """
+        try:
+            return self._cursor.fetchone()
+        except _DriverFailure as exc:
+            raise mapped(exc) from exc
+
+    def fetchall(self) -> list[Row]:
+        try:
+            rows: list[Row] = self._cursor.fetchall()
+        except _DriverFailure as exc:
+            raise mapped(exc) from exc
+        return rows
+
+    def fetchmany(self, size: int) -> list[Row]:
+        try:
+            rows: list[Row] = self._cursor.fetchmany(size)
+        except _DriverFailure as exc:
+            raise mapped(exc) from exc
+        return rows
+
+    def __iter__(self) -> Iterator[Row]:
+        return self
+
+    def __next__(self) -> Row:
+        try:
+            row: Row = next(self._cursor)
+        except _DriverFailure as exc:
+            raise mapped(exc) from exc
+        return row
+
+    @property
+    def rowcount(self) -> int:
+        return int(self._cursor.rowcount)
+
+    @property
+    def lastrowid(self) -> int | None:
+        found = self._cursor.lastrowid
+        return None if found is None else int(found)
+
+    @property
+    def description(self) -> tuple[tuple[Any, ...], ...] | None:
+        found: tuple[tuple[Any, ...], ...] | None = self._cursor.description
+        return found
+
+
+class Connection:
+    """One SQLite connection (pysqlite3's, which ships no types), typed.
+
+    Every call that reaches the database maps the driver's exceptions into the
+    `StoreError` tree (`mapped`), so no code outside the store needs to know the
+    driver. Transactions are ours (`isolation_level=None`): see `write_transaction`.
+    """
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, params: Params = ()) -> Cursor:
+        try:
+            return Cursor(self._conn.execute(sql, params))
+        except _DriverFailure as exc:
+            raise mapped(exc) from exc
+
+    def executemany(self, sql: str, rows: Iterable[Params]) -> Cursor:
+        try:
+            return Cursor(self._conn.executemany(sql, rows))
+        except _DriverFailure as exc:
+            raise mapped(exc) from exc
+
+    def executescript(self, script: str) -> Cursor:
+        try:
+            return Cursor(self._conn.executescript(script))
+        except _DriverFailure as exc:
+            raise mapped(exc) from exc
+
+    def commit(self) -> None:
+        try:
+            self._conn.commit()
+        except _DriverFailure as exc:
+            raise mapped(exc) from exc
+
+    def rollback(self) -> None:
+        try:
+            self._conn.rollback()
+        except _DriverFailure as exc:
+            raise mapped(exc) from exc
+
+    def close(self) -> None:
+        try:
+            self._conn.close()
+        except _DriverFailure as exc:
+            raise mapped(exc) from exc
+
+    @property
+    def in_transaction(self) -> bool:
+        return bool(self._conn.in_transaction)
+
+    @property
+    def total_changes(self) -> int:
+        return int(self._conn.total_changes)
+
+    def set_progress_handler(self, handler: Callable[[], int] | None, n: int) -> None:
+        """Call `handler` every `n` virtual-machine steps; a true result interrupts."""
+        self._conn.set_progress_handler(handler, n)
+
+    def interrupt(self) -> None:
+        self._conn.interrupt()
+
+    @property
+    def driver_connection(self) -> Any:
+        """pysqlite3's own connection, for a library that needs one (sqlite-utils'
+        migrations); its errors must be mapped by the caller (`driver_errors`)."""
+        return self._conn
+
+
+@contextlib.contextmanager
+def driver_errors() -> Iterator[None]:
+    """Map the driver's exceptions raised by code that uses `driver_connection`."""
+    try:
+        yield
+    except _DriverFailure as exc:
+        raise mapped(exc) from exc
 
 
 def connect(path: str | Path) -> Connection:
@@ -52,7 +248,13 @@ def open_raw(path: str | Path, *, uri: bool = False) -> Connection:
     """
     # One connection per thread (the default check): transactions here are per
     # connection, so two threads sharing one could join each other's transaction.
-    conn = sqlite3.connect(str(path), isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000, uri=uri)
+    try:
+        raw = sqlite3.connect(
+            str(path), isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000, uri=uri
+        )
+    except _DriverFailure as exc:
+        raise mapped(exc) from exc
+    conn = Connection(raw)
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     return conn
 
@@ -82,9 +284,7 @@ def _use_wal(conn: Connection) -> None:
                 return
             conn.execute("PRAGMA journal_mode = WAL")
             return
-        except OperationalError as exc:
-            if "locked" not in str(exc) and "busy" not in str(exc):
-                raise
+        except StoreBusy:
             if time.monotonic() >= deadline:
                 raise
             time.sleep(delay)

@@ -21,12 +21,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from ...errors import MissingLog, NotOurDatabase, UnopenableDatabase
+from ...errors import (
+    MissingLog,
+    NotOurDatabase,
+    StoreDamaged,
+    StoreUnavailable,
+    UnopenableDatabase,
+)
 from ..files import create_private
 from .driver import (
     Connection,
-    DatabaseError,
-    OperationalError,
     open_raw,
     prepare_for_writing,
     read_transaction,
@@ -154,7 +158,7 @@ def _open_readonly(path: Path) -> Connection:
     try:
         conn.execute("PRAGMA schema_version").fetchone()
         return conn
-    except OperationalError:
+    except StoreUnavailable:
         conn.close()
     # WAL read-only needs a `-shm`; with no `-wal` there is nothing it would index.
     wal = Path(f"{path}-wal")
@@ -188,8 +192,8 @@ def identify(conn: Connection, path: Path, *, require_log: bool = True) -> Ident
                 if "events" in tables
                 else set()
             )
-    except DatabaseError as exc:
-        if getattr(exc, "sqlite_errorname", "") in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
+    except StoreDamaged as exc:
+        if exc.code in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
             raise NotOurDatabase(
                 f"{path} is not a readable SQLite database ({exc}): refusing to touch it"
             ) from None

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...errors import SchemaTooNew
-from .driver import Connection, write_transaction
+from .driver import Connection, driver_errors, write_transaction
 
 APPLICATION_ID = 0x4C42_4C47
 """`PRAGMA application_id` of every liveblog database ("LBLG"): how a file is known as
@@ -162,7 +162,7 @@ CREATE TABLE IF NOT EXISTS api_tokens (
 
 
 def _m002_config(db: Any) -> None:
-    ensure_config_tables(db.conn)
+    ensure_config_tables(Connection(db.conn))
 
 
 # What the deliverer keeps so that a tick, a change and `status` cost what changed, not
@@ -322,29 +322,31 @@ def _m003_encrypt_webhook_secrets(db: Any) -> None:
     the key file is created beside the database only if there is one to encrypt."""
     from ...webhooks.subscriptions import keyring_for, seal_clear_secrets
 
-    ensure_config_tables(db.conn)
-    seal_clear_secrets(db.conn, keyring_for(db.conn))
+    conn = Connection(db.conn)
+    ensure_config_tables(conn)
+    seal_clear_secrets(conn, keyring_for(conn))
 
 
 def _m004_token_roles(db: Any) -> None:
     """Tokens get a role. The ones created before roles existed could do everything:
     they stay editors, so an upgrade locks no one out. (A file that reaches this from
     scratch made its table with the role column already, in m002: nothing to do.)"""
-    columns = {row[1] for row in db.conn.execute("PRAGMA table_info(api_tokens)")}
+    conn = Connection(db.conn)
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(api_tokens)")}
     if not columns or "role" in columns:
         return
-    db.conn.execute(
+    conn.execute(
         "ALTER TABLE api_tokens ADD COLUMN role TEXT NOT NULL DEFAULT 'reporter' "
         "CHECK (role IN ('reporter', 'editor'))"
     )
-    db.conn.execute("UPDATE api_tokens SET role = 'editor'")
+    conn.execute("UPDATE api_tokens SET role = 'editor'")
 
 
 def _m005_webhook_queue_state(db: Any) -> None:
     """Subscriptions get `follows`; the deliverer's progress, each queue's head and the
     counts by status are kept (QUEUE_DDL), filled from the deliveries already there.
     Existing subscriptions keep their own cursors until their next fill."""
-    ensure_config_tables(db.conn)
+    ensure_config_tables(Connection(db.conn))
 
 
 # Each entry is (name, function). Append new migrations; never edit or reorder old ones.
@@ -391,6 +393,7 @@ def ensure_schema(conn: Connection, *, readonly: bool = False) -> None:
     # IMMEDIATE: several processes may open a new file at once; one migrates, the
     # others wait, then find nothing pending.
     with write_transaction(conn):
-        db = Database(conn, execute_plugins=False)
-        migrations.apply(db)
+        db = Database(conn.driver_connection, execute_plugins=False)
+        with driver_errors():
+            migrations.apply(db)
         conn.execute(f"PRAGMA user_version = {LATEST}")
