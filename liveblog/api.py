@@ -49,7 +49,8 @@ from .feedserver import FeedFiles
 from .guard import TOKEN_REQUIRED, Guard, one_line
 from .httplimits import Limits
 from .service import Liveblog
-from .store import EventLog
+from .store.factory import open_sqlite
+from .store.sqlite.log import EventLog
 from .text import EVENT_ID_PATTERN, SLUG_PATTERN
 
 MAX_BATCH = 1000
@@ -142,7 +143,7 @@ def create_app(
         # One connection per worker thread: SQLite transactions are per connection.
         found: EventLog | None = getattr(local, "log", None)
         if found is None:
-            found = local.log = EventLog(db_path)
+            found = local.log = open_sqlite(db_path)
         return found
 
     bearer = HTTPBearer(auto_error=False, description="A token from `liveblog token create`")

@@ -63,11 +63,22 @@ class State:
             self._reporter = remote_reporter() or self.service
         return self._reporter
 
+    @property
+    def path(self) -> str:
+        """The file --db names (the path of a `sqlite:///` URL); another backend's URL
+        is refused here, in one line (UnsupportedStore)."""
+        from .store.factory import sqlite_path
+
+        try:
+            return str(sqlite_path(self.db))
+        except LiveblogError as exc:
+            raise click.ClickException(str(exc)) from None
+
     def missing(self) -> bool:
         """No log file yet (an empty log); a path in no directory is an error."""
-        if os.path.exists(self.db):
+        if os.path.exists(self.path):
             return False
-        parent = os.path.dirname(os.path.abspath(self.db))
+        parent = os.path.dirname(os.path.abspath(self.path))
         if not os.path.isdir(parent):
             raise click.ClickException(f"cannot open {self.db}: no such directory {parent}")
         return True
@@ -76,7 +87,7 @@ class State:
     def reader(self) -> Any:
         """The service for a command that only reads: a missing log is an error, not a
         new empty file left behind by a typo in --db."""
-        if self._service is None and not os.path.exists(self.db):
+        if self._service is None and not os.path.exists(self.path):
             raise click.ClickException(
                 f"no event log at {self.db}: check --db / LIVEBLOG_DB, or start one with "
                 "`liveblog conference open` or `liveblog import`"
@@ -668,14 +679,14 @@ def rebuild() -> None:
 @click.option("--force", is_flag=True, help="Replace DEST if it exists.")
 def backup(dest: Path, force: bool) -> None:
     """Write a consistent copy of the log to DEST (0600) while others keep writing."""
-    from .store import EventLog
+    from .store.factory import open_sqlite
     from .store.sqlite.backup import backup as backup_log
 
     with user_errors():
         reading = state().db
         if state().missing():
             raise click.ClickException(f"no event log at {reading}: nothing to back up")
-        with EventLog(reading, readonly=True) as log:
+        with open_sqlite(reading, readonly=True) as log:
             result = backup_log(log, dest, force=force)
     click.echo(f"backed up {reading} to {result.path}: {result.head} events, {result.size} bytes")
 
@@ -688,7 +699,7 @@ def verify() -> None:
     found. Reads only: it can run beside reporters and `serve`, or on a backup (--db).
     """
     from .secretkey import Keyring
-    from .store import EventLog
+    from .store.factory import open_sqlite
     from .store.sqlite.verify import Finding
     from .store.sqlite.verify import verify as verify_log
     from .webhooks.queue import verify_queue_state
@@ -698,7 +709,7 @@ def verify() -> None:
         reading = state().db
         if state().missing():
             raise click.ClickException(f"no event log at {reading}: nothing to verify")
-        with EventLog(reading, readonly=True, require_log=False) as log:
+        with open_sqlite(reading, readonly=True, require_log=False) as log:
             findings = verify_log(log)
             # Not in store.verify: the secrets are the webhooks' (a backup restored
             # without the key it was made under delivers nothing).

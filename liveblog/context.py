@@ -5,8 +5,8 @@
 * day: that conference's open day (shared by all its reporters);
 * session and talk: this reporter's own open ones, so reporters cover parallel rooms.
 
-Every lookup is an indexed query for the latest matching event, so the cost does not
-grow with the log.
+Every lookup is one of the event store's typed queries (`store.eventstore.ContextQueries`),
+an indexed lookup, so the cost does not grow with the log.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from .envelope import Event
 from .errors import ContextError, UnknownConference
-from .events import ENTRY_TYPES, ConferenceOpened, DayOpened, SessionStarted, TalkStarted
-from .store import EventLog
+from .events import ConferenceOpened, DayOpened, SessionStarted, TalkStarted
+from .store.eventstore import EventStore
 
 
 @dataclass(frozen=True)
@@ -40,46 +40,25 @@ class Context:
         return self.talk.data if self.talk else None  # type: ignore[return-value]
 
 
-def _latest(log: EventLog, where: str, params: tuple[object, ...]) -> Event | None:
-    found = log.events_where(where, params, order="position DESC", limit=1)
-    return found[0] if found else None
-
-
-def find_conference(log: EventLog, slug: str) -> Conference | None:
+def find_conference(log: EventStore, slug: str) -> Conference | None:
     # The first opening counts (an import may carry a second one): the same rule as
     # the timeline projection's, so the CLI and the summaries agree on the timezone.
-    found = log.events_where(
-        "type = 'conference.opened' AND conference = ?", (slug,), order="position", limit=1
-    )
-    opened = found[0] if found else None
+    opened = log.first_opening(slug)
     if opened is None:
         return None
-    closed = log.query(
-        "SELECT 1 FROM events WHERE type = 'conference.closed' AND conference = ? LIMIT 1",
-        (slug,),
-    )
-    return Conference(slug, opened.data, bool(closed))  # type: ignore[arg-type]
+    return Conference(slug, opened.data, log.is_closed(slug))  # type: ignore[arg-type]
 
 
-def open_conferences(log: EventLog) -> list[str]:
-    rows = log.query(
-        "SELECT conference FROM events WHERE type = 'conference.opened' "
-        "AND conference NOT IN (SELECT conference FROM events WHERE type = 'conference.closed') "
-        "ORDER BY position"
-    )
-    return [r[0] for r in rows]
+def open_conferences(log: EventStore) -> list[str]:
+    return log.open_conferences()
 
 
-def last_conference(log: EventLog, author: str) -> str | None:
+def last_conference(log: EventStore, author: str) -> str | None:
     """The conference this reporter last posted to."""
-    rows = log.query(
-        "SELECT conference FROM events WHERE author = ? ORDER BY position DESC LIMIT 1",
-        (author,),
-    )
-    return str(rows[0][0]) if rows else None
+    return log.last_conference_of(author)
 
 
-def reading_conference(log: EventLog, author: str, slug: str | None) -> Conference:
+def reading_conference(log: EventStore, author: str, slug: str | None) -> Conference:
     """For reading (a summary): as `resolve_conference`, but a closed conference will do —
     the reporter's last one, else the log's only conference."""
     try:
@@ -90,17 +69,15 @@ def reading_conference(log: EventLog, author: str, slug: str | None) -> Conferen
         last = last_conference(log, author)
         if last is None:
             # Only whether there is exactly one: never every conference the log holds.
-            every = log.query(
-                "SELECT conference FROM events WHERE type = 'conference.opened' LIMIT 2"
-            )
-            last = str(every[0][0]) if len(every) == 1 else None
+            every = log.opened_conferences(limit=2)
+            last = every[0] if len(every) == 1 else None
         found = find_conference(log, last) if last else None
         if found is None:
             raise
         return found
 
 
-def resolve_conference(log: EventLog, author: str, slug: str | None) -> Conference:
+def resolve_conference(log: EventStore, author: str, slug: str | None) -> Conference:
     """The conference a command applies to, or a ContextError saying what to run."""
     if slug is not None:
         found = find_conference(log, slug)
@@ -129,38 +106,26 @@ def resolve_conference(log: EventLog, author: str, slug: str | None) -> Conferen
     )
 
 
-def open_day(log: EventLog, conference: str) -> DayOpened | None:
-    opened = _latest(log, "type = 'day.opened' AND conference = ?", (conference,))
+def open_day(log: EventStore, conference: str) -> DayOpened | None:
+    opened = log.latest_of("day.opened", conference)
     if opened is None:
         return None
     day: DayOpened = opened.data  # type: ignore[assignment]
-    closed = log.query(
-        "SELECT 1 FROM events WHERE type = 'day.closed' AND conference = ? AND position > ? "
-        "AND json_extract(data, '$.number') = ? LIMIT 1",
-        (conference, opened.position, day.number),
-    )
+    closed = log.ended_after("day.closed", conference, opened.position or 0, "number", day.number)
     return None if closed else day
 
 
 def _open_unless_ended(
-    log: EventLog, started: Event | None, end_type: str, field: str
+    log: EventStore, started: Event | None, end_type: str, field: str
 ) -> Event | None:
     if started is None:
         return None
-    ended = log.query(
-        "SELECT 1 FROM events WHERE type = ? AND conference = ? AND position > ? "
-        f"AND json_extract(data, '$.{field}') = ? LIMIT 1",
-        (end_type, started.conference, started.position, started.id),
-    )
+    ended = log.ended_after(end_type, started.conference, started.position or 0, field, started.id)
     return None if ended else started
 
 
-def open_session(log: EventLog, conference: str, author: str, day: int) -> Event | None:
-    started = _latest(
-        log,
-        "conference = ? AND author = ? AND type = 'session.started'",
-        (conference, author),
-    )
+def open_session(log: EventStore, conference: str, author: str, day: int) -> Event | None:
+    started = log.latest_of("session.started", conference, author)
     if started is None or not isinstance(started.data, SessionStarted):
         return None
     if started.data.day != day:
@@ -168,12 +133,8 @@ def open_session(log: EventLog, conference: str, author: str, day: int) -> Event
     return _open_unless_ended(log, started, "session.ended", "session")
 
 
-def open_talk(log: EventLog, conference: str, author: str, session: Event) -> Event | None:
-    started = _latest(
-        log,
-        "conference = ? AND author = ? AND type = 'talk.started'",
-        (conference, author),
-    )
+def open_talk(log: EventStore, conference: str, author: str, session: Event) -> Event | None:
+    started = log.latest_of("talk.started", conference, author)
     if started is None or not isinstance(started.data, TalkStarted):
         return None
     if started.data.session != session.id:
@@ -181,7 +142,7 @@ def open_talk(log: EventLog, conference: str, author: str, session: Event) -> Ev
     return _open_unless_ended(log, started, "talk.ended", "talk")
 
 
-def current(log: EventLog, author: str, slug: str | None) -> Context:
+def current(log: EventStore, author: str, slug: str | None) -> Context:
     conference = resolve_conference(log, author, slug)
     day = None if conference.closed else open_day(log, conference.slug)
     session = open_session(log, conference.slug, author, day.number) if day else None
@@ -189,27 +150,18 @@ def current(log: EventLog, author: str, slug: str | None) -> Context:
     return Context(conference, day, session, talk)
 
 
-def last_entry(log: EventLog, author: str, conference: str | None = None) -> Event:
+def last_entry(log: EventStore, author: str, conference: str | None = None) -> Event:
     """This reporter's latest entry (what `--last` means), in `conference` if given."""
-    placeholders = ", ".join("?" * len(ENTRY_TYPES))
-    where = f"author = ? AND type IN ({placeholders})"
-    params: tuple[object, ...] = (author, *sorted(ENTRY_TYPES))
-    if conference is not None:
-        where += " AND conference = ?"
-        params += (conference,)
-    found = _latest(log, where, params)
+    found = log.last_entry_of(author, conference)
     if found is None:
         scope = f" in {conference}" if conference else ""
         raise ContextError(f"{author} has no entry{scope} to apply --last to")
     return found
 
 
-def corrections_of(log: EventLog, target: str) -> list[Event]:
+def corrections_of(log: EventStore, target: str) -> list[Event]:
     """Corrections and retractions of one entry, in log order."""
-    return log.events_where(
-        "json_extract(data, '$.target') = ? AND type IN ('entry.corrected', 'entry.retracted')",
-        (target,),
-    )
+    return log.corrections_of(target)
 
 
 __all__ = ["Conference", "Context", "current", "last_entry", "resolve_conference"]

@@ -44,7 +44,9 @@ from .events import (
     TalkEnded,
     TalkStarted,
 )
-from .store import Appended, EventLog
+from .store import Appended
+from .store.factory import open_sqlite
+from .store.sqlite.log import EventLog
 from .text import clean_line
 
 if TYPE_CHECKING:
@@ -137,7 +139,9 @@ class Liveblog:
         self.author = _author(author)
         self.role = role
         self._owns_log = log is None
-        self.log = log if log is not None else EventLog(db_path)
+        # The SQLite store itself while the publisher, webhooks and tokens still take its
+        # connection; `open_store` (an EventStore) once they are sub-stores.
+        self.log = log if log is not None else open_sqlite(db_path)
         self._projections: ProjectionRunner | None = None
         self._webhook_tables = False
         self._given_id: str | None = None
@@ -273,12 +277,7 @@ class Liveblog:
                 raise RefusedCommand(
                     f"day {context.day.number} of {slug} is still open: run `liveblog day close`"
                 )
-            opened_before = self.log.query(
-                "SELECT 1 FROM events WHERE type = 'day.opened' AND conference = ? "
-                "AND json_extract(data, '$.number') = ? LIMIT 1",
-                (slug, number),
-            )
-            if opened_before:
+            if self.log.has_day(slug, number):
                 raise RefusedCommand(f"day {number} of {slug} was already opened")
             try:
                 day_date = dt.date.fromisoformat(date) if date else when.date()

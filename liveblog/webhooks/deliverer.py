@@ -26,6 +26,7 @@ import httpx
 
 from ..errors import LiveblogError, NotFound, RefusedAddress
 from ..secretkey import Keyring
+from ..store.factory import open_sqlite
 from ..store.sqlite.driver import write_transaction
 from ..store.sqlite.log import EventLog
 from ..store.sqlite.schema import ensure_config_tables
@@ -133,7 +134,7 @@ class Deliverer:
     # -- lifecycle -------------------------------------------------------------------
 
     def _open(self) -> None:
-        self.log = EventLog(self.db_path)
+        self.log = open_sqlite(self.db_path)
         self.conn = self.log.conn
         self.conn.execute("PRAGMA synchronous = NORMAL")
         ensure_config_tables(self.conn)

@@ -38,10 +38,10 @@ class Payloads:
         return body
 
     def _event(self, delivery: Delivery) -> bytes:
-        found = self.log.events_where("position = ?", (delivery.position,))
-        if not found:
+        found = self.log.at(delivery.position)
+        if found is None:
             raise NotFound(f"delivery {delivery.id}: no event at position {delivery.position}")
-        exported = found[0].to_export()
+        exported = found.to_export()
         return encode(
             {"type": exported["type"], "timestamp": exported["recorded_at"], "data": exported}
         )

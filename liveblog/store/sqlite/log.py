@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Collection, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,8 @@ from ...errors import (
     UnreadableEvent,
     VersionConflict,
 )
-from ...events import EVENT_TYPES, EventData
-from ...upcasting import upcast
+from ...events import ENTRY_TYPES, EventData
+from ..records import CURRENT_SCHEMA, Appended, Record
 from .driver import Connection, read_transaction, write_transaction
 from .opening import open_database
 from .schema import ensure_schema
@@ -37,112 +38,7 @@ _COLUMNS = (
     "schema_version, data"
 )
 _READ_CHUNK = 1_000
-_CURRENT = {name: model.SCHEMA_VERSION for name, model in EVENT_TYPES.items()}
-
-
-class Record:
-    """A stored event as plain data, for projections that replay millions of them.
-
-    Every event was validated when appended, so replays skip pydantic. `data` is
-    decoded (and upcast to the current schema version) only when first read: a
-    projection that maps rows in SQL never pays for it.
-    """
-
-    __slots__ = (
-        "_data",
-        "author",
-        "conference",
-        "conn",
-        "id",
-        "occurred_at",
-        "position",
-        "raw",
-        "recorded_at",
-        "schema_version",
-        "type",
-        "version",
-    )
-
-    def __init__(
-        self,
-        position: int,
-        id: str,
-        type: str,
-        conference: str,
-        occurred_at: str,
-        recorded_at: str,
-        author: str,
-        version: int,
-        schema_version: int,
-        raw: str | None,
-    ) -> None:
-        self.conn: Connection | None = None
-        self.position = position
-        self.id = id
-        self.type = type
-        self.conference = conference
-        self.occurred_at = occurred_at
-        self.recorded_at = recorded_at
-        self.author = author
-        self.version = version
-        self.schema_version = schema_version
-        self.raw = raw
-        self._data: dict[str, Any] | None = None
-
-    @property
-    def current(self) -> bool:
-        """Stored under the schema version this release writes (no upcast needed)."""
-        return self.schema_version == _CURRENT.get(self.type, self.schema_version)
-
-    @property
-    def data(self) -> dict[str, Any]:
-        if self._data is None:
-            if self.raw is None and self.conn is not None:
-                row = self.conn.execute(
-                    "SELECT data FROM events WHERE position = ?", (self.position,)
-                ).fetchone()
-                self.raw = row[0]
-            payload = json.loads(self.raw or "null")
-            if not self.current:
-                payload = upcast(self.type, self.schema_version, payload, _CURRENT[self.type])
-            self._data = payload
-        return self._data
-
-    def __repr__(self) -> str:
-        return f"Record(#{self.position} {self.type} {self.id})"
-
-
-class Appended:
-    """One event of an `append`: as stored, and whether this call stored it.
-
-    The stored copy (with position, version, recorded_at) is built on first access:
-    a bulk import only counts what it created and never pays for the copies.
-    """
-
-    __slots__ = ("_event", "_stored", "created")
-
-    def __init__(
-        self,
-        event: Event,
-        created: bool,
-        stored: tuple[int, int, dt.datetime] | None = None,
-    ) -> None:
-        self._event = event
-        self._stored = stored
-        self.created = created
-
-    @property
-    def event(self) -> Event:
-        if self._stored is not None:
-            position, version, recorded_at = self._stored
-            self._event = self._event.model_copy(
-                update={"position": position, "version": version, "recorded_at": recorded_at}
-            )
-            self._stored = None
-        return self._event
-
-    def __repr__(self) -> str:
-        return f"Appended({self.event!r}, created={self.created})"
+_CURRENT = CURRENT_SCHEMA
 
 
 def encode_data(data: EventData) -> str:
@@ -378,7 +274,7 @@ class EventLog:
             batch = [Record(*row) for row in rows]
             if lazy:
                 for record in batch:
-                    record.conn = conn
+                    record.loader = self._load_data
             yield batch
             after = rows[-1][0]
 
@@ -408,8 +304,133 @@ class EventLog:
             raise AmbiguousId(f"{prefix!r} matches several events ({shown}{more}): type more of it")
         return row_to_event(rows[0])
 
+    def _load_data(self, position: int) -> str:
+        """A lazy record's data, fetched when a projection first reads it."""
+        row = self.conn.execute(
+            "SELECT data FROM events WHERE position = ?", (position,)
+        ).fetchone()
+        return str(row[0])
+
+    def at(self, position: int) -> Event | None:
+        row = self.conn.execute(
+            f"SELECT {_COLUMNS} FROM events WHERE position = ?", (position,)
+        ).fetchone()
+        return row_to_event(row) if row else None
+
+    def position_at(self, moment: dt.datetime) -> int:
+        try:
+            stamp = moment.astimezone(dt.UTC).isoformat(timespec="microseconds")
+        except OverflowError:
+            raise InvalidEvent(f"--as-of {moment.isoformat()} is out of range") from None
+        # `recorded_at` is assigned under the write lock, so it grows with position: a
+        # binary search by primary key costs O(log n) lookups instead of a scan.
+        low, high = 0, self.head()
+        while low < high:
+            middle = (low + high + 1) // 2
+            row = self.conn.execute(
+                "SELECT recorded_at FROM events WHERE position = ?", (middle,)
+            ).fetchone()
+            if row and row[0] <= stamp:
+                low = middle
+            else:
+                high = middle - 1
+        return low
+
+    # -- the context's queries (liveblog.context): each one indexed lookup ------------
+
+    def _one(self, sql: str, params: Sequence[Any]) -> Event | None:
+        row = self.conn.execute(f"SELECT {_COLUMNS} FROM events WHERE {sql}", params).fetchone()
+        return row_to_event(row) if row else None
+
+    def _exists(self, sql: str, params: Sequence[Any]) -> bool:
+        return (
+            self.conn.execute(f"SELECT 1 FROM events WHERE {sql} LIMIT 1", params).fetchone()
+            is not None
+        )
+
+    def first_opening(self, conference: str) -> Event | None:
+        return self._one(
+            "type = 'conference.opened' AND conference = ? ORDER BY position LIMIT 1",
+            (conference,),
+        )
+
+    def is_closed(self, conference: str) -> bool:
+        return self._exists("type = 'conference.closed' AND conference = ?", (conference,))
+
+    def open_conferences(self) -> list[str]:
+        rows = self.conn.execute(
+            "SELECT conference FROM events WHERE type = 'conference.opened' "
+            "AND conference NOT IN "
+            "(SELECT conference FROM events WHERE type = 'conference.closed') "
+            "ORDER BY position"
+        ).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def opened_conferences(self, limit: int) -> list[str]:
+        rows = self.conn.execute(
+            "SELECT conference FROM events WHERE type = 'conference.opened' LIMIT ?", (limit,)
+        ).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def last_conference_of(self, author: str) -> str | None:
+        row = self.conn.execute(
+            "SELECT conference FROM events WHERE author = ? ORDER BY position DESC LIMIT 1",
+            (author,),
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    def latest_of(
+        self, event_type: str, conference: str, author: str | None = None
+    ) -> Event | None:
+        if author is None:
+            return self._one(
+                "type = ? AND conference = ? ORDER BY position DESC LIMIT 1",
+                (event_type, conference),
+            )
+        return self._one(
+            "conference = ? AND author = ? AND type = ? ORDER BY position DESC LIMIT 1",
+            (conference, author, event_type),
+        )
+
+    def ended_after(
+        self, end_type: str, conference: str, after: int, field: str, value: object
+    ) -> bool:
+        if not field.isidentifier():
+            raise InvalidEvent(f"not a field name: {field!r}")
+        return self._exists(
+            f"type = ? AND conference = ? AND position > ? AND json_extract(data, '$.{field}') = ?",
+            (end_type, conference, after, value),
+        )
+
+    def has_day(self, conference: str, number: int) -> bool:
+        return self._exists(
+            "type = 'day.opened' AND conference = ? AND json_extract(data, '$.number') = ?",
+            (conference, number),
+        )
+
+    def last_entry_of(self, author: str, conference: str | None = None) -> Event | None:
+        placeholders = ", ".join("?" * len(ENTRY_TYPES))
+        where = f"author = ? AND type IN ({placeholders})"
+        params: tuple[object, ...] = (author, *sorted(ENTRY_TYPES))
+        if conference is not None:
+            where += " AND conference = ?"
+            params += (conference,)
+        return self._one(f"{where} ORDER BY position DESC LIMIT 1", params)
+
+    def corrections_of(self, target: str) -> list[Event]:
+        # The same terms as the partial index events_by_target, so SQLite uses it.
+        rows = self.conn.execute(
+            f"SELECT {_COLUMNS} FROM events WHERE json_extract(data, '$.target') = ? "
+            "AND type IN ('entry.corrected', 'entry.retracted') ORDER BY position",
+            (target,),
+        ).fetchall()
+        return [row_to_event(r) for r in rows]
+
+    # -- SQLite only (benches, tests, modules not yet behind a protocol) --------------
+
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        """Read-only SQL for the derived-context queries (liveblog.context)."""
+        """Read-only SQL on this file. Not part of EventStore: code outside store/
+        asks the protocols' typed queries instead."""
         return list(self.conn.execute(sql, params).fetchall())
 
     def events_where(
@@ -420,20 +441,29 @@ class EventLog:
         order: str = "position",
         limit: int | None = None,
     ) -> list[Event]:
+        """Events by a SQL condition. Not part of EventStore (see `query`)."""
         sql = f"SELECT {_COLUMNS} FROM events WHERE {where} ORDER BY {order}"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         return [row_to_event(r) for r in self.conn.execute(sql, params).fetchall()]
 
-    def writing(self) -> Any:
-        """A context manager: one BEGIN IMMEDIATE transaction that `append` joins."""
+    # -- the unit of work and the change signal ----------------------------------------
+
+    def writing(self) -> AbstractContextManager[Connection]:
+        """One BEGIN IMMEDIATE transaction that `append` (and every sub-store on this
+        connection) joins."""
         self.require_writable()
         return write_transaction(self.conn)
 
-    def snapshot(self) -> Any:
-        """A context manager holding one read snapshot across several queries."""
+    def snapshot(self) -> AbstractContextManager[Connection]:
+        """One read snapshot (a deferred BEGIN) across several queries."""
         return read_transaction(self.conn)
 
-    def data_version(self) -> int:
-        """Changes whenever another connection commits: a cheap way to watch the log."""
+    def change_mark(self) -> int:
+        """`PRAGMA data_version`: moves whenever another connection commits."""
         return int(self.conn.execute("PRAGMA data_version").fetchone()[0])
+
+    data_version = change_mark  # the name the deliverer and `log --follow` call
+
+
+__all__ = ["Appended", "EventLog", "Record", "encode_data", "row_to_event"]

@@ -1,0 +1,85 @@
+"""One place that turns a `--db` / `LIVEBLOG_DB` value into a store.
+
+Accepted today:
+
+* a path (`events.db`, `/srv/liveblog/events.db`), or `:memory:`: a SQLite file;
+* `sqlite:///path` (absolute: `sqlite:////srv/events.db`; relative: `sqlite:///events.db`),
+  the URL form of the same.
+
+Any other `scheme://` (e.g. `postgresql://`) is refused with UnsupportedStore, in one
+line that never repeats the URL (it may carry a password). A second backend adds its
+scheme to `_BACKENDS` and nothing else in liveblog changes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import UnsupportedStore
+
+if TYPE_CHECKING:
+    from .eventstore import EventStore
+    from .sqlite.log import EventLog
+
+_SCHEME = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://")
+_SQLITE_URL = "sqlite:///"
+_LATER = {"postgresql", "postgres", "postgresql+psycopg", "postgresql+asyncpg"}
+
+
+def scheme_of(db: str | os.PathLike[str]) -> str:
+    """`"sqlite"` for a path or a `sqlite:///` URL, else the URL's scheme (lower case)."""
+    text = os.fspath(db)
+    found = _SCHEME.match(text)
+    return found["scheme"].lower() if found else "sqlite"
+
+
+def sqlite_path(db: str | os.PathLike[str]) -> Path:
+    """The SQLite file a `--db` value names; UnsupportedStore for another backend."""
+    text = os.fspath(db)
+    scheme = scheme_of(text)
+    if scheme != "sqlite":
+        if scheme in _LATER:
+            raise UnsupportedStore(
+                f"--db / LIVEBLOG_DB: {scheme}:// is not supported yet (PostgreSQL comes "
+                "with issue 13); give the path of an events.db"
+            )
+        raise UnsupportedStore(
+            f"--db / LIVEBLOG_DB: unknown storage {scheme}://; give the path of an events.db"
+        )
+    if _SCHEME.match(text):
+        if not text.startswith(_SQLITE_URL) or len(text) == len(_SQLITE_URL):
+            raise UnsupportedStore(
+                "--db / LIVEBLOG_DB: a SQLite URL is sqlite:///PATH (three slashes, then "
+                "the path: sqlite:////srv/events.db for an absolute one)"
+            )
+        return Path(text[len(_SQLITE_URL) :])
+    return Path(text)
+
+
+def open_store(
+    db: str | os.PathLike[str], *, readonly: bool = False, require_log: bool = True
+) -> EventStore:
+    """Open the event store `db` names (see the module docstring).
+
+    `readonly` opens it for reading even when it could be written (`verify`, `backup`);
+    `require_log=False` opens a store whose log is gone, to report it (`verify`).
+    """
+    return open_sqlite(db, readonly=readonly, require_log=require_log)
+
+
+def open_sqlite(
+    db: str | os.PathLike[str], *, readonly: bool = False, require_log: bool = True
+) -> EventLog:
+    """The SQLite implementation itself, for the commands that are about its file
+    (`backup` copies it, `verify` checks its pages and triggers)."""
+    path = sqlite_path(db)
+    # Imported here: `liveblog --help` and the factory's callers stay light.
+    from .sqlite.log import EventLog
+
+    return EventLog(path, readonly=readonly, require_log=require_log)
+
+
+__all__ = ["open_sqlite", "open_store", "scheme_of", "sqlite_path"]
