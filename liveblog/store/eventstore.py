@@ -84,12 +84,14 @@ class ContextQueries(Protocol):
         ...
 
     def open_conferences(self) -> list[str]:
-        """Slugs opened and never closed, in the order of their (first) opening."""
+        """The slug of each `conference.opened` whose conference was never closed, in
+        position order: one per opening (a slug opened twice appears twice, and the
+        context then asks for --conference, as it always has)."""
         ...
 
     def opened_conferences(self, limit: int) -> list[str]:
-        """Up to `limit` slugs of `conference.opened` events, in position order (a slug
-        opened twice counts twice: callers ask "is there exactly one?")."""
+        """The slugs of up to `limit` `conference.opened` events, in no defined order (a
+        slug opened twice counts twice): callers ask "is there exactly one?"."""
         ...
 
     def last_conference_of(self, author: str) -> str | None:
