@@ -89,8 +89,8 @@ def mapped(exc: BaseException) -> DriverError:
 class Cursor:
     """The rows of one statement: fetch them, or iterate; driver errors mapped.
 
-    Rows are plain tuples. Iteration keeps the driver's own iterator (no generator
-    per row) and maps only when stepping the statement fails.
+    Rows are plain tuples. Iteration delegates to the driver's own iterator and maps
+    only when stepping the statement fails.
     """
 
     __slots__ = ("_cursor",)
@@ -124,7 +124,12 @@ class Cursor:
         return rows
 
     def __iter__(self) -> Iterator[Row]:
-        return self
+        # `yield from` steps the driver's cursor from C: a loop over a million rows costs
+        # what it did unwrapped (a `__next__` in Python would add a frame per row).
+        try:
+            yield from self._cursor
+        except _DriverFailure as exc:
+            raise mapped(exc) from exc
 
     def __next__(self) -> Row:
         try:
