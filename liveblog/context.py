@@ -12,11 +12,14 @@ an indexed lookup, so the cost does not grow with the log.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .envelope import Event
 from .errors import ContextError, UnknownConference
 from .events import ConferenceOpened, DayOpened, SessionStarted, TalkStarted
-from .store.eventstore import EventStore
+
+if TYPE_CHECKING:  # annotations only: the CLI's start-up need not import the protocols
+    from .store.eventstore import EventStore
 
 
 @dataclass(frozen=True)
