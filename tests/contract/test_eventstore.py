@@ -104,6 +104,10 @@ class EventStoreContract:
 
     # -- append: positions, versions, idempotency ------------------------------------------
 
+    def test_it_is_an_event_store(self, store: EventStore) -> None:
+        # The protocols are runtime-checkable: every method is there (mypy checks types).
+        assert isinstance(store, EventStore)
+
     def test_an_empty_store(self, store: EventStore) -> None:
         assert store.head() == 0
         assert store.version(CONF) == 0
