@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 from ...lazy import lazy_getattr
 
 if TYPE_CHECKING:
-    from .log import EventLog
+    from .log import EventLog, SqliteEventStore
 
-__all__ = ["EventLog"]
+__all__ = ["EventLog", "SqliteEventStore"]
 
 # Imported on first use: the driver alone (a helper process, the schema) needs no models.
-__getattr__ = lazy_getattr(__name__, {"EventLog": ".log"})
+__getattr__ = lazy_getattr(__name__, {"EventLog": ".log", "SqliteEventStore": ".log"})

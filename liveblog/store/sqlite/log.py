@@ -466,4 +466,7 @@ class EventLog:
     data_version = change_mark  # the name the deliverer and `log --follow` call
 
 
-__all__ = ["Appended", "EventLog", "Record", "encode_data", "row_to_event"]
+SqliteEventStore = EventLog
+"""The name the lead's design uses for sub-stores built on it (`SqliteTimeline(events)`)."""
+
+__all__ = ["Appended", "EventLog", "Record", "SqliteEventStore", "encode_data", "row_to_event"]
