@@ -26,9 +26,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
 
+from liveblog.store.sqlite.webhooks import CURSOR
 from liveblog.webhooks import Deliverer, DeliveryOptions
 from liveblog.webhooks.addresses import Resolver, system_resolver
-from liveblog.webhooks.subscriptions import CURSOR
 
 T = TypeVar("T")
 
