@@ -2,7 +2,8 @@
 reads of the log and the timeline that deciding them takes. Part of SqliteWebhookStore.
 
 The timeline's days are read here, in SQL, through the timeline projection's table name
-(liveblog.projections.timeline.DAYS): the index of days by changed_position makes
+(liveblog.projections.timeline.DAYS, imported when used: `webhook list` and `token`
+commands never load the projections): the index of days by changed_position makes
 finding the days that changed a range, not a scan.
 """
 
@@ -11,7 +12,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ...projections.timeline import DAYS
 from ...webhooks.model import StaleDay
 from .driver import Connection
 
@@ -20,6 +20,8 @@ class SqliteSummaryVersions:
     conn: Connection
 
     def stale_days(self, after: int) -> list[StaleDay]:
+        from ...projections.timeline import DAYS
+
         rows = self.conn.execute(
             "SELECT d.conference, d.number, d.changed_position, c.changed_position "
             f"FROM {DAYS} AS d LEFT JOIN webhook_summary_checks AS c "
@@ -102,6 +104,8 @@ def day_state(timeline: Connection, conference: str, day: int) -> tuple[str | No
 
     Transitional: a private timeline is a connection until the timeline's read side
     (helper "read") gives it a protocol; then this is one of its queries."""
+    from ...projections.timeline import DAYS
+
     row = timeline.execute(
         f"SELECT closed_at, changed_position FROM {DAYS} WHERE conference = ? AND number = ?",
         (conference, day),
