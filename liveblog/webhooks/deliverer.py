@@ -9,6 +9,10 @@ small cap, and every attempt connects to the address that passed the SSRF check.
 The deliverer writes only delivery state, never the log, so its connection commits
 with synchronous=NORMAL: a power cut can at worst forget that a delivery succeeded,
 and at-least-once delivery then sends it again.
+
+It only delivers: it queues what the projections have reached (summaries are read from
+the timeline), and the scheduler catches them up (liveblog.scheduler.Projections), on
+the deliverer's database thread and connection.
 """
 
 from __future__ import annotations
@@ -183,33 +187,34 @@ class Deliverer:
         return await self.in_db(self._prepare)
 
     def _prepare(self) -> int:
-        """Catch the projections up, record summary changes, queue new messages.
+        """Record summary changes and queue new messages, up to the position the
+        projections have reached (the scheduler catches them up: liveblog.scheduler).
 
         Summaries are recorded at the same projected position the queues are filled
         up to, so no cursor passes a position whose summaries are not recorded yet.
         """
-        from ..projections import runner_for
-
-        assert self.log is not None
-        if self._projections is None:
-            self._projections = runner_for(self.log)
-        # Always here, subscribers or not: the scheduler's one catch-up (a second one
-        # elsewhere would change this connection's data_version and re-trigger it).
-        self._projections.catch_up()
-        # The deliverer's connection stays at NORMAL (catch-up restores FULL).
-        self.hooks.relax_durability()
         if not self.hooks.any_active():
-            self._prepared_until = min(s.position for s in self._projections.status())
+            self._prepared_until = self._projected()
             return 0
         with self.hooks.writing():
-            until = min(s.position for s in self._projections.status())
-            record_summary_changes(self.log, self.hooks)
+            until = self._projected()
+            assert self.log is not None
+            record_summary_changes(self.log, self.hooks, until)
             self._prepared_until = until
             return queue.fill_all(self.hooks, until, self.clock())
 
+    def _projected(self) -> int:
+        """The log position every projection has reached, as they stand (read only)."""
+        from ..projections import runner_for
+
+        if self._projections is None:
+            assert self.log is not None
+            self._projections = runner_for(self.log)
+        return min(s.position for s in self._projections.status())
+
     @property
     def prepared_until(self) -> int:
-        """The log position the last `prepare` caught the projections up to."""
+        """The log position the last `prepare` queued up to (the projections' then)."""
         return self._prepared_until
 
     # -- sending ---------------------------------------------------------------------
@@ -228,8 +233,9 @@ class Deliverer:
         return started
 
     async def run_once(self) -> Tally:
-        """Queue what is new and send everything due now; return when none is left
-        (failures wait for their retry time: a later pass)."""
+        """Queue what is new (as far as the projections are caught up) and send
+        everything due now; return when none is left (failures wait for their retry
+        time: a later pass)."""
         await self.prepare()
         while await self.start_due():
             await self.drain_workers()

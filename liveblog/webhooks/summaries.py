@@ -26,15 +26,24 @@ if TYPE_CHECKING:
     from ..store.webhooks import SummaryVersions, WebhookStore
 
 
-def record_summary_changes(log: EventLog, hooks: WebhookStore | None = None) -> int:
+def record_summary_changes(
+    log: EventLog, hooks: WebhookStore | None = None, until: int | None = None
+) -> int:
     """Store new summary versions; the caller holds the write transaction. Returns how
-    many were stored. `hooks` is the webhook store on `log` (built if not given)."""
+    many were stored. `hooks` is the webhook store on `log` (built if not given);
+    `until`, the position the projections have reached, if known.
+    """
     from .subscriptions import store_of
 
     store = store_of(log.conn if hooks is None else hooks)
+    progress = store.progress()
+    if until is not None and until <= progress:
+        # No day changed after a position the projections have not passed (nor is
+        # there a timeline to read before they first ran).
+        return 0
     # Only the days changed since the deliverer's progress: a range of the index of days
     # by changed_position (every day changed before it was checked then).
-    stale = store.stale_days(store.progress())
+    stale = store.stale_days(progress)
     if not stale:
         return 0
     from ..summary import build_day_summary
