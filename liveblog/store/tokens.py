@@ -3,7 +3,7 @@
 Contracts every implementation keeps (tests/contract/test_token_store.py):
 
 * one token per reporter name: `add` refuses (returns False, stores nothing) a name
-  that has one, and a digest is never stored twice;
+  that has one;
 * only what is given is kept: the name, the digest (never the token), when it was
   created, and the role;
 * `holder(digest)` answers from an exact match of the digest; a revoked token's
