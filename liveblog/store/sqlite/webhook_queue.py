@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ...webhooks.model import DELIVERY_STATUSES, Delivery, Message, QueueState, SummaryVersion
-from .driver import Connection
+from .driver import Connection, write_transaction
 from .schema import has_queue_state, refill_queue_state
 
 if TYPE_CHECKING:
@@ -20,6 +20,10 @@ _COLUMNS = (
     "id, subscription, message_id, type, position, summary, status, attempts, "
     "next_attempt_at, last_attempt_at, last_status, last_error, created_at, finished_at"
 )
+PROGRESS = "ifnull((SELECT position FROM webhook_progress), 0)"
+"""The log position the deliverer has prepared through (0 before it first ran)."""
+CURSOR = f"CASE WHEN follows = 1 THEN max(cursor, {PROGRESS}) ELSE cursor END"
+"""A subscription's cursor, in SQL: a follower's moves with the deliverer's progress."""
 DUE_SQL = "SELECT subscription FROM webhook_queue_heads WHERE active = 1 AND due_at <= ?"
 """A range of the index of heads by due time: a tick reads only the heads that are due,
 never the deliveries or the subscriptions."""
@@ -156,8 +160,6 @@ class SqliteDeliveryQueue:
         )
 
     def rewind(self, subscription_id: str, position: int) -> None:
-        from .webhooks import CURSOR
-
         self.conn.execute(
             f"UPDATE webhook_subscriptions SET cursor = min({CURSOR}, ?), follows = 0 WHERE id = ?",
             (position, subscription_id),
@@ -213,8 +215,6 @@ class SqliteDeliveryQueue:
     def record_gone(
         self, delivery_id: int, subscription_id: str, status: int, reason: str, stamp: str
     ) -> None:
-        from .driver import write_transaction
-
         with write_transaction(self.conn):
             self.conn.execute(
                 "UPDATE webhook_deliveries SET attempts = attempts + 1, last_attempt_at = ?, "

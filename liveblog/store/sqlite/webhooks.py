@@ -17,14 +17,10 @@ from typing import Any
 from ...webhooks.model import NewSubscription, Subscription
 from .driver import Connection, write_transaction
 from .schema import has_queue_state
-from .webhook_queue import SqliteDeliveryQueue
+from .webhook_queue import CURSOR, PROGRESS, SqliteDeliveryQueue
 from .webhook_summaries import SqliteSummaryVersions
 
 _COLUMNS = "id, url, events, conference, secret, allow_private, status, status_reason, cursor"
-PROGRESS = "ifnull((SELECT position FROM webhook_progress), 0)"
-"""The log position the deliverer has prepared through (0 before it first ran)."""
-CURSOR = f"CASE WHEN follows = 1 THEN max(cursor, {PROGRESS}) ELSE cursor END"
-"""A subscription's cursor, in SQL: a follower's moves with the deliverer's progress."""
 _SELECT_COLUMNS = _COLUMNS.replace("cursor", CURSOR) + ", follows"
 _OLD_COLUMNS = _COLUMNS + ", 0"
 
@@ -43,6 +39,9 @@ def subscription_from_row(row: Iterable[object]) -> Subscription:
         cursor=int(str(cursor)),
         follows=bool(follows),
     )
+
+
+__all__ = ["CURSOR", "PROGRESS", "SqliteWebhookStore", "subscription_from_row", "webhook_store"]
 
 
 class SqliteWebhookStore(SqliteDeliveryQueue, SqliteSummaryVersions):
