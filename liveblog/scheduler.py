@@ -4,7 +4,8 @@ It only triggers: the projections, the feeds publisher and the webhook deliverer
 work. Three APScheduler jobs run on the event loop:
 
     catch-up          every tick: has the database changed (the store's change signal,
-                      one cheap query, never a rescan)? then catch the projections up,
+                      one cheap query, never a rescan)? then catch the projections up
+                      (Projections: the scheduler's one catch-up), have the deliverer
                       queue webhooks (reading what changed, never every subscription
                       or day), start the senders due, and wake the publisher if the
                       log moved
@@ -43,6 +44,7 @@ from .errors import LiveblogError
 if TYPE_CHECKING:
     from .feeds import PublishOptions, PublishResult
     from .jobs import DrainingExecutor
+    from .projections import ProjectionRunner
     from .webhooks import Deliverer, DeliveryOptions
 
 TICK_SECONDS = 0.1
@@ -100,6 +102,34 @@ class _FeedsWorker:
         self.executor.shutdown()
 
 
+class Projections:
+    """The scheduler's one catch-up of the projections, before the deliverer queues.
+
+    It runs on the deliverer's database thread and connection: the scheduler watches
+    that connection's change signal, which the connection's own commits never move, so
+    a catch-up does not trigger the next tick again (a connection of its own would,
+    and so would a second catch-up elsewhere). The deliverer only delivers: it queues
+    up to what the projections have reached.
+    """
+
+    def __init__(self, deliverer: Deliverer) -> None:
+        self.deliverer = deliverer
+        self._runner: ProjectionRunner | None = None
+
+    async def catch_up(self) -> None:
+        await self.deliverer.in_db(self._catch_up)
+
+    def _catch_up(self) -> None:
+        from .projections import runner_for
+
+        if self._runner is None:
+            assert self.deliverer.log is not None, "use `async with Deliverer(...)`"
+            self._runner = runner_for(self.deliverer.log)
+        self._runner.catch_up()
+        # The deliverer's connection stays at NORMAL (catch-up restores FULL).
+        self.deliverer.hooks.relax_durability()
+
+
 class Scheduler:
     """Start inside a running event loop; `stop` lets work in flight finish."""
 
@@ -107,6 +137,7 @@ class Scheduler:
         self.options = options
         self.report = report
         self.deliverer: Deliverer | None = None
+        self._projections: Projections | None = None
         self._feeds = _FeedsWorker(options.db_path, options.feeds) if options.feeds else None
         self._seen_version: int | None = None
         self._seen_position: int | None = None  # the log position last caught up to
@@ -128,6 +159,7 @@ class Scheduler:
         logging.getLogger("apscheduler").setLevel(logging.ERROR)
         self.deliverer = Deliverer(self.options.db_path, self.options.delivery)
         await self.deliverer.__aenter__()
+        self._projections = Projections(self.deliverer)
         self._jobs = DrainingExecutor()
         self._scheduler = AsyncIOScheduler(
             executors={"default": self._jobs},
@@ -178,12 +210,13 @@ class Scheduler:
             job.modify(next_run_time=dt.datetime.now(dt.UTC))
 
     async def catch_up(self) -> None:
-        assert self.deliverer is not None
+        assert self.deliverer is not None and self._projections is not None
         try:
             version = await self.deliverer.data_version()
             if version == self._seen_version:
                 return
             self._seen_version = version
+            await self._projections.catch_up()
             await self.deliverer.prepare()
             await self.deliverer.start_due()
             # Any commit moves data_version (a token, a delivery recorded by another
@@ -233,6 +266,7 @@ async def run_once(options: RunOptions, report: Report) -> None:
         if feeds is not None:
             await feeds.publish(report)
         async with Deliverer(options.db_path, options.delivery) as deliverer:
+            await Projections(deliverer).catch_up()
             tally = await deliverer.run_once()
         report(
             f"webhooks: {tally.delivered} delivered, {tally.failed} to retry, "

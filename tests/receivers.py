@@ -26,9 +26,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
 
+from liveblog.scheduler import Projections
+from liveblog.store.sqlite.webhooks import CURSOR
 from liveblog.webhooks import Deliverer, DeliveryOptions
 from liveblog.webhooks.addresses import Resolver, system_resolver
-from liveblog.webhooks.subscriptions import CURSOR
 
 T = TypeVar("T")
 
@@ -379,12 +380,14 @@ class BackgroundDeliverer:
         async with Deliverer(
             self.db_path, self.options, resolver=self.resolver, tls_context=self.tls_context
         ) as deliverer:
+            projections = Projections(deliverer)  # the scheduler's catch-up, as in `run`
             self._ready.set()
             seen = -1
             while not self._stop.is_set():
                 version = await deliverer.data_version()
                 if version != seen:  # another connection wrote: queue what is new
                     seen = version
+                    await projections.catch_up()
                     await deliverer.prepare()
                 await deliverer.start_due()
                 self._check_workers(deliverer)

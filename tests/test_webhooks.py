@@ -36,6 +36,7 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from liveblog.errors import InvalidWebhook, RefusedAddress
+from liveblog.store.sqlite import webhook_queue as sqlite_webhook_queue
 from liveblog.store.sqlite.log import EventLog
 from liveblog.webhooks import (
     DeliveryOptions,
@@ -941,7 +942,7 @@ def test_the_due_query_reads_only_the_heads_that_are_due(
         # The query `liveblog run` makes every tick, as the planner will run it.
         plan = " ".join(
             str(row[-1])
-            for row in conn.execute(f"EXPLAIN QUERY PLAN {webhook_queue.DUE_SQL}", (0.0,))
+            for row in conn.execute(f"EXPLAIN QUERY PLAN {sqlite_webhook_queue.DUE_SQL}", (0.0,))
         )
     finally:
         conn.close()

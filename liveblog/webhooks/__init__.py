@@ -1,5 +1,6 @@
 """Webhooks: signed, ordered, at-least-once POSTs of the log to downstream blogs.
 
+model          what the webhook store keeps: subscriptions, deliveries, messages
 subscriptions  who receives which message types (URL, filters, secret, cursor)
 summaries      summary.published / summary.updated versions of closed days
 queue          each subscription's deliveries, filled from the log, drained in order
@@ -17,15 +18,15 @@ from typing import TYPE_CHECKING
 from ..lazy import lazy_getattr
 
 if TYPE_CHECKING:
-    from .addresses import parse_url, pin_address, refusal
+    from .addresses import check_address, parse_url, pin_address, refusal
     from .deliverer import Deliverer, DeliveryOptions, Outcome, Tally
+    from .model import MESSAGE_TYPES, SUMMARY_TYPES, Delivery, Subscription
     from .policy import DEFAULT_SCHEDULE, RetryPolicy, parse_schedule
-    from .queue import Delivery
     from .signing import new_secret, sign
-    from .subscriptions import MESSAGE_TYPES, SUMMARY_TYPES, Subscription
 
 # Imported on first use: `webhook list` or `status` need no HTTP client (httpx).
 _WHERE = {
+    "check_address": ".addresses",
     "parse_url": ".addresses",
     "pin_address": ".addresses",
     "refusal": ".addresses",
@@ -36,12 +37,12 @@ _WHERE = {
     "DEFAULT_SCHEDULE": ".policy",
     "RetryPolicy": ".policy",
     "parse_schedule": ".policy",
-    "Delivery": ".queue",
+    "Delivery": ".model",
     "new_secret": ".signing",
     "sign": ".signing",
-    "MESSAGE_TYPES": ".subscriptions",
-    "SUMMARY_TYPES": ".subscriptions",
-    "Subscription": ".subscriptions",
+    "MESSAGE_TYPES": ".model",
+    "SUMMARY_TYPES": ".model",
+    "Subscription": ".model",
 }
 
 
@@ -58,6 +59,7 @@ __all__ = [
     "RetryPolicy",
     "Subscription",
     "Tally",
+    "check_address",
     "new_secret",
     "parse_schedule",
     "parse_url",

@@ -149,6 +149,27 @@ async def pin_address(
     return (await pin_addresses(target, allow_private, resolver))[0]
 
 
+def check_address(
+    target: WebhookURL, allow_private: bool, resolver: Resolver = system_resolver
+) -> str:
+    """`pin_address` for synchronous code (`webhook add`), in or out of a running event
+    loop: with none, it runs one; inside one (a caller in an async server or test), the
+    lookup runs on a loop of its own in a short-lived thread, since a loop cannot run a
+    second one in its own thread. Either way the caller waits for the answer."""
+    import asyncio
+    import concurrent.futures
+
+    def look_up() -> str:
+        return asyncio.run(pin_address(target, allow_private, resolver))
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return look_up()
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="webhook-address") as pool:
+        return pool.submit(look_up).result()
+
+
 async def pin_addresses(
     target: WebhookURL, allow_private: bool, resolver: Resolver = system_resolver
 ) -> list[str]:

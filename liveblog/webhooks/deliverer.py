@@ -9,6 +9,10 @@ small cap, and every attempt connects to the address that passed the SSRF check.
 The deliverer writes only delivery state, never the log, so its connection commits
 with synchronous=NORMAL: a power cut can at worst forget that a delivery succeeded,
 and at-least-once delivery then sends it again.
+
+It only delivers: it queues what the projections have reached (summaries are read from
+the timeline), and the scheduler catches them up (liveblog.scheduler.Projections), on
+the deliverer's database thread and connection.
 """
 
 from __future__ import annotations
@@ -27,20 +31,22 @@ import httpx
 from ..errors import LiveblogError, NotFound, RefusedAddress
 from ..secretkey import Keyring
 from ..store.factory import open_sqlite
-from ..store.sqlite.driver import write_transaction
 from ..store.sqlite.log import EventLog
 from ..store.sqlite.schema import ensure_config_tables
+from ..store.sqlite.webhooks import SqliteWebhookStore
 from . import queue
 from .addresses import Resolver, parse_url, pin_addresses, system_resolver
+from .model import Delivery
 from .payloads import Payloads
 from .policy import RetryPolicy, parse_retry_after
 from .signing import headers as signed_headers
-from .subscriptions import Subscription, any_active, get
+from .subscriptions import Subscription, get
 from .summaries import record_summary_changes
 from .transport import PinnedTransport, refuse_cookies
 
 if TYPE_CHECKING:
     from ..projections import ProjectionRunner
+    from ..store.webhooks import WebhookStore
 
 USER_AGENT = "liveblog-webhooks/1"
 T = TypeVar("T")
@@ -112,8 +118,8 @@ class Deliverer:
         # another process's write lock, or rendering a long summary, never stalls the
         # event loop (the attempts in flight, and in `serve` the feeds and the API).
         self._db = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="webhooks-db")
-        self.log: EventLog
-        self.conn: Any = None
+        self.log: EventLog | None = None
+        self.hooks: WebhookStore
         self.payloads: Payloads
         self.resolver = resolver
         self.clock = clock
@@ -135,10 +141,10 @@ class Deliverer:
 
     def _open(self) -> None:
         self.log = open_sqlite(self.db_path)
-        self.conn = self.log.conn
-        self.conn.execute("PRAGMA synchronous = NORMAL")
-        ensure_config_tables(self.conn)
-        self.payloads = Payloads(self.log)
+        ensure_config_tables(self.log.conn)
+        self.hooks = SqliteWebhookStore(self.log.conn)
+        self.hooks.relax_durability()
+        self.payloads = Payloads(self.log, self.hooks)
 
     async def in_db(self, fn: Callable[..., T], *args: Any) -> T:
         """Run `fn(*args)` on the deliverer's database thread."""
@@ -163,7 +169,7 @@ class Deliverer:
         await self.drain_workers()
         if self._client is not None:
             await self._client.aclose()
-        if self.conn is not None:
+        if self.log is not None:
             await self.in_db(self.log.close)
         self._db.shutdown()
 
@@ -175,38 +181,41 @@ class Deliverer:
     # -- queueing --------------------------------------------------------------------
 
     async def data_version(self) -> int:
+        assert self.log is not None, "use `async with Deliverer(...)`"
         return await self.in_db(self.log.data_version)
 
     async def prepare(self) -> int:
         return await self.in_db(self._prepare)
 
     def _prepare(self) -> int:
-        """Catch the projections up, record summary changes, queue new messages.
+        """Record summary changes and queue new messages, up to the position the
+        projections have reached (the scheduler catches them up: liveblog.scheduler).
 
         Summaries are recorded at the same projected position the queues are filled
         up to, so no cursor passes a position whose summaries are not recorded yet.
         """
+        if not self.hooks.any_active():
+            self._prepared_until = self._projected()
+            return 0
+        with self.hooks.writing():
+            until = self._projected()
+            assert self.log is not None
+            record_summary_changes(self.log, self.hooks, until)
+            self._prepared_until = until
+            return queue.fill_all(self.hooks, until, self.clock())
+
+    def _projected(self) -> int:
+        """The log position every projection has reached, as they stand (read only)."""
         from ..projections import runner_for
 
         if self._projections is None:
+            assert self.log is not None
             self._projections = runner_for(self.log)
-        # Always here, subscribers or not: the scheduler's one catch-up (a second one
-        # elsewhere would change this connection's data_version and re-trigger it).
-        self._projections.catch_up()
-        # The deliverer's connection stays at NORMAL (catch-up restores FULL).
-        self.conn.execute("PRAGMA synchronous = NORMAL")
-        if not any_active(self.conn):
-            self._prepared_until = min(s.position for s in self._projections.status())
-            return 0
-        with write_transaction(self.conn):
-            until = min(s.position for s in self._projections.status())
-            record_summary_changes(self.log)
-            self._prepared_until = until
-            return queue.fill_all(self.conn, until, self.clock())
+        return min(s.position for s in self._projections.status())
 
     @property
     def prepared_until(self) -> int:
-        """The log position the last `prepare` caught the projections up to."""
+        """The log position the last `prepare` queued up to (the projections' then)."""
         return self._prepared_until
 
     # -- sending ---------------------------------------------------------------------
@@ -216,7 +225,7 @@ class Deliverer:
         started = 0
         if self._closing:
             return started
-        due = await self.in_db(queue.due_subscriptions, self.conn, self.clock())
+        due = await self.in_db(queue.due_subscriptions, self.hooks, self.clock())
         for subscription in due:
             worker = self._workers.get(subscription)
             if worker is None or worker.done():
@@ -225,8 +234,9 @@ class Deliverer:
         return started
 
     async def run_once(self) -> Tally:
-        """Queue what is new and send everything due now; return when none is left
-        (failures wait for their retry time: a later pass)."""
+        """Queue what is new (as far as the projections are caught up) and send
+        everything due now; return when none is left (failures wait for their retry
+        time: a later pass)."""
         await self.prepare()
         while await self.start_due():
             await self.drain_workers()
@@ -244,31 +254,31 @@ class Deliverer:
             step = await self.in_db(self._record_and_next, subscription, delivery, outcome)
 
     def _record_and_next(
-        self, subscription: Subscription, delivery: queue.Delivery, outcome: Outcome
-    ) -> tuple[Subscription, queue.Delivery, bytes | LiveblogError] | None:
+        self, subscription: Subscription, delivery: Delivery, outcome: Outcome
+    ) -> tuple[Subscription, Delivery, bytes | LiveblogError] | None:
         if not self._record(subscription, delivery, outcome) or self._closing:
             return None
         return self._next(subscription.id)
 
     def _next(
         self, subscription_id: str
-    ) -> tuple[Subscription, queue.Delivery, bytes | LiveblogError] | None:
+    ) -> tuple[Subscription, Delivery, bytes | LiveblogError] | None:
         """The subscription's head delivery and its body, if one may be sent now
         (database thread)."""
         while True:
             try:
-                subscription = get(self.conn, subscription_id)
+                subscription = get(self.hooks, subscription_id)
             except NotFound:  # removed (`webhook remove`) while its attempt was out
                 return None
             if subscription.status != "active":
                 return None
-            delivery = queue.head(self.conn, subscription_id)
+            delivery = self.hooks.head(subscription_id)
             if delivery is not None:
                 break
-            with write_transaction(self.conn):
+            with self.hooks.writing():
                 # Read again under the lock: `redeliver --since` may have moved its cursor.
-                current = get(self.conn, subscription_id)
-                if not queue.fill(self.conn, current, self._prepared_until, self.clock()):
+                current = get(self.hooks, subscription_id)
+                if not queue.fill(self.hooks, current, self._prepared_until, self.clock()):
                     return None
         if delivery.next_attempt_at > self.clock():
             return None
@@ -279,7 +289,7 @@ class Deliverer:
         return subscription, delivery, body
 
     async def attempt(
-        self, subscription: Subscription, delivery: queue.Delivery, body: bytes | LiveblogError
+        self, subscription: Subscription, delivery: Delivery, body: bytes | LiveblogError
     ) -> Outcome:
         """One signed POST of `delivery`, within the deadline."""
         assert self._client is not None, "use `async with Deliverer(...)`"
@@ -376,17 +386,15 @@ class Deliverer:
                 break
         return bytes(data[: self.options.max_response_bytes])
 
-    def _record(
-        self, subscription: Subscription, delivery: queue.Delivery, outcome: Outcome
-    ) -> bool:
+    def _record(self, subscription: Subscription, delivery: Delivery, outcome: Outcome) -> bool:
         """Store an attempt's outcome; True when the queue may move on."""
         if outcome.delivered:
             assert outcome.status is not None
-            queue.record_success(self.conn, delivery, outcome.status)
+            queue.record_success(self.hooks, delivery, outcome.status)
             self.tally.delivered += 1
             return True
         if outcome.status == 410:
-            queue.record_gone(self.conn, delivery, 410, "the receiver answered 410 Gone")
+            queue.record_gone(self.hooks, delivery, 410, "the receiver answered 410 Gone")
             self.tally.disabled += 1
             return False
         now = self.clock()
@@ -395,7 +403,7 @@ class Deliverer:
         )
         delay = self.options.retry.delay(delivery.attempts + 1, retry_after)
         queue.record_failure(
-            self.conn,
+            self.hooks,
             delivery,
             status=outcome.status,
             error=outcome.error or "failed",

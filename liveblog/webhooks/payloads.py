@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
+from typing import TYPE_CHECKING
 
 from ..errors import NotFound
 from ..store.sqlite.log import EventLog
-from .queue import Delivery
+from .model import Delivery
+
+if TYPE_CHECKING:
+    from ..store.webhooks import SummaryVersions
 
 CACHE_SIZE = 4096  # bodies kept: one event usually goes to several subscribers at once
 
@@ -22,8 +26,11 @@ def encode(payload: object) -> bytes:
 
 
 class Payloads:
-    def __init__(self, log: EventLog) -> None:
+    def __init__(self, log: EventLog, hooks: SummaryVersions | None = None) -> None:
+        from .subscriptions import store_of
+
         self.log = log
+        self.hooks = store_of(log.conn) if hooks is None else hooks
         self._cache: OrderedDict[str, bytes] = OrderedDict()
 
     def body(self, delivery: Delivery) -> bytes:
@@ -47,9 +54,7 @@ class Payloads:
         )
 
     def _summary(self, seq: int) -> bytes:
-        row = self.log.conn.execute(
-            "SELECT body FROM webhook_summaries WHERE seq = ?", (seq,)
-        ).fetchone()
-        if row is None:
+        body = self.hooks.version_body(seq)
+        if body is None:
             raise NotFound(f"no stored summary version {seq}")
-        return encode(json.loads(row[0]))
+        return encode(body)

@@ -19,126 +19,97 @@ stood after each of them: the close gets its `summary.published`, each later cha
 from __future__ import annotations
 
 import hashlib
-import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..projections.timeline import DAYS
-from ..store.sqlite.driver import Connection
-from ..store.sqlite.log import EventLog
-from .queue import prepared_position
+if TYPE_CHECKING:
+    from ..store.sqlite.log import EventLog
+    from ..store.webhooks import SummaryVersions, WebhookStore
 
 
-def record_summary_changes(log: EventLog) -> int:
+def record_summary_changes(
+    log: EventLog, hooks: WebhookStore | None = None, until: int | None = None
+) -> int:
     """Store new summary versions; the caller holds the write transaction. Returns how
-    many were stored."""
-    conn = log.conn
+    many were stored. `hooks` is the webhook store on `log` (built if not given);
+    `until`, the position the projections have reached, if known.
+    """
+    from .subscriptions import store_of
+
+    store = store_of(log.conn if hooks is None else hooks)
+    progress = store.progress()
+    if until is not None and until <= progress:
+        # No day changed after a position the projections have not passed (nor is
+        # there a timeline to read before they first ran).
+        return 0
     # Only the days changed since the deliverer's progress: a range of the index of days
     # by changed_position (every day changed before it was checked then).
-    stale = conn.execute(
-        f"SELECT d.conference, d.number, d.changed_position, c.changed_position FROM {DAYS} AS d "
-        "LEFT JOIN webhook_summary_checks AS c ON c.conference = d.conference AND c.day = d.number "
-        "WHERE d.changed_position > ? AND d.closed_at IS NOT NULL "
-        "AND c.changed_position IS NOT d.changed_position ORDER BY d.changed_position",
-        (prepared_position(conn),),
-    ).fetchall()
+    stale = store.stale_days(progress)
     if not stale:
         return 0
     from ..summary import build_day_summary
 
     stored = 0
     replays: dict[str, list[tuple[int, int, int]]] = {}
-    for conference, day, changed_position, checked in stale:
-        after = _last_seen(conn, conference, day, changed_position, checked)
+    for found in stale:
+        conference, day, changed_position = found.conference, found.day, found.changed_position
+        after = _last_seen(store, conference, day, changed_position, found.checked)
         if after is None:  # nothing but the latest event can have changed it
-            summary = build_day_summary(conn, conference, day)
-            stored += _store(conn, conference, day, changed_position, summary)
+            summary = build_day_summary(log.conn, conference, day)
+            stored += _store(store, conference, day, changed_position, summary)
         else:
             replays.setdefault(conference, []).append((day, after, changed_position))
-        conn.execute(
-            "INSERT INTO webhook_summary_checks (conference, day, changed_position) "
-            "VALUES (?, ?, ?) ON CONFLICT (conference, day) "
-            "DO UPDATE SET changed_position = excluded.changed_position",
-            (conference, day, changed_position),
-        )
+        store.mark_checked(conference, day, changed_position)
     for conference, days in replays.items():
-        stored += _replay(log, conference, days)
+        stored += _replay(log, store, conference, days)
     return stored
 
 
 def _last_seen(
-    conn: Connection, conference: str, day: int, changed_position: int, checked: int | None
+    store: SummaryVersions, conference: str, day: int, changed_position: int, checked: int | None
 ) -> int | None:
     """None when the day's current state is its only state not yet looked at (the usual
     case: one event since the last check); else the position after which its changes
     must be found by replaying."""
     if checked is None:
         # Never looked at: every change from its close on counts, the close included.
-        row = conn.execute(
-            "SELECT max(position) FROM events WHERE conference = ? AND type = 'day.closed' "
-            "AND json_extract(data, '$.number') = ? AND position <= ?",
-            (conference, day, changed_position),
-        ).fetchone()
-        closed_at = row[0] if row else None
+        closed_at = store.day_closed_at(conference, day, changed_position)
         if closed_at is None or closed_at == changed_position:
             return None
-        return int(closed_at) - 1
-    return None if _nothing_between(conn, conference, checked, changed_position) else checked
+        return closed_at - 1
+    return None if store.nothing_between(conference, checked, changed_position) else checked
 
 
-def _nothing_between(conn: Connection, conference: str, after: int, before: int) -> bool:
-    """No event of `conference` lies strictly between positions `after` and `before`.
-
-    A conference's versions grow with positions, gap-free: when both positions hold its
-    events, their versions answer with two primary-key lookups, however long the
-    conference or the log."""
-    versions = {
-        position: version
-        for position, version, of in conn.execute(
-            "SELECT position, version, conference FROM events WHERE position IN (?, ?)",
-            (after, before),
-        )
-        if of == conference
-    }
-    if after in versions and before in versions:
-        return bool(versions[before] - versions[after] == 1)
-    found = conn.execute(  # a change made by another conference's event (an import)
-        "SELECT 1 FROM events WHERE conference = ? AND position > ? AND position < ? LIMIT 1",
-        (conference, after, before),
-    ).fetchone()
-    return found is None
-
-
-def _replay(log: EventLog, conference: str, days: list[tuple[int, int, int]]) -> int:
+def _replay(
+    log: EventLog, store: SummaryVersions, conference: str, days: list[tuple[int, int, int]]
+) -> int:
     """Replay `conference` into memory; store a version of each (day, after, until) as it
     stood after every event in (after, until] that changed it while it was closed."""
+    from ..store.sqlite.driver import write_transaction
+    from ..store.sqlite.webhook_summaries import day_state
     from ..summary import build_day_summary
     from ..summary.history import PrivateTimeline
 
     until = max(last for _, _, last in days)
     seen: dict[int, int | None] = {day: None for day, _, _ in days}
     stored = 0
-    with PrivateTimeline() as past:
-        past.conn.execute("BEGIN")
+    # One transaction for the whole replay (in memory): no commit per event.
+    with PrivateTimeline() as past, write_transaction(past.conn):
         for chunk in log.records(until=until, conference=conference):
             for record in chunk:
                 past.apply([record])
                 for day, after, last in days:
-                    state = past.conn.execute(
-                        f"SELECT closed_at, changed_position FROM {DAYS} "
-                        "WHERE conference = ? AND number = ?",
-                        (conference, day),
-                    ).fetchone()
+                    state = day_state(past.conn, conference, day)
                     if state is None or state[1] == seen[day]:
                         continue
-                    seen[day] = state[1]
-                    if state[0] is not None and after < state[1] <= last:
+                    closed_at, changed = state
+                    seen[day] = changed
+                    if closed_at is not None and after < changed <= last:
                         summary = build_day_summary(past.conn, conference, day)
-                        stored += _store(log.conn, conference, day, int(state[1]), summary)
-        past.conn.execute("COMMIT")
+                        stored += _store(store, conference, day, changed, summary)
     return stored
 
 
-def _store(conn: Connection, conference: str, day: int, position: int, summary: Any) -> int:
+def _store(store: SummaryVersions, conference: str, day: int, position: int, summary: Any) -> int:
     """Store `summary` as the day's next version at `position`, unless it reads exactly
     as the last version stored. Returns how many were stored (0 or 1)."""
     from ..summary import render
@@ -147,20 +118,14 @@ def _store(conn: Connection, conference: str, day: int, position: int, summary: 
     markdown = render(summary, "markdown")
     html = render_fragment(summary)
     digest = hashlib.sha256(f"{markdown}\0{html}".encode()).hexdigest()
-    last = conn.execute(
-        "SELECT version, digest FROM webhook_summaries WHERE conference = ? AND day = ? "
-        "ORDER BY version DESC LIMIT 1",
-        (conference, day),
-    ).fetchone()
+    last = store.last_version(conference, day)
     if last is not None and last[1] == digest:
         return 0
     version = 1 if last is None else last[0] + 1
-    recorded = conn.execute(
-        "SELECT recorded_at FROM events WHERE position = ?", (position,)
-    ).fetchone()
+    recorded = store.recorded_at(position)
     body = {
         "type": "summary.published" if version == 1 else "summary.updated",
-        "timestamp": recorded[0] if recorded else summary["day"]["closed_at"],
+        "timestamp": recorded if recorded is not None else summary["day"]["closed_at"],
         "data": {
             "conference": conference,
             "day": day,
@@ -171,9 +136,5 @@ def _store(conn: Connection, conference: str, day: int, position: int, summary: 
             "html": html,
         },
     }
-    conn.execute(
-        "INSERT INTO webhook_summaries (conference, day, version, position, digest, body) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
-        (conference, day, version, position, digest, json.dumps(body)),
-    )
+    store.add_version(conference, day, version, position, digest, body)
     return 1

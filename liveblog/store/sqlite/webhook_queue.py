@@ -1,0 +1,328 @@
+"""The delivery queues in events.db: `webhook_deliveries`, with the heads and counts its
+triggers keep (`webhook_queue_heads`, `webhook_delivery_counts`) and the deliverer's
+progress (`webhook_progress`). Part of SqliteWebhookStore (liveblog.store.sqlite.webhooks).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from ...webhooks.model import DELIVERY_STATUSES, Delivery, Message, QueueState, SummaryVersion
+from .driver import Connection, write_transaction
+from .schema import has_queue_state, refill_queue_state
+
+if TYPE_CHECKING:
+    from ...webhooks.model import Subscription
+
+_COLUMNS = (
+    "id, subscription, message_id, type, position, summary, status, attempts, "
+    "next_attempt_at, last_attempt_at, last_status, last_error, created_at, finished_at"
+)
+PROGRESS = "ifnull((SELECT position FROM webhook_progress), 0)"
+"""The log position the deliverer has prepared through (0 before it first ran)."""
+CURSOR = f"CASE WHEN follows = 1 THEN max(cursor, {PROGRESS}) ELSE cursor END"
+"""A subscription's cursor, in SQL: a follower's moves with the deliverer's progress."""
+DUE_SQL = "SELECT subscription FROM webhook_queue_heads WHERE active = 1 AND due_at <= ?"
+"""A range of the index of heads by due time: a tick reads only the heads that are due,
+never the deliveries or the subscriptions."""
+_INSERT = (
+    "INSERT INTO webhook_deliveries (subscription, message_id, type, position, summary, "
+    "status, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)"
+)
+
+
+def _delivery(row: Any) -> Delivery:
+    return Delivery(*row)
+
+
+class SqliteDeliveryQueue:
+    conn: Connection
+
+    # Provided by SqliteWebhookStore (the subscriptions' SELECT, cursor included).
+    def _read(self, where: str, params: tuple[Any, ...] = ()) -> list[Subscription]:
+        raise NotImplementedError
+
+    # -- filling ---------------------------------------------------------------------
+
+    def progress(self) -> int:
+        row = self.conn.execute("SELECT position FROM webhook_progress").fetchone()
+        return int(row[0]) if row else 0
+
+    def advance_progress(self, position: int) -> None:
+        self.conn.execute(
+            "INSERT INTO webhook_progress (id, position) VALUES (1, ?) "
+            "ON CONFLICT (id) DO UPDATE SET position = max(position, excluded.position)",
+            (position,),
+        )
+
+    def own_cursors(self) -> list[Subscription]:
+        # The partial index webhook_subscriptions_own_cursor.
+        return self._read("WHERE status = 'active' AND follows = 0")
+
+    def changed_types(self, after: int, until: int) -> dict[str, set[str]]:
+        kinds: dict[str, set[str]] = {}
+        for conference, kind in self.conn.execute(
+            "SELECT DISTINCT conference, type FROM events WHERE position > ? AND position <= ?",
+            (after, until),
+        ):
+            kinds.setdefault(conference, set()).add(kind)
+        for conference, kind in self.conn.execute(
+            "SELECT DISTINCT conference, json_extract(body, '$.type') FROM webhook_summaries "
+            "WHERE position > ? AND position <= ?",
+            (after, until),
+        ):
+            kinds.setdefault(conference, set()).add(kind)
+        return kinds
+
+    def followers(self, conferences: Sequence[str]) -> list[Subscription]:
+        # The partial index webhook_subscriptions_following, by conference.
+        followers = "WHERE status = 'active' AND follows = 1 AND "
+        return [
+            *self._read(followers + "conference IS NULL"),
+            *self._read(
+                followers + "conference IN (SELECT value FROM json_each(?))",
+                (json.dumps(sorted(conferences)),),
+            ),
+        ]
+
+    def pending_count(self, subscription_id: str) -> int:
+        return int(
+            self.conn.execute(
+                "SELECT count(*) FROM webhook_deliveries "
+                "WHERE subscription = ? AND status = 'pending'",
+                (subscription_id,),
+            ).fetchone()[0]
+        )
+
+    def event_messages(
+        self,
+        after: int,
+        until: int,
+        conference: str | None,
+        types: Sequence[str],
+        limit: int,
+    ) -> list[Message]:
+        if not types:
+            return []
+        params: list[Any] = [after, until]
+        if conference is not None:
+            # events_by_type: a seek per type into this conference's position range.
+            where = "position > ? AND position <= ? AND conference = ?"
+            type_column = "type"
+            params.append(conference)
+        else:
+            # Every conference: the position range itself (an index on type would read
+            # every event of those types the log ever had).
+            where = "position > ? AND position <= ?"
+            type_column = "+type"
+        marks = ", ".join("?" * len(types))
+        return [
+            Message(r[0], "msg_" + r[1], r[2])
+            for r in self.conn.execute(
+                f"SELECT position, id, type FROM events WHERE {where} "
+                f"AND {type_column} IN ({marks}) ORDER BY position LIMIT ?",
+                (*params, *types, limit),
+            )
+        ]
+
+    def summary_versions(
+        self, after: int, until: int, conference: str | None
+    ) -> list[SummaryVersion]:
+        where = "position > ? AND position <= ?"
+        params: tuple[Any, ...] = (after, until)
+        if conference is not None:
+            where += " AND conference = ?"
+            params += (conference,)
+        rows = self.conn.execute(
+            "SELECT seq, conference, day, position, "
+            f"json_extract(body, '$.type') FROM webhook_summaries WHERE {where} ORDER BY seq",
+            params,
+        ).fetchall()
+        return [SummaryVersion(*row) for row in rows]
+
+    def enqueue(
+        self, subscription_id: str, messages: Sequence[Message], due_at: float, created_at: str
+    ) -> None:
+        self.conn.executemany(
+            _INSERT,
+            [
+                (subscription_id, m.message_id, m.type, m.position, m.summary, due_at, created_at)
+                for m in messages
+            ],
+        )
+
+    def move_cursor(self, subscription_id: str, cursor: int, *, follows: bool) -> None:
+        self.conn.execute(
+            "UPDATE webhook_subscriptions SET cursor = ?, follows = ? WHERE id = ?",
+            (cursor, int(follows), subscription_id),
+        )
+
+    def rewind(self, subscription_id: str, position: int) -> None:
+        self.conn.execute(
+            f"UPDATE webhook_subscriptions SET cursor = min({CURSOR}, ?), follows = 0 WHERE id = ?",
+            (position, subscription_id),
+        )
+
+    # -- draining --------------------------------------------------------------------
+
+    def head(self, subscription_id: str) -> Delivery | None:
+        row = self.conn.execute(
+            f"SELECT {_COLUMNS} FROM webhook_deliveries WHERE subscription = ? "
+            "AND status = 'pending' ORDER BY id LIMIT 1",
+            (subscription_id,),
+        ).fetchone()
+        return _delivery(row) if row else None
+
+    def due(self, now: float) -> list[str]:
+        return [r[0] for r in self.conn.execute(DUE_SQL, (now,)).fetchall()]
+
+    # Every outcome is written only to a delivery still pending (the contract).
+
+    def record_delivered(self, delivery_id: int, status: int, stamp: str) -> None:
+        self.conn.execute(
+            "UPDATE webhook_deliveries SET status = 'delivered', attempts = attempts + 1, "
+            "last_attempt_at = ?, last_status = ?, last_error = NULL, finished_at = ? "
+            "WHERE id = ? AND status = 'pending'",
+            (stamp, status, stamp, delivery_id),
+        )
+
+    def record_retry(
+        self,
+        delivery_id: int,
+        *,
+        status: int | None,
+        error: str,
+        retry_at: float,
+        stamp: str,
+    ) -> None:
+        self.conn.execute(
+            "UPDATE webhook_deliveries SET attempts = attempts + 1, next_attempt_at = ?, "
+            "last_attempt_at = ?, last_status = ?, last_error = ? "
+            "WHERE id = ? AND status = 'pending'",
+            (retry_at, stamp, status, error, delivery_id),
+        )
+
+    def record_dead(self, delivery_id: int, *, status: int | None, error: str, stamp: str) -> None:
+        self.conn.execute(
+            "UPDATE webhook_deliveries SET status = 'dead', attempts = attempts + 1, "
+            "last_attempt_at = ?, last_status = ?, last_error = ?, finished_at = ? "
+            "WHERE id = ? AND status = 'pending'",
+            (stamp, status, error, stamp, delivery_id),
+        )
+
+    def record_gone(
+        self, delivery_id: int, subscription_id: str, status: int, reason: str, stamp: str
+    ) -> None:
+        with write_transaction(self.conn):
+            self.conn.execute(
+                "UPDATE webhook_deliveries SET attempts = attempts + 1, last_attempt_at = ?, "
+                "last_status = ?, last_error = ? WHERE id = ? AND status = 'pending'",
+                (stamp, status, reason, delivery_id),
+            )
+            self.conn.execute(
+                "UPDATE webhook_subscriptions SET status = 'disabled', status_reason = ? "
+                "WHERE id = ?",
+                (f"{reason} at {stamp}", subscription_id),
+            )
+
+    # -- history ---------------------------------------------------------------------
+
+    def delivery(self, delivery_id: int) -> Delivery | None:
+        row = self.conn.execute(
+            f"SELECT {_COLUMNS} FROM webhook_deliveries WHERE id = ?", (delivery_id,)
+        ).fetchone()
+        return None if row is None else _delivery(row)
+
+    def deliveries(
+        self, subscription_id: str | None, status: str | None, limit: int
+    ) -> list[Delivery]:
+        where, params = [], []
+        if subscription_id is not None:
+            where.append("subscription = ?")
+            params.append(subscription_id)
+        if status is not None:
+            where.append("status = ?")
+            params.append(status)
+        sql = f"SELECT {_COLUMNS} FROM webhook_deliveries"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        rows = self.conn.execute(f"{sql} ORDER BY id DESC LIMIT ?", (*params, limit)).fetchall()
+        return [_delivery(r) for r in rows]
+
+    def requeue(self, old: Delivery, due_at: float, created_at: str) -> Delivery:
+        cursor = self.conn.execute(
+            _INSERT,
+            (
+                old.subscription,
+                old.message_id,
+                old.type,
+                old.position,
+                old.summary,
+                due_at,
+                created_at,
+            ),
+        )
+        assert cursor.lastrowid is not None
+        new = self.delivery(cursor.lastrowid)
+        assert new is not None
+        return new
+
+    def cancel_pending_after(self, subscription_id: str, position: int, stamp: str) -> None:
+        self.conn.execute(
+            "UPDATE webhook_deliveries SET status = 'cancelled', finished_at = ? "
+            "WHERE subscription = ? AND status = 'pending' AND position > ?",
+            (stamp, subscription_id, position),
+        )
+
+    # -- the kept heads and counts ---------------------------------------------------
+
+    def counts(self) -> dict[str, int]:
+        sql = (
+            "SELECT status, deliveries FROM webhook_delivery_counts"
+            if has_queue_state(self.conn)
+            # A read-only log from an older release: counted.
+            else "SELECT status, count(*) FROM webhook_deliveries GROUP BY status"
+        )
+        counts: dict[str, int] = dict(self.conn.execute(sql).fetchall())
+        return {s: int(counts.get(s, 0)) for s in DELIVERY_STATUSES}
+
+    def queue_state(self) -> QueueState:
+        tables = {
+            r[0]
+            for r in self.conn.execute(
+                "SELECT name FROM sqlite_master WHERE name IN "
+                "('webhook_deliveries', 'webhook_queue_heads', 'webhook_delivery_counts')"
+            )
+        }
+        if "webhook_deliveries" not in tables:
+            return QueueState(deliveries=False, kept=None, counted={}, heads_match=True)
+        if not has_queue_state(self.conn) or len(tables) < 3:
+            return QueueState(deliveries=True, kept=None, counted={}, heads_match=True)
+        kept = self.counts()
+        counted: dict[str, int] = dict(
+            self.conn.execute(
+                "SELECT status, count(*) FROM webhook_deliveries GROUP BY status"
+            ).fetchall()
+        )
+        heads = self.conn.execute(
+            "SELECT subscription, delivery, due_at, active FROM webhook_queue_heads "
+            "ORDER BY subscription"
+        ).fetchall()
+        derived = self.conn.execute(
+            "SELECT d.subscription, d.id, d.next_attempt_at, s.status = 'active' "
+            "FROM (SELECT subscription, min(id) AS id FROM webhook_deliveries "
+            "      WHERE status = 'pending' GROUP BY subscription) AS h "
+            "JOIN webhook_deliveries AS d ON d.id = h.id "
+            "JOIN webhook_subscriptions AS s ON s.id = d.subscription ORDER BY d.subscription"
+        ).fetchall()
+        return QueueState(
+            deliveries=True,
+            kept=kept,
+            counted={str(s): int(n) for s, n in counted.items()},
+            heads_match=heads == derived,
+        )
+
+    def refill_queue_state(self) -> None:
+        refill_queue_state(self.conn)
