@@ -8,22 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
 
-from ..lines import excerpt
+from ..events import entry_model
 from ..projections.timeline import CONFERENCES, DAYS, EDITS, ENTRIES, TIMELINE
 from ..store.sqlite.driver import Connection
-from ..summary.render import html_text, paragraphs_html
-
-# XML 1.0 cannot carry these at all (C0 controls are refused at input already; a JSON
-# import can still smuggle in a lone surrogate or a non-character).
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-
-
-def xml_safe(text: str) -> str:
-    return _NOT_XML.sub("", text)
+from ..summary.kinds import rendering, xml_safe
 
 
 def parse_time(value: str) -> dt.datetime:
@@ -100,106 +91,41 @@ def conferences(conn: Connection) -> list[str]:
     return [r[0] for r in conn.execute(f"SELECT slug FROM {CONFERENCES} ORDER BY slug")]
 
 
-def _html_paragraphs(text: str) -> str:
-    return f"<p>{paragraphs_html(xml_safe(text))}</p>"
-
-
-def _escaped(text: str) -> str:
-    """Text as HTML, escaped as markupsafe escapes it (so as the templates do)."""
-    return html_text(xml_safe(text))
-
-
-def _who(speaker: str, role: str | None, org: str | None) -> str:
-    if role and org:
-        return f"{speaker}, {role} at {org}"
-    return ", ".join(x for x in (speaker, role or org) if x)
-
-
-_COLUMNS = (
-    "id, kind, day, author, occurred_at, updated_at, title, text, speaker, role, "
-    "organisation, caption, url, session_kind, room, hosts, retracted"
-)
+_COLUMNS = "id, kind, day, author, occurred_at, updated_at, data, retracted"
 
 
 def _entry(row: Any) -> FeedEntry:
     """A feed entry from a row of `_COLUMNS` (the timeline view's)."""
-    (id_, kind, day, author, occurred_at, updated_at, title, text, speaker, role, org) = row[:11]
-    caption, url, session_kind, room, hosts = row[11:16]
-    return _make_entry(
-        id_, kind, day, author, occurred_at, updated_at, title, text, speaker, role, org,
-        caption, url, session_kind, room, json.loads(hosts) if hosts else [],
-    )  # fmt: skip
+    id_, kind, day, author, occurred_at, updated_at, data = row[:7]
+    return _from_data(id_, kind, day, author, occurred_at, updated_at, json.loads(data))
 
 
-def _make_entry(
+def _from_data(
     id_: str,
     kind: str,
     day: int,
     author: str,
     occurred_at: str,
     updated_at: str | None,
-    title: str,
-    text: str,
-    speaker: str,
-    role: str | None,
-    org: str | None,
-    caption: str,
-    url: str,
-    session_kind: str | None,
-    room: str | None,
-    names: list[str],
+    data: dict[str, Any],
 ) -> FeedEntry:
+    """A feed entry from an entry's current data, rendered by its kind."""
     # FeedEntry.position is left at 0, as it always was: the order of entries updated
     # and published in the same second is the order they were read in (sorted() is
     # stable), and changing that would change published bytes.
     published = parse_time(occurred_at)
-    updated = parse_time(updated_at) if updated_at else published
-    image = None
-    if kind == "quote":
-        heading = f"Quote — {speaker}"
-        body = (
-            f"<blockquote>{_html_paragraphs(text)}"
-            f"<footer>— {_escaped(speaker)}</footer></blockquote>"
-        )
-        plain = f"“{text}” — {speaker}"
-    elif kind == "note":
-        heading = f"Note — {excerpt(text)}"
-        body = _html_paragraphs(text)
-        plain = text
-    elif kind == "photo":
-        heading = f"Photo — {excerpt(caption)}"
-        escaped = _escaped(caption)
-        body = (
-            f'<figure><img src="{_escaped(url)}" alt="{escaped}">'
-            f"<figcaption>{escaped}</figcaption></figure>"
-        )
-        plain = caption
-        image = url
-    elif kind == "talk":
-        who = _who(speaker, role, org)
-        heading = f"Talk: {title} — {speaker}"
-        body = f"<p>“{_escaped(title)}”, by {_escaped(who)}.</p>"
-        plain = f"“{title}”, by {who}."
-    else:  # session
-        label = (session_kind or "session").capitalize()
-        heading = f"{label}: {title}"
-        details = [f"in {room}" if room else "", ""]
-        if names:
-            details[1] = "hosted by " + ", ".join(names)
-        line = " ".join(d for d in details if d)
-        plain = f"{label} “{title}” {line}".strip() + "."
-        body = f"<p>{_escaped(plain)}</p>"
+    parts = rendering(kind).feed(data)
     return FeedEntry(
         id=id_,
         kind=kind,
         day=day,
         author=author,
         published=published,
-        updated=updated,
-        title=xml_safe(heading),
-        html=body,
-        text=xml_safe(plain),
-        image=image,
+        updated=parse_time(updated_at) if updated_at else published,
+        title=xml_safe(parts.title),
+        html=parts.html,
+        text=xml_safe(parts.text),
+        image=parts.image,
     )
 
 
@@ -352,9 +278,9 @@ def _as_of(row: Any, edits: Any, until: int) -> tuple[FeedEntry | None, Tombston
     """One entry as it stood before position `until`: its original data, then its edits
     up to there (or its tombstone, if one of them retracted it)."""
     _position, id_, kind, day, author, occurred_at, src = row
-    base = json.loads(src)
-    title, text = base.get("title"), base.get("text")
-    speaker, caption = base.get("speaker"), base.get("caption")
+    data = json.loads(src)
+    entry_kind = entry_model(kind).ENTRY
+    assert entry_kind is not None  # an entry kind's model has one
     updated_at = None
     retraction = None
     for edit_position, edit_kind, edit_at, edit_author, changes_json in edits:
@@ -365,36 +291,14 @@ def _as_of(row: Any, edits: Any, until: int) -> tuple[FeedEntry | None, Tombston
             retraction = Tombstone(id_, parse_time(edit_at), edit_author, changes.get("reason"))
             continue
         updated_at = edit_at
-        if "text" in changes:
-            if kind in ("session", "talk"):
-                title = changes["text"]
-            else:
-                text = changes["text"]
-        if "speaker" in changes:
-            speaker = changes["speaker"]
-        if "caption" in changes:
-            caption = changes["caption"]
+        # As the timeline applies it: each correction field the kind takes replaces
+        # the entry field it names (a talk's `text` is its title).
+        for name, value in changes.items():
+            if name in entry_kind.correctable:
+                data[entry_kind.correctable[name]] = value
     if retraction is not None:
         return None, retraction
-    entry = _make_entry(
-        id_,
-        kind,
-        day,
-        author,
-        occurred_at,
-        updated_at,
-        title,
-        text,
-        speaker,
-        base.get("role"),
-        base.get("organisation"),
-        caption,
-        base.get("url"),
-        base.get("kind") if kind == "session" else None,
-        base.get("room"),
-        base.get("hosts") or [],
-    )
-    return entry, None
+    return _from_data(id_, kind, day, author, occurred_at, updated_at, data), None
 
 
 @dataclass(frozen=True)

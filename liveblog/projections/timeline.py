@@ -1,15 +1,21 @@
 """The timeline projection: conferences, days, and every entry in its current state.
 
-Entries are sessions, talks, quotes, notes and photos: where each sits (day, session,
-talk), what corrections changed (new text, speaker or caption), whether it is retracted
-(and why), and its edit history. Each day records the position of the last event that
-changed it, so publishers know which summaries to refresh; each conference, the position
-of its newest event of any type (`last_position`, indexed), so a publisher finds the
-conferences changed since it last ran with a range scan, never reading the others.
+Entries are the events of the types the registry marks as entries (`events.ENTRY_TYPES`:
+sessions, talks, quotes, notes, photos, links…): where each sits (day, session, talk),
+what corrections changed, whether it is retracted (and why), and its edit history.
+Nothing here names a kind's fields: a correction is kept as a JSON object of the entry
+fields it replaced (`corrected`, through the kind's `EntryKind.correctable`), and the
+view lays it over the event's data, so a new entry type needs no edit here.
+
+Each day records the position of the last event that changed it, so publishers know
+which summaries to refresh; each conference, the position of its newest event of any
+type (`last_position`, indexed), so a publisher finds the conferences changed since it
+last ran with a range scan, never reading the others.
 
 An entry row does not copy the event's text: `TIMELINE` (a view) joins each entry with
-its event, so a rebuild writes a few small columns per entry, mapped inside SQLite. Only
-events stored under an older schema keep their upcast data in the row (`upcast`).
+its event and gives its current `data` (the event's, corrections applied), so a rebuild
+writes a few small columns per entry, mapped inside SQLite. Only events stored under an
+older schema keep their upcast data in the row (`upcast`).
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from ..events import EVENT_TYPES
+from ..events import CORRECTION_FIELDS, REGISTRY, entry_model
 from ..store import Record
 from ..store.sqlite.driver import Connection
 
@@ -28,7 +34,41 @@ ENTRIES = "timeline_entries"
 EDITS = "timeline_edits"
 TIMELINE = "timeline"
 
-ENTRY_TYPES = ("session.started", "talk.started", "quote.captured", "note.posted", "photo.posted")
+ENTRY_TYPES: tuple[str, ...] = tuple(t for t, m in REGISTRY.items() if m.ENTRY is not None)
+"""The registry's entry types, in its order (the SQL below is written from it)."""
+
+KINDS: dict[str, str] = {t: m.ENTRY.name for t, m in REGISTRY.items() if m.ENTRY is not None}
+"""Entry type → its kind (`quote.captured` → `quote`)."""
+
+_ENVELOPE_COLUMNS = frozenset({"day", "session", "talk", "kind"})
+FIELD_COLUMNS: tuple[str, ...] = tuple(
+    dict.fromkeys(
+        name
+        for t in ENTRY_TYPES
+        for name in REGISTRY[t].model_fields
+        if name != "type" and name not in _ENVELOPE_COLUMNS
+    )
+)
+"""The entries' own fields, each a column of the view (for people browsing the file):
+every field of every entry model, but those the view already has as its own columns
+(a session's `kind` is `data`'s, the view's `kind` is the entry's)."""
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _field_columns() -> str:
+    return "".join(f"json_extract(data, '$.{name}') AS {name}, " for name in FIELD_COLUMNS)
+
+
+# No ELSE: every type reaching it is in ENTRY_TYPES, and a NULL kind would fail the
+# NOT NULL constraint rather than publish an entry as some other kind.
+_KIND_CASE = (
+    "CASE type "
+    + " ".join(f"WHEN {_sql_text(t)} THEN {_sql_text(k)}" for t, k in KINDS.items())
+    + " END"
+)
 
 DDL = f"""
 CREATE TABLE {CONFERENCES} (
@@ -75,9 +115,7 @@ CREATE TABLE {ENTRIES} (
     talk TEXT,
     ended_at TEXT,
     updated_at TEXT,
-    new_text TEXT,
-    new_speaker TEXT,
-    new_caption TEXT,
+    corrected TEXT,  -- JSON: entry field → the value corrections gave it (NULL: none)
     retracted INTEGER NOT NULL DEFAULT 0,
     retraction_reason TEXT,
     retracted_at TEXT,
@@ -99,21 +137,11 @@ CREATE INDEX {EDITS}_by_entry ON {EDITS} (entry, position);
 CREATE INDEX {EDITS}_by_conference ON {EDITS} (conference, position);
 CREATE VIEW {TIMELINE} AS
 SELECT position, id, conference, day, kind, author, occurred_at, utc_at, session, talk,
-    CASE WHEN kind IN ('session', 'talk')
-        THEN coalesce(new_text, json_extract(src, '$.title')) END AS title,
-    CASE WHEN kind IN ('quote', 'note')
-        THEN coalesce(new_text, json_extract(src, '$.text')) END AS text,
-    coalesce(new_speaker, json_extract(src, '$.speaker')) AS speaker,
-    json_extract(src, '$.role') AS role,
-    json_extract(src, '$.organisation') AS organisation,
-    coalesce(new_caption, json_extract(src, '$.caption')) AS caption,
-    json_extract(src, '$.url') AS url,
-    CASE WHEN kind = 'session' THEN json_extract(src, '$.kind') END AS session_kind,
-    json_extract(src, '$.room') AS room,
-    json_extract(src, '$.hosts') AS hosts,
-    ended_at, updated_at, retracted, retraction_reason, retracted_at
+    data, {_field_columns()}ended_at, updated_at, retracted, retraction_reason, retracted_at
 FROM (
-    SELECT e.*, ev.occurred_at AS occurred_at, coalesce(e.upcast, ev.data) AS src
+    SELECT e.*, ev.occurred_at AS occurred_at,
+        CASE WHEN e.corrected IS NULL THEN coalesce(e.upcast, ev.data)
+            ELSE json_patch(coalesce(e.upcast, ev.data), e.corrected) END AS data
     FROM {ENTRIES} AS e JOIN events AS ev ON ev.position = e.position
 )
 """
@@ -123,9 +151,7 @@ FROM (
 # passed as parameters (an event stored under an older schema, with its upcast data).
 _ENTRY_SELECT = """
 SELECT position, id, conference, json_extract(data, '$.day'),
-    CASE type WHEN 'session.started' THEN 'session' WHEN 'talk.started' THEN 'talk'
-        WHEN 'quote.captured' THEN 'quote' WHEN 'note.posted' THEN 'note'
-        ELSE 'photo' END,
+    {kind},
     author, strftime('%Y-%m-%dT%H:%M:%fZ', occurred_at),
     CASE WHEN type = 'session.started' THEN id ELSE json_extract(data, '$.session') END,
     CASE WHEN type = 'talk.started' THEN id ELSE json_extract(data, '$.talk') END,
@@ -137,14 +163,16 @@ INSERT OR IGNORE INTO {ENTRIES} (position, id, conference, day, kind, author, ut
     session, talk, upcast)
 """
 _ENTRY_TYPE_LIST = ", ".join(f"'{t}'" for t in ENTRY_TYPES)
-_CURRENT_SCHEMA = " ".join(f"WHEN '{t}' THEN {EVENT_TYPES[t].SCHEMA_VERSION}" for t in ENTRY_TYPES)
+_CURRENT_SCHEMA = " ".join(f"WHEN '{t}' THEN {REGISTRY[t].SCHEMA_VERSION}" for t in ENTRY_TYPES)
 INSERT_RANGE = _INSERT_ENTRIES + _ENTRY_SELECT.format(
+    kind=_KIND_CASE,
     upcast="NULL",
     # `+type`: walk the primary-key range; an index on type would scan every entry.
     source=f"events WHERE position BETWEEN ? AND ? AND +type IN ({_ENTRY_TYPE_LIST}) "
     f"AND schema_version = CASE type {_CURRENT_SCHEMA} END",
 )
 INSERT_ONE = _INSERT_ENTRIES + _ENTRY_SELECT.format(
+    kind=_KIND_CASE,
     upcast="data",
     source="(SELECT ? AS position, ? AS id, ? AS type, ? AS conference, ? AS author, "
     "? AS occurred_at, ? AS data)",
@@ -177,7 +205,7 @@ class _Batch:
         self.conference_changed(conference, position)
 
     def insert_entries(self, records: Sequence[Record]) -> None:
-        entries = [r for r in records if r.type in ENTRY_TYPES]
+        entries = [r for r in records if r.type in KINDS]
         if not entries:
             return
         low, high = entries[0].position, entries[-1].position
@@ -226,7 +254,7 @@ class _Batch:
 
 class TimelineProjection:
     name = "timeline"
-    version = 6
+    version = 7
     tables = (CONFERENCES, DAYS, REPORTERS, ENTRIES, EDITS, TIMELINE)
     lazy_types = frozenset(ENTRY_TYPES)
     """Entry events are mapped in SQL: the runner need not fetch their data."""
@@ -242,7 +270,7 @@ class TimelineProjection:
         for r in records:
             # Every event counts, whatever its type: the newest one of each conference.
             batch.conference_changed(r.conference, r.position)
-            if r.type not in ENTRY_TYPES:
+            if r.type not in KINDS:
                 self._other(batch, r)
         batch.finish()
 
@@ -309,41 +337,38 @@ class TimelineProjection:
     def _correct(self, batch: _Batch, r: Record) -> None:
         conn = batch.conn
         d = r.data
-        changes = {k: d[k] for k in ("text", "speaker", "caption") if d.get(k) is not None}
+        changes = {k: d[k] for k in CORRECTION_FIELDS if d.get(k) is not None}
         self._edit(batch, r, changes)
         before = conn.execute(
-            f"SELECT kind, speaker, conference, day, position FROM {TIMELINE} "
-            f"WHERE position = {_POSITION_OF} AND position < ?",
+            f"SELECT kind, json_extract(data, '$.speaker'), conference, day, position "
+            f"FROM {TIMELINE} WHERE position = {_POSITION_OF} AND position < ?",
             (d["target"], r.position),
         ).fetchone()
         if before is None:
             return  # a correction of an entry this log never saw (an import): kept as history
         kind, old_speaker, conference, day, target_position = before
+        # The kind says which correction fields it takes, and the field each replaces
+        # (a talk's `text` is its title); the others are ignored, as they always were.
+        entry = entry_model(kind).ENTRY
+        assert entry is not None  # an entry kind's model has one
+        patch = {entry.correctable[k]: v for k, v in changes.items() if k in entry.correctable}
         conn.execute(
-            f"UPDATE {ENTRIES} SET "
-            "new_text = CASE WHEN kind IN ('quote', 'note', 'session', 'talk') "
-            "THEN coalesce(?, new_text) END, "
-            "new_speaker = CASE WHEN kind IN ('quote', 'talk') "
-            "THEN coalesce(?, new_speaker) END, "
-            "new_caption = CASE WHEN kind = 'photo' THEN coalesce(?, new_caption) END, "
-            f"updated_at = ? WHERE position = {_POSITION_OF}",
-            (
-                changes.get("text"),
-                changes.get("speaker"),
-                changes.get("caption"),
-                r.occurred_at,
-                d["target"],
-            ),
+            f"UPDATE {ENTRIES} SET corrected = CASE WHEN ?1 = '{{}}' THEN corrected "
+            "ELSE json_patch(coalesce(corrected, '{}'), ?1) END, "
+            f"updated_at = ?2 WHERE position = ?3",
+            (json.dumps(patch, ensure_ascii=False), r.occurred_at, target_position),
         )
-        if kind == "talk" and "speaker" in changes:
+        if kind == "talk" and "speaker" in patch:
             # Quotes defaulted to the talk's speaker follow the corrected name.
             # A talk's quotes lie between its start and this correction: a primary-key
             # range, however large the day.
             conn.execute(
-                f"UPDATE {ENTRIES} SET new_speaker = ? WHERE position IN (SELECT position "
-                f"FROM {TIMELINE} WHERE position > ? AND position < ? AND talk = ? "
-                "AND kind = 'quote' AND speaker = ?)",
-                (changes["speaker"], target_position, r.position, d["target"], old_speaker),
+                f"UPDATE {ENTRIES} SET corrected = "
+                "json_patch(coalesce(corrected, '{}'), json_object('speaker', ?)) "
+                f"WHERE position IN (SELECT position FROM {TIMELINE} WHERE position > ? "
+                "AND position < ? AND talk = ? AND kind = 'quote' "
+                "AND json_extract(data, '$.speaker') = ?)",
+                (patch["speaker"], target_position, r.position, d["target"], old_speaker),
             )
         batch.day_changed(conference, day, r.position)
 

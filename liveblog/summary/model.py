@@ -13,13 +13,13 @@ from typing import Any
 from ..errors import NotFound
 from ..projections.timeline import CONFERENCES, DAYS, REPORTERS, TIMELINE
 from ..store.sqlite.driver import Connection
+from . import kinds
 
 Node = dict[str, Any]
 
 _ENTRY_COLUMNS = (
-    "id, position, kind, author, occurred_at, utc_at, session, talk, title, text, speaker, "
-    "role, organisation, caption, url, session_kind, room, hosts, ended_at, updated_at, "
-    "retracted"
+    "id, position, kind, author, occurred_at, utc_at, session, talk, data, ended_at, "
+    "updated_at, retracted"
 )
 
 
@@ -33,16 +33,7 @@ def _node(row: Any) -> Node:
         utc_at,
         session,
         talk,
-        title,
-        text,
-        speaker,
-        role,
-        organisation,
-        caption,
-        url,
-        session_kind,
-        room,
-        hosts,
+        data,
         ended_at,
         updated_at,
         retracted,
@@ -55,32 +46,7 @@ def _node(row: Any) -> Node:
         "occurred_at": occurred_at,
         "updated_at": updated_at,
     }
-    if kind == "session":
-        node.update(
-            kind=session_kind,
-            title=title,
-            room=room,
-            hosts=json.loads(hosts) if hosts else [],
-            started_at=occurred_at,
-            ended_at=ended_at,
-            flow=[],
-        )
-    elif kind == "talk":
-        node.update(
-            title=title,
-            speaker=speaker,
-            role=role,
-            organisation=organisation,
-            started_at=occurred_at,
-            ended_at=ended_at,
-            items=[],
-        )
-    elif kind == "quote":
-        node.update(text=text, speaker=speaker)
-    elif kind == "note":
-        node.update(text=text)
-    elif kind == "photo":
-        node.update(url=url, caption=caption)
+    node.update(kinds.rendering(kind).node(json.loads(data), occurred_at, ended_at))
     node["_session"] = session
     node["_talk"] = talk
     node["_utc"] = utc_at
@@ -138,15 +104,13 @@ def build_day_summary(conn: Connection, conference: str, day: int) -> Node:
         parent = _parent(node, by_id)
         if parent is None:
             day_flow.append(node)
-        elif parent["type"] == "session":
-            parent["flow"].append(node)
-        else:
-            parent["items"].append(node)
+        else:  # a session holds a flow (talks and items), a talk its items
+            parent["flow" if "flow" in parent else "items"].append(node)
 
     closed_at = day_row[4]
     if closed_at:  # closing the day ends whatever its reporters left open
         for node in nodes:
-            if node["type"] in ("session", "talk") and not node["ended_at"]:
+            if "ended_at" in node and not node["ended_at"]:
                 node["ended_at"] = closed_at
 
     live = [n for n in nodes if not n["_retracted"]]
