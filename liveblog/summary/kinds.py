@@ -75,6 +75,14 @@ class Rendering(ABC):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        # Checked here: ABCMeta marks the class abstract only after this hook has run.
+        missing = sorted(
+            name
+            for name in Rendering.__abstractmethods__
+            if getattr(getattr(cls, name), "__isabstractmethod__", False)
+        )
+        if missing:
+            raise TypeError(f"the rendering of {cls.KIND!r} lacks {', '.join(missing)}")
         if cls.KIND in _RENDERINGS:
             raise TypeError(f"entry kind {cls.KIND!r} has two renderings")
         _RENDERINGS[cls.KIND] = cls()
@@ -306,3 +314,43 @@ class Photo(Rendering):
     def json_ld(self, node: Node) -> LdUpdate:
         body = node.get("caption") or ""
         return LdUpdate(headline(body), body, {"image": node["url"]})
+
+
+class Link(Rendering):
+    """A link worth following: its title links to it, its description (if any) follows."""
+
+    KIND = "link"
+
+    def feed(self, data: Data) -> FeedParts:
+        url, title, description = data["url"], data["title"], data.get("description")
+        anchor = f'<p><a href="{_feed_escaped(url)}">{_feed_escaped(title)}</a></p>'
+        body = anchor + (_feed_paragraphs(description) if description else "")
+        plain = f"{title} <{url}>" + (f"\n\n{description}" if description else "")
+        return FeedParts(f"Link — {excerpt(title)}", body, plain)
+
+    def node(self, data: Data, started_at: str, ended_at: str | None) -> Node:
+        return {
+            "url": data.get("url"),
+            "title": data.get("title"),
+            "description": data.get("description"),
+        }
+
+    def markdown(self, node: Node) -> str:
+        title = md(node["title"]).replace("\n", " ")
+        out = f"\n[{title}]({md_url(node['url'])})\n"
+        if node.get("description"):
+            out += f"\n{md(node['description'])}\n"
+        return out
+
+    def html(self, node: Node) -> str:
+        description = node.get("description")
+        return (
+            f'\n<div class="link" id="e-{html_text(node["id"])}">'
+            f'<p><a href="{html_text(node["url"])}">{html_text(node["title"])}</a></p>'
+            + (f"<p>{paragraphs_html(str(description))}</p>" if description else "")
+            + "</div>"
+        )
+
+    def json_ld(self, node: Node) -> LdUpdate:
+        shared = {"@type": "WebPage", "url": node["url"], "name": node["title"]}
+        return LdUpdate(node["title"], node.get("description") or "", {"sharedContent": shared})
