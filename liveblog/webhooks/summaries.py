@@ -43,6 +43,7 @@ def record_summary_changes(log: EventLog) -> int:
     ).fetchall()
     if not stale:
         return 0
+    from ..store.sqlite.timeline import SqliteTimeline
     from ..summary import build_day_summary
 
     stored = 0
@@ -50,7 +51,7 @@ def record_summary_changes(log: EventLog) -> int:
     for conference, day, changed_position, checked in stale:
         after = _last_seen(conn, conference, day, changed_position, checked)
         if after is None:  # nothing but the latest event can have changed it
-            summary = build_day_summary(conn, conference, day)
+            summary = build_day_summary(SqliteTimeline(conn), conference, day)
             stored += _store(conn, conference, day, changed_position, summary)
         else:
             replays.setdefault(conference, []).append((day, after, changed_position))
@@ -132,7 +133,7 @@ def _replay(log: EventLog, conference: str, days: list[tuple[int, int, int]]) ->
                         continue
                     seen[day] = state[1]
                     if state[0] is not None and after < state[1] <= last:
-                        summary = build_day_summary(past.conn, conference, day)
+                        summary = build_day_summary(past.timeline, conference, day)
                         stored += _store(log.conn, conference, day, int(state[1]), summary)
         past.conn.execute("COMMIT")
     return stored
