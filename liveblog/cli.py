@@ -625,7 +625,12 @@ def status(as_json: bool) -> None:
                     for p in default_projections()
                 ],
             }
-        report["feeds"] = freshness(conn, Path(state().feeds), report["head"])
+        from .store.sqlite.published import SqlitePublished
+        from .store.sqlite.timeline import SqliteTimeline
+
+        timeline = SqliteTimeline(conn) if conn is not None else None
+        published = SqlitePublished(conn) if conn is not None else None
+        report["feeds"] = freshness(timeline, published, Path(state().feeds), report["head"])
     if as_json:
         click.echo(json.dumps(report))
         return

@@ -577,7 +577,11 @@ class Liveblog:
 
         self.log.require_writable()
         self.catch_up()
-        return Publisher(self.log.conn, options).publish(everything=everything, progress=progress)
+        from .store.sqlite.published import SqlitePublished
+        from .store.sqlite.timeline import SqliteTimeline
+
+        reading = SqliteTimeline(self.log.conn), SqlitePublished(self.log.conn)
+        return Publisher(*reading, options).publish(everything=everything, progress=progress)
 
     # -- webhooks --------------------------------------------------------------------
 
@@ -717,17 +721,18 @@ class Liveblog:
         template: Path | None = None,
     ) -> str:
         """Day `day`'s summary, now or `as_of` a past moment, in `fmt` or a template."""
+        from .store.sqlite.timeline import SqliteTimeline
         from .summary import build_day_summary, render
         from .summary.history import summary_as_of, summary_replayed
 
         found = self.summary_conference(conference)
         if as_of is not None:
             moment = parse_at(as_of, zone(found.opened.timezone))
-            data = summary_as_of(self.log, found.slug, day, moment)
+            data = summary_as_of(self.log, SqliteTimeline(self.log.conn), found.slug, day, moment)
         elif self.log.readonly and not self.projections.current():
             # The projection cannot be brought up to date here: replay the log privately.
             data = summary_replayed(self.log, found.slug, day)
         else:
             self.catch_up()
-            data = build_day_summary(self.log.conn, found.slug, day)
+            data = build_day_summary(SqliteTimeline(self.log.conn), found.slug, day)
         return render(data, fmt, template)

@@ -32,7 +32,6 @@ import sys
 import tempfile
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import quote
 
 HELPER_ENTRIES = 40_000
 """A conference whose archives (or day pages) to write hold this many entries, or more,
@@ -113,16 +112,8 @@ class Helper:
         self.close()
 
 
-def database_path(conn: Any) -> str | None:
-    """The file `conn` reads (None for a database in memory or a temporary one)."""
-    for _, name, file in conn.execute("PRAGMA database_list"):
-        if name == "main":
-            return str(file) if file else None
-    return None
-
-
 def _serve(request: dict[str, Any], out: IO[str]) -> None:
-    from ..store.sqlite.driver import open_raw
+    from ..store.sqlite.timeline import close_timeline, open_timeline
     from ..summary import build_day_summary
     from ..summary.render import render_day_html
     from .atom import render_atom
@@ -130,11 +121,10 @@ def _serve(request: dict[str, Any], out: IO[str]) -> None:
     from .model import archive_contents, load_conference
     from .publisher import PublishOptions, _Site, archive_document
 
-    path = os.path.abspath(request["database"])
-    conn = open_raw(f"file:{quote(path)}?mode=ro", uri=True)
+    timeline = open_timeline(os.path.abspath(request["database"]))
     try:
         slug, job = request["slug"], request["job"]
-        conference = load_conference(conn, slug)
+        conference = load_conference(timeline, slug)
         if conference is None:
             raise LookupError(f"no conference {slug!r}")
         options = PublishOptions(
@@ -151,13 +141,13 @@ def _serve(request: dict[str, Any], out: IO[str]) -> None:
                 extra: list[list[Any]] = []
                 if job["kind"] == "archives":
                     blocks = [(first, last, following) for _, first, last, following in run]
-                    contents = archive_contents(conn, slug, blocks)
+                    contents = archive_contents(timeline, slug, blocks)
                     for (number, *_), (entries, gone) in zip(run, contents, strict=True):
                         doc = archive_document(site, number, entries, gone, job["total"])
                         w.write(folder / "archive" / f"{number}.atom", render_atom(doc))
                 else:
                     for number in run:
-                        summary = build_day_summary(conn, slug, number)
+                        summary = build_day_summary(timeline, slug, number)
                         page, article = render_day_html(summary)
                         w.write(folder / f"day-{number}.html", page.encode())
                         extra.append([article, summary["title"], summary["reporters"]])
@@ -168,7 +158,7 @@ def _serve(request: dict[str, Any], out: IO[str]) -> None:
                 out.flush()
                 files.clear()
     finally:
-        conn.close()
+        close_timeline(timeline)
 
 
 def main() -> int:

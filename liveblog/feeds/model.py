@@ -1,55 +1,49 @@
-"""What a feed document holds, read from the timeline projection.
+"""What a feed document holds, read from the timeline (`store.timeline.Timeline`).
 
-Every query is bounded (a page, a window of recent changes), so publishing after one
-new event costs the same on a log of a thousand events or a million.
+Every read is bounded (a page, a window of recent changes), so publishing after one
+new event costs the same on a log of a thousand events or a million. Each entry is
+rendered by its kind (`summary.kinds`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..lines import excerpt
-from ..projections.timeline import CONFERENCES, DAYS, EDITS, ENTRIES, TIMELINE
-from ..store.sqlite.driver import Connection
-from ..summary.render import html_text, paragraphs_html
+from ..events import entry_model
+from ..store.timeline import (
+    ClosedDay,
+    Conference,
+    Edit,
+    OriginalEntry,
+    Timeline,
+    TimelineEntry,
+    Tombstone,
+    parse_time,
+)
+from ..summary.kinds import rendering, xml_safe
 
-# XML 1.0 cannot carry these at all (C0 controls are refused at input already; a JSON
-# import can still smuggle in a lone surrogate or a non-character).
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-
-
-def xml_safe(text: str) -> str:
-    return _NOT_XML.sub("", text)
-
-
-def parse_time(value: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(value)
-
-
-@dataclass(frozen=True)
-class Conference:
-    slug: str
-    title: str
-    venue: str | None
-    timezone: str
-    url: str | None
-    language: str
-    opened_at: dt.datetime
-    closed_at: dt.datetime | None
-    changed_position: int
-
-    @property
-    def tag_date(self) -> str:
-        """The date in every tag: URI of this conference: fixed when it opened."""
-        return self.opened_at.date().isoformat()
-
-    def tag(self, *parts: str) -> str:
-        """A permanent id (RFC 4151): never reused, never changed."""
-        return f"tag:liveblog,{self.tag_date}:{'/'.join((self.slug, *parts))}"
+__all__ = [
+    "Block",
+    "ClosedDay",
+    "Conference",
+    "FeedEntry",
+    "Tombstone",
+    "all_days",
+    "archive_block",
+    "archive_contents",
+    "closed_days",
+    "conferences",
+    "live_entries",
+    "load_conference",
+    "newest_first",
+    "parse_time",
+    "time_of",
+    "tombstones",
+    "xml_safe",
+]
 
 
 @dataclass(frozen=True)
@@ -67,139 +61,52 @@ class FeedEntry:
     position: int = 0  # in the log: breaks ties between entries of the same minute
 
 
-@dataclass(frozen=True)
-class Tombstone:
-    id: str
-    when: dt.datetime
-    by: str
-    reason: str | None
+def load_conference(timeline: Timeline, slug: str) -> Conference | None:
+    return timeline.conference(slug)
 
 
-def load_conference(conn: Connection, slug: str) -> Conference | None:
-    row = conn.execute(
-        f"SELECT slug, title, venue, timezone, url, language, opened_at, closed_at, "
-        f"changed_position FROM {CONFERENCES} WHERE slug = ?",
-        (slug,),
-    ).fetchone()
-    if row is None:
-        return None
-    return Conference(
-        row[0],
-        row[1],
-        row[2],
-        row[3],
-        row[4],
-        row[5],
-        parse_time(row[6]),
-        parse_time(row[7]) if row[7] else None,
-        row[8],
+def conferences(timeline: Timeline) -> list[str]:
+    return timeline.conference_slugs()
+
+
+def _feed_entry(entry: TimelineEntry) -> FeedEntry:
+    return _from_data(
+        entry.id,
+        entry.kind,
+        entry.day,
+        entry.author,
+        entry.occurred_at,
+        entry.updated_at,
+        entry.data,
     )
 
 
-def conferences(conn: Connection) -> list[str]:
-    return [r[0] for r in conn.execute(f"SELECT slug FROM {CONFERENCES} ORDER BY slug")]
-
-
-def _html_paragraphs(text: str) -> str:
-    return f"<p>{paragraphs_html(xml_safe(text))}</p>"
-
-
-def _escaped(text: str) -> str:
-    """Text as HTML, escaped as markupsafe escapes it (so as the templates do)."""
-    return html_text(xml_safe(text))
-
-
-def _who(speaker: str, role: str | None, org: str | None) -> str:
-    if role and org:
-        return f"{speaker}, {role} at {org}"
-    return ", ".join(x for x in (speaker, role or org) if x)
-
-
-_COLUMNS = (
-    "id, kind, day, author, occurred_at, updated_at, title, text, speaker, role, "
-    "organisation, caption, url, session_kind, room, hosts, retracted"
-)
-
-
-def _entry(row: Any) -> FeedEntry:
-    """A feed entry from a row of `_COLUMNS` (the timeline view's)."""
-    (id_, kind, day, author, occurred_at, updated_at, title, text, speaker, role, org) = row[:11]
-    caption, url, session_kind, room, hosts = row[11:16]
-    return _make_entry(
-        id_, kind, day, author, occurred_at, updated_at, title, text, speaker, role, org,
-        caption, url, session_kind, room, json.loads(hosts) if hosts else [],
-    )  # fmt: skip
-
-
-def _make_entry(
+def _from_data(
     id_: str,
     kind: str,
     day: int,
     author: str,
     occurred_at: str,
     updated_at: str | None,
-    title: str,
-    text: str,
-    speaker: str,
-    role: str | None,
-    org: str | None,
-    caption: str,
-    url: str,
-    session_kind: str | None,
-    room: str | None,
-    names: list[str],
+    data: Mapping[str, Any],
 ) -> FeedEntry:
+    """A feed entry from an entry's current data, rendered by its kind."""
     # FeedEntry.position is left at 0, as it always was: the order of entries updated
     # and published in the same second is the order they were read in (sorted() is
     # stable), and changing that would change published bytes.
     published = parse_time(occurred_at)
-    updated = parse_time(updated_at) if updated_at else published
-    image = None
-    if kind == "quote":
-        heading = f"Quote — {speaker}"
-        body = (
-            f"<blockquote>{_html_paragraphs(text)}"
-            f"<footer>— {_escaped(speaker)}</footer></blockquote>"
-        )
-        plain = f"“{text}” — {speaker}"
-    elif kind == "note":
-        heading = f"Note — {excerpt(text)}"
-        body = _html_paragraphs(text)
-        plain = text
-    elif kind == "photo":
-        heading = f"Photo — {excerpt(caption)}"
-        escaped = _escaped(caption)
-        body = (
-            f'<figure><img src="{_escaped(url)}" alt="{escaped}">'
-            f"<figcaption>{escaped}</figcaption></figure>"
-        )
-        plain = caption
-        image = url
-    elif kind == "talk":
-        who = _who(speaker, role, org)
-        heading = f"Talk: {title} — {speaker}"
-        body = f"<p>“{_escaped(title)}”, by {_escaped(who)}.</p>"
-        plain = f"“{title}”, by {who}."
-    else:  # session
-        label = (session_kind or "session").capitalize()
-        heading = f"{label}: {title}"
-        details = [f"in {room}" if room else "", ""]
-        if names:
-            details[1] = "hosted by " + ", ".join(names)
-        line = " ".join(d for d in details if d)
-        plain = f"{label} “{title}” {line}".strip() + "."
-        body = f"<p>{_escaped(plain)}</p>"
+    parts = rendering(kind).feed(data)
     return FeedEntry(
         id=id_,
         kind=kind,
         day=day,
         author=author,
         published=published,
-        updated=updated,
-        title=xml_safe(heading),
-        html=body,
-        text=xml_safe(plain),
-        image=image,
+        updated=parse_time(updated_at) if updated_at else published,
+        title=xml_safe(parts.title),
+        html=parts.html,
+        text=xml_safe(parts.text),
+        image=parts.image,
     )
 
 
@@ -212,82 +119,26 @@ def newest_first(entries: list[FeedEntry]) -> list[FeedEntry]:
     )
 
 
-def live_entries(conn: Connection, slug: str, size: int, archived_to: int) -> list[FeedEntry]:
+def live_entries(timeline: Timeline, slug: str, size: int, archived_to: int) -> list[FeedEntry]:
     """The live document: every entry not yet archived (created after `archived_to`), then
     archived entries corrected since, most recent correction first, up to `size` in all.
 
     Together with the archives, that holds every live entry (RFC 5005); a correction of
     an archived entry comes back to readers with its new `updated`.
     """
-    fresh = [
-        r[0]
-        for r in conn.execute(
-            f"SELECT position FROM {ENTRIES} WHERE conference = ? AND position > ? "
-            "ORDER BY position DESC LIMIT ?",
-            (slug, archived_to, size),
-        )
-    ]
-    chosen = list(fresh)
-    if len(chosen) < size:  # room left: archived entries corrected since, latest first
-        # The newest corrections only (an index walk backwards, bounded), never all.
-        recent = conn.execute(
-            f"SELECT ev.position FROM {EDITS} AS x JOIN events AS ev ON ev.id = x.entry "
-            "WHERE x.conference = ? AND x.type = 'entry.corrected' "
-            "ORDER BY x.position DESC LIMIT ?",
-            (slug, size * 4),
-        ).fetchall()
-        for (position,) in recent:
-            if len(chosen) >= size:
-                break
-            if position <= archived_to and position not in chosen:
-                chosen.append(position)
-    if len(chosen) < size:  # and then the newest archived ones, so a page is full
-        chosen += [
-            r[0]
-            for r in conn.execute(
-                f"SELECT position FROM {ENTRIES} WHERE conference = ? AND position <= ? "
-                f"AND retracted = 0 ORDER BY position DESC LIMIT ?",
-                (slug, archived_to, size),
-            )
-            if r[0] not in chosen
-        ][: size - len(chosen)]
-    if not chosen:
-        return []
-    marks = ", ".join("?" * len(chosen))
-    rows = conn.execute(
-        f"SELECT position, {_COLUMNS} FROM {TIMELINE} WHERE position IN ({marks}) "
-        "AND retracted = 0",
-        chosen,
-    ).fetchall()
-    return newest_first([_entry(r[1:]) for r in rows])
+    return newest_first([_feed_entry(e) for e in timeline.live_entries(slug, size, archived_to)])
 
 
-def tombstones(conn: Connection, slug: str, size: int) -> list[Tombstone]:
+def tombstones(timeline: Timeline, slug: str, size: int) -> list[Tombstone]:
     """The `size` most recent retractions, newest first."""
-    rows = conn.execute(
-        f"SELECT entry, occurred_at, author, changes FROM {EDITS} "
-        "WHERE conference = ? AND type = 'entry.retracted' ORDER BY position DESC LIMIT ?",
-        (slug, size),
-    ).fetchall()
-    return [Tombstone(r[0], parse_time(r[1]), r[2], json.loads(r[3]).get("reason")) for r in rows]
+    return timeline.tombstones(slug, size)
 
 
-def archive_block(conn: Connection, slug: str, after: int, size: int) -> list[int] | None:
+def archive_block(timeline: Timeline, slug: str, after: int, size: int) -> list[int] | None:
     """Positions of the next `size` entries created after `after`, and of the entry after
     them — or None while that block is not yet full and followed (not yet archivable)."""
-    rows = [
-        r[0]
-        for r in conn.execute(
-            f"SELECT position FROM {ENTRIES} WHERE conference = ? AND position > ? "
-            "ORDER BY position LIMIT ?",
-            (slug, after, size + 1),
-        )
-    ]
-    return rows if len(rows) == size + 1 else None
+    return timeline.archive_block(slug, after, size)
 
-
-_IDS_PER_QUERY = 500
-"""Entry ids looked up per query (SQLite allows 32,766 parameters; fewer keep it quick)."""
 
 Block = tuple[int, int, int]
 """An archive block: the positions of its first and last entries, and of the entry after
@@ -295,50 +146,32 @@ it (the block shows its entries as they stood before that one was posted)."""
 
 
 def archive_contents(
-    conn: Connection, slug: str, blocks: list[Block]
+    timeline: Timeline, slug: str, blocks: list[Block]
 ) -> list[tuple[list[FeedEntry], list[Tombstone]]]:
     """For each of `blocks` (consecutive, in order), its entries as they stood before the
     block's following entry, in log order, and the tombstones of those retracted by then.
 
     An archive document shows its entries as they were when it was written, so the same
     log always gives the same archive bytes, whenever it is published. A run of blocks
-    is read at once: its entries with their event data (parsed here once, rather than
-    field by field through the timeline view), then the edits of those entries, by id;
-    each block replays the edits made before its own end.
+    is read at once: its entries with their events' own data, then the edits of those
+    entries, by id; each block replays the edits made before its own end.
     """
     if not blocks:
         return []
     first, last = blocks[0][0], blocks[-1][1]
-    rows = conn.execute(
-        f"SELECT e.position, e.id, e.kind, e.day, e.author, ev.occurred_at, "
-        f"coalesce(e.upcast, ev.data) FROM {ENTRIES} AS e "
-        "JOIN events AS ev ON ev.position = e.position "
-        "WHERE e.conference = ? AND e.position BETWEEN ? AND ? ORDER BY e.position",
-        (slug, first, last),
-    ).fetchall()
+    rows = timeline.original_entries(slug, first, last)
     # Each entry's edits, by id (as the timeline applies them: whatever conference the
     # edit was filed in), in log order; each block keeps those before its end.
-    edits_of: dict[str, list[Any]] = {}
-    ids = [row[1] for row in rows]
-    for start in range(0, len(ids), _IDS_PER_QUERY):
-        chunk = ids[start : start + _IDS_PER_QUERY]
-        for edit in conn.execute(
-            f"SELECT entry, position, type, occurred_at, author, changes FROM {EDITS} "
-            f"WHERE entry IN ({', '.join('?' * len(chunk))}) AND position < ?",
-            [*chunk, blocks[-1][2]],
-        ):
-            edits_of.setdefault(edit[0], []).append(edit[1:])
-    for edits in edits_of.values():
-        edits.sort()  # by position: one entry's edits come from one chunk
+    edits_of = timeline.edits([row.id for row in rows], blocks[-1][2])
     out: list[tuple[list[FeedEntry], list[Tombstone]]] = []
     index = 0
     for low, high, until in blocks:
         entries: list[FeedEntry] = []
         gone: list[Tombstone] = []
-        while index < len(rows) and rows[index][0] < low:
+        while index < len(rows) and rows[index].position < low:
             index += 1
-        while index < len(rows) and rows[index][0] <= high:
-            entry, stone = _as_of(rows[index], edits_of.get(rows[index][1], ()), until)
+        while index < len(rows) and rows[index].position <= high:
+            entry, stone = _as_of(rows[index], edits_of.get(rows[index].id, []), until)
             if stone is not None:
                 gone.append(stone)
             elif entry is not None:
@@ -348,84 +181,45 @@ def archive_contents(
     return out
 
 
-def _as_of(row: Any, edits: Any, until: int) -> tuple[FeedEntry | None, Tombstone | None]:
+def _as_of(
+    row: OriginalEntry, edits: list[Edit], until: int
+) -> tuple[FeedEntry | None, Tombstone | None]:
     """One entry as it stood before position `until`: its original data, then its edits
     up to there (or its tombstone, if one of them retracted it)."""
-    _position, id_, kind, day, author, occurred_at, src = row
-    base = json.loads(src)
-    title, text = base.get("title"), base.get("text")
-    speaker, caption = base.get("speaker"), base.get("caption")
+    id_, kind = row.id, row.kind
+    data = dict(row.data)
+    entry_kind = entry_model(kind).ENTRY
+    assert entry_kind is not None  # an entry kind's model has one
     updated_at = None
     retraction = None
-    for edit_position, edit_kind, edit_at, edit_author, changes_json in edits:
-        if edit_position >= until:
+    for edit in edits:
+        if edit.position >= until:
             break  # in position order: the rest came later still
-        changes = json.loads(changes_json)
-        if edit_kind == "entry.retracted":
-            retraction = Tombstone(id_, parse_time(edit_at), edit_author, changes.get("reason"))
+        changes = edit.changes
+        if edit.type == "entry.retracted":
+            retraction = Tombstone(
+                id_, parse_time(edit.occurred_at), edit.author, changes.get("reason")
+            )
             continue
-        updated_at = edit_at
-        if "text" in changes:
-            if kind in ("session", "talk"):
-                title = changes["text"]
-            else:
-                text = changes["text"]
-        if "speaker" in changes:
-            speaker = changes["speaker"]
-        if "caption" in changes:
-            caption = changes["caption"]
+        updated_at = edit.occurred_at
+        # As the timeline applies it: each correction field the kind takes replaces
+        # the entry field it names (a talk's `text` is its title).
+        for name, value in changes.items():
+            if name in entry_kind.correctable:
+                data[entry_kind.correctable[name]] = value
     if retraction is not None:
         return None, retraction
-    entry = _make_entry(
-        id_,
-        kind,
-        day,
-        author,
-        occurred_at,
-        updated_at,
-        title,
-        text,
-        speaker,
-        base.get("role"),
-        base.get("organisation"),
-        caption,
-        base.get("url"),
-        base.get("kind") if kind == "session" else None,
-        base.get("room"),
-        base.get("hosts") or [],
-    )
-    return entry, None
+    return _from_data(id_, kind, row.day, row.author, row.occurred_at, updated_at, data), None
 
 
-@dataclass(frozen=True)
-class ClosedDay:
-    number: int
-    title: str | None
-    date: str
-    closed_at: dt.datetime
-    changed_position: int
+def closed_days(timeline: Timeline, slug: str) -> list[ClosedDay]:
+    return timeline.closed_days(slug)
 
 
-def closed_days(conn: Connection, slug: str) -> list[ClosedDay]:
-    rows = conn.execute(
-        f"SELECT number, title, date, closed_at, changed_position FROM {DAYS} "
-        "WHERE conference = ? AND closed_at IS NOT NULL ORDER BY number",
-        (slug,),
-    ).fetchall()
-    return [ClosedDay(r[0], r[1], r[2], parse_time(r[3]), r[4]) for r in rows]
-
-
-def all_days(conn: Connection, slug: str) -> list[tuple[int, int]]:
+def all_days(timeline: Timeline, slug: str) -> list[tuple[int, int]]:
     """(number, changed_position) of every day of the conference."""
-    return [
-        (r[0], r[1])
-        for r in conn.execute(
-            f"SELECT number, changed_position FROM {DAYS} WHERE conference = ? ORDER BY number",
-            (slug,),
-        )
-    ]
+    return timeline.days(slug)
 
 
-def time_of(conn: Connection, position: int) -> dt.datetime | None:
-    row = conn.execute("SELECT occurred_at FROM events WHERE position = ?", (position,)).fetchone()
-    return parse_time(row[0]) if row else None
+def time_of(timeline: Timeline, position: int) -> dt.datetime | None:
+    return timeline.occurred_at(position)

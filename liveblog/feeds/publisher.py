@@ -35,9 +35,8 @@ from typing import Any
 
 from markupsafe import escape
 
-from ..projections.timeline import ENTRIES
-from ..store.sqlite import published
-from ..store.sqlite.driver import Connection, read_transaction
+from ..store.publishing import Published, PublishState, Target
+from ..store.timeline import Timeline
 from ..summary import build_day_summary
 from ..summary.render import render_day_html, render_fragment
 from . import helper
@@ -52,7 +51,7 @@ from .files import (
     sweep_stale_temporaries,
     write_if_changed,
 )
-from .helper import Helper, database_path
+from .helper import Helper
 from .jsonfeed import render_json
 from .model import (
     Conference,
@@ -126,16 +125,14 @@ class PublishResult:
 
 @dataclass
 class _Plan:
-    target: published.Target | None  # None: this feeds directory is new to the database
+    target: Target | None  # None: this feeds directory is new to the database
     path: str
     signature: str
     work: dict[str, tuple[int, bool]] = field(default_factory=dict)  # slug: (last, fresh)
     forget_all: bool = False
     folders_moved: bool = False
 
-    def needs_record(
-        self, head: int, done: dict[str, published.Published], forget: list[str]
-    ) -> bool:
+    def needs_record(self, head: int, done: dict[str, Published], forget: list[str]) -> bool:
         """Anything to remember? An idle publish writes nothing (a write would wake every
         process watching the database)."""
         t = self.target
@@ -172,8 +169,8 @@ class _Progress:
         if len(work) < PROGRESS_CONFERENCES and not fresh:
             return None
         slugs = None if plan.forget_all else list(work)
-        counts = published.entry_counts(publisher.conn, slugs)
-        days = published.day_counts(publisher.conn, slugs)
+        counts = publisher.timeline.entry_counts(slugs)
+        days = publisher.timeline.day_counts(slugs)
         size = publisher.options.page_size
         units = {slug: counts.get(slug, 0) // size + days.get(slug, 0) + 7 for slug in work}
         progress = cls(callback, units)
@@ -295,8 +292,11 @@ def archive_document(
 
 
 class Publisher:
-    def __init__(self, conn: Connection, options: PublishOptions) -> None:
-        self.conn = conn
+    def __init__(
+        self, timeline: Timeline, published: PublishState, options: PublishOptions
+    ) -> None:
+        self.timeline = timeline
+        self.published = published
         self.options = options
         self._progress: _Progress | None = None
         self._files: dict[str, tuple[int, int]] = {}  # the conference being rendered
@@ -316,28 +316,26 @@ class Publisher:
         feeds = self.options.feeds_dir
         check_feeds_dir(feeds)
         result = PublishResult()
-        if not feeds.is_dir() and not published.any_conference(self.conn):
+        if not feeds.is_dir() and not self.timeline.any_conference():
             return result  # nothing to publish, and nowhere made for it
-        published.ensure(self.conn)
+        self.published.ensure()
         with _exclusive(feeds):
             marker = _read_marker(feeds)
-            with read_transaction(self.conn):
-                self.head = int(
-                    self.conn.execute("SELECT ifnull(max(position), 0) FROM events").fetchone()[0]
-                )
+            with self.timeline.snapshot():
+                self.head = self.timeline.head()
                 plan = self._plan(marker, everything, result)
                 self._progress = _Progress.start(self, plan, progress)
-                done: dict[str, published.Published] = {}
+                done: dict[str, Published] = {}
                 forget: list[str] = []
                 for slug, (position, fresh) in sorted(plan.work.items()):
-                    conference = load_conference(self.conn, slug)
+                    conference = load_conference(self.timeline, slug)
                     if conference is None:
                         forget.append(slug)
                         continue
                     if self._progress is not None:
                         self._progress.conference(slug)
                     files = self._conference(conference, result, fresh=fresh)
-                    done[slug] = published.Published(position, files, fresh)
+                    done[slug] = Published(position, files, fresh)
                     result.rendered.append(slug)
                     if self._progress is not None:
                         self._progress.conference_done()
@@ -347,8 +345,7 @@ class Publisher:
             else:
                 target_id = plan.target.id
             if plan.needs_record(self.head, done, forget):
-                published.record(
-                    self.conn,
+                self.published.record(
                     target_id=target_id,
                     path=plan.path,
                     seen=plan.target,
@@ -374,7 +371,7 @@ class Publisher:
         feeds = self.options.feeds_dir
         path = str(feeds.resolve())
         signature = self.signature()
-        target = published.target(self.conn, marker) if marker else None
+        target = self.published.target(marker) if marker else None
         if target is not None and target.path != path:
             target = None  # a copy of another feeds directory: it gets an id of its own
         plan = _Plan(target, path, signature)
@@ -389,14 +386,11 @@ class Publisher:
             # is not the one published, or --all.
             fresh = target is not None or everything
             plan.forget_all = True
-            plan.work = {
-                slug: (last, fresh) for slug, last in published.every_conference(self.conn)
-            }
+            plan.work = {slug: (last, fresh) for slug, last in self.timeline.every_conference()}
             result.everything = True
             return plan
         plan.work = {
-            slug: (last, False)
-            for slug, last in published.changed_after(self.conn, target.position)
+            slug: (last, False) for slug, last in self.timeline.changed_after(target.position)
         }
         # Damage: a conference folder gone (one stat of feeds/ says whether to look), or a
         # file that is not what was written (a bounded window of the rotating audit).
@@ -405,10 +399,10 @@ class Publisher:
         if mtime != target.folders_mtime_ns:
             plan.folders_moved = True
             there = {entry.name for entry in os.scandir(feeds) if entry.is_dir()}
-            damaged |= published.published_conferences(self.conn, target.id) - there
+            damaged |= self.published.published_conferences(target.id) - there
         damaged |= self._audit(target, result)
         if damaged:
-            known = dict(published.last_positions(self.conn, damaged))
+            known = dict(self.timeline.last_positions(damaged))
             for slug in damaged:
                 if slug in known:
                     plan.work[slug] = (known[slug], True)
@@ -417,13 +411,13 @@ class Publisher:
             result.repaired = sorted(damaged)
         return plan
 
-    def _audit(self, target: published.Target, result: PublishResult) -> set[str]:
+    def _audit(self, target: Target, result: PublishResult) -> set[str]:
         """Compare the next AUDIT_FILES remembered files with the disk; the conferences
         whose files differ (deleted, edited, replaced by hand)."""
         cursor = _audit_cursor.get(target.id)
         if cursor is None:
-            cursor = random.randint(0, published.last_file_id(self.conn, target.id))
-        window = published.audit_window(self.conn, target.id, cursor, AUDIT_FILES)
+            cursor = random.randint(0, self.published.last_file_id(target.id))
+        window = self.published.audit_window(target.id, cursor, AUDIT_FILES)
         damaged = set()
         feeds = self.options.feeds_dir
         for record in window:
@@ -524,7 +518,7 @@ class Publisher:
         bounds: dict[int, list[int]] = {count: last} if last else {}
         before = count
         while True:
-            block = archive_block(self.conn, site.conference.slug, last[1] if last else 0, size)
+            block = archive_block(self.timeline, site.conference.slug, last[1] if last else 0, size)
             if block is None:
                 break
             count += 1
@@ -551,7 +545,7 @@ class Publisher:
                         writes.written_elsewhere(Path(path), changed)
                     continue
                 blocks = [(bounds[n][0], bounds[n][1], bounds[n][2]) for n in chosen]
-                contents = archive_contents(self.conn, slug, blocks)
+                contents = archive_contents(self.timeline, slug, blocks)
                 for number, (entries, gone) in zip(chosen, contents, strict=True):
                     doc = archive_document(site, number, entries, gone, count)
                     writes.write(folder / "archive" / f"{number}.atom", render_atom(doc))
@@ -563,18 +557,13 @@ class Publisher:
     ) -> Helper | None:
         """A helper process for every other run of `job`, if there are `many` files and
         the database is a file it can open."""
-        database = database_path(self.conn) if many and job["runs"] else None
+        database = self.timeline.location() if many and job["runs"] else None
         if database is None:
             return None
         return stack.enter_context(Helper(database, self.options, slug, job))
 
     def _entries_of_days(self, slug: str, days: list[tuple[int, int]]) -> int:
-        marks = ", ".join("?" * len(days))
-        row = self.conn.execute(
-            f"SELECT count(*) FROM {ENTRIES} WHERE conference = ? AND day IN ({marks})",
-            [slug, *(number for number, _ in days)],
-        ).fetchone()
-        return int(row[0])
+        return self.timeline.entries_of_days(slug, [number for number, _ in days])
 
     def _writes(
         self, result: PublishResult, work: int, urls: dict[Path, str] | None = None
@@ -594,8 +583,8 @@ class Publisher:
     ) -> None:
         conference = site.conference
         size = self.options.page_size
-        entries = live_entries(self.conn, conference.slug, size, archived_to)
-        stones = tombstones(self.conn, conference.slug, size)
+        entries = live_entries(self.timeline, conference.slug, size, archived_to)
+        stones = tombstones(self.timeline, conference.slug, size)
         common: dict[str, Any] = {
             "name": "live",
             "title": f"{conference.title} — live",
@@ -636,7 +625,7 @@ class Publisher:
         articles: dict[int, tuple[str, str, list[str]]] = {}
         stale = [
             (number, position)
-            for number, position in all_days(self.conn, slug)
+            for number, position in all_days(self.timeline, slug)
             if known.get(str(number)) != position or not (folder / f"day-{number}.html").exists()
         ]
         # Many of them (a first full publish): every other run goes to a helper process.
@@ -656,7 +645,7 @@ class Publisher:
                         articles[number] = (article, title, reporters)
                     continue
                 for number, _ in run:
-                    summary = build_day_summary(self.conn, slug, number)
+                    summary = build_day_summary(self.timeline, slug, number)
                     page, article = render_day_html(summary)
                     writes.write(folder / f"day-{number}.html", page.encode())
                     articles[number] = (article, summary["title"], summary["reporters"])
@@ -664,7 +653,7 @@ class Publisher:
             known[str(number)] = position
         # The reflections change only when a closed day does (a note in the open day
         # never touches them): each closed day's last change is remembered.
-        closing = closed_days(self.conn, slug)
+        closing = closed_days(self.timeline, slug)
         closed = {str(d.number): d.changed_position for d in closing}
         reflections = [folder / f"reflections.{ext}" for ext in ("atom", "rss", "json")]
         if state.get("closed") == closed and all(p.exists() for p in reflections):
@@ -675,10 +664,10 @@ class Publisher:
             if day.number in articles:
                 article, title, reporters = articles[day.number]
             else:
-                summary = build_day_summary(self.conn, slug, day.number)
+                summary = build_day_summary(self.timeline, slug, day.number)
                 article, title = render_fragment(summary), summary["title"]
                 reporters = summary["reporters"]
-            updated = time_of(self.conn, day.changed_position) or day.closed_at
+            updated = time_of(self.timeline, day.changed_position) or day.closed_at
             entries.append(
                 FeedEntry(
                     id=f"day-{day.number}",
@@ -715,7 +704,7 @@ class Publisher:
 
     def _index(self, site: _Site, folder: Path, result: PublishResult) -> None:
         conference = site.conference
-        days = [number for number, _ in all_days(self.conn, conference.slug)]
+        days = [number for number, _ in all_days(self.timeline, conference.slug)]
         links = [
             ("Live (Atom)", "live.atom", ATOM_TYPE),
             ("Live (RSS)", "live.rss", RSS_TYPE),
@@ -762,7 +751,9 @@ LAGGING_SHOWN = 10
 """Conferences with unpublished events that `status` names (it counts the others)."""
 
 
-def freshness(conn: Connection | None, feeds_dir: Path, head: int) -> dict[str, Any]:
+def freshness(
+    timeline: Timeline | None, published: PublishState | None, feeds_dir: Path, head: int
+) -> dict[str, Any]:
     """Where the feeds directory was last published up to, read from the publisher's
     state: the high-water mark, and the conferences with events after it (counted; the
     oldest LAGGING_SHOWN named). Its cost follows how many lag, not how many exist."""
@@ -776,13 +767,13 @@ def freshness(conn: Connection | None, feeds_dir: Path, head: int) -> dict[str, 
         "lagging_conferences": [],
     }
     marker = _read_marker(feeds_dir)
-    if conn is None or marker is None or not published.present(conn):
+    if timeline is None or published is None or marker is None or not published.present():
         return out
-    target = published.target(conn, marker)
+    target = published.target(marker)
     if target is None or target.path != str(feeds_dir.resolve()):
         return out
-    count, rows = published.lagging(conn, target.position, LAGGING_SHOWN)
-    at = published.published_positions(conn, target.id, [slug for slug, _ in rows])
+    count, rows = timeline.lagging(target.position, LAGGING_SHOWN)
+    at = published.published_positions(target.id, [slug for slug, _ in rows])
     out.update(
         published=True,
         position=target.position,

@@ -8,27 +8,19 @@ table, drops the projection's tables and replays it from the start.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from ..store import EventLog, Record
-from ..store.sqlite.driver import Connection, write_transaction
+from ..store.sqlite.driver import Connection
+from ..store.sqlite.timeline import PROJECTION_CACHE_KIB, SqliteProjectionState
+from ..store.timeline import ProjectionState
 
-STATE_DDL = """
-CREATE TABLE IF NOT EXISTS projection_state (
-    name TEXT PRIMARY KEY,
-    version INTEGER NOT NULL,
-    position INTEGER NOT NULL
-)
-"""
+__all__ = ["CHUNK", "PROJECTION_CACHE_KIB", "Projection", "ProjectionRunner", "ProjectionStatus"]
 
 CHUNK = 50_000
 """Events applied per transaction: large enough to amortise each commit."""
-
-PROJECTION_CACHE_KIB = -65_536
-"""Page cache while projecting (64 MiB): a rebuild's indexes stay in memory."""
 
 Progress = Callable[[int], None]
 """Called with the number of events just applied (for a progress bar)."""
@@ -66,29 +58,18 @@ class ProjectionStatus:
         return self.head - self.position
 
 
-@contextlib.contextmanager
-def _projection_pragmas(conn: Connection) -> Iterator[None]:
-    """Cheaper commits and a larger page cache while projections are written.
-
-    synchronous=NORMAL in WAL mode never corrupts the file; at worst a power cut loses
-    the last projection transactions, and their positions with them, so they are simply
-    applied again. The log's own appends restore FULL before anything is acknowledged.
-    """
-    conn.execute("PRAGMA synchronous = NORMAL")
-    conn.execute(f"PRAGMA cache_size = {PROJECTION_CACHE_KIB}")
-    try:
-        yield
-    finally:
-        conn.execute("PRAGMA synchronous = FULL")
-        conn.execute("PRAGMA cache_size = -2000")
-
-
 class ProjectionRunner:
     """Keeps a set of projections of one log up to date."""
 
-    def __init__(self, log: EventLog, projections: Sequence[Projection]) -> None:
+    def __init__(
+        self,
+        log: EventLog,
+        projections: Sequence[Projection],
+        state: ProjectionState | None = None,
+    ) -> None:
         self.log = log
         self.conn = log.conn
+        self.state = state if state is not None else SqliteProjectionState(log.conn)
         self.projections = list(projections)
         # Types whose data every projection maps in SQL: not fetched into Python.
         lazy = [frozenset(getattr(p, "lazy_types", ())) for p in self.projections]
@@ -97,39 +78,15 @@ class ProjectionRunner:
     # -- state -----------------------------------------------------------------------
 
     def _position(self, projection: Projection) -> int | None:
-        row = self.conn.execute(
-            "SELECT version, position FROM projection_state WHERE name = ?", (projection.name,)
-        ).fetchone()
-        if row is None or row[0] != projection.version or not self._tables_exist(projection):
-            return None
-        return int(row[1])
-
-    def _objects(self) -> dict[str, str]:
-        rows = self.conn.execute(
-            "SELECT name, type FROM sqlite_master WHERE type IN ('table', 'view')"
-        )
-        return {name: kind for name, kind in rows}
-
-    def _tables_exist(self, projection: Projection) -> bool:
-        objects = self._objects()
-        return all(t in objects for t in projection.tables)
+        return self.state.position(projection.name, projection.version, projection.tables)
 
     def _reset(self, projection: Projection) -> None:
-        objects = self._objects()
-        # Views first: a view over a dropped table would otherwise linger, broken.
-        for name in sorted(projection.tables, key=lambda n: objects.get(n) != "view"):
-            kind = "VIEW" if objects.get(name) == "view" else "TABLE"
-            self.conn.execute(f'DROP {kind} IF EXISTS "{name}"')
+        self.state.reset(projection.name, projection.version, projection.tables)
         projection.create(self.conn)
-        self.conn.execute(
-            "INSERT INTO projection_state (name, version, position) VALUES (?, ?, 0) "
-            "ON CONFLICT (name) DO UPDATE SET version = excluded.version, position = 0",
-            (projection.name, projection.version),
-        )
 
     def _ensure(self, projection: Projection) -> int:
         """The projection's position, resetting it first when stale (in the caller's tx)."""
-        self.conn.execute(STATE_DDL)
+        self.state.ensure()
         position = self._position(projection)
         if position is None:
             self._reset(projection)
@@ -147,7 +104,7 @@ class ProjectionRunner:
         applied = {p.name: 0 for p in self.projections}
         if self._current():
             return applied  # nothing new: no write lock, no DDL
-        with _projection_pragmas(self.conn):
+        with self.state.fast_writes():
             self._catch_up(applied, progress)
         return applied
 
@@ -155,7 +112,7 @@ class ProjectionRunner:
         while True:
             # Positions are read inside the write transaction: two processes catching up
             # at once never apply the same event twice.
-            with write_transaction(self.conn):
+            with self.state.transaction():
                 positions = {p.name: self._ensure(p) for p in self.projections}
                 start = min(positions.values(), default=0)
                 chunk = next(self.log.records(after=start, chunk=CHUNK, lazy=self._lazy), None)
@@ -166,10 +123,7 @@ class ProjectionRunner:
                     if not mine:
                         continue
                     projection.apply(self.conn, mine)
-                    self.conn.execute(
-                        "UPDATE projection_state SET position = ? WHERE name = ?",
-                        (mine[-1].position, projection.name),
-                    )
+                    self.state.advance(projection.name, mine[-1].position)
                     applied[projection.name] += len(mine)
             if progress is not None:
                 progress(len(chunk))
@@ -180,32 +134,25 @@ class ProjectionRunner:
 
     def _current(self) -> bool:
         """Every projection is at the head, at its version, with its tables (read-only)."""
-        if not self._has_state():
+        if not self.state.exists():
             return False
         head = self.log.head()
         return all(self._position(p) == head for p in self.projections)
 
-    def _has_state(self) -> bool:
-        return bool(
-            self.conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'projection_state'"
-            ).fetchone()
-        )
-
     def rebuild(self, progress: Progress | None = None) -> dict[str, int]:
         """Drop every projection and replay the whole log into it."""
         for projection in self.projections:
-            with write_transaction(self.conn):
-                self.conn.execute(STATE_DDL)
+            with self.state.transaction():
+                self.state.ensure()
                 self._reset(projection)
         return self.catch_up(progress)
 
     def status(self) -> list[ProjectionStatus]:
         head = self.log.head()
-        if self.log.readonly and not self._has_state():
+        if self.log.readonly and not self.state.exists():
             return [ProjectionStatus(p.name, p.version, 0, head) for p in self.projections]
         if not self.log.readonly:
-            self.conn.execute(STATE_DDL)
+            self.state.ensure()
         out = []
         for projection in self.projections:
             position = self._position(projection)

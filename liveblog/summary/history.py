@@ -10,59 +10,33 @@ from __future__ import annotations
 import datetime as dt
 
 from ..errors import InvalidEvent, NotFound
-from ..projections.timeline import TimelineProjection
 from ..store import EventLog
-from ..store.sqlite.driver import connect
-from ..store.sqlite.log import Record
-from ..store.sqlite.replay import copy_records, create_copy
+from ..store.sqlite.timeline import PrivateTimeline
+from ..store.timeline import Timeline
 from .model import Node, build_day_summary
 
+__all__ = ["PrivateTimeline", "position_at", "summary_as_of", "summary_replayed"]
 
-def position_at(log: EventLog, moment: dt.datetime) -> int:
+
+def position_at(timeline: Timeline, moment: dt.datetime) -> int:
     """The last position recorded at or before `moment` (0 if none).
 
     `recorded_at` is assigned under the write lock, so it grows with position; a binary
-    search by primary key costs O(log n) lookups instead of a scan.
+    search by position costs O(log n) lookups instead of a scan.
     """
     try:
         stamp = moment.astimezone(dt.UTC).isoformat(timespec="microseconds")
     except OverflowError:
         raise InvalidEvent(f"--as-of {moment.isoformat()} is out of range") from None
-    low, high = 0, log.head()
+    low, high = 0, timeline.head()
     while low < high:
         middle = (low + high + 1) // 2
-        row = log.query("SELECT recorded_at FROM events WHERE position = ?", (middle,))
-        if row and row[0][0] <= stamp:
+        recorded = timeline.recorded_at(middle)
+        if recorded is not None and recorded <= stamp:
             low = middle
         else:
             high = middle - 1
     return low
-
-
-class PrivateTimeline:
-    """A conference's past, replayed into a private in-memory timeline.
-
-    Its events table is a `store.replay` copy: none of the log's triggers, which would
-    refuse a one-conference copy (its positions have gaps)."""
-
-    def __init__(self) -> None:
-        self.conn = connect(":memory:")
-        create_copy(self.conn)
-        self.projection = TimelineProjection()
-        self.projection.create(self.conn)
-
-    def apply(self, records: list[Record]) -> None:
-        copy_records(self.conn, records)
-        self.projection.apply(self.conn, records)
-
-    def close(self) -> None:
-        self.conn.close()
-
-    def __enter__(self) -> PrivateTimeline:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def summary_replayed(log: EventLog, conference: str, day: int, until: int | None = None) -> Node:
@@ -71,11 +45,15 @@ def summary_replayed(log: EventLog, conference: str, day: int, until: int | None
     with PrivateTimeline() as past:
         for chunk in log.records(until=until, conference=conference):
             past.apply(chunk)
-        return build_day_summary(past.conn, conference, day)
+        return build_day_summary(past.timeline, conference, day)
 
 
-def summary_as_of(log: EventLog, conference: str, day: int, moment: dt.datetime) -> Node:
-    until = position_at(log, moment)
+def summary_as_of(
+    log: EventLog, timeline: Timeline, conference: str, day: int, moment: dt.datetime
+) -> Node:
+    """The summary of that day as `log` held it at `moment` (`timeline` says when each
+    position was recorded)."""
+    until = position_at(timeline, moment)
     try:
         return summary_replayed(log, conference, day, until)
     except NotFound:

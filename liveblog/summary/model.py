@@ -1,90 +1,36 @@
 """The day summary as a structure: sessions → talks → items, in the order they happened.
 
-Read from the timeline projection's tables. Corrections are already applied there;
+Read from the timeline (`store.timeline.Timeline`). Corrections are already applied there;
 retracted entries are left out here (a retracted talk's own items move up to its
 session, a retracted session's content up to the day, so nothing else is lost).
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from ..errors import NotFound
-from ..projections.timeline import CONFERENCES, DAYS, REPORTERS, TIMELINE
-from ..store.sqlite.driver import Connection
+from ..store.timeline import Timeline, TimelineEntry
+from . import kinds
 
 Node = dict[str, Any]
 
-_ENTRY_COLUMNS = (
-    "id, position, kind, author, occurred_at, utc_at, session, talk, title, text, speaker, "
-    "role, organisation, caption, url, session_kind, room, hosts, ended_at, updated_at, "
-    "retracted"
-)
 
-
-def _node(row: Any) -> Node:
-    (
-        id_,
-        position,
-        kind,
-        author,
-        occurred_at,
-        utc_at,
-        session,
-        talk,
-        title,
-        text,
-        speaker,
-        role,
-        organisation,
-        caption,
-        url,
-        session_kind,
-        room,
-        hosts,
-        ended_at,
-        updated_at,
-        retracted,
-    ) = row
+def _node(entry: TimelineEntry) -> Node:
     node: Node = {
-        "id": id_,
-        "type": kind,
-        "position": position,
-        "author": author,
-        "occurred_at": occurred_at,
-        "updated_at": updated_at,
+        "id": entry.id,
+        "type": entry.kind,
+        "position": entry.position,
+        "author": entry.author,
+        "occurred_at": entry.occurred_at,
+        "updated_at": entry.updated_at,
     }
-    if kind == "session":
-        node.update(
-            kind=session_kind,
-            title=title,
-            room=room,
-            hosts=json.loads(hosts) if hosts else [],
-            started_at=occurred_at,
-            ended_at=ended_at,
-            flow=[],
-        )
-    elif kind == "talk":
-        node.update(
-            title=title,
-            speaker=speaker,
-            role=role,
-            organisation=organisation,
-            started_at=occurred_at,
-            ended_at=ended_at,
-            items=[],
-        )
-    elif kind == "quote":
-        node.update(text=text, speaker=speaker)
-    elif kind == "note":
-        node.update(text=text)
-    elif kind == "photo":
-        node.update(url=url, caption=caption)
-    node["_session"] = session
-    node["_talk"] = talk
-    node["_utc"] = utc_at
-    node["_retracted"] = bool(retracted)
+    # The kind's own fields, in its JSON order (a kind without a rendering raises).
+    node.update(kinds.rendering(entry.kind).node(entry.data, entry.occurred_at, entry.ended_at))
+    node["_session"] = entry.session
+    node["_talk"] = entry.talk
+    node["_utc"] = entry.utc_at
+    node["_retracted"] = entry.retracted
     return node
 
 
@@ -100,35 +46,16 @@ def day_title(conference_title: str, number: int, own_title: str | None) -> str:
     return own_title or f"{conference_title} – Day {number} Reflections"
 
 
-def build_day_summary(conn: Connection, conference: str, day: int) -> Node:
+def build_day_summary(timeline: Timeline, conference: str, day: int) -> Node:
     """The summary of `day` of `conference`, or NotFound."""
-    conf = conn.execute(
-        f"SELECT slug, title, venue, timezone, url, language FROM {CONFERENCES} WHERE slug = ?",
-        (conference,),
-    ).fetchone()
+    conf = timeline.conference(conference)
     if conf is None:
         raise NotFound(f"no conference {conference!r}")
-    day_row = conn.execute(
-        f"SELECT number, date, title, opened_at, closed_at, changed_position FROM {DAYS} "
-        "WHERE conference = ? AND number = ?",
-        (conference, day),
-    ).fetchone()
+    day_row = timeline.day(conference, day)
     if day_row is None:
         raise NotFound(f"{conference} has no day {day}")
-    reporters = [
-        r[0]
-        for r in conn.execute(
-            f"SELECT author FROM {REPORTERS} WHERE conference = ? AND day = ? "
-            "ORDER BY first_position",
-            (conference, day),
-        )
-    ]
-    rows = conn.execute(
-        f"SELECT {_ENTRY_COLUMNS} FROM {TIMELINE} WHERE conference = ? AND day = ? "
-        "ORDER BY utc_at, position",
-        (conference, day),
-    ).fetchall()
-    nodes = [_node(r) for r in rows]
+    reporters = timeline.day_reporters(conference, day)
+    nodes = [_node(e) for e in timeline.day_entries(conference, day)]
     by_id = {n["id"]: n for n in nodes}
 
     day_flow: list[Node] = []
@@ -138,15 +65,13 @@ def build_day_summary(conn: Connection, conference: str, day: int) -> Node:
         parent = _parent(node, by_id)
         if parent is None:
             day_flow.append(node)
-        elif parent["type"] == "session":
-            parent["flow"].append(node)
-        else:
-            parent["items"].append(node)
+        else:  # a session holds a flow (talks and items), a talk its items
+            parent["flow" if "flow" in parent else "items"].append(node)
 
-    closed_at = day_row[4]
+    closed_at = day_row.closed_at
     if closed_at:  # closing the day ends whatever its reporters left open
         for node in nodes:
-            if node["type"] in ("session", "talk") and not node["ended_at"]:
+            if "ended_at" in node and not node["ended_at"]:
                 node["ended_at"] = closed_at
 
     live = [n for n in nodes if not n["_retracted"]]
@@ -154,30 +79,30 @@ def build_day_summary(conn: Connection, conference: str, day: int) -> Node:
     # did not (in the order they first posted).
     authors = {n["author"] for n in live}
     reporters = [r for r in reporters if r in authors]
-    times = [n["occurred_at"] for n in live] + [day_row[3]]
+    times = [n["occurred_at"] for n in live] + [day_row.opened_at]
     ends = [n.get("ended_at") for n in live if n.get("ended_at")]
-    coverage_end = day_row[4] or max(times + ends, key=_sortable)
+    coverage_end = day_row.closed_at or max(times + ends, key=_sortable)
     return {
         "conference": {
-            "slug": conf[0],
-            "title": conf[1],
-            "venue": conf[2],
-            "timezone": conf[3],
-            "url": conf[4],
-            "language": conf[5],
+            "slug": conf.slug,
+            "title": conf.title,
+            "venue": conf.venue,
+            "timezone": conf.timezone,
+            "url": conf.url,
+            "language": conf.language,
         },
         "day": {
-            "number": day_row[0],
-            "date": day_row[1],
-            "title": day_row[2],
-            "opened_at": day_row[3],
-            "closed_at": day_row[4],
+            "number": day_row.number,
+            "date": day_row.date,
+            "title": day_row.title,
+            "opened_at": day_row.opened_at,
+            "closed_at": day_row.closed_at,
         },
-        "title": day_title(conf[1], day_row[0], day_row[2]),
+        "title": day_title(conf.title, day_row.number, day_row.title),
         "reporters": reporters,
-        "coverage_start": day_row[3],
+        "coverage_start": day_row.opened_at,
         "coverage_end": coverage_end,
-        "changed_position": day_row[5],
+        "changed_position": day_row.changed_position,
         "flow": [_clean(n) for n in day_flow],
     }
 

@@ -5,60 +5,31 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
-import re
 import zoneinfo
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from markupsafe import Markup
 
 from ..errors import InvalidEvent
+from . import kinds
+from .escape import html_text, md, md_url, paragraphs_html
 from .model import Node, walk
 from .narrative import annotate, join_names
 
+__all__ = [
+    "FORMATS",
+    "article_html",
+    "html_text",
+    "json_ld",
+    "paragraphs",
+    "paragraphs_html",
+    "render",
+    "render_day_html",
+    "render_fragment",
+]
+
 FORMATS = ("markdown", "html", "json")
-
-
-_MD_PUNCTUATION = re.compile(r"([\\`*_\[\]])")
-_MD_HTML_START = re.compile(r"<(?=[A-Za-z/!?])")
-_MD_ENTITY = re.compile(r"&(?=#?[A-Za-z0-9]+;)")
-_MD_BLOCK_START = re.compile(r"^( {0,3})(#|>|\+|-|=|\d{1,9}(?=[.)]))", re.MULTILINE)
-
-
-def _md(value: object) -> str:
-    """Text that Markdown shows as typed: no emphasis, links, headings, lists or HTML.
-
-    Markdown punctuation gets backslash escapes (CommonMark), so the raw text still reads
-    well in a terminal; only what could start a tag or an entity becomes an entity.
-    """
-    text = "" if value is None else str(value)
-    text = _MD_PUNCTUATION.sub(r"\\\1", text)
-    # An entity, not a backslash: a tag must not survive even a renderer that is not
-    # CommonMark, nor a reader grepping the raw text.
-    text = _MD_ENTITY.sub("&amp;", text)
-    text = _MD_HTML_START.sub("&lt;", text)
-
-    def block(match: re.Match[str]) -> str:
-        marker = match.group(2)
-        if marker[0].isdigit():  # "1." or "1)" starting a line would begin a list
-            return f"{match.group(1)}{marker}\\"
-        return f"{match.group(1)}\\{marker}"
-
-    return _MD_BLOCK_START.sub(block, text)
-
-
-def _md_url(value: object) -> str:
-    """A URL safe inside Markdown's (…): spaces, brackets, quotes and <> encoded."""
-    return quote(str(value), safe=":/?#@!$&'*+,;=%~-._")
-
-
-def _headline(text: str, width: int = 110) -> str:
-    flat = " ".join(text.split())
-    if len(flat) <= width:
-        return flat
-    cut = flat[: width - 1].rsplit(" ", 1)[0]
-    return cut + "…"
 
 
 def paragraphs(value: object) -> Markup:
@@ -69,49 +40,21 @@ def paragraphs(value: object) -> Markup:
     return Markup(paragraphs_html(str(value)))
 
 
-def paragraphs_html(text: str) -> str:
-    """`paragraphs` as a plain str, for callers that build HTML as text.
-
-    Escaping neither makes nor takes a newline, so the whole text is escaped at once and
-    its breaks replaced, left to right as str.split would find them: "\n\n" first.
-    """
-    return html_text(text).replace("\n\n", "</p><p>").replace("\n", "<br>")
-
-
-def html_text(value: object) -> str:
-    """`str(markupsafe.escape(value))`, without making a Markup on the way (on a first
-    full publish of a big log, millions of them were made only to be turned back)."""
-    if hasattr(value, "__html__"):
-        return str(value.__html__())
-    return (
-        str(value)
-        .replace("&", "&amp;")
-        .replace(">", "&gt;")
-        .replace("<", "&lt;")
-        .replace("'", "&#39;")
-        .replace('"', "&#34;")
-    )
-
-
 def json_ld(summary: Node) -> str:
     """schema.org LiveBlogPosting, safe to place inside a <script> element."""
     updates = []
     for node in walk(summary["flow"]):
-        body = node.get("text") or node.get("caption") or node.get("intro") or ""
-        headline = node.get("title") or (
-            f"Quote — {node['speaker']}" if node["type"] == "quote" else _headline(body)
-        )
+        ld = kinds.rendering(node["type"]).json_ld(node)
         update: dict[str, Any] = {
             "@type": "BlogPosting",
             "identifier": node["id"],
-            "headline": headline,
+            "headline": ld.headline,
             "datePublished": node["occurred_at"],
             "dateModified": node.get("updated_at") or node["occurred_at"],
             "author": {"@type": "Person", "name": node["author"]},
-            "articleBody": body,
+            "articleBody": ld.body,
+            **ld.extra,
         }
-        if node["type"] == "photo":
-            update["image"] = node["url"]
         updates.append(update)
     conference, day = summary["conference"], summary["day"]
     data: dict[str, Any] = {
@@ -163,10 +106,17 @@ def _environment(loader: Any, autoescape: Any, *, sandboxed: bool = False) -> An
         keep_trailing_newline=True,
         undefined=jinja2.StrictUndefined,
     )
-    env.filters["md"] = _md
-    env.filters["mdurl"] = _md_url
+    env.filters["md"] = md
+    env.filters["mdurl"] = md_url
     env.filters["paragraphs"] = paragraphs
+    # Each entry by its kind (`kinds`): the HTML one is already escaped.
+    env.filters["markdown"] = kinds.markdown
+    env.filters["entry_html"] = _entry_html
     return env
+
+
+def _entry_html(node: Node) -> Markup:
+    return Markup(kinds.html(node))
 
 
 def _context(summary: Node, *, with_json_ld: bool = True) -> dict[str, Any]:

@@ -46,6 +46,7 @@ def record_summary_changes(
     stale = store.stale_days(progress)
     if not stale:
         return 0
+    from ..store.sqlite.timeline import SqliteTimeline
     from ..summary import build_day_summary
 
     stored = 0
@@ -54,7 +55,7 @@ def record_summary_changes(
         conference, day, changed_position = found.conference, found.day, found.changed_position
         after = _last_seen(store, conference, day, changed_position, found.checked)
         if after is None:  # nothing but the latest event can have changed it
-            summary = build_day_summary(log.conn, conference, day)
+            summary = build_day_summary(SqliteTimeline(log.conn), conference, day)
             stored += _store(store, conference, day, changed_position, summary)
         else:
             replays.setdefault(conference, []).append((day, after, changed_position))
@@ -104,7 +105,7 @@ def _replay(
                     closed_at, changed = state
                     seen[day] = changed
                     if closed_at is not None and after < changed <= last:
-                        summary = build_day_summary(past.conn, conference, day)
+                        summary = build_day_summary(past.timeline, conference, day)
                         stored += _store(store, conference, day, changed, summary)
     return stored
 
