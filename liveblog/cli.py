@@ -1,4 +1,10 @@
-"""The `liveblog` command: a thin click layer over `liveblog.service.Liveblog`.
+"""The `liveblog` command: a thin click layer over the service's parts (liveblog.service).
+
+The reporting commands are derived from the registry (liveblog.events): each type's
+`Command` gives the words, help and arguments of its CLI command, which hands what was
+typed to `Reporter.submit` (the local log, or the server in LIVEBLOG_SERVER); a new type
+with a command needs no edit here. Only `correct` and `retract` have callbacks of their
+own (which entry, or --last), their options still the registry's.
 
 Library errors become one-line `ClickException`s here, at the edge (exit 1); click's own
 usage errors exit 2. The reporting path imports only the log and the event models.
