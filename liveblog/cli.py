@@ -399,7 +399,7 @@ def import_(file: Any) -> None:
     """
     name = getattr(file, "name", "-")
     name = "stdin" if name in ("<stdin>", "-") or not isinstance(name, str) else name
-    from .service import parse_import
+    from .importing import parse_import
 
     with user_errors():
         parsed = parse_import(file, source=name)  # before the log is opened (or created)
