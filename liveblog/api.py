@@ -19,7 +19,7 @@ import sys
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi import Path as PathParam
@@ -48,28 +48,19 @@ from .errors import (
 from .feedserver import FeedFiles
 from .guard import TOKEN_REQUIRED, Guard, one_line
 from .httplimits import Limits
-from .service import Liveblog
+from .reading import Reading
+from .reporting import ReportingService
 from .store.factory import open_sqlite
 from .store.sqlite.log import EventLog
 from .text import EVENT_ID_PATTERN, SLUG_PATTERN
 
 MAX_BATCH = 1000
-DraftType = Literal[
-    "conference.opened",
-    "conference.closed",
-    "day.opened",
-    "day.closed",
-    "session.started",
-    "session.ended",
-    "talk.started",
-    "talk.ended",
-    "quote.captured",
-    "note.posted",
-    "photo.posted",
-    "entry.corrected",
-    "entry.retracted",
-]
-assert set(DraftType.__args__) == set(COMMANDS)  # type: ignore[attr-defined]
+if TYPE_CHECKING:
+    DraftType = str
+else:
+    # Every type with a reporting command, from the registry (liveblog.drafts): the
+    # OpenAPI description lists them, and pydantic refuses any other.
+    DraftType = Literal[tuple(COMMANDS)]
 
 
 class Draft(BaseModel):
@@ -164,9 +155,12 @@ def create_app(
     # the two in different worker threads, and a connection must stay in its own.
     Reporter = Annotated[tokens.Holder, Depends(reporter)]
 
-    def service(holder: tokens.Holder) -> Liveblog:
+    def reporting(holder: tokens.Holder) -> ReportingService:
         # The role goes to the service, where liveblog.roles decides what it may do.
-        return Liveblog(db_path, holder.name, log=log(), role=holder.role)
+        return ReportingService(log(), holder.name, role=holder.role)
+
+    def reading(holder: tokens.Holder) -> Reading:
+        return Reading(log(), holder.name, role=holder.role)
 
     api = FastAPI(
         title="liveblog",
@@ -230,7 +224,7 @@ def create_app(
         """Apply one draft or a batch, atomically, as the token's reporter.
 
         Idempotent by draft id: a draft already applied returns its stored event."""
-        blog = service(caller)
+        blog = reporting(caller)
         drafts = body if isinstance(body, list) else [body]
         events: list[dict[str, Any]] = []
         created = False
@@ -262,7 +256,7 @@ def create_app(
         limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     ) -> EventPage:
         """Events after position `after`, oldest first, in the export format."""
-        blog = service(caller)
+        blog = reading(caller)
         with blog.log.snapshot():
             return EventPage(
                 head=blog.log.head(),
@@ -287,7 +281,7 @@ def create_app(
         format: Literal["markdown", "html", "json"] = "markdown",
     ) -> Response:
         """Day `number` of conference `slug`, as markdown, HTML or JSON."""
-        text = service(caller).summary(number, conference=slug, fmt=format)
+        text = reading(caller).summary(number, conference=slug, fmt=format)
         media = {
             "markdown": "text/markdown; charset=utf-8",
             "html": "text/html; charset=utf-8",

@@ -1,4 +1,10 @@
-"""The `liveblog` command: a thin click layer over `liveblog.service.Liveblog`.
+"""The `liveblog` command: a thin click layer over the service's parts (liveblog.service).
+
+The reporting commands are derived from the registry (liveblog.events): each type's
+`Command` gives the words, help and arguments of its CLI command, which hands what was
+typed to `Reporter.submit` (the local log, or the server in LIVEBLOG_SERVER); a new type
+with a command needs no edit here. Only `correct` and `retract` have callbacks of their
+own (which entry, or --last), their options still the registry's.
 
 Library errors become one-line `ClickException`s here, at the edge (exit 1); click's own
 usage errors exit 2. The reporting path imports only the log and the event models.
@@ -14,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar, get_args, get_origin
 
 # We use no pydantic plugins; looking them up scans every installed package's metadata.
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
@@ -22,10 +28,20 @@ os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 import click
 
 from .errors import LiveblogError
-from .events import SESSION_KINDS
+from .events import REGISTRY, Argument, Command, EventData
 from .roles import REPORTER, ROLES, Role
 
+if TYPE_CHECKING:
+    from .administration import Administration
+    from .envelope import Event
+    from .reading import Reading
+    from .remote import Queued, RemoteReporter
+    from .reporting import Reporter
+    from .service import Liveblog
+
 F = TypeVar("F", bound=Callable[..., Any])
+Reported: TypeAlias = "list[Event] | Queued"
+"""What a reporting command returns: the events appended, or (remote) its queued draft."""
 
 FOLLOW_POLL_SECONDS = 0.25
 MAX_POSITION = 2**63 - 1  # SQLite's largest integer
@@ -39,17 +55,21 @@ def default_author() -> str:
 
 
 class State:
-    """Global options, and the service opened on first use (never for --help)."""
+    """Global options, and the service opened on first use (never for --help).
+
+    Each command asks for the part it needs: `reporter` (the reporting commands, local
+    or remote), `reader` (the read side of an existing log), `admin` (tokens, webhooks)
+    or the whole `service` (the facade that composes them, on one open log)."""
 
     def __init__(self, db: str, feeds: str, author: str) -> None:
         self.db = db
         self.feeds = feeds
         self.author = author
-        self._service: Any = None
-        self._reporter: Any = None
+        self._service: Liveblog | None = None
+        self._reporter: Reporter[Reported] | None = None
 
     @property
-    def service(self) -> Any:
+    def service(self) -> Liveblog:
         if self._service is None:
             from .service import Liveblog
 
@@ -57,7 +77,7 @@ class State:
         return self._service
 
     @property
-    def reporter(self) -> Any:
+    def reporter(self) -> Reporter[Reported]:
         """Where reporting commands go: the server in LIVEBLOG_SERVER, else the local log."""
         if self._reporter is None:
             self._reporter = remote_reporter() or self.service
@@ -83,16 +103,30 @@ class State:
             raise click.ClickException(f"cannot open {self.db}: no such directory {parent}")
         return True
 
-    @property
-    def reader(self) -> Any:
-        """The service for a command that only reads: a missing log is an error, not a
-        new empty file left behind by a typo in --db."""
+    def _existing(self) -> Liveblog:
+        """The service of a log that must exist: a missing one is an error, not a new
+        empty file left behind by a typo in --db."""
         if self._service is None and not os.path.exists(self.path):
             raise click.ClickException(
                 f"no event log at {self.db}: check --db / LIVEBLOG_DB, or start one with "
                 "`liveblog conference open` or `liveblog import`"
             )
         return self.service
+
+    @property
+    def reader(self) -> Reading:
+        """The read side, for a command that only reads (the log must exist)."""
+        return self._existing()
+
+    @property
+    def admin(self) -> Administration:
+        """Tokens, webhooks and the secrets' key (creates the log if need be)."""
+        return self.service
+
+    @property
+    def existing_admin(self) -> Administration:
+        """`admin` for a command that changes what must already be there."""
+        return self._existing()
 
     def close(self) -> None:
         if self._reporter is not None and self._reporter is not self._service:
@@ -101,7 +135,7 @@ class State:
             self._service.close()
 
 
-def remote_reporter() -> Any:
+def remote_reporter() -> RemoteReporter | None:
     """A RemoteReporter when LIVEBLOG_SERVER is set (it needs LIVEBLOG_TOKEN too)."""
     server = os.environ.get("LIVEBLOG_SERVER")
     if not server:
@@ -140,11 +174,11 @@ def user_errors() -> Iterator[None]:
         raise click.ClickException(one_line(str(exc))) from None
 
 
-def echo_events(events: Any) -> None:
+def echo_events(events: Reported) -> None:
     """One line per appended event; or, in remote mode, the line saying it was queued."""
     from .lines import appended
 
-    if hasattr(events, "line"):  # remote.Queued
+    if not isinstance(events, list):  # remote.Queued
         click.echo(events.line())
         return
     for event in events:
@@ -210,7 +244,7 @@ def state() -> State:
     return click.get_current_context().find_object(State)  # type: ignore[return-value]
 
 
-# -- conference / day ----------------------------------------------------------------
+# -- reporting commands: derived from the registry -------------------------------------
 
 
 @cli.group()
@@ -218,75 +252,9 @@ def conference() -> None:
     """Open or close coverage of a conference."""
 
 
-@conference.command("open")
-@click.argument("slug")
-@click.option("--title", required=True, help="The conference's title.")
-@click.option("--venue", help="Where it takes place.")
-@click.option(
-    "--timezone",
-    default="UTC",
-    show_default=True,
-    metavar="TZ",
-    help="IANA timezone, e.g. Europe/London: how times without an offset are read.",
-)
-@click.option("--url", "url", metavar="BASE_URL", help="The coverage's public base URL.")
-@click.option("--language", default="en", show_default=True, help="Language of the coverage.")
-@click.option("--at", "at", metavar="TIME", help="When coverage began (default: now).")
-def conference_open(
-    slug: str,
-    title: str,
-    venue: str | None,
-    timezone: str,
-    url: str | None,
-    language: str,
-    at: str | None,
-) -> None:
-    """Begin covering conference SLUG (lowercase letters, digits, dashes)."""
-    with user_errors():
-        echo_events(
-            state().reporter.open_conference(
-                slug, title=title, venue=venue, timezone=timezone, url=url, language=language, at=at
-            )
-        )
-
-
-@conference.command("close")
-@reporting
-def conference_close(conference: str | None, at: str | None) -> None:
-    """End coverage of the conference (closing your open talk, session and the day)."""
-    with user_errors():
-        echo_events(state().reporter.close_conference(conference=conference, at=at))
-
-
 @cli.group()
 def day() -> None:
     """Open or close a conference day."""
-
-
-@day.command("open")
-@click.argument("number", type=click.IntRange(1, 366))
-@click.option("--date", metavar="YYYY-MM-DD", help="The day's date (default: the --at date).")
-@click.option("--title", help='Its own title, e.g. "Day 2 Reflections".')
-@reporting
-def day_open(
-    number: int, date: str | None, title: str | None, conference: str | None, at: str | None
-) -> None:
-    """Open day NUMBER of the conference (days are shared by all its reporters)."""
-    with user_errors():
-        echo_events(
-            state().reporter.open_day(number, date=date, title=title, conference=conference, at=at)
-        )
-
-
-@day.command("close")
-@reporting
-def day_close(conference: str | None, at: str | None) -> None:
-    """Close the open day (and your open talk and session)."""
-    with user_errors():
-        echo_events(state().reporter.close_day(conference=conference, at=at))
-
-
-# -- session / talk ------------------------------------------------------------------
 
 
 @cli.group()
@@ -294,177 +262,140 @@ def session() -> None:
     """Start or end a session (plenary, keynote, breakout, roundtable, panel, demo…)."""
 
 
-@session.command("start")
-@click.argument("title")
-@click.option(
-    "--kind",
-    type=click.Choice(SESSION_KINDS),
-    default="session",
-    show_default=True,
-    help="What sort of session.",
-)
-@click.option("--room", help="Where it is held.")
-@click.option(
-    "--host", "hosts", multiple=True, metavar="NAME", help="A host or chair (repeatable)."
-)
-@reporting
-def session_start(
-    title: str,
-    kind: str,
-    room: str | None,
-    hosts: tuple[str, ...],
-    conference: str | None,
-    at: str | None,
-) -> None:
-    """Start a session called TITLE (ending your open one first)."""
-    with user_errors():
-        echo_events(
-            state().reporter.start_session(
-                title, kind=kind, room=room, hosts=hosts, conference=conference, at=at
-            )
-        )
-
-
-@session.command("end")
-@reporting
-def session_end(conference: str | None, at: str | None) -> None:
-    """End your open session (and its open talk)."""
-    with user_errors():
-        echo_events(state().reporter.end_session(conference=conference, at=at))
-
-
 @cli.group()
 def talk() -> None:
     """Start or end a talk inside your open session."""
 
 
-@talk.command("start")
-@click.argument("title")
-@click.option("--speaker", required=True, metavar="NAME", help="Who gives the talk.")
-@click.option("--role", help="The speaker's role, e.g. Chief Executive.")
-@click.option("--org", "organisation", metavar="ORGANISATION", help="The speaker's organisation.")
-@reporting
-def talk_start(
-    title: str,
-    speaker: str,
-    role: str | None,
-    organisation: str | None,
-    conference: str | None,
-    at: str | None,
-) -> None:
-    """Start a talk called TITLE (ending your open talk first)."""
-    with user_errors():
-        echo_events(
-            state().reporter.start_talk(
-                title,
-                speaker=speaker,
-                role=role,
-                organisation=organisation,
-                conference=conference,
-                at=at,
-            )
-        )
+GROUPS: dict[str, click.Group] = {"conference": conference, "day": day, "session": session}
+GROUPS["talk"] = talk
+"""The command groups a two-word reporting command (`talk start`) goes in: a new group
+needs its own help, so it is declared here, not made up."""
 
 
-@talk.command("end")
-@reporting
-def talk_end(conference: str | None, at: str | None) -> None:
-    """End your open talk."""
-    with user_errors():
-        echo_events(state().reporter.end_talk(conference=conference, at=at))
+def _value_type(model: type[EventData], name: str) -> tuple[click.ParamType[Any] | None, Any]:
+    """The click type and default of a command's value, from the model's field of that
+    name: a bounded int is an IntRange, a Literal a Choice; None means a plain string."""
+    field = model.model_fields.get(name)
+    if field is None:
+        return None, None
+    default = None if field.is_required() else field.default
+    if field.annotation is int:
+        bounds = {
+            key: getattr(m, key) for m in field.metadata for key in ("ge", "le") if hasattr(m, key)
+        }
+        return click.IntRange(bounds.get("ge"), bounds.get("le")), default
+    if get_origin(field.annotation) is Literal:
+        return click.Choice(get_args(field.annotation)), default
+    return None, default
 
 
-# -- entries -------------------------------------------------------------------------
+def _parameter(model: type[EventData], argument: Argument) -> Callable[[F], F]:
+    """The click decorator for one of a command's arguments."""
+    value_type, default = _value_type(model, argument.name)
+    settings: dict[str, Any] = {}
+    if value_type is not None:
+        settings["type"] = value_type
+    if argument.metavar is not None:
+        settings["metavar"] = argument.metavar
+    if argument.option is None:
+        return click.argument(argument.name, required=argument.required, **settings)
+    if argument.flag:
+        return click.option(argument.option, argument.name, is_flag=True, help=argument.help)
+    if argument.multiple:
+        settings["multiple"] = True
+    elif default is not None:
+        settings.update(default=default, show_default=True)
+    return click.option(
+        argument.option,
+        argument.name,
+        required=argument.required,
+        help=argument.help,
+        **settings,
+    )
 
 
-@cli.command()
-@click.argument("text")
-@click.option("--speaker", metavar="NAME", help="Who said it (default: your open talk's speaker).")
-@reporting
-def quote(text: str, speaker: str | None, conference: str | None, at: str | None) -> None:
-    """Capture words someone said."""
-    with user_errors():
-        echo_events(state().reporter.quote(text, speaker=speaker, conference=conference, at=at))
+def _parameters(model: type[EventData], command: Command, fn: F) -> F:
+    """`fn` with the command's arguments in their order, then --conference and --at."""
+    if command.names_conference:
+        fn = click.option("--at", "at", metavar="TIME", help=command.at_help)(fn)
+    else:
+        fn = reporting(fn)
+    for argument in reversed(command.arguments):
+        fn = _parameter(model, argument)(fn)
+    return fn
 
 
-@cli.command()
-@click.argument("text")
-@reporting
-def note(text: str, conference: str | None, at: str | None) -> None:
-    """Post your own observation or paraphrase."""
-    with user_errors():
-        echo_events(state().reporter.note(text, conference=conference, at=at))
+def _reporting_command(event_type: str, model: type[EventData], command: Command) -> None:
+    """Add `liveblog <command.name>`: its values go to `Reporter.submit` as they are."""
+
+    def report(**values: Any) -> None:
+        conference, at = values.pop("conference", None), values.pop("at", None)
+        with user_errors():
+            echo_events(state().reporter.submit(event_type, values, conference=conference, at=at))
+
+    *group_name, name = command.name
+    group = GROUPS[group_name[0]] if group_name else cli
+    group.command(name, help=command.help)(_parameters(model, command, report))
 
 
-@cli.command()
-@click.argument("url")
-@click.option("--caption", required=True, help="What the picture shows.")
-@reporting
-def photo(url: str, caption: str, conference: str | None, at: str | None) -> None:
-    """Post a picture (an http(s) URL) with a caption."""
-    with user_errors():
-        echo_events(state().reporter.photo(url, caption=caption, conference=conference, at=at))
+# Written by hand: correct and retract (which entry, or --last, is a usage rule of
+# their own); their options are still the registry's.
+HAND_WRITTEN = ("entry.corrected", "entry.retracted")
+
+for _type, _model in REGISTRY.items():
+    if _model.COMMAND is not None and _type not in HAND_WRITTEN:
+        _reporting_command(_type, _model, _model.COMMAND)
 
 
-@cli.command()
-@click.argument("event_id", required=False, metavar="(EVENT_ID | --last)")
-@click.argument("text", required=False)
-@click.option("--last", is_flag=True, help="Correct your latest entry.")
-@click.option("--speaker", metavar="NAME", help="The right speaker.")
-@click.option("--caption", help="The right caption (photos).")
-@reporting
+def _edit_command(event_type: str) -> Callable[[F], click.Command]:
+    """`cli.command` for `correct` / `retract`, with the arguments the registry declares."""
+    model = REGISTRY[event_type]
+    command = model.COMMAND
+    assert command is not None
+
+    def decorate(fn: F) -> click.Command:
+        return cli.command(command.name[0], help=command.help)(_parameters(model, command, fn))
+
+    return decorate
+
+
+@_edit_command("entry.corrected")
 def correct(
-    event_id: str | None,
+    target: str | None,
     text: str | None,
     last: bool,
-    speaker: str | None,
-    caption: str | None,
     conference: str | None,
     at: str | None,
+    **changes: str | None,
 ) -> None:
-    """Replace the text, speaker or caption of an entry (EVENT_ID may be a unique prefix).
-
-    With --last, the only argument is the new TEXT. --conference limits --last to
-    your entries in that conference.
-    """
-    if last and event_id is not None:
+    if last and target is not None:
         if text is not None:
             raise click.UsageError("with --last, give only the new TEXT, not an EVENT_ID")
-        event_id, text = None, event_id
-    if not last and event_id is None:
+        target, text = None, target
+    if not last and target is None:
         raise click.UsageError("name the entry: an EVENT_ID (or a unique prefix), or --last")
-    if text is None and speaker is None and caption is None:
-        raise click.UsageError("say what to correct: new TEXT, --speaker or --caption")
+    if text is None and all(value is None for value in changes.values()):
+        from .reporting import correction_options
+
+        raise click.UsageError(f"say what to correct: {correction_options()}")
     with user_errors():
         echo_events(
             state().reporter.correct(
-                event_id,
-                last=last,
-                text=text,
-                speaker=speaker,
-                caption=caption,
-                conference=conference,
-                at=at,
+                target, last=last, text=text, **changes, conference=conference, at=at
             )
         )
 
 
-@cli.command()
-@click.argument("event_id", required=False, metavar="(EVENT_ID | --last)")
-@click.option("--last", is_flag=True, help="Retract your latest entry.")
-@click.option("--reason", help="Why it is withdrawn.")
-@reporting
+@_edit_command("entry.retracted")
 def retract(
-    event_id: str | None, last: bool, reason: str | None, conference: str | None, at: str | None
+    target: str | None, last: bool, reason: str | None, conference: str | None, at: str | None
 ) -> None:
-    """Withdraw an entry (EVENT_ID may be a unique prefix, or --last)."""
-    if last == (event_id is not None):
+    if last == (target is not None):
         raise click.UsageError("name the entry: an EVENT_ID (or a unique prefix), or --last")
     with user_errors():
         echo_events(
-            state().reporter.retract(
-                event_id, last=last, reason=reason, conference=conference, at=at
-            )
+            state().reporter.retract(target, last=last, reason=reason, conference=conference, at=at)
         )
 
 
@@ -480,7 +411,7 @@ def import_(file: Any) -> None:
     """
     name = getattr(file, "name", "-")
     name = "stdin" if name in ("<stdin>", "-") or not isinstance(name, str) else name
-    from .service import parse_import
+    from .importing import parse_import
 
     with user_errors():
         parsed = parse_import(file, source=name)  # before the log is opened (or created)
@@ -519,11 +450,14 @@ def log(since: int, follow: bool, as_json: bool) -> None:
     """Show the log, oldest first."""
     from .lines import log_line
 
-    def show(event: Any) -> None:
+    def show(event: Event) -> int:
+        """Print `event`; returns its position (every event read has one)."""
         if as_json:
             click.echo(json.dumps(event.to_export(), ensure_ascii=False))
         else:
             click.echo(log_line(event))
+        assert event.position is not None
+        return event.position
 
     with user_errors():
         if not follow and state().missing():
@@ -536,8 +470,7 @@ def log(since: int, follow: bool, as_json: bool) -> None:
         for event in events_log.read(after=position):
             if stopping[0]:
                 return
-            show(event)
-            position = event.position
+            position = show(event)
         sys.stdout.flush()
         while follow and not stopping[0]:
             time.sleep(FOLLOW_POLL_SECONDS)
@@ -546,8 +479,7 @@ def log(since: int, follow: bool, as_json: bool) -> None:
                 continue
             seen = current
             for event in events_log.read(after=position):
-                show(event)
-                position = event.position
+                position = show(event)
             sys.stdout.flush()
 
 
@@ -1121,7 +1053,7 @@ def token() -> None:
 def token_create(name: str, role: Role) -> None:
     """Create NAME's token and print it (shown this once only)."""
     with user_errors():
-        secret = state().service.create_token(name, role)
+        secret = state().admin.create_token(name, role)
     click.echo(secret)
     click.echo(
         f"Token for {name} ({role}): set LIVEBLOG_TOKEN to it on the reporter's machine; "
@@ -1136,7 +1068,7 @@ def token_list() -> None:
     if state().missing():
         return
     with user_errors():
-        found = state().reader.tokens()
+        found = state().existing_admin.tokens()
     for info in found:
         click.echo(f"{info.name}  {info.role}  created {info.created_at}")
     if not found:
@@ -1148,7 +1080,7 @@ def token_list() -> None:
 def token_revoke(name: str) -> None:
     """Revoke NAME's token: the server refuses it from now on."""
     with user_errors():
-        state().reader.revoke_token(name)
+        state().existing_admin.revoke_token(name)
     click.echo(f"revoked {name}'s token")
 
 
@@ -1198,7 +1130,7 @@ def webhook_add(
 ) -> None:
     """Subscribe URL; print its id and its secret (shown this once only)."""
     with user_errors():
-        sub = state().service.add_webhook(
+        sub = state().admin.add_webhook(
             url,
             events=events,
             conference=conference,
@@ -1227,7 +1159,7 @@ def webhook_list(as_json: bool) -> None:
     if state().missing():
         return
     with user_errors():
-        subs = state().reader.webhooks()
+        subs = state().existing_admin.webhooks()
     for sub in subs:
         if as_json:
             click.echo(json.dumps(sub.describe()))
@@ -1243,7 +1175,7 @@ def webhook_list(as_json: bool) -> None:
 def webhook_remove(subscription: str) -> None:
     """Delete a subscription and its delivery history."""
     with user_errors():
-        sub = state().reader.remove_webhook(subscription)
+        sub = state().existing_admin.remove_webhook(subscription)
     click.echo(f"removed webhook {sub.id} ({sub.url})")
 
 
@@ -1252,7 +1184,7 @@ def webhook_remove(subscription: str) -> None:
 def webhook_enable(subscription: str) -> None:
     """Resume a disabled subscription (e.g. after its receiver answered 410)."""
     with user_errors():
-        sub = state().reader.enable_webhook(subscription)
+        sub = state().existing_admin.enable_webhook(subscription)
     click.echo(f"enabled webhook {sub.id}: delivery resumes from its queue")
 
 
@@ -1261,7 +1193,7 @@ def webhook_enable(subscription: str) -> None:
 def webhook_disable(subscription: str) -> None:
     """Pause a subscription; its queue is kept until it is enabled again."""
     with user_errors():
-        sub = state().reader.disable_webhook(subscription)
+        sub = state().existing_admin.disable_webhook(subscription)
     click.echo(f"disabled webhook {sub.id}")
 
 
@@ -1283,7 +1215,7 @@ def webhook_deliveries(
     if state().missing():
         return
     with user_errors():
-        found = state().reader.deliveries(subscription, status=status, limit=limit)
+        found = state().existing_admin.deliveries(subscription, status=status, limit=limit)
     for delivery in found:
         d = delivery.describe()
         if as_json:
@@ -1320,7 +1252,7 @@ def webhook_redeliver(delivery_id: int | None, since: int | None, subscription: 
     if subscription is not None and since is None:
         raise click.UsageError("--subscription goes with --since")
     with user_errors():
-        service = state().reader
+        service = state().existing_admin
         if delivery_id is not None:
             again = service.redeliver(delivery_id)
             click.echo(
@@ -1354,7 +1286,7 @@ def secret_key_rotate() -> None:
     (`liveblog secret-key generate`), the old one after a comma, rotate, then drop the
     old one. Webhook secrets themselves, and so signatures, do not change."""
     with user_errors():
-        count, new_id = state().service.rotate_secret_key()
+        count, new_id = state().admin.rotate_secret_key()
     noun = "secret" if count == 1 else "secrets"
     click.echo(f"re-encrypted {count} webhook {noun} under key {new_id}")
 

@@ -9,50 +9,55 @@ The server fills in the reporter's context (day, session, talk) from its own log
 local CLI does, so a draft written offline means the same when it is sent later. The id
 makes a retried draft harmless: applying a draft whose id is already in the log returns
 the stored event and appends nothing.
+
+Which types a draft may have, and the fields of each, are derived from the registry
+(`liveblog.events`): every type with a reporting `Command`, its `arguments` as fields.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConflictingEvent, InvalidEvent
+from .events import REGISTRY, Argument, Command, EventData
 
 if TYPE_CHECKING:
     from .envelope import Event
-    from .service import Liveblog
+    from .reporting import ReportingService
 
-# type -> (the Liveblog method, the data fields it takes and their JSON types)
-_STR, _INT, _BOOL, _LIST = str, int, bool, list
-COMMANDS: dict[str, tuple[str, dict[str, type]]] = {
-    "conference.opened": (
-        "open_conference",
-        {"title": _STR, "venue": _STR, "timezone": _STR, "url": _STR, "language": _STR},
-    ),
-    "conference.closed": ("close_conference", {}),
-    "day.opened": ("open_day", {"number": _INT, "date": _STR, "title": _STR}),
-    "day.closed": ("close_day", {}),
-    "session.started": (
-        "start_session",
-        {"title": _STR, "kind": _STR, "room": _STR, "hosts": _LIST},
-    ),
-    "session.ended": ("end_session", {}),
-    "talk.started": (
-        "start_talk",
-        {"title": _STR, "speaker": _STR, "role": _STR, "organisation": _STR},
-    ),
-    "talk.ended": ("end_talk", {}),
-    "quote.captured": ("quote", {"text": _STR, "speaker": _STR}),
-    "note.posted": ("note", {"text": _STR}),
-    "photo.posted": ("photo", {"url": _STR, "caption": _STR}),
-    "entry.corrected": (
-        "correct",
-        {"target": _STR, "last": _BOOL, "text": _STR, "speaker": _STR, "caption": _STR},
-    ),
-    "entry.retracted": ("retract", {"target": _STR, "last": _BOOL, "reason": _STR}),
-}
+
+def json_type(model: type[EventData], argument: Argument) -> type:
+    """The JSON type of a command's argument in a draft: a flag is a bool, a repeatable
+    option a list of strings, an int field of the model an int; anything else a string."""
+    if argument.flag:
+        return bool
+    if argument.multiple:
+        return list
+    field = model.model_fields.get(argument.name)
+    return int if field is not None and field.annotation is int else str
+
+
+def draft_fields(model: type[EventData], command: Command) -> dict[str, type]:
+    """A draft's data fields for `command`, with their JSON types. The conference a
+    command opens is the draft's own `conference`, not a data field."""
+    return {
+        a.name: json_type(model, a)
+        for a in command.arguments
+        if not (command.names_conference and a.name == "conference")
+    }
+
+
+COMMANDS: Mapping[str, tuple[str, dict[str, type]]] = MappingProxyType(
+    {
+        type_: (model.COMMAND.method, draft_fields(model, model.COMMAND))
+        for type_, model in REGISTRY.items()
+        if model.COMMAND is not None
+    }
+)
+"""type -> (the reporting method, the data fields it takes and their JSON types)."""
 
 
 def make_draft(
@@ -70,17 +75,23 @@ def make_draft(
         "type": type_,
         "conference": conference,
         "at": at or dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "data": {k: v for k, v in data.items() if v is not None and v != () and v is not False},
+        "data": {
+            k: list(v) if isinstance(v, tuple) else v
+            for k, v in data.items()
+            if v is not None and v != () and v is not False
+        },
     }
 
 
-def _arguments(
-    type_: str, conference: str | None, at: str | None, data: Mapping[str, Any]
-) -> tuple[str, dict[str, Any]]:
+def draft_data(type_: str, conference: str | None, data: Mapping[str, Any]) -> dict[str, Any]:
+    """A draft's data checked against its command: known fields of the right JSON types,
+    the required ones present. Lists become tuples (what the service takes)."""
     if type_ not in COMMANDS:
         raise InvalidEvent(f"unknown draft type {type_!r}: one of {', '.join(COMMANDS)}")
-    method, fields = COMMANDS[type_]
-    kwargs: dict[str, Any] = {"at": at}
+    _, fields = COMMANDS[type_]
+    command = REGISTRY[type_].COMMAND
+    assert command is not None  # every type in COMMANDS has one
+    checked: dict[str, Any] = {}
     for name, value in data.items():
         if name not in fields:
             raise InvalidEvent(f"a {type_} draft has no field {name!r}")
@@ -92,39 +103,21 @@ def _arguments(
             ok = ok and all(isinstance(v, str) for v in value)
         if not ok:
             raise InvalidEvent(f"{type_} field {name!r} must be a {expected.__name__}")
-        kwargs["ref" if name == "target" else name] = tuple(value) if expected is list else value
-    if type_ == "conference.opened":
-        if not conference:
-            raise InvalidEvent("a conference.opened draft names its conference (slug)")
-        kwargs["slug"] = conference
-    else:
-        kwargs["conference"] = conference
-    missing = [name for name in _required(method) if kwargs.get(name) is None]
+        checked[name] = tuple(value) if expected is list else value
+    if command.names_conference and not conference:
+        raise InvalidEvent(f"a {type_} draft names its conference (slug)")
+    missing = [
+        a.name
+        for a in command.arguments
+        if a.required and a.name in fields and checked.get(a.name) is None
+    ]
     if missing:
-        shown = ", ".join("target" if m == "ref" else m for m in missing)
-        raise InvalidEvent(f"a {type_} draft needs data field(s): {shown}")
-    return method, kwargs
-
-
-@functools.cache
-def _required(method: str) -> tuple[str, ...]:
-    """The arguments `Liveblog.<method>` cannot do without (a draft must carry them)."""
-    import inspect
-
-    from .service import Liveblog
-
-    parameters = inspect.signature(getattr(Liveblog, method)).parameters.values()
-    return tuple(
-        p.name
-        for p in parameters
-        if p.name != "self"
-        and p.default is inspect.Parameter.empty
-        and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-    )
+        raise InvalidEvent(f"a {type_} draft needs data field(s): {', '.join(missing)}")
+    return checked
 
 
 def apply_draft(
-    service: Liveblog,
+    service: ReportingService,
     event_id: str,
     type_: str,
     *,
@@ -133,12 +126,11 @@ def apply_draft(
     data: Mapping[str, Any] | None = None,
 ) -> tuple[list[Event], bool]:
     """Apply one draft as `service.author`; returns its events and whether any is new."""
-    method, kwargs = _arguments(type_, conference, at, data or {})
+    fields = draft_data(type_, conference, data or {})
     with service.log.writing():
         existing = service.log.get(event_id)
         if existing is not None:
             if existing.type != type_ or existing.author != service.author:
                 raise ConflictingEvent(event_id)
             return [existing], False
-        with service.giving_id(event_id):
-            return getattr(service, method)(**kwargs), True
+        return service.submit(type_, fields, event_id=event_id, conference=conference, at=at), True

@@ -82,7 +82,10 @@ class Argument:
 
     `name` is the model field (or, for a field the service fills in, the keyword the
     service method takes); `option` gives the flag spelling (`--caption`), None for a
-    positional argument.
+    positional argument. The value's type, choices and default come from the model's
+    field of that name (an int with bounds, a Literal, a default that is not None);
+    a name that is no field of the model is a string. `flag` makes an option a
+    yes/no switch (`--last`).
     """
 
     name: str
@@ -91,6 +94,7 @@ class Argument:
     required: bool = False
     metavar: str | None = None
     multiple: bool = False
+    flag: bool = False
 
 
 @dataclass(frozen=True)
@@ -98,13 +102,40 @@ class Command:
     """The reporting command that appends an event type.
 
     `name` is the CLI's words (`("talk", "start")`, `("note",)`); `method` the
-    reporting service's method that the CLI, the API's drafts and the remote CLI call.
+    reporting service's method that the CLI, the API's drafts and the remote CLI call
+    (`liveblog.reporting.Reporter`). The front ends are derived from it: the CLI's
+    command (help, arguments in this order), the draft's fields and their JSON types.
+
+    `placed`: an entry posted in the reporter's context (day, session, talk filled in
+    by the service): the service's one generic entry path appends it, so it needs no
+    method of its own (`method` is then a typed convenience for embedders).
+    `names_conference`: the command's subject is the conference itself (its first
+    argument, named `conference`, is the slug it opens): it takes no --conference, and
+    `at_help` says what its --at means.
     """
 
     name: tuple[str, ...]
     method: str
     help: str
     arguments: tuple[Argument, ...] = ()
+    placed: bool = False
+    names_conference: bool = False
+    at_help: str | None = None
+
+
+SHORT_ID = 8
+"""How many characters of an event id the one-line renderings show."""
+
+
+def short(event_id: str) -> str:
+    """An event id as the one-line renderings show it."""
+    return event_id[:SHORT_ID]
+
+
+def excerpt(text: str, width: int = 60) -> str:
+    """`text` on one line, cut to `width` characters with an ellipsis."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1].rstrip() + "…"
 
 
 class EventData(BaseModel):
@@ -133,11 +164,37 @@ class EventData(BaseModel):
         """The export format's `data`: every field but `type`, JSON-ready."""
         return self.model_dump(mode="json", exclude={"type"})
 
+    def line(self) -> str:
+        """What the event says, in a few words (the CLI's output, `liveblog log`).
+
+        Every type renders its own: a type without one is a bug, not an empty line."""
+        raise NotImplementedError(f"{type(self).__name__} has no one-line rendering")
+
 
 class ConferenceOpened(EventData):
     DESCRIPTION: ClassVar[str] = "A conference opened for coverage: its title, venue and timezone."
     EXAMPLE: ClassVar[Mapping[str, Any]] = MappingProxyType(
         {"title": "SOCITM 2011", "venue": "Birmingham", "timezone": "Europe/London"}
+    )
+    COMMAND: ClassVar[Command | None] = Command(
+        name=("conference", "open"),
+        method="open_conference",
+        help="Begin covering conference SLUG (lowercase letters, digits, dashes).",
+        arguments=(
+            Argument("conference", metavar="SLUG", required=True),
+            Argument("title", "The conference's title.", "--title", required=True),
+            Argument("venue", "Where it takes place.", "--venue"),
+            Argument(
+                "timezone",
+                "IANA timezone, e.g. Europe/London: how times without an offset are read.",
+                "--timezone",
+                metavar="TZ",
+            ),
+            Argument("url", "The coverage's public base URL.", "--url", metavar="BASE_URL"),
+            Argument("language", "Language of the coverage.", "--language"),
+        ),
+        names_conference=True,
+        at_help="When coverage began (default: now).",
     )
     type: Literal["conference.opened"] = "conference.opened"
     title: Title
@@ -158,26 +215,61 @@ class ConferenceOpened(EventData):
             ) from None
         return value
 
+    def line(self) -> str:
+        return excerpt(self.title)
+
 
 class ConferenceClosed(EventData):
     DESCRIPTION: ClassVar[str] = "The conference's coverage ended."
+    COMMAND: ClassVar[Command | None] = Command(
+        name=("conference", "close"),
+        method="close_conference",
+        help="End coverage of the conference (closing your open talk, session and the day).",
+    )
     type: Literal["conference.closed"] = "conference.closed"
+
+    def line(self) -> str:
+        return ""  # the type says it all
 
 
 class DayOpened(EventData):
     DESCRIPTION: ClassVar[str] = "A day of the conference began (its number and date)."
     EXAMPLE: ClassVar[Mapping[str, Any]] = MappingProxyType({"number": 2, "date": "2011-06-09"})
+    COMMAND: ClassVar[Command | None] = Command(
+        name=("day", "open"),
+        method="open_day",
+        help="Open day NUMBER of the conference (days are shared by all its reporters).",
+        arguments=(
+            Argument("number", required=True),
+            Argument(
+                "date", "The day's date (default: the --at date).", "--date", metavar="YYYY-MM-DD"
+            ),
+            Argument("title", 'Its own title, e.g. "Day 2 Reflections".', "--title"),
+        ),
+    )
     type: Literal["day.opened"] = "day.opened"
     number: DayNumber
     date: dt.date
     title: Title | None = None
 
+    def line(self) -> str:
+        label = f"day {self.number} ({self.date.isoformat()})"
+        return f"{label}: {excerpt(self.title)}" if self.title else label
+
 
 class DayClosed(EventData):
     DESCRIPTION: ClassVar[str] = "A day of the conference ended."
     EXAMPLE: ClassVar[Mapping[str, Any]] = MappingProxyType({"number": 2})
+    COMMAND: ClassVar[Command | None] = Command(
+        name=("day", "close"),
+        method="close_day",
+        help="Close the open day (and your open talk and session).",
+    )
     type: Literal["day.closed"] = "day.closed"
     number: DayNumber
+
+    def line(self) -> str:
+        return f"day {self.number}"
 
 
 def _single_host_to_hosts(data: Data) -> Data:
@@ -197,6 +289,19 @@ class SessionStarted(EventData):
         {"day": 2, "title": "Morning plenary", "kind": "plenary", "room": "Hall 1"}
     )
     SCHEMA_VERSION: ClassVar[int] = 2
+    COMMAND: ClassVar[Command | None] = Command(
+        name=("session", "start"),
+        method="start_session",
+        help="Start a session called TITLE (ending your open one first).",
+        arguments=(
+            Argument("title", required=True),
+            Argument("kind", "What sort of session.", "--kind"),
+            Argument("room", "Where it is held.", "--room"),
+            Argument(
+                "hosts", "A host or chair (repeatable).", "--host", metavar="NAME", multiple=True
+            ),
+        ),
+    )
     type: Literal["session.started"] = "session.started"
     day: DayNumber
     title: Title
@@ -204,13 +309,25 @@ class SessionStarted(EventData):
     room: Name | None = None
     hosts: Annotated[tuple[Name, ...], Field(max_length=20)] = ()
 
+    def line(self) -> str:
+        where = ", ".join(x for x in (self.kind, self.room) if x)
+        return f"{excerpt(self.title)} [{where}]"
+
 
 class SessionEnded(EventData):
     DESCRIPTION: ClassVar[str] = "A session ended."
     EXAMPLE: ClassVar[Mapping[str, Any]] = MappingProxyType({"session": "3f2a9c1e"})
+    COMMAND: ClassVar[Command | None] = Command(
+        name=("session", "end"),
+        method="end_session",
+        help="End your open session (and its open talk).",
+    )
     type: Literal["session.ended"] = "session.ended"
     session: EventId
     """The id of the `session.started` event this ends."""
+
+    def line(self) -> str:
+        return f"session {short(self.session)}"
 
 
 class TalkStarted(EventData):
@@ -226,6 +343,22 @@ class TalkStarted(EventData):
             "organisation": "SOCITM",
         }
     )
+    COMMAND: ClassVar[Command | None] = Command(
+        name=("talk", "start"),
+        method="start_talk",
+        help="Start a talk called TITLE (ending your open talk first).",
+        arguments=(
+            Argument("title", required=True),
+            Argument("speaker", "Who gives the talk.", "--speaker", required=True, metavar="NAME"),
+            Argument("role", "The speaker's role, e.g. Chief Executive.", "--role"),
+            Argument(
+                "organisation",
+                "The speaker's organisation.",
+                "--org",
+                metavar="ORGANISATION",
+            ),
+        ),
+    )
     type: Literal["talk.started"] = "talk.started"
     day: DayNumber
     session: EventId
@@ -234,12 +367,21 @@ class TalkStarted(EventData):
     role: Name | None = None
     organisation: Name | None = None
 
+    def line(self) -> str:
+        return f"{excerpt(self.title)} — {self.speaker}"
+
 
 class TalkEnded(EventData):
     DESCRIPTION: ClassVar[str] = "A talk ended."
     EXAMPLE: ClassVar[Mapping[str, Any]] = MappingProxyType({"talk": "7b0d4e2a"})
+    COMMAND: ClassVar[Command | None] = Command(
+        name=("talk", "end"), method="end_talk", help="End your open talk."
+    )
     type: Literal["talk.ended"] = "talk.ended"
     talk: EventId
+
+    def line(self) -> str:
+        return f"talk {short(self.talk)}"
 
 
 class _Placed(EventData):
@@ -256,17 +398,45 @@ class QuoteCaptured(_Placed):
     EXAMPLE: ClassVar[Mapping[str, Any]] = MappingProxyType(
         {"day": 2, "text": "Shared services are here to stay.", "speaker": "Jane Smith"}
     )
+    COMMAND: ClassVar[Command | None] = Command(
+        name=("quote",),
+        method="quote",
+        help="Capture words someone said.",
+        arguments=(
+            Argument("text", required=True),
+            Argument(
+                "speaker",
+                "Who said it (default: your open talk's speaker).",
+                "--speaker",
+                metavar="NAME",
+            ),
+        ),
+        placed=True,
+    )
     type: Literal["quote.captured"] = "quote.captured"
     text: Body
     speaker: Name
+
+    def line(self) -> str:
+        return f"“{excerpt(self.text)}” — {self.speaker}"
 
 
 class NotePosted(_Placed):
     DESCRIPTION: ClassVar[str] = "The reporter's own observation or paraphrase."
     ENTRY: ClassVar[EntryKind | None] = EntryKind("note", {"text": "text"})
     EXAMPLE: ClassVar[Mapping[str, Any]] = MappingProxyType({"day": 2, "text": "The room is full."})
+    COMMAND: ClassVar[Command | None] = Command(
+        name=("note",),
+        method="note",
+        help="Post your own observation or paraphrase.",
+        arguments=(Argument("text", required=True),),
+        placed=True,
+    )
     type: Literal["note.posted"] = "note.posted"
     text: Body
+
+    def line(self) -> str:
+        return excerpt(self.text)
 
 
 class PhotoPosted(_Placed):
@@ -275,9 +445,22 @@ class PhotoPosted(_Placed):
     EXAMPLE: ClassVar[Mapping[str, Any]] = MappingProxyType(
         {"day": 2, "url": "https://example.org/hall.jpg", "caption": "A full hall"}
     )
+    COMMAND: ClassVar[Command | None] = Command(
+        name=("photo",),
+        method="photo",
+        help="Post a picture (an http(s) URL) with a caption.",
+        arguments=(
+            Argument("url", required=True),
+            Argument("caption", "What the picture shows.", "--caption", required=True),
+        ),
+        placed=True,
+    )
     type: Literal["photo.posted"] = "photo.posted"
     url: Url
     caption: Caption
+
+    def line(self) -> str:
+        return excerpt(self.caption)
 
 
 class LinkPosted(_Placed):
@@ -293,10 +476,26 @@ class LinkPosted(_Placed):
             "description": "The 40 slides of the morning keynote.",
         }
     )
+    COMMAND: ClassVar[Command | None] = Command(
+        name=("link",),
+        method="link",
+        help="Share a link (an http(s) URL): slides, a paper, a report.",
+        arguments=(
+            Argument("url", required=True),
+            Argument(
+                "title", "What it links to, e.g. the talk's slides.", "--title", required=True
+            ),
+            Argument("description", "A sentence or two about it.", "--description"),
+        ),
+        placed=True,
+    )
     type: Literal["link.posted"] = "link.posted"
     url: Url
     title: Title
     description: Body | None = None
+
+    def line(self) -> str:
+        return f"{excerpt(self.title)} <{self.url}>"
 
 
 class EntryCorrected(EventData):
@@ -309,6 +508,21 @@ class EntryCorrected(EventData):
     DESCRIPTION: ClassVar[str] = "New wording for an entry: its text, speaker or caption."
     EXAMPLE: ClassVar[Mapping[str, Any]] = MappingProxyType(
         {"target": "3f2a9c1e", "text": "Shared services are here to stay, she said."}
+    )
+    COMMAND: ClassVar[Command | None] = Command(
+        name=("correct",),
+        method="correct",
+        help="Replace the text, speaker or caption of an entry (EVENT_ID may be a unique "
+        "prefix).\n\nWith --last, the only argument is the new TEXT. --conference limits "
+        "--last to\nyour entries in that conference.",
+        arguments=(
+            Argument("target", metavar="(EVENT_ID | --last)"),
+            Argument("text"),
+            Argument("last", "Correct your latest entry.", "--last", flag=True),
+            Argument("speaker", "The right speaker.", "--speaker", metavar="NAME"),
+            Argument("caption", "The right caption (photos).", "--caption"),
+            Argument("description", "The right description (links).", "--description"),
+        ),
     )
     type: Literal["entry.corrected"] = "entry.corrected"
     target: EventId
@@ -336,15 +550,32 @@ class EntryCorrected(EventData):
             data.pop("description", None)
         return data
 
+    def line(self) -> str:
+        return f"{short(self.target)}: {', '.join(self.changes())}"
+
 
 class EntryRetracted(EventData):
     DESCRIPTION: ClassVar[str] = "An entry withdrawn, with an optional reason."
     EXAMPLE: ClassVar[Mapping[str, Any]] = MappingProxyType(
         {"target": "3f2a9c1e", "reason": "Misattributed"}
     )
+    COMMAND: ClassVar[Command | None] = Command(
+        name=("retract",),
+        method="retract",
+        help="Withdraw an entry (EVENT_ID may be a unique prefix, or --last).",
+        arguments=(
+            Argument("target", metavar="(EVENT_ID | --last)"),
+            Argument("last", "Retract your latest entry.", "--last", flag=True),
+            Argument("reason", "Why it is withdrawn.", "--reason"),
+        ),
+    )
     type: Literal["entry.retracted"] = "entry.retracted"
     target: EventId
     reason: Reason | None = None
+
+    def line(self) -> str:
+        reason = f": {excerpt(self.reason)}" if self.reason else ""
+        return f"{short(self.target)}{reason}"
 
 
 AnyEvent: TypeAlias = Annotated[

@@ -19,7 +19,7 @@ import json
 import os
 import stat
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from typing import Any
 from .drafts import make_draft
 from .envelope import Event, from_export
 from .errors import LiveblogError, ServerRefused, Unreachable
+from .reporting import Reporter, command_of
 from .store.files import private_dir, private_opener
 from .terminal import printable
 
@@ -211,8 +212,9 @@ class Remote:
             ) from None
 
 
-class RemoteReporter:
-    """The reporting methods of `Liveblog`, over HTTP, with the outbox."""
+class RemoteReporter(Reporter[list[Event] | Queued]):
+    """The `Reporter` protocol over HTTP, with the outbox: `submit` makes a draft of
+    any type the registry gives a command (the named methods are the protocol's)."""
 
     def __init__(
         self, remote: Remote, outbox: Outbox, report: Callable[[list[Event]], None]
@@ -273,46 +275,21 @@ class RemoteReporter:
             self.outbox.add(draft)
             return Queued(draft, reason, waiting + 1)
 
-    def _draft(self, type_: str, **fields: Any) -> list[Event] | Queued:
-        return self._submit(make_draft(uuid.uuid4().hex, type_, **fields))
+    # -- the reporting commands ------------------------------------------------------
 
-    # -- the reporting commands (the same names and arguments as Liveblog's) ---------
-
-    def open_conference(self, slug: str, *, at: str | None = None, **data: Any) -> Any:
-        return self._draft("conference.opened", conference=slug, at=at, **data)
-
-    def close_conference(self, *, conference: str | None = None, at: str | None = None) -> Any:
-        return self._draft("conference.closed", conference=conference, at=at)
-
-    def open_day(self, number: int, **fields: Any) -> Any:
-        return self._draft("day.opened", number=number, **fields)
-
-    def close_day(self, *, conference: str | None = None, at: str | None = None) -> Any:
-        return self._draft("day.closed", conference=conference, at=at)
-
-    def start_session(self, title: str, *, hosts: Iterable[str] = (), **fields: Any) -> Any:
-        return self._draft("session.started", title=title, hosts=list(hosts) or None, **fields)
-
-    def end_session(self, *, conference: str | None = None, at: str | None = None) -> Any:
-        return self._draft("session.ended", conference=conference, at=at)
-
-    def start_talk(self, title: str, **fields: Any) -> Any:
-        return self._draft("talk.started", title=title, **fields)
-
-    def end_talk(self, *, conference: str | None = None, at: str | None = None) -> Any:
-        return self._draft("talk.ended", conference=conference, at=at)
-
-    def quote(self, text: str, **fields: Any) -> Any:
-        return self._draft("quote.captured", text=text, **fields)
-
-    def note(self, text: str, **fields: Any) -> Any:
-        return self._draft("note.posted", text=text, **fields)
-
-    def photo(self, url: str, **fields: Any) -> Any:
-        return self._draft("photo.posted", url=url, **fields)
-
-    def correct(self, ref: str | None = None, *, last: bool = False, **fields: Any) -> Any:
-        return self._draft("entry.corrected", target=ref, last=last, **fields)
-
-    def retract(self, ref: str | None = None, *, last: bool = False, **fields: Any) -> Any:
-        return self._draft("entry.retracted", target=ref, last=last, **fields)
+    def submit(
+        self,
+        event_type: str,
+        fields: Mapping[str, Any],
+        *,
+        event_id: str | None = None,
+        conference: str | None = None,
+        at: str | None = None,
+    ) -> list[Event] | Queued:
+        """A draft of `event_type`, sent now or queued; the server checks it (the local
+        checks would need the server's log)."""
+        command_of(event_type)  # a type no command appends is refused here, not queued
+        draft = make_draft(
+            event_id or uuid.uuid4().hex, event_type, conference=conference, at=at, **fields
+        )
+        return self._submit(draft)
