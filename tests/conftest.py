@@ -17,6 +17,29 @@ from liveblog.cli import cli
 
 LIVEBLOG = [sys.executable, "-m", "liveblog"]
 
+MULTI_PROCESS_MODULES = frozenset(
+    {
+        "test_api_properties",  # schemathesis against a real `serve`
+        "test_cli_subprocess",
+        "test_concurrency",
+        "test_hardening_feeds",
+        "test_hardening_roles",
+        "test_hardening_secrets",
+        "test_hardening_server",
+        "test_hardening_store",
+        "test_remote_cli",
+        "test_roundtrip",
+    }
+)
+"""Modules whose tests nearly all run real `liveblog` processes or servers: `slow`, so
+that `make test-fast` (`-m "not slow"`) stays a couple of minutes; `make test` runs them."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.stem in MULTI_PROCESS_MODULES:
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
