@@ -16,8 +16,8 @@ import time
 import uuid
 from pathlib import Path
 
-from liveblog.envelope import Event, format_time, make_event
-from liveblog.events import NotePosted
+from liveblog.domain.envelope import Event, format_time, make_event
+from liveblog.domain.events import NotePosted
 from liveblog.store import EventLog
 
 from . import raw

@@ -16,7 +16,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from liveblog.service import Liveblog
+from liveblog.service.facade import Liveblog
 
 from . import raw
 from .report import Comparison, Outcome

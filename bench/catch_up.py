@@ -16,8 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from liveblog import context as ctx
-from liveblog.service import Liveblog
+from liveblog.domain import context as ctx
+from liveblog.service.facade import Liveblog
 
 from . import synthetic
 from .report import Comparison, Outcome, median_ms, number

@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from liveblog.service import Liveblog
+from liveblog.service.facade import Liveblog
 
 from . import raw
 from .report import Comparison, Outcome, median_ms, number
@@ -48,7 +48,7 @@ conn.execute({raw.INSERT_SQL!r}, row)
 conn.execute("COMMIT")
 print(f"#{{position}} note.posted")
 """
-IMPORTS = "import liveblog.cli, liveblog.service"
+IMPORTS = "import liveblog.cli.main, liveblog.service.facade"
 
 
 def prepare(path: Path) -> None:

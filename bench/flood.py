@@ -47,7 +47,7 @@ from pathlib import Path
 import httpx
 
 from liveblog.feeds import PublishOptions
-from liveblog.service import Liveblog
+from liveblog.service.facade import Liveblog
 
 from .report import Comparison, Limit, Outcome
 from .serving import Serve, clean_env

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from liveblog.service import Liveblog
+from liveblog.service.facade import Liveblog
 
 from . import raw
 from .report import Limit, Outcome, number

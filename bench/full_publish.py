@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from liveblog.feeds import PublishOptions, publisher
-from liveblog.service import Liveblog
+from liveblog.service.facade import Liveblog
 
 from . import synthetic
 from .catch_up import short

@@ -38,7 +38,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from liveblog.events import EVENT_TYPES
+from liveblog.domain.events import EVENT_TYPES
 from liveblog.store import EventLog
 from liveblog.store.sqlite.schema import LATEST, log_objects
 

@@ -53,7 +53,7 @@ from pathlib import Path
 
 import liveblog
 from liveblog.feeds import PublishOptions
-from liveblog.service import Liveblog
+from liveblog.service.facade import Liveblog
 from liveblog.store.sqlite.schema import LATEST
 
 from . import many, synthetic

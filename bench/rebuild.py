@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from liveblog.projections.timeline import ENTRIES
-from liveblog.service import Liveblog
+from liveblog.service.facade import Liveblog
 
 from . import raw, synthetic
 from .report import Comparison, Outcome

@@ -40,7 +40,7 @@ from liveblog.feeds.model import (
 )
 from liveblog.feeds.publisher import DEFAULT_FEEDS_URL, DEFAULT_PAGE_SIZE
 from liveblog.feeds.rss import DC_NS, render_rss
-from liveblog.service import Liveblog
+from liveblog.service.facade import Liveblog
 from liveblog.store.sqlite.timeline import SqliteTimeline
 
 from . import synthetic

@@ -53,8 +53,8 @@ from pathlib import Path
 
 from liveblog.feeds import PublishOptions
 from liveblog.projections.timeline import TimelineProjection
-from liveblog.scheduler import RunOptions, Scheduler
-from liveblog.service import Liveblog
+from liveblog.scheduler.main import RunOptions, Scheduler
+from liveblog.service.facade import Liveblog
 from liveblog.store.sqlite.schema import LATEST
 from liveblog.webhooks import Deliverer, DeliveryOptions, RetryPolicy, parse_schedule
 

@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from liveblog.envelope import make_event, parse_data
-from liveblog.events import ENTRY_TYPES, EVENT_TYPES
+from liveblog.domain.envelope import make_event, parse_data
+from liveblog.domain.events import ENTRY_TYPES, EVENT_TYPES
 from liveblog.store import EventLog
 from liveblog.store.sqlite.log import encode_data
 from liveblog.store.sqlite.schema import LATEST

@@ -51,11 +51,11 @@ from typing import Any
 
 import httpx
 
-from liveblog.secretkey import key_path
-from liveblog.service import Liveblog
+from liveblog.service.facade import Liveblog
 from liveblog.store import EventLog
 from liveblog.webhooks import Deliverer, DeliveryOptions
 from liveblog.webhooks.payloads import encode
+from liveblog.webhooks.secretkey import key_path
 from liveblog.webhooks.signing import secret_key
 
 from . import raw

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .lazy import lazy_getattr
+from ._lazy import lazy_getattr
 
 if TYPE_CHECKING:
-    from .envelope import Event, from_export
+    from .domain.envelope import Event, from_export
+    from .domain.events import EVENT_TYPES, EventData
     from .errors import (
         AmbiguousId,
         ConflictingEvent,
@@ -58,9 +59,8 @@ if TYPE_CHECKING:
         UnsupportedStore,
         VersionConflict,
     )
-    from .events import EVENT_TYPES, EventData
     from .projections import ProjectionRunner
-    from .service import Liveblog
+    from .service.facade import Liveblog
     from .store import (
         Appended,
         ChangeSignal,
@@ -118,12 +118,12 @@ _STORE = (
 )
 
 _WHERE = {
-    "Liveblog": ".service",
+    "Liveblog": ".service.facade",
     "ProjectionRunner": ".projections",
-    "Event": ".envelope",
-    "from_export": ".envelope",
-    "EventData": ".events",
-    "EVENT_TYPES": ".events",
+    "Event": ".domain.envelope",
+    "from_export": ".domain.envelope",
+    "EventData": ".domain.events",
+    "EVENT_TYPES": ".domain.events",
     **{name: ".store" for name in _STORE},
     **{name: ".errors" for name in _ERRORS},
 }

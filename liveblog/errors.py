@@ -13,7 +13,7 @@ its implementation maps them into the `StoreError` branch (`DriverError` and bel
     ├── NotFound                no event with that id or prefix
     ├── AmbiguousId             a prefix matching more than one event
     ├── RefusedCommand          a well-formed command that the log's state refuses
-    ├── Forbidden               a command the token's role may not run (liveblog.roles)
+    ├── Forbidden               a command the token's role may not run (liveblog.service.roles)
     ├── InvalidWebhook          a webhook subscription's URL, filter or secret is unusable
     │   └── RefusedAddress      its host resolves to a private, loopback or metadata address
     ├── SecretKeyError          the key for secrets at rest is missing, wrong or unreadable

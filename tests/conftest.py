@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from liveblog.cli import cli
+from liveblog.cli.main import cli
 
 LIVEBLOG = [sys.executable, "-m", "liveblog"]
 

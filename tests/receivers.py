@@ -26,7 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
 
-from liveblog.scheduler import Projections
+from liveblog.scheduler.main import Projections
 from liveblog.store.sqlite.webhooks import CURSOR
 from liveblog.webhooks import Deliverer, DeliveryOptions
 from liveblog.webhooks.addresses import Resolver, system_resolver

@@ -27,7 +27,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from servers import Api, Service, Workspace, draft
 
-from liveblog.events import SESSION_KINDS
+from liveblog.domain.events import SESSION_KINDS
 
 CONF = "prop-conf"
 SETTINGS = settings(

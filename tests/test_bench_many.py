@@ -8,7 +8,7 @@ from pathlib import Path
 from bench import many
 from bench.synthetic import check_row
 from liveblog.feeds import PublishOptions
-from liveblog.service import Liveblog
+from liveblog.service.facade import Liveblog
 from liveblog.store import EventLog
 from liveblog.store.sqlite.verify import verify
 

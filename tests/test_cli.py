@@ -1336,7 +1336,7 @@ def test_reading_commands_leave_no_file_behind(tmp_path: Path) -> None:
     log, and summary says there is no log."""
     from click.testing import CliRunner
 
-    from liveblog.cli import cli
+    from liveblog.cli.main import cli
 
     path = tmp_path / "typo.db"
     runner = CliRunner()

@@ -35,8 +35,8 @@ WRITER = textwrap.dedent(
     import time
     from pathlib import Path
 
-    from liveblog.envelope import make_event
-    from liveblog.events import NotePosted
+    from liveblog.domain.envelope import make_event
+    from liveblog.domain.events import NotePosted
     from liveblog.store import EventLog
 
     db, workdir, name, count = sys.argv[1], Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])

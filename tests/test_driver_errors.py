@@ -14,8 +14,9 @@ import click
 import pytest
 from pysqlite3 import dbapi2 as pysqlite3
 
-from liveblog.cli import user_errors
-from liveblog.envelope import make_event
+from liveblog.cli.main import user_errors
+from liveblog.domain.envelope import make_event
+from liveblog.domain.events import NotePosted
 from liveblog.errors import (
     DriverError,
     LiveblogError,
@@ -26,7 +27,6 @@ from liveblog.errors import (
     StoreRefused,
     StoreUnavailable,
 )
-from liveblog.events import NotePosted
 from liveblog.store.factory import open_sqlite
 from liveblog.store.sqlite import driver
 

@@ -12,7 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from liveblog import errors
-from liveblog.envelope import (
+from liveblog.domain.envelope import (
     EXPORT_KEYS,
     Event,
     from_export,
@@ -20,7 +20,7 @@ from liveblog.envelope import (
     make_event,
     parse_data,
 )
-from liveblog.events import (
+from liveblog.domain.events import (
     EVENT_TYPES,
     ConferenceClosed,
     ConferenceOpened,

@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from liveblog.administration import Administration
+from liveblog.domain.events import REGISTRY
 from liveblog.errors import InvalidEvent
-from liveblog.events import REGISTRY
-from liveblog.importing import Importing
-from liveblog.reading import Reading
-from liveblog.reporting import Reporter, ReportingService
-from liveblog.service import Liveblog
+from liveblog.service.administration import Administration
+from liveblog.service.facade import Liveblog
+from liveblog.service.importing import Importing
+from liveblog.service.reading import Reading
+from liveblog.service.reporting import Reporter, ReportingService
 from liveblog.store import EventLog
 
 Call = tuple[str, dict[str, Any], dict[str, Any]]

@@ -31,8 +31,8 @@ from hypothesis import strategies as st
 from lxml import etree
 from test_feeds import differing, feed_files, feed_ids, kind_of, snapshot, validate
 
-from liveblog.cli import cli
-from liveblog.text import clean_body, clean_line
+from liveblog.cli.main import cli
+from liveblog.domain.text import clean_body, clean_line
 
 SLUG = "hostile"
 FEEDS_URL = "https://feeds.example.org/feeds"

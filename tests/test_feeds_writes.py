@@ -80,7 +80,7 @@ def publish_sample(
     of each (one helper for the archives, one for the days)."""
     from liveblog.feeds import PublishOptions, publisher
     from liveblog.feeds import helper as module
-    from liveblog.service import Liveblog
+    from liveblog.service.facade import Liveblog
 
     started: list[str] = []
 

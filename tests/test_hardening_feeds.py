@@ -24,7 +24,7 @@ import httpx
 import pytest
 from servers import Service, Workspace, assert_refused, wait_until
 
-from liveblog import feedserver
+from liveblog.http import feeds as feedserver
 
 BIG = "big"  # a folder of feeds/ no conference owns: the scheduler never rewrites it
 

@@ -94,9 +94,9 @@ def assert_forbidden(answer: httpx.Response) -> str:
 
 def test_the_editors_only_commands_are_the_days_and_conferences() -> None:
     """The rule names service methods: each exists, and they are the drafts' open/close."""
-    from liveblog.drafts import COMMANDS
-    from liveblog.roles import EDITORS_ONLY
-    from liveblog.service import Liveblog
+    from liveblog.service.drafts import COMMANDS
+    from liveblog.service.facade import Liveblog
+    from liveblog.service.roles import EDITORS_ONLY
 
     assert all(callable(getattr(Liveblog, method, None)) for method in EDITORS_ONLY)
     by_method = {method: type_ for type_, (method, _) in COMMANDS.items()}

@@ -374,7 +374,7 @@ def test_reporting_with_encrypted_secrets_does_not_load_cryptography(ws: Workspa
     add_hook(ws, "http://127.0.0.1:9/hook")
     code = (
         "import json, sys\n"
-        "from liveblog.cli import cli\n"
+        "from liveblog.cli.main import cli\n"
         f"db = {str(ws.db)!r}\n"
         "for args in (['note', 'n'], ['quote', 'q', '--speaker', 'S'], ['log'], ['status']):\n"
         "    try:\n"
@@ -547,7 +547,7 @@ def test_a_rotation_killed_at_any_step_loses_no_secret(
     code = (
         "import os, sys\n"
         "from liveblog import secretkey\n"
-        "from liveblog.cli import main\n"
+        "from liveblog.cli.main import main\n"
         f"name, nth = {method.split('.')[1]!r}, {int(nth or 1)}\n"
         "original, calls = getattr(secretkey.Keyring, name), []\n"
         "def crashing(self, *args):\n"

@@ -600,8 +600,8 @@ def test_port_zero_still_reports_where_it_listens(tmp_path: Path) -> None:
 def test_an_unexpected_error_is_one_json_line_and_one_log_entry() -> None:
     # A fault no real request produces on demand (finding 4's was one until fixed), so
     # the app behind the guard is made to raise, with a message as long as a hostile path.
-    from liveblog.guard import Guard
-    from liveblog.httplimits import Limits
+    from liveblog.http.guard import Guard
+    from liveblog.http.limits import Limits
 
     long_path = "/feeds/" + "a" * 5000
 

@@ -401,7 +401,7 @@ def test_a_read_only_log_whose_wal_needs_recovery_is_one_clear_line(
 
 WRITER = """
 import sys, pathlib
-from liveblog.service import Liveblog
+from liveblog.service.facade import Liveblog
 db, name, stop = sys.argv[1], sys.argv[2], pathlib.Path(sys.argv[3])
 with Liveblog(db, name) as blog:
     n = 0

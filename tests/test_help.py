@@ -12,7 +12,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from liveblog.cli import cli
+from liveblog.cli.main import cli
 
 HEAVY = ("httpx", "feedgen", "fastapi", "uvicorn", "apscheduler", "jinja2", "cryptography")
 
@@ -114,12 +114,12 @@ def heavy(modules: list[str]) -> list[str]:
 def test_importing_the_reporting_path_stays_light(tmp_path: Path) -> None:
     modules = modules_after(
         "import json, sys\n"
-        "import liveblog.cli, liveblog.service\n"
+        "import liveblog.cli.main, liveblog.service.facade\n"
         "print(json.dumps(sorted(sys.modules)))\n",
         tmp_path,
     )
-    assert "liveblog.cli" in modules
-    assert "liveblog.service" in modules
+    assert "liveblog.cli.main" in modules
+    assert "liveblog.service.facade" in modules
     assert heavy(modules) == []
 
 
@@ -128,7 +128,7 @@ def test_running_reporting_commands_stays_light(tmp_path: Path) -> None:
     db = str(tmp_path / "events.db")
     modules = modules_after(
         "import json, sys\n"
-        "from liveblog.cli import cli\n"
+        "from liveblog.cli.main import cli\n"
         f"db = {db!r}\n"
         "for args in (\n"
         "    ['conference', 'open', 'c1', '--title', 'C'],\n"

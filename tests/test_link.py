@@ -17,8 +17,8 @@ from conftest import Proc
 from servers import Api, Service, Workspace, draft, free_port
 from test_cli import Invoke, export, one, refused
 
-from liveblog.events import EntryCorrected
-from liveblog.service import Liveblog
+from liveblog.domain.events import EntryCorrected
+from liveblog.service.facade import Liveblog
 
 SLIDES = "https://example.org/slides.pdf"
 

@@ -31,7 +31,7 @@ from terminals import run_on_a_terminal
 from liveblog.errors import ContextError, LiveblogError
 from liveblog.projections import ProjectionRunner
 from liveblog.projections import runner as runner_module
-from liveblog.service import Liveblog
+from liveblog.service.facade import Liveblog
 from liveblog.store import EventLog, Record
 
 Invoke = Callable[..., Result]

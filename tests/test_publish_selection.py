@@ -26,7 +26,7 @@ from terminals import run_on_a_terminal
 
 from liveblog.feeds import PublishOptions, PublishResult
 from liveblog.feeds import publisher as publisher_module
-from liveblog.service import Liveblog
+from liveblog.service.facade import Liveblog
 from liveblog.store.sqlite.driver import open_raw
 
 Invoke = Callable[..., Result]
@@ -297,8 +297,9 @@ KILLED_PUBLISH = """
 import os, signal, sys
 from pathlib import Path
 from typing import Any
-from liveblog.feeds import PublishOptions, publisher
-from liveblog.service import Liveblog
+from liveblog.feeds import PublishOptions
+from liveblog.feeds import publisher
+from liveblog.service.facade import Liveblog
 
 db, feeds, url, page = sys.argv[1:]
 original = publisher.Publisher._conference
@@ -431,7 +432,7 @@ def test_status_reads_the_publisher_state_with_bounded_output(
 def test_the_scheduler_audits_when_idle(
     db_path: Path, feeds: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from liveblog import scheduler
+    from liveblog.scheduler.main import main as scheduler
     from liveblog.webhooks import DeliveryOptions
 
     monkeypatch.setattr(scheduler, "AUDIT_SECONDS", 0.3)

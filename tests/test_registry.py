@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner
 from pydantic import ValidationError
 
-from liveblog.events import (
+from liveblog.domain.events import (
     CORRECTION_FIELDS,
     REGISTRY,
     Argument,
@@ -46,7 +46,7 @@ def problems(model: type[EventData]) -> list[str]:
     if model.COMMAND is None and event_type not in NO_COMMAND:
         found.append(f"{event_type}: no COMMAND (nor a reason in NO_COMMAND)")
     if model.COMMAND is not None:
-        from liveblog.reporting import Reporter
+        from liveblog.service.reporting import Reporter
 
         # A placed entry needs no method of its own (the generic entry path posts it);
         # any other command is the service method of that name.
@@ -124,8 +124,8 @@ class Finished(Incomplete):
 
 def test_a_finished_type_passes_and_its_front_ends_derive() -> None:
     """Nothing but the model is needed for its draft fields and its CLI command."""
-    from liveblog import cli as cli_module
-    from liveblog.drafts import draft_fields
+    from liveblog.cli.main import main as cli_module
+    from liveblog.service.drafts import draft_fields
 
     assert problems(Finished) == []
     assert Finished.COMMAND is not None
@@ -148,7 +148,7 @@ def test_a_finished_type_passes_and_its_front_ends_derive() -> None:
 
 
 def _cli_command(words: tuple[str, ...]) -> click.Command | None:
-    from liveblog.cli import cli
+    from liveblog.cli.main import cli
 
     found: click.Command | None = cli
     for word in words:
@@ -160,8 +160,8 @@ def _cli_command(words: tuple[str, ...]) -> click.Command | None:
 
 @pytest.mark.parametrize("event_type", [t for t, m in REGISTRY.items() if m.COMMAND])
 def test_every_command_is_in_the_cli_the_drafts_and_the_api(event_type: str) -> None:
-    from liveblog.api import Draft
-    from liveblog.drafts import COMMANDS
+    from liveblog.http.api import Draft
+    from liveblog.service.drafts import COMMANDS
 
     command = REGISTRY[event_type].COMMAND
     assert command is not None

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from liveblog.events import ENTRY_KINDS
+from liveblog.domain.events import ENTRY_KINDS
 from liveblog.feeds.model import _from_data
 from liveblog.summary import kinds
 from liveblog.summary.render import json_ld, render

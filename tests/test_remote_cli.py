@@ -426,7 +426,7 @@ def test_an_answer_that_is_not_the_apis_queues_the_draft(
 def test_a_line_cut_short_in_the_outbox_is_skipped(tmp_path: Path) -> None:
     """A crash while queuing leaves a partial last line: that draft was never reported
     queued; the ones before it still are, and later commands are not blocked."""
-    from liveblog.remote import Outbox
+    from liveblog.cli.remote import Outbox
 
     outbox = Outbox("http://127.0.0.1:9", tmp_path)
     outbox.add({"id": "a1", "type": "note.posted", "data": {"text": "kept"}})
@@ -441,7 +441,7 @@ def test_a_flush_sends_the_whole_queue_over_one_connection(tmp_path: Path) -> No
     """On poor wifi every new connection (and TLS handshake) is one more chance to fail."""
     from receivers import Reply
 
-    from liveblog.remote import Outbox
+    from liveblog.cli.remote import Outbox
 
     event = {
         "id": "e1",

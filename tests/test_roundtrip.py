@@ -19,9 +19,9 @@ import hypothesis.strategies as st
 from click.testing import CliRunner, Result
 from hypothesis import HealthCheck, given, settings
 
-from liveblog.cli import cli
-from liveblog.envelope import Event
-from liveblog.events import (
+from liveblog.cli.main import cli
+from liveblog.domain.envelope import Event
+from liveblog.domain.events import (
     SESSION_KINDS,
     ConferenceClosed,
     ConferenceOpened,

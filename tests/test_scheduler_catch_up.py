@@ -11,8 +11,8 @@ from pathlib import Path
 from click.testing import Result
 
 from liveblog.projections import runner_for
-from liveblog.scheduler import Projections, RunOptions, Scheduler
-from liveblog.service import Liveblog
+from liveblog.scheduler.main import Projections, RunOptions, Scheduler
+from liveblog.service.facade import Liveblog
 from liveblog.store.sqlite.log import EventLog
 from liveblog.webhooks import Deliverer, DeliveryOptions
 

@@ -947,7 +947,7 @@ def test_health_of_a_log_written_by_the_local_cli(running: Running) -> None:
 
 def test_a_lasting_problem_is_reported_once_and_so_is_its_end() -> None:
     """The jobs retry every tick: a full disk must not print ten warnings a second."""
-    from liveblog.scheduler import RunOptions, Scheduler
+    from liveblog.scheduler.main import RunOptions, Scheduler
     from liveblog.webhooks import DeliveryOptions
 
     lines: list[str] = []
@@ -971,7 +971,7 @@ def test_feeds_are_served_while_another_process_holds_the_write_lock(tmp_path: P
     event loop, which also answers /feeds/, is never the one waiting."""
     from pysqlite3 import dbapi2 as sqlite3
 
-    from liveblog.service import Liveblog
+    from liveblog.service.facade import Liveblog
 
     ws = Workspace(tmp_path)
     open_coverage(ws)

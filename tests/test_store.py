@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 from pysqlite3 import dbapi2 as pysqlite3
 
-from liveblog.envelope import Event, from_export, make_event
+from liveblog.domain.envelope import Event, from_export, make_event
+from liveblog.domain.events import DayClosed, EventData, NotePosted, SessionStarted
 from liveblog.errors import (
     AmbiguousId,
     ConflictingEvent,
@@ -25,7 +26,6 @@ from liveblog.errors import (
     StoreRefused,
     VersionConflict,
 )
-from liveblog.events import DayClosed, EventData, NotePosted, SessionStarted
 from liveblog.store import EventLog
 from liveblog.store.sqlite.driver import BUSY_TIMEOUT_MS
 from liveblog.store.sqlite.schema import APPLICATION_ID, LATEST, MIGRATIONS

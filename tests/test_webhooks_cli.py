@@ -34,7 +34,7 @@ from receivers import (
 )
 from standardwebhooks import Webhook
 
-from liveblog.cli import cli
+from liveblog.cli.main import cli
 from liveblog.webhooks import DeliveryOptions, RetryPolicy, parse_schedule
 
 LIVEBLOG = [sys.executable, "-m", "liveblog"]
@@ -630,7 +630,7 @@ def test_summary_message_ids_name_the_position_of_their_change(
 def test_reading_webhook_state_does_not_load_the_http_client(db_path: Path, day_open: None) -> None:
     code = (
         "import sys\n"
-        "from liveblog.cli import cli\n"
+        "from liveblog.cli.main import cli\n"
         "for args in (['webhook', 'list'], ['webhook', 'deliveries'], ['status']):\n"
         "    try:\n"
         "        cli(['--db', sys.argv[1], *args], standalone_mode=False)\n"

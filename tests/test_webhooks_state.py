@@ -339,7 +339,7 @@ def test_summaries_for_every_day_an_import_changed_and_for_an_old_day_corrected_
 def source_invoker(source: Path) -> Invoke:
     from click.testing import CliRunner
 
-    from liveblog.cli import cli
+    from liveblog.cli.main import cli
 
     runner = CliRunner()
 

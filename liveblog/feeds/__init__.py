@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..lazy import lazy_getattr
+from .._lazy import lazy_getattr
 from .defaults import DEFAULT_FEEDS_URL, DEFAULT_PAGE_SIZE
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..events import entry_model
+from ..domain.events import entry_model
 from ..store.timeline import (
     ClosedDay,
     Conference,

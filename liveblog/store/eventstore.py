@@ -29,7 +29,7 @@ from collections.abc import Collection, Iterable, Iterator
 from contextlib import AbstractContextManager
 from typing import Protocol, runtime_checkable
 
-from ..envelope import Event
+from ..domain.envelope import Event
 from .records import Appended, Record
 
 
@@ -69,7 +69,7 @@ class ChangeSignal(Protocol):
 
 @runtime_checkable
 class ContextQueries(Protocol):
-    """The typed queries the reporter's context (`liveblog.context`) and the commands
+    """The typed queries the reporter's context (`liveblog.domain.context`) and the commands
     ask, each answered by one indexed lookup: their cost does not grow with the log.
 
     "Latest" means highest position; a type is a wire name (`"day.opened"`).

@@ -12,9 +12,9 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from ..envelope import Event
-from ..events import EVENT_TYPES
-from ..upcasting import upcast
+from ..domain.envelope import Event
+from ..domain.events import EVENT_TYPES
+from ..domain.upcasting import upcast
 
 CURRENT_SCHEMA = {name: model.SCHEMA_VERSION for name, model in EVENT_TYPES.items()}
 """Each type's schema version as this release writes it."""

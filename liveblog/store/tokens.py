@@ -8,7 +8,7 @@ Contracts every implementation keeps (tests/contract/test_token_store.py):
   created, and the role;
 * `holder(digest)` answers from an exact match of the digest; a revoked token's
   digest matches nothing;
-* a role read back is one of liveblog.roles.ROLES: a value edited by hand to anything
+* a role read back is one of liveblog.service.roles.ROLES: a value edited by hand to anything
   else reads as the lesser role, a reporter's;
 * `add` and `remove` commit on their own, or join the unit of work open on the event
   store the token store was built on.
@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from ..roles import Role
+from ..service.roles import Role
 
 
 @dataclass(frozen=True)

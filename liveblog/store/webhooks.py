@@ -25,7 +25,7 @@ Contracts every implementation keeps (tests/contract/test_webhook_store.py):
   order within a subscription. An attempt's outcome is written only to a delivery still
   pending (one cancelled while its attempt was out stays cancelled).
 * **Secrets at rest** are stored exactly as given (already sealed by the caller:
-  liveblog.secretkey) and given back byte for byte; `reseal` overwrites the old values
+  liveblog.webhooks.secretkey) and given back byte for byte; `reseal` overwrites the old values
   where they lay, so the clear text of an older release leaves no readable copy.
 * **Summary versions**: each stored version gets a `seq` larger than every earlier one;
   its body is given back as the JSON value stored.
@@ -57,7 +57,7 @@ class SubscriptionStore(Protocol):
         ...
 
     def database_path(self) -> Path:
-        """Where the key file lies beside (liveblog.secretkey.Keyring)."""
+        """Where the key file lies beside (liveblog.webhooks.secretkey.Keyring)."""
         ...
 
     def relax_durability(self) -> None:

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from ..lines import excerpt
+from ..cli.lines import excerpt
 from .escape import headline, html_text, md, md_url, paragraphs_html
 
 Node = dict[str, Any]

@@ -11,7 +11,7 @@ with synchronous=NORMAL: a power cut can at worst forget that a delivery succeed
 and at-least-once delivery then sends it again.
 
 It only delivers: it queues what the projections have reached (summaries are read from
-the timeline), and the scheduler catches them up (liveblog.scheduler.Projections), on
+the timeline), and the scheduler catches them up (liveblog.scheduler.main.Projections), on
 the deliverer's database thread and connection.
 """
 
@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import httpx
 
 from ..errors import LiveblogError, NotFound, RefusedAddress
-from ..secretkey import Keyring
 from ..store.factory import open_sqlite
 from ..store.sqlite.log import EventLog
 from ..store.sqlite.schema import ensure_config_tables
@@ -39,6 +38,7 @@ from .addresses import Resolver, parse_url, pin_addresses, system_resolver
 from .model import Delivery
 from .payloads import Payloads
 from .policy import RetryPolicy, parse_retry_after
+from .secretkey import Keyring
 from .signing import headers as signed_headers
 from .subscriptions import Subscription, get
 from .summaries import record_summary_changes
@@ -189,7 +189,7 @@ class Deliverer:
 
     def _prepare(self) -> int:
         """Record summary changes and queue new messages, up to the position the
-        projections have reached (the scheduler catches them up: liveblog.scheduler).
+        projections have reached (the scheduler catches them up: liveblog.scheduler.main).
 
         Summaries are recorded at the same projected position the queues are filled
         up to, so no cursor passes a position whose summaries are not recorded yet.

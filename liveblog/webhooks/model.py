@@ -12,12 +12,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..domain.events import EVENT_TYPES
 from ..errors import InvalidWebhook
-from ..events import EVENT_TYPES
 from .signing import secret_key
 
 if TYPE_CHECKING:
-    from ..secretkey import Keyring
+    from .secretkey import Keyring
 
 SUMMARY_TYPES = ("summary.published", "summary.updated")
 MESSAGE_TYPES = (*EVENT_TYPES, *SUMMARY_TYPES)
@@ -48,7 +48,7 @@ class Subscription:
     url: str
     events: tuple[str, ...]  # the filters as given; empty means every type
     conference: str | None
-    sealed_secret: str = field(repr=False)  # as stored: encrypted (see liveblog.secretkey)
+    sealed_secret: str = field(repr=False)  # as stored: encrypted (see liveblog.webhooks.secretkey)
     allow_private: bool
     status: str
     status_reason: str | None

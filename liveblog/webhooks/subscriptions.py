@@ -17,16 +17,16 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from ..domain.text import SLUG_PATTERN
 from ..errors import AmbiguousId, InvalidWebhook, NotFound, RefusedCommand
-from ..text import SLUG_PATTERN
 from .addresses import parse_url
 from .model import MESSAGE_TYPES, SUMMARY_TYPES, NewSubscription, Subscription, matching_types
 from .signing import new_secret, secret_key
 
 if TYPE_CHECKING:
-    from ..secretkey import Keyring
     from ..store.sqlite.driver import Connection
     from ..store.webhooks import SubscriptionStore, WebhookStore
+    from .secretkey import Keyring
 
 __all__ = ["MESSAGE_TYPES", "SUMMARY_TYPES", "Subscription", "matching_types"]
 
@@ -36,7 +36,7 @@ _SLUG = re.compile(SLUG_PATTERN)
 def store_of(db: WebhookStore | Connection) -> WebhookStore:
     """The webhook store to use: `db` itself, or the SQLite one on a connection.
 
-    Transitional: liveblog.service and liveblog.api still pass the log's connection;
+    Transitional: liveblog.service.facade and liveblog.http.api still pass the log's connection;
     once they pass a store object this goes (the lead's merge)."""
     from ..store.sqlite.webhooks import webhook_store
 
@@ -163,18 +163,18 @@ def set_status(
     return get(store, subscription.id)
 
 
-# -- secrets at rest (the key: liveblog.secretkey) -------------------------------------
+# -- secrets at rest (the key: liveblog.webhooks.secretkey) -------------------------------------
 
 
 def keyring_for(db: WebhookStore | Connection) -> Keyring:
     """The keys of the database the store keeps (its key file lies beside it)."""
-    from ..secretkey import Keyring
+    from .secretkey import Keyring
 
     return Keyring(str(store_of(db).database_path()))
 
 
 def _stored_key_ids(store: SubscriptionStore) -> set[str]:
-    from ..secretkey import is_sealed, sealed_key_id
+    from .secretkey import is_sealed, sealed_key_id
 
     return {sealed_key_id(s) for _, s in store.sealed_secrets() if is_sealed(s)}
 
@@ -208,7 +208,7 @@ def verify_secrets(db: WebhookStore | Connection, keyring: Keyring) -> tuple[boo
 def seal_clear_secrets(db: WebhookStore | Connection, keyring: Keyring) -> int:
     """Encrypt the secrets an older release stored in clear (inside the caller's
     transaction); the key file is created if need be. Returns how many."""
-    from ..secretkey import is_sealed
+    from .secretkey import is_sealed
 
     store = store_of(db)
     clear = [(id_, s) for id_, s in store.sealed_secrets() if not is_sealed(s)]
@@ -228,7 +228,7 @@ def rotate_key(db: WebhookStore | Connection, keyring: Keyring) -> tuple[int, st
     the file. With LIVEBLOG_SECRET_KEY, its first key is the new one (the user put it
     there), and the others can be dropped from the variable afterwards.
     """
-    from ..secretkey import key_id, new_key
+    from .secretkey import key_id, new_key
 
     store = store_of(db)
     with store.writing():

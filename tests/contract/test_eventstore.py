@@ -16,17 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from liveblog.envelope import Event, make_event
-from liveblog.errors import (
-    AmbiguousId,
-    ConflictingEvent,
-    InvalidEvent,
-    NotFound,
-    ReadOnlyDatabase,
-    StoreError,
-    VersionConflict,
-)
-from liveblog.events import (
+from liveblog.domain.envelope import Event, make_event
+from liveblog.domain.events import (
     ConferenceClosed,
     ConferenceOpened,
     DayClosed,
@@ -39,6 +30,15 @@ from liveblog.events import (
     SessionStarted,
     TalkEnded,
     TalkStarted,
+)
+from liveblog.errors import (
+    AmbiguousId,
+    ConflictingEvent,
+    InvalidEvent,
+    NotFound,
+    ReadOnlyDatabase,
+    StoreError,
+    VersionConflict,
 )
 from liveblog.store import EventStore, open_store
 

@@ -16,8 +16,8 @@ from typing import Any, Protocol
 
 import pytest
 
-from liveblog.envelope import Event, make_event
-from liveblog.events import (
+from liveblog.domain.envelope import Event, make_event
+from liveblog.domain.events import (
     ConferenceOpened,
     DayClosed,
     DayOpened,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from liveblog.roles import EDITOR, REPORTER
+from liveblog.service.roles import EDITOR, REPORTER
 from liveblog.store.tokens import Holder, TokenInfo, TokenStore
 
 STAMP = "2026-01-01T00:00:00+00:00"

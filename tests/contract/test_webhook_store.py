@@ -415,7 +415,7 @@ class WebhookStoreContract:
 class TestSqliteWebhookStore(WebhookStoreContract):
     @pytest.fixture
     def backend(self, tmp_path: Path) -> Iterator[Backend]:
-        from liveblog.service import Liveblog
+        from liveblog.service.facade import Liveblog
         from liveblog.store.sqlite.log import EventLog
         from liveblog.store.sqlite.schema import ensure_config_tables
         from liveblog.store.sqlite.webhooks import SqliteWebhookStore

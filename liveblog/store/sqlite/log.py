@@ -15,7 +15,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ...envelope import Event, describe, format_time, parse_data
+from ...domain.envelope import Event, describe, format_time, parse_data
+from ...domain.events import ENTRY_TYPES, EventData
 from ...errors import (
     AmbiguousId,
     ConflictingEvent,
@@ -27,7 +28,6 @@ from ...errors import (
     UnreadableEvent,
     VersionConflict,
 )
-from ...events import ENTRY_TYPES, EventData
 from ..records import CURRENT_SCHEMA, Appended, Record
 from .driver import Connection, read_transaction, write_transaction
 from .opening import open_database
@@ -336,7 +336,7 @@ class EventLog:
                 high = middle - 1
         return low
 
-    # -- the context's queries (liveblog.context): each one indexed lookup ------------
+    # -- the context's queries (liveblog.domain.context): each one indexed lookup ------------
 
     def _one(self, sql: str, params: Sequence[Any]) -> Event | None:
         row = self.conn.execute(f"SELECT {_COLUMNS} FROM events WHERE {sql}", params).fetchone()

@@ -318,7 +318,7 @@ def has_queue_state(conn: Connection) -> bool:
 
 
 def _m003_encrypt_webhook_secrets(db: Any) -> None:
-    """Secrets stored in clear by an older release are encrypted (liveblog.secretkey);
+    """Secrets stored in clear by an older release are encrypted (liveblog.webhooks.secretkey);
     the key file is created beside the database only if there is one to encrypt."""
     from ...webhooks.subscriptions import keyring_for, seal_clear_secrets
 

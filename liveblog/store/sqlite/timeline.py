@@ -28,7 +28,7 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from ...events import CORRECTION_FIELDS, REGISTRY, entry_model
+from ...domain.events import CORRECTION_FIELDS, REGISTRY, entry_model
 from ..timeline import (
     ClosedDay,
     Conference,

@@ -3,7 +3,7 @@ liveblog.store.sqlite.schema), on the event store's connection."""
 
 from __future__ import annotations
 
-from ...roles import EDITOR, REPORTER, Role
+from ...service.roles import EDITOR, REPORTER, Role
 from ..tokens import Holder, TokenInfo, TokenStore
 from .driver import Connection, write_transaction
 
@@ -51,6 +51,6 @@ class SqliteTokenStore:
 def token_store(db: TokenStore | Connection) -> TokenStore:
     """`db` as a token store: a store as it is, a connection wrapped.
 
-    Transitional: liveblog.service and liveblog.api still pass the log's connection;
+    Transitional: liveblog.service.facade and liveblog.http.api still pass the log's connection;
     once they pass a store object this goes (the lead's merge)."""
     return SqliteTokenStore(db) if isinstance(db, Connection) else db

@@ -172,6 +172,6 @@ class SqliteWebhookStore(SqliteDeliveryQueue, SqliteSummaryVersions):
 def webhook_store(db: WebhookStore | Connection) -> WebhookStore:
     """`db` as a webhook store: a store is returned as it is, a connection wrapped.
 
-    Transitional: liveblog.service and liveblog.api still pass the log's connection
+    Transitional: liveblog.service.facade and liveblog.http.api still pass the log's connection
     (helper "front" owns them); once they pass store objects this goes."""
     return SqliteWebhookStore(db) if isinstance(db, Connection) else db

@@ -8,13 +8,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import context as ctx
-from .clock import parse_at, zone
-from .servicebase import ServicePart
+from ..domain import context as ctx
+from ..domain.clock import parse_at, zone
+from .base import ServicePart
 
 if TYPE_CHECKING:
-    from .feeds import PublishOptions, PublishResult
-    from .projections import ProjectionRunner
+    from ..feeds import PublishOptions, PublishResult
+    from ..projections import ProjectionRunner
 
 
 class Reading(ServicePart):
@@ -30,7 +30,7 @@ class Reading(ServicePart):
     @property
     def projections(self) -> ProjectionRunner:
         if self._projections is None:
-            from .projections import runner_for
+            from ..projections import runner_for
 
             self._projections = runner_for(self.log)
         return self._projections
@@ -41,8 +41,8 @@ class Reading(ServicePart):
         return self.projections.catch_up(progress)
 
     def rebuild(self, progress: Callable[[int], None] | None = None) -> dict[str, int]:
-        from .store.sqlite.driver import write_transaction
-        from .store.sqlite.schema import refill_queue_state
+        from ..store.sqlite.driver import write_transaction
+        from ..store.sqlite.schema import refill_queue_state
 
         self.log.require_writable()
         self._webhook_tables = False  # tables dropped by hand come back (empty)
@@ -52,8 +52,8 @@ class Reading(ServicePart):
         return self.projections.rebuild(progress)
 
     def status(self) -> dict[str, Any]:
-        from .webhooks.queue import backlog
-        from .webhooks.subscriptions import totals
+        from ..webhooks.queue import backlog
+        from ..webhooks.subscriptions import totals
 
         head = self.log.head()
         return {
@@ -77,12 +77,12 @@ class Reading(ServicePart):
         """Catch the projections up, then render the conferences that changed since the
         feeds directory was last published (every one with `everything`) and write the
         files whose bytes change. The publisher reads one snapshot of its own."""
-        from .feeds import Publisher
+        from ..feeds import Publisher
 
         self.log.require_writable()
         self.catch_up()
-        from .store.sqlite.published import SqlitePublished
-        from .store.sqlite.timeline import SqliteTimeline
+        from ..store.sqlite.published import SqlitePublished
+        from ..store.sqlite.timeline import SqliteTimeline
 
         reading = SqliteTimeline(self.log.conn), SqlitePublished(self.log.conn)
         return Publisher(*reading, options).publish(everything=everything, progress=progress)
@@ -101,9 +101,9 @@ class Reading(ServicePart):
         template: Path | None = None,
     ) -> str:
         """Day `day`'s summary, now or `as_of` a past moment, in `fmt` or a template."""
-        from .store.sqlite.timeline import SqliteTimeline
-        from .summary import build_day_summary, render
-        from .summary.history import summary_as_of, summary_replayed
+        from ..store.sqlite.timeline import SqliteTimeline
+        from ..summary import build_day_summary, render
+        from ..summary.history import summary_as_of, summary_replayed
 
         found = self.summary_conference(conference)
         if as_of is not None:

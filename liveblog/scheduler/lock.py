@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 from typing import IO
 
-from .errors import RefusedCommand
-from .store.files import private_opener
+from ..errors import RefusedCommand
+from ..store.files import private_opener
 
 
 class SchedulerLock:

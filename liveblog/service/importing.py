@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .envelope import Event, from_export_line
-from .errors import ConflictingEvent, InvalidEvent, LiveblogError
-from .servicebase import ServicePart
-from .store import Appended
+from ..domain.envelope import Event, from_export_line
+from ..errors import ConflictingEvent, InvalidEvent, LiveblogError
+from ..store import Appended
+from .base import ServicePart
 
 
 @dataclass(frozen=True)

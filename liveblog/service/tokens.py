@@ -5,7 +5,7 @@ to store it safely (nothing to brute-force), and it is shown once, at creation. 
 kept by the token store (liveblog.store.tokens); the caller (`Liveblog`) makes sure it
 is ready.
 
-Each token has a role (liveblog.roles says what each may do): new tokens are a
+Each token has a role (liveblog.service.roles says what each may do): new tokens are a
 reporter's unless created as an editor's.
 """
 
@@ -16,13 +16,13 @@ import hashlib
 import secrets
 from typing import TYPE_CHECKING
 
-from .errors import InvalidEvent, NotFound, RefusedCommand
+from ..errors import InvalidEvent, NotFound, RefusedCommand
+from ..store.tokens import Holder, TokenInfo
 from .roles import REPORTER, ROLES, Role
-from .store.tokens import Holder, TokenInfo
 
 if TYPE_CHECKING:
-    from .store.sqlite.driver import Connection
-    from .store.tokens import TokenStore
+    from ..store.sqlite.driver import Connection
+    from ..store.tokens import TokenStore
 
 __all__ = ["PREFIX", "Holder", "TokenInfo", "create", "digest", "holder_of", "listing", "revoke"]
 
@@ -35,7 +35,7 @@ def digest(token: str) -> str:
 
 def _store(db: TokenStore | Connection) -> TokenStore:
     # Transitional: the service and the API still pass the log's connection.
-    from .store.sqlite.tokens import token_store
+    from ..store.sqlite.tokens import token_store
 
     return token_store(db)
 

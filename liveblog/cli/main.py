@@ -1,6 +1,6 @@
-"""The `liveblog` command: a thin click layer over the service's parts (liveblog.service).
+"""The `liveblog` command: a thin click layer over the service's parts (liveblog.service.facade).
 
-The reporting commands are derived from the registry (liveblog.events): each type's
+The reporting commands are derived from the registry (liveblog.domain.events): each type's
 `Command` gives the words, help and arguments of its CLI command, which hands what was
 typed to `Reporter.submit` (the local log, or the server in LIVEBLOG_SERVER); a new type
 with a command needs no edit here. Only `correct` and `retract` have callbacks of their
@@ -27,17 +27,17 @@ os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 import click
 
-from .errors import LiveblogError
-from .events import REGISTRY, Argument, Command, EventData
-from .roles import REPORTER, ROLES, Role
+from ..domain.events import REGISTRY, Argument, Command, EventData
+from ..errors import LiveblogError
+from ..service.roles import REPORTER, ROLES, Role
 
 if TYPE_CHECKING:
-    from .administration import Administration
-    from .envelope import Event
-    from .reading import Reading
+    from ..domain.envelope import Event
+    from ..service.administration import Administration
+    from ..service.facade import Liveblog
+    from ..service.reading import Reading
+    from ..service.reporting import Reporter
     from .remote import Queued, RemoteReporter
-    from .reporting import Reporter
-    from .service import Liveblog
 
 F = TypeVar("F", bound=Callable[..., Any])
 Reported: TypeAlias = "list[Event] | Queued"
@@ -71,7 +71,7 @@ class State:
     @property
     def service(self) -> Liveblog:
         if self._service is None:
-            from .service import Liveblog
+            from ..service.facade import Liveblog
 
             self._service = Liveblog(self.db, self.author)
         return self._service
@@ -87,7 +87,7 @@ class State:
     def path(self) -> str:
         """The file --db names (the path of a `sqlite:///` URL); another backend's URL
         is refused here, in one line (UnsupportedStore)."""
-        from .store.factory import sqlite_path
+        from ..store.factory import sqlite_path
 
         try:
             return str(sqlite_path(self.db))
@@ -163,7 +163,7 @@ def one_line(message: str) -> str:
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Turn library and database errors into one clean line and exit status 1."""
-    from .errors import DriverError
+    from ..errors import DriverError
 
     try:
         yield
@@ -376,7 +376,7 @@ def correct(
     if not last and target is None:
         raise click.UsageError("name the entry: an EVENT_ID (or a unique prefix), or --last")
     if text is None and all(value is None for value in changes.values()):
-        from .reporting import correction_options
+        from ..service.reporting import correction_options
 
         raise click.UsageError(f"say what to correct: {correction_options()}")
     with user_errors():
@@ -411,7 +411,7 @@ def import_(file: Any) -> None:
     """
     name = getattr(file, "name", "-")
     name = "stdin" if name in ("<stdin>", "-") or not isinstance(name, str) else name
-    from .importing import parse_import
+    from ..service.importing import parse_import
 
     with user_errors():
         parsed = parse_import(file, source=name)  # before the log is opened (or created)
@@ -540,7 +540,7 @@ def summary(
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def status(as_json: bool) -> None:
     """Show the log head, each projection's position and lag, and feed freshness."""
-    from .feeds import freshness
+    from ..feeds import freshness
 
     with user_errors():
         conn = None
@@ -548,7 +548,7 @@ def status(as_json: bool) -> None:
             report = state().service.status()
             conn = state().service.log.conn
         else:
-            from .projections import default_projections
+            from ..projections import default_projections
 
             report = {
                 "head": 0,
@@ -557,8 +557,8 @@ def status(as_json: bool) -> None:
                     for p in default_projections()
                 ],
             }
-        from .store.sqlite.published import SqlitePublished
-        from .store.sqlite.timeline import SqliteTimeline
+        from ..store.sqlite.published import SqlitePublished
+        from ..store.sqlite.timeline import SqliteTimeline
 
         timeline = SqliteTimeline(conn) if conn is not None else None
         published = SqlitePublished(conn) if conn is not None else None
@@ -616,8 +616,8 @@ def rebuild() -> None:
 @click.option("--force", is_flag=True, help="Replace DEST if it exists.")
 def backup(dest: Path, force: bool) -> None:
     """Write a consistent copy of the log to DEST (0600) while others keep writing."""
-    from .store.factory import open_sqlite
-    from .store.sqlite.backup import backup as backup_log
+    from ..store.factory import open_sqlite
+    from ..store.sqlite.backup import backup as backup_log
 
     with user_errors():
         reading = state().db
@@ -635,12 +635,12 @@ def verify() -> None:
     Prints one line per check ("ok: …" or "problem: …") and exits 1 if any problem was
     found. Reads only: it can run beside reporters and `serve`, or on a backup (--db).
     """
-    from .secretkey import Keyring
-    from .store.factory import open_sqlite
-    from .store.sqlite.verify import Finding
-    from .store.sqlite.verify import verify as verify_log
-    from .webhooks.queue import verify_queue_state
-    from .webhooks.subscriptions import verify_secrets
+    from ..store.factory import open_sqlite
+    from ..store.sqlite.verify import Finding
+    from ..store.sqlite.verify import verify as verify_log
+    from ..webhooks.queue import verify_queue_state
+    from ..webhooks.secretkey import Keyring
+    from ..webhooks.subscriptions import verify_secrets
 
     with user_errors():
         reading = state().db
@@ -662,7 +662,7 @@ def verify() -> None:
 
 def publish_options(fn: F) -> F:
     """The options that say where and how feeds are published (`publish`, `run`)."""
-    from .feeds.defaults import DEFAULT_FEEDS_URL, DEFAULT_PAGE_SIZE
+    from ..feeds.defaults import DEFAULT_FEEDS_URL, DEFAULT_PAGE_SIZE
 
     fn = click.option(
         "--page-size",
@@ -689,8 +689,8 @@ def publish_options(fn: F) -> F:
 
 
 def publish_settings(feeds_url: str, hub: str | None, page_size: int) -> Any:
-    from .feeds import PublishOptions
-    from .feeds.files import check_feeds_dir
+    from ..feeds import PublishOptions
+    from ..feeds.files import check_feeds_dir
 
     check_feeds_dir(Path(state().feeds))  # a file named feeds: refused before anything runs
     return PublishOptions(
@@ -730,7 +730,7 @@ def publish(feeds_url: str, hub: str | None, page_size: int, everything: bool) -
     one of its files was deleted or edited (an audit checks some files each time), or
     when the options changed; --all renders them all.
     """
-    from .feeds import ping_hub
+    from ..feeds import ping_hub
 
     with user_errors():
         settings = publish_settings(feeds_url, hub, page_size)
@@ -761,7 +761,7 @@ def publish(feeds_url: str, hub: str | None, page_size: int, everything: bool) -
 
 def scheduler_options(fn: F) -> F:
     """What `run` and `serve` share: where feeds go, and how webhooks are delivered."""
-    from .webhooks.policy import DEFAULT_SCHEDULE
+    from ..webhooks.policy import DEFAULT_SCHEDULE
 
     fn = click.option(
         "--webhook-concurrency",
@@ -802,8 +802,8 @@ def run_settings(
     webhook_timeout: float,
     webhook_concurrency: int,
 ) -> Any:
-    from .scheduler import RunOptions
-    from .webhooks import DeliveryOptions, RetryPolicy, parse_schedule
+    from ..scheduler.main import RunOptions
+    from ..webhooks import DeliveryOptions, RetryPolicy, parse_schedule
 
     return RunOptions(
         db_path=state().db,
@@ -826,8 +826,8 @@ def run(once: bool, **settings: Any) -> None:
     queued for every webhook subscription at once; failed deliveries are retried on
     the --retry-schedule. Stopping lets the attempts in flight finish.
     """
-    from .lock import SchedulerLock
-    from .scheduler import run_until_signalled
+    from ..scheduler.lock import SchedulerLock
+    from ..scheduler.main import run_until_signalled
 
     with user_errors():
         options = run_settings(**settings)
@@ -841,7 +841,7 @@ def run(once: bool, **settings: Any) -> None:
 
 def server_limit_options(fn: F) -> F:
     """What one client may cost `serve` (README "Security")."""
-    from .httplimits import Limits
+    from ..http.limits import Limits
 
     default = Limits()
     fn = click.option(
@@ -971,10 +971,10 @@ def serve(
     Feeds at /feeds/<conference>/live.atom …, the API at /api/… (bearer tokens from
     `liveblog token create`), its OpenAPI description at /openapi.json.
     """
-    from .httplimits import Limits
-    from .lock import SchedulerLock
-    from .server import listen
-    from .server import serve as serve_forever
+    from ..http.limits import Limits
+    from ..http.server import listen
+    from ..http.server import serve as serve_forever
+    from ..scheduler.lock import SchedulerLock
 
     limits = Limits(
         max_body=max_body,
@@ -1294,7 +1294,7 @@ def secret_key_rotate() -> None:
 @secret_key.command("generate")
 def secret_key_generate() -> None:
     """Print a new key for LIVEBLOG_SECRET_KEY (base64 of 32 random bytes)."""
-    from .secretkey import new_key
+    from ..webhooks.secretkey import new_key
 
     click.echo(new_key())
 

@@ -2,8 +2,8 @@
 
 The listening socket is bound first (`listen`), before anything opens or creates the
 database, so a busy port is one line and nothing on disk. uvicorn runs with our own
-HTTP protocol class (liveblog.connections: head deadline, connection cap) and the app
-behind liveblog.guard (token first, bounded bodies).
+HTTP protocol class (liveblog.http.connections: head deadline, connection cap) and the app
+behind liveblog.http.guard (token first, bounded bodies).
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
+from ..errors import RefusedCommand
+from ..scheduler.main import Report, RunOptions, Scheduler
 from .connections import ConnectionRegistry, connection_cap, protocol_class, raise_file_limit
-from .errors import RefusedCommand
-from .httplimits import Limits
-from .scheduler import Report, RunOptions, Scheduler
+from .limits import Limits
 
 BACKLOG = 2048
 # asyncio accepts up to `backlog` connections per wake-up, all in one loop iteration: a

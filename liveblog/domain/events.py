@@ -1,8 +1,8 @@
 """The event vocabulary: one frozen pydantic model per wire type, and the registry.
 
 A model holds only the type's own fields (the export format's `data`); who, when and
-where live in the envelope (`liveblog.envelope`). Each model declares the schema version
-it writes; older versions stored in a log are upcast on read (`liveblog.upcasting`),
+where live in the envelope (`liveblog.domain.envelope`). Each model declares the schema version
+it writes; older versions stored in a log are upcast on read (`liveblog.domain.upcasting`),
 never rewritten.
 
 **The registry.** Each model also declares, as class attributes, everything the rest of
@@ -103,7 +103,7 @@ class Command:
 
     `name` is the CLI's words (`("talk", "start")`, `("note",)`); `method` the
     reporting service's method that the CLI, the API's drafts and the remote CLI call
-    (`liveblog.reporting.Reporter`). The front ends are derived from it: the CLI's
+    (`liveblog.service.reporting.Reporter`). The front ends are derived from it: the CLI's
     command (help, arguments in this order), the draft's fields and their JSON types.
 
     `placed`: an entry posted in the reporter's context (day, session, talk filled in

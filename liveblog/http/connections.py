@@ -41,7 +41,7 @@ from collections import OrderedDict
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from .httplimits import DRAIN_BYTES, Limits
+from .limits import DRAIN_BYTES, Limits
 
 # Descriptors kept free of client connections: SQLite files, stdio, the event loop,
 # webhook deliveries (32 at once by default), worker threads' connections.

@@ -6,7 +6,7 @@ import datetime as dt
 import re
 import zoneinfo
 
-from .errors import InvalidEvent
+from ..errors import InvalidEvent
 
 EARLIEST, LATEST = 1900, 2199
 _TIME_ONLY = re.compile(r"^\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?$")

@@ -1,6 +1,6 @@
 """What every part of the service shares: the open log, the author, the caller's role.
 
-`liveblog.service.Liveblog` composes the parts (reporting, import, the read side,
+`liveblog.service.facade.Liveblog` composes the parts (reporting, import, the read side,
 administration); each front end depends on the one it needs. A part is built on an
 open log and holds no other state of its own that the others depend on, except the
 configuration tables' presence (`_hooks`), which the read side's `rebuild` resets.
@@ -11,14 +11,14 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from ..domain.text import clean_line
+from ..errors import InvalidEvent
 from . import roles
-from .errors import InvalidEvent
-from .text import clean_line
 
 if TYPE_CHECKING:
-    from .events import EventData
-    from .projections import ProjectionRunner
-    from .store import EventLog
+    from ..domain.events import EventData
+    from ..projections import ProjectionRunner
+    from ..store import EventLog
 
 
 def new_event_id() -> str:
@@ -40,7 +40,7 @@ def build(cls: type[EventData], **fields: Any) -> EventData:
     """Construct event data, turning pydantic's errors into one-line InvalidEvent."""
     from pydantic import ValidationError
 
-    from .envelope import describe
+    from ..domain.envelope import describe
 
     try:
         return cls(**{k: v for k, v in fields.items() if v is not None})
@@ -51,7 +51,7 @@ def build(cls: type[EventData], **fields: Any) -> EventData:
 class ServicePart:
     """One open log, used by one author (the reporter typing, or the API's caller).
 
-    `role` is the API caller's token's (liveblog.roles); None, the local CLI's, may do
+    `role` is the API caller's token's (liveblog.service.roles); None, the local CLI's, may do
     everything. The part does not own the log: `close` closes it only when the
     composing facade opened it (`_owns_log`).
     """
@@ -74,7 +74,7 @@ class ServicePart:
         """The connection, with the configuration tables (webhooks, tokens) present:
         recreated, empty, if dropped by hand."""
         if not self._webhook_tables:
-            from .store.sqlite.schema import ensure_config_tables
+            from ..store.sqlite.schema import ensure_config_tables
 
             if not self.log.readonly:  # read-only: read what is there
                 ensure_config_tables(self.log.conn)

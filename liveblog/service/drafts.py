@@ -11,7 +11,7 @@ makes a retried draft harmless: applying a draft whose id is already in the log 
 the stored event and appends nothing.
 
 Which types a draft may have, and the fields of each, are derived from the registry
-(`liveblog.events`): every type with a reporting `Command`, its `arguments` as fields.
+(`liveblog.domain.events`): every type with a reporting `Command`, its `arguments` as fields.
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConflictingEvent, InvalidEvent
-from .events import REGISTRY, Argument, Command, EventData
+from ..domain.events import REGISTRY, Argument, Command, EventData
+from ..errors import ConflictingEvent, InvalidEvent
 
 if TYPE_CHECKING:
-    from .envelope import Event
+    from ..domain.envelope import Event
     from .reporting import ReportingService
 
 

@@ -31,8 +31,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .errors import SecretKeyError
-from .store.files import fsync_directory
+from ..errors import SecretKeyError
+from ..store.files import fsync_directory
 
 ENV = "LIVEBLOG_SECRET_KEY"
 PREFIX = "lbk1:"

@@ -14,12 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..errors import ContextError, UnknownConference
 from .envelope import Event
-from .errors import ContextError, UnknownConference
 from .events import ConferenceOpened, DayOpened, SessionStarted, TalkStarted
 
 if TYPE_CHECKING:  # annotations only: the CLI's start-up need not import the protocols
-    from .store.eventstore import EventStore
+    from ..store.eventstore import EventStore
 
 
 @dataclass(frozen=True)

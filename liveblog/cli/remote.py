@@ -1,6 +1,6 @@
 """The remote CLI: reporting commands sent to `liveblog serve`, queued while it is away.
 
-With LIVEBLOG_SERVER set, a reporting command becomes a draft (liveblog.drafts) POSTed
+With LIVEBLOG_SERVER set, a reporting command becomes a draft (liveblog.service.drafts) POSTed
 to the server, which derives the context and appends as the token's reporter; nothing
 is written locally. When the server cannot be reached (no network, a timeout, a 5xx),
 the draft goes to an outbox file under the user's state directory and the command
@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .drafts import make_draft
-from .envelope import Event, from_export
-from .errors import LiveblogError, ServerRefused, Unreachable
-from .reporting import Reporter, command_of
-from .store.files import private_dir, private_opener
+from ..domain.envelope import Event, from_export
+from ..errors import LiveblogError, ServerRefused, Unreachable
+from ..service.drafts import make_draft
+from ..service.reporting import Reporter, command_of
+from ..store.files import private_dir, private_opener
 from .terminal import printable
 
 DEADLINE_SECONDS = 10.0  # one POST, connect to answer

@@ -34,7 +34,7 @@ from typing import Any
 
 import anyio.to_thread
 
-from .httplimits import DRAIN_BYTES, Limits
+from .limits import DRAIN_BYTES, Limits
 from .ratelimit import FailureLimiter
 
 Message = MutableMapping[str, Any]

@@ -8,11 +8,11 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from . import roles
-from .servicebase import ServicePart, author_name
+from .base import ServicePart, author_name
 
 if TYPE_CHECKING:
+    from ..webhooks import Delivery, Subscription
     from .tokens import TokenInfo
-    from .webhooks import Delivery, Subscription
 
 
 class Administration(ServicePart):
@@ -48,9 +48,9 @@ class Administration(ServicePart):
         since: int | None = None,
     ) -> Subscription:
         """Subscribe `url`; its address must be public unless `allow_private`."""
-        from .secretkey import Keyring
-        from .webhooks import check_address, parse_url
-        from .webhooks.subscriptions import add, check
+        from ..webhooks import check_address, parse_url
+        from ..webhooks.secretkey import Keyring
+        from ..webhooks.subscriptions import add, check
 
         check(url, events, conference, secret, since)
         self.log.require_writable()
@@ -69,53 +69,53 @@ class Administration(ServicePart):
     def check_webhook_secrets(self) -> int:
         """Refuse (one line naming the key file or LIVEBLOG_SECRET_KEY) unless every
         active subscription's secret decrypts: `run` and `serve` check before starting."""
-        from .secretkey import Keyring
-        from .webhooks.subscriptions import check_secrets
+        from ..webhooks.secretkey import Keyring
+        from ..webhooks.subscriptions import check_secrets
 
         return check_secrets(self._hooks, Keyring(self.log.path))
 
     def rotate_secret_key(self) -> tuple[int, str]:
         """Re-encrypt every webhook secret under a new key: (how many, its key id)."""
-        from .secretkey import Keyring
-        from .webhooks.subscriptions import rotate_key
+        from ..webhooks.secretkey import Keyring
+        from ..webhooks.subscriptions import rotate_key
 
         return rotate_key(self._writable_hooks, Keyring(self.log.path))
 
     def webhooks(self) -> list[Subscription]:
-        from .webhooks.subscriptions import all_subscriptions
+        from ..webhooks.subscriptions import all_subscriptions
 
         return all_subscriptions(self._hooks)
 
     def remove_webhook(self, ref: str) -> Subscription:
-        from .webhooks.subscriptions import remove
+        from ..webhooks.subscriptions import remove
 
         return remove(self._writable_hooks, ref)
 
     def enable_webhook(self, ref: str) -> Subscription:
-        from .webhooks.subscriptions import set_status
+        from ..webhooks.subscriptions import set_status
 
         return set_status(self._writable_hooks, ref, "active")
 
     def disable_webhook(self, ref: str) -> Subscription:
-        from .webhooks.subscriptions import set_status
+        from ..webhooks.subscriptions import set_status
 
         return set_status(self._writable_hooks, ref, "disabled", "disabled by hand")
 
     def deliveries(
         self, subscription: str | None = None, *, status: str | None = None, limit: int = 50
     ) -> list[Delivery]:
-        from .webhooks.queue import listing
+        from ..webhooks.queue import listing
 
         return listing(self._hooks, subscription, status=status, limit=limit)
 
     def redeliver(self, delivery_id: int) -> Delivery:
         import time
 
-        from .webhooks.queue import redeliver_one
+        from ..webhooks.queue import redeliver_one
 
         return redeliver_one(self._writable_hooks, delivery_id, time.time())
 
     def redeliver_since(self, position: int, subscription: str | None = None) -> list[Subscription]:
-        from .webhooks.queue import redeliver_since
+        from ..webhooks.queue import redeliver_since
 
         return redeliver_since(self._writable_hooks, position, subscription)

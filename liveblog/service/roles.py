@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from .errors import Forbidden
+from ..errors import Forbidden
 
 Role = Literal["reporter", "editor"]
 REPORTER: Role = "reporter"

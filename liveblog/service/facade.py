@@ -3,11 +3,11 @@
 `Liveblog` composes the service's parts, each its own interface for the front ends
 that need only it:
 
-- `liveblog.reporting.ReportingService` (the `Reporter` protocol): the reporting
-  commands, local; `liveblog.remote.RemoteReporter` is the same protocol over HTTP;
-- `liveblog.importing.Importing`: JSON Lines in, atomically;
-- `liveblog.reading.Reading`: export, projections, status, summaries, publishing;
-- `liveblog.administration.Administration`: tokens, webhooks, the secrets' key.
+- `liveblog.service.reporting.ReportingService` (the `Reporter` protocol): the reporting
+  commands, local; `liveblog.cli.remote.RemoteReporter` is the same protocol over HTTP;
+- `liveblog.service.importing.Importing`: JSON Lines in, atomically;
+- `liveblog.service.reading.Reading`: export, projections, status, summaries, publishing;
+- `liveblog.service.administration.Administration`: tokens, webhooks, the secrets' key.
 
 They share one open log and one author; the facade opens (and closes) the log.
 """
@@ -16,14 +16,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..store.factory import open_sqlite
+from ..store.sqlite.log import EventLog
 from . import roles
 from .administration import Administration
+from .base import author_name, new_event_id
 from .importing import Importing, ImportResult, ParsedImport, parse_import
 from .reading import Reading
 from .reporting import Reporter, ReportingService
-from .servicebase import author_name, new_event_id
-from .store.factory import open_sqlite
-from .store.sqlite.log import EventLog
 
 __all__ = [
     "Administration",
@@ -51,7 +51,7 @@ class Liveblog(ReportingService, Importing, Reading, Administration):
         role: roles.Role | None = None,
     ) -> None:
         """`log` shares an open log (the API: one connection per thread, many authors).
-        `role` is the API caller's token's (liveblog.roles); None, the local CLI's, may
+        `role` is the API caller's token's (liveblog.service.roles); None, the local CLI's, may
         do everything."""
         author = author_name(author)  # before the log is opened: a bad name creates no file
         self._owns_log = log is None

@@ -2,9 +2,9 @@
 
 `Reporter` is what the CLI's reporting commands, the API's drafts and the remote CLI
 need: `submit(event_type, fields)` appends (or sends) the event of any type that has a
-reporting command in the registry (`liveblog.events`), and the named methods
+reporting command in the registry (`liveblog.domain.events`), and the named methods
 (`quote`, `link`, `start_talk`…) are typed conveniences over it. Two implementations:
-`ReportingService` here, on the local log, and `liveblog.remote.RemoteReporter`, which
+`ReportingService` here, on the local log, and `liveblog.cli.remote.RemoteReporter`, which
 sends drafts to `liveblog serve` (and queues them while it is away).
 
 Event ids are explicit: every method takes an optional `event_id=` for the command's own
@@ -20,12 +20,10 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol, TypeVar, cast
 
-from . import context as ctx
-from . import roles
-from .clock import now, parse_at, zone
-from .envelope import Event, make_event
-from .errors import ContextError, InvalidEvent, NotFound, RefusedCommand
-from .events import (
+from ..domain import context as ctx
+from ..domain.clock import now, parse_at, zone
+from ..domain.envelope import Event, make_event
+from ..domain.events import (
     CORRECTION_FIELDS,
     ENTRY_KINDS,
     ENTRY_TYPES,
@@ -45,7 +43,9 @@ from .events import (
     TalkStarted,
     entry_kind,
 )
-from .servicebase import ServicePart, build, new_event_id
+from ..errors import ContextError, InvalidEvent, NotFound, RefusedCommand
+from . import roles
+from .base import ServicePart, build, new_event_id
 
 R_co = TypeVar("R_co", covariant=True)
 """What a reporting command returns: the events appended (or, remotely, a queued draft)."""

@@ -23,7 +23,7 @@ work. Three APScheduler jobs run on the event loop:
 Delivery state lives in our own tables, never in APScheduler's (its job store is the
 default in-memory one), and misfires are never skipped: `misfire_grace_time=None`.
 
-Stopping never cancels a job in flight (liveblog.jobs): it pauses the scheduler, lets
+Stopping never cancels a job in flight (liveblog.scheduler.jobs): it pauses the scheduler, lets
 the runs in flight finish, then shuts it down.
 """
 
@@ -39,13 +39,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .errors import LiveblogError
+from ..errors import LiveblogError
 
 if TYPE_CHECKING:
-    from .feeds import PublishOptions, PublishResult
+    from ..feeds import PublishOptions, PublishResult
+    from ..projections import ProjectionRunner
+    from ..webhooks import Deliverer, DeliveryOptions
     from .jobs import DrainingExecutor
-    from .projections import ProjectionRunner
-    from .webhooks import Deliverer, DeliveryOptions
 
 TICK_SECONDS = 0.1
 AUDIT_SECONDS = 5.0
@@ -73,13 +73,13 @@ class _FeedsWorker:
     def _publish(self) -> tuple[PublishResult, list[str]]:
         """Publish; then ping the WebSub hub (if any) about the feeds that changed."""
         if self._service is None:
-            from .service import Liveblog
+            from ..service.facade import Liveblog
 
             self._service = Liveblog(self.db_path, "liveblog-scheduler")
         result: PublishResult = self._service.publish(self.options)
         problems: list[str] = []
         if self.options.hub and result.changed and result.feed_urls:
-            from .feeds import ping_hub
+            from ..feeds import ping_hub
 
             problems = ping_hub(self.options.hub, result.feed_urls)
         return result, problems
@@ -120,7 +120,7 @@ class Projections:
         await self.deliverer.in_db(self._catch_up)
 
     def _catch_up(self) -> None:
-        from .projections import runner_for
+        from ..projections import runner_for
 
         if self._runner is None:
             assert self.deliverer.log is not None, "use `async with Deliverer(...)`"
@@ -152,8 +152,8 @@ class Scheduler:
     async def start(self) -> None:
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+        from ..webhooks import Deliverer
         from .jobs import DrainingExecutor
-        from .webhooks import Deliverer
 
         # APScheduler logs a warning whenever a tick finds the previous one still busy.
         logging.getLogger("apscheduler").setLevel(logging.ERROR)
@@ -259,7 +259,7 @@ class Scheduler:
 
 async def run_once(options: RunOptions, report: Report) -> None:
     """Publish and deliver what is due now, then return (`liveblog run --once`)."""
-    from .webhooks import Deliverer
+    from ..webhooks import Deliverer
 
     feeds = _FeedsWorker(options.db_path, options.feeds) if options.feeds else None
     try:

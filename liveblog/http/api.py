@@ -8,11 +8,11 @@
     GET  /api/conferences/{slug}/days/{n}/summary  a day summary (token)
 
 A write is made as the reporter whose bearer token it carries, with its role
-(liveblog.roles). Errors are one-line JSON (`{"error": "…"}`): 401 without a valid
+(liveblog.service.roles). Errors are one-line JSON (`{"error": "…"}`): 401 without a valid
 token, 403 not for this token's role, 404 unknown, 405 wrong method, 409 refused by the
 log's state, 413 a body over the limit, 422 invalid input, 429 too many failed
 authentications, 503 when the database stays locked. The token and the body's size are
-checked by liveblog.guard, in front of FastAPI, before the body is read.
+checked by liveblog.http.guard, in front of FastAPI, before the body is read.
 """
 
 import sys
@@ -29,9 +29,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from . import tokens
-from .drafts import COMMANDS, apply_draft
-from .errors import (
+from ..domain.text import EVENT_ID_PATTERN, SLUG_PATTERN
+from ..errors import (
     AmbiguousId,
     ConflictingEvent,
     ContextError,
@@ -45,20 +44,21 @@ from .errors import (
     StoreUnavailable,
     VersionConflict,
 )
-from .feedserver import FeedFiles
+from ..service import tokens
+from ..service.drafts import COMMANDS, apply_draft
+from ..service.reading import Reading
+from ..service.reporting import ReportingService
+from ..store.factory import open_sqlite
+from ..store.sqlite.log import EventLog
+from .feeds import FeedFiles
 from .guard import TOKEN_REQUIRED, Guard, one_line
-from .httplimits import Limits
-from .reading import Reading
-from .reporting import ReportingService
-from .store.factory import open_sqlite
-from .store.sqlite.log import EventLog
-from .text import EVENT_ID_PATTERN, SLUG_PATTERN
+from .limits import Limits
 
 MAX_BATCH = 1000
 if TYPE_CHECKING:
     DraftType = str
 else:
-    # Every type with a reporting command, from the registry (liveblog.drafts): the
+    # Every type with a reporting command, from the registry (liveblog.service.drafts): the
     # OpenAPI description lists them, and pydantic refuses any other.
     DraftType = Literal[tuple(COMMANDS)]
 
@@ -156,7 +156,7 @@ def create_app(
     Reporter = Annotated[tokens.Holder, Depends(reporter)]
 
     def reporting(holder: tokens.Holder) -> ReportingService:
-        # The role goes to the service, where liveblog.roles decides what it may do.
+        # The role goes to the service, where liveblog.service.roles decides what it may do.
         return ReportingService(log(), holder.name, role=holder.role)
 
     def reading(holder: tokens.Holder) -> Reading:
@@ -196,7 +196,7 @@ def create_app(
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         # Said in one line, never echoing the input (it may not even be valid UTF-8).
         problems = [
-            f"{'.'.join(str(p) for p in problem.get('loc', ()))}: {problem.get('msg', '')}"
+            f"{'..'.join(str(p) for p in problem.get('loc', ()))}: {problem.get('msg', '')}"
             for problem in exc.errors()[:5]
         ]
         return error(422, "invalid request: " + "; ".join(problems))

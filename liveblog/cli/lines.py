@@ -1,13 +1,13 @@
 """One-line renderings of events, for the CLI's output and `liveblog log`.
 
-What an event says in a few words is its model's own `line()` (liveblog.events): one
+What an event says in a few words is its model's own `line()` (liveblog.domain.events): one
 place per type, and a type without one raises instead of printing an empty line.
 """
 
 from __future__ import annotations
 
-from .envelope import Event
-from .events import SHORT_ID, excerpt, short
+from ..domain.envelope import Event
+from ..domain.events import SHORT_ID, excerpt, short
 
 __all__ = ["SHORT_ID", "appended", "excerpt", "log_line", "short", "summary"]
 
