@@ -466,7 +466,7 @@ def log(since: int, follow: bool, as_json: bool) -> None:
         stopping = _stop_on_signals() if follow else [False]
         position = since
         # Taken before the backlog is read, so an event committed in between is not missed.
-        seen = events_log.data_version()
+        seen = events_log.change_mark()
         for event in events_log.read(after=position):
             if stopping[0]:
                 return
@@ -474,7 +474,7 @@ def log(since: int, follow: bool, as_json: bool) -> None:
         sys.stdout.flush()
         while follow and not stopping[0]:
             time.sleep(FOLLOW_POLL_SECONDS)
-            current = events_log.data_version()
+            current = events_log.change_mark()
             if current == seen or stopping[0]:
                 continue
             seen = current
@@ -543,10 +543,10 @@ def status(as_json: bool) -> None:
     from ..feeds import freshness
 
     with user_errors():
-        conn = None
+        stores = None
         if not state().missing():
             report = state().service.status()
-            conn = state().service.log.conn
+            stores = state().service.stores
         else:
             from ..projections import default_projections
 
@@ -557,11 +557,8 @@ def status(as_json: bool) -> None:
                     for p in default_projections()
                 ],
             }
-        from ..store.sqlite.published import SqlitePublished
-        from ..store.sqlite.timeline import SqliteTimeline
-
-        timeline = SqliteTimeline(conn) if conn is not None else None
-        published = SqlitePublished(conn) if conn is not None else None
+        timeline = stores.timeline if stores is not None else None
+        published = stores.published if stores is not None else None
         report["feeds"] = freshness(timeline, published, Path(state().feeds), report["head"])
     if as_json:
         click.echo(json.dumps(report))
@@ -635,7 +632,7 @@ def verify() -> None:
     Prints one line per check ("ok: …" or "problem: …") and exits 1 if any problem was
     found. Reads only: it can run beside reporters and `serve`, or on a backup (--db).
     """
-    from ..store.factory import open_sqlite
+    from ..store.factory import open_sqlite, stores_on
     from ..store.sqlite.verify import Finding
     from ..store.sqlite.verify import verify as verify_log
     from ..webhooks.queue import verify_queue_state
@@ -650,8 +647,9 @@ def verify() -> None:
             findings = verify_log(log)
             # Not in store.verify: the secrets are the webhooks' (a backup restored
             # without the key it was made under delivers nothing).
-            findings.append(Finding(*verify_secrets(log.conn, Keyring(log.path))))
-            findings.append(Finding(*verify_queue_state(log.conn)))
+            hooks = stores_on(log).webhooks  # read-only: the tables as they are
+            findings.append(Finding(*verify_secrets(hooks, Keyring(log.path))))
+            findings.append(Finding(*verify_queue_state(hooks)))
     for finding in findings:
         click.echo(one_line(finding.line()))
     problems = sum(1 for f in findings if not f.ok)

@@ -48,8 +48,9 @@ from ..service import tokens
 from ..service.drafts import COMMANDS, apply_draft
 from ..service.reading import Reading
 from ..service.reporting import ReportingService
-from ..store.factory import open_sqlite
+from ..store.factory import open_sqlite, stores_on
 from ..store.sqlite.log import EventLog
+from ..store.stores import Stores
 from .feeds import FeedFiles
 from .guard import TOKEN_REQUIRED, Guard, one_line
 from .limits import Limits
@@ -137,12 +138,19 @@ def create_app(
             found = local.log = open_sqlite(db_path)
         return found
 
+    def stores() -> Stores:
+        # The sub-stores (tokens) of the thread's log, on its connection.
+        found: Stores | None = getattr(local, "stores", None)
+        if found is None:
+            found = local.stores = stores_on(log())
+        return found
+
     bearer = HTTPBearer(auto_error=False, description="A token from `liveblog token create`")
 
     def reporter(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     ) -> tokens.Holder:
-        holder = tokens.holder_of(log().conn, credentials.credentials) if credentials else None
+        holder = tokens.holder_of(stores().tokens, credentials.credentials) if credentials else None
         if holder is None:
             raise HTTPException(
                 401,
@@ -312,7 +320,7 @@ def create_app(
             await api(scope, receive, send)
 
     def token_is_valid(token: str) -> bool:
-        return tokens.holder_of(log().conn, token) is not None
+        return tokens.holder_of(stores().tokens, token) is not None
 
     guarded = Guard(app, limits=limits or Limits(), check_token=token_is_valid, log=report)
     guarded.fastapi = api  # type: ignore[attr-defined]

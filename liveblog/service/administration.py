@@ -25,17 +25,17 @@ class Administration(ServicePart):
         its digest is kept)."""
         from . import tokens
 
-        return tokens.create(self._writable_hooks, author_name(name), role)
+        return tokens.create(self._writable_tokens, author_name(name), role)
 
     def tokens(self) -> list[TokenInfo]:
         from . import tokens
 
-        return tokens.listing(self._hooks)
+        return tokens.listing(self._tokens)
 
     def revoke_token(self, name: str) -> None:
         from . import tokens
 
-        tokens.revoke(self._writable_hooks, author_name(name))
+        tokens.revoke(self._writable_tokens, author_name(name))
 
     def add_webhook(
         self,

@@ -2,8 +2,8 @@
 
 `liveblog.service.facade.Liveblog` composes the parts (reporting, import, the read side,
 administration); each front end depends on the one it needs. A part is built on an
-open log and holds no other state of its own that the others depend on, except the
-configuration tables' presence (`_hooks`), which the read side's `rebuild` resets.
+open log and reaches the sub-stores (timeline, webhooks, tokens…) through `stores`,
+built on that log (`liveblog.store.factory.stores_on`): one unit of work for all.
 """
 
 from __future__ import annotations
@@ -13,12 +13,16 @@ from typing import TYPE_CHECKING, Any
 
 from ..domain.text import clean_line
 from ..errors import InvalidEvent
+from ..store.factory import stores_on
 from . import roles
 
 if TYPE_CHECKING:
     from ..domain.events import EventData
     from ..projections import ProjectionRunner
     from ..store import EventLog
+    from ..store.stores import Stores
+    from ..store.tokens import TokenStore
+    from ..store.webhooks import WebhookStore
 
 
 def new_event_id() -> str:
@@ -58,31 +62,33 @@ class ServicePart:
 
     _owns_log = False
     _projections: ProjectionRunner | None = None
-    _webhook_tables = False
 
     def __init__(self, log: EventLog, author: str, *, role: roles.Role | None = None) -> None:
         self.author = author_name(author)
         self.role = role
         self.log = log
+        self.stores: Stores = stores_on(log)
 
     def close(self) -> None:
         if self._owns_log:
             self.log.close()
 
     @property
-    def _hooks(self) -> Any:
-        """The connection, with the configuration tables (webhooks, tokens) present:
-        recreated, empty, if dropped by hand."""
-        if not self._webhook_tables:
-            from ..store.sqlite.schema import ensure_config_tables
-
-            if not self.log.readonly:  # read-only: read what is there
-                ensure_config_tables(self.log.conn)
-            self._webhook_tables = True
-        return self.log.conn
+    def _hooks(self) -> WebhookStore:
+        """The webhook store, its tables present (recreated, empty, if dropped by hand)."""
+        return self.stores.webhooks
 
     @property
-    def _writable_hooks(self) -> Any:
+    def _writable_hooks(self) -> WebhookStore:
         """`_hooks` for a command that changes configuration: refused on a read-only log."""
         self.log.require_writable()
-        return self._hooks
+        return self.stores.webhooks
+
+    @property
+    def _tokens(self) -> TokenStore:
+        return self.stores.tokens
+
+    @property
+    def _writable_tokens(self) -> TokenStore:
+        self.log.require_writable()
+        return self.stores.tokens

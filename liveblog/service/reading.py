@@ -41,14 +41,12 @@ class Reading(ServicePart):
         return self.projections.catch_up(progress)
 
     def rebuild(self, progress: Callable[[int], None] | None = None) -> dict[str, int]:
-        from ..store.sqlite.driver import write_transaction
-        from ..store.sqlite.schema import refill_queue_state
-
         self.log.require_writable()
-        self._webhook_tables = False  # tables dropped by hand come back (empty)
-        with write_transaction(self._hooks):
+        self.stores.recheck_configuration()  # tables dropped by hand come back (empty)
+        hooks = self._hooks
+        with hooks.writing():
             # Derived from the deliveries like a projection from the log: again.
-            refill_queue_state(self._hooks)
+            hooks.refill_queue_state()
         return self.projections.rebuild(progress)
 
     def status(self) -> dict[str, Any]:
@@ -81,10 +79,7 @@ class Reading(ServicePart):
 
         self.log.require_writable()
         self.catch_up()
-        from ..store.sqlite.published import SqlitePublished
-        from ..store.sqlite.timeline import SqliteTimeline
-
-        reading = SqliteTimeline(self.log.conn), SqlitePublished(self.log.conn)
+        reading = self.stores.timeline, self.stores.published
         return Publisher(*reading, options).publish(everything=everything, progress=progress)
 
     def summary_conference(self, conference: str | None) -> ctx.Conference:
@@ -101,18 +96,17 @@ class Reading(ServicePart):
         template: Path | None = None,
     ) -> str:
         """Day `day`'s summary, now or `as_of` a past moment, in `fmt` or a template."""
-        from ..store.sqlite.timeline import SqliteTimeline
         from ..summary import build_day_summary, render
         from ..summary.history import summary_as_of, summary_replayed
 
         found = self.summary_conference(conference)
         if as_of is not None:
             moment = parse_at(as_of, zone(found.opened.timezone))
-            data = summary_as_of(self.log, SqliteTimeline(self.log.conn), found.slug, day, moment)
+            data = summary_as_of(self.log, self.stores.timeline, found.slug, day, moment)
         elif self.log.readonly and not self.projections.current():
             # The projection cannot be brought up to date here: replay the log privately.
             data = summary_replayed(self.log, found.slug, day)
         else:
             self.catch_up()
-            data = build_day_summary(SqliteTimeline(self.log.conn), found.slug, day)
+            data = build_day_summary(self.stores.timeline, found.slug, day)
         return render(data, fmt, template)

@@ -23,6 +23,7 @@ from ..errors import UnsupportedStore
 if TYPE_CHECKING:
     from .eventstore import EventStore
     from .sqlite.log import EventLog
+    from .stores import Stores
 
 _SCHEME = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://")
 _SQLITE_URL = "sqlite:///"
@@ -70,6 +71,25 @@ def open_store(
     return open_sqlite(db, readonly=readonly, require_log=require_log)
 
 
+def open_stores(
+    db: str | os.PathLike[str], *, readonly: bool = False, require_log: bool = True
+) -> Stores:
+    """Open the store `db` names with its sub-stores (`liveblog.store.stores`): what the
+    service, the API and the deliverer use. Arguments as `open_store`'s."""
+    return stores_on(open_store(db, readonly=readonly, require_log=require_log))
+
+
+def stores_on(events: EventStore) -> Stores:
+    """The sub-stores of an event store already open (the API's per-thread log, a test's
+    log), on its unit of work; closing them closes it."""
+    from .sqlite.log import EventLog
+    from .sqlite.stores import SqliteStores
+
+    if isinstance(events, EventLog):
+        return SqliteStores(events)
+    raise UnsupportedStore(f"no sub-stores for a {type(events).__name__}")
+
+
 def open_sqlite(
     db: str | os.PathLike[str], *, readonly: bool = False, require_log: bool = True
 ) -> EventLog:
@@ -82,4 +102,4 @@ def open_sqlite(
     return EventLog(path, readonly=readonly, require_log=require_log)
 
 
-__all__ = ["open_sqlite", "open_store", "scheme_of", "sqlite_path"]
+__all__ = ["open_sqlite", "open_store", "open_stores", "scheme_of", "sqlite_path", "stores_on"]

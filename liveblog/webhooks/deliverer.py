@@ -29,10 +29,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import httpx
 
 from ..errors import LiveblogError, NotFound, RefusedAddress
-from ..store.factory import open_sqlite
+from ..store.factory import open_sqlite, stores_on
 from ..store.sqlite.log import EventLog
-from ..store.sqlite.schema import ensure_config_tables
-from ..store.sqlite.webhooks import SqliteWebhookStore
 from . import queue
 from .addresses import Resolver, parse_url, pin_addresses, system_resolver
 from .model import Delivery
@@ -46,6 +44,7 @@ from .transport import PinnedTransport, refuse_cookies
 
 if TYPE_CHECKING:
     from ..projections import ProjectionRunner
+    from ..store.stores import Stores
     from ..store.webhooks import WebhookStore
 
 USER_AGENT = "liveblog-webhooks/1"
@@ -119,6 +118,7 @@ class Deliverer:
         # event loop (the attempts in flight, and in `serve` the feeds and the API).
         self._db = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="webhooks-db")
         self.log: EventLog | None = None
+        self.stores: Stores
         self.hooks: WebhookStore
         self.payloads: Payloads
         self.resolver = resolver
@@ -141,8 +141,8 @@ class Deliverer:
 
     def _open(self) -> None:
         self.log = open_sqlite(self.db_path)
-        ensure_config_tables(self.log.conn)
-        self.hooks = SqliteWebhookStore(self.log.conn)
+        self.stores = stores_on(self.log)
+        self.hooks = self.stores.webhooks  # its tables present (recreated if dropped)
         self.hooks.relax_durability()
         self.payloads = Payloads(self.log, self.hooks)
 
@@ -182,7 +182,7 @@ class Deliverer:
 
     async def data_version(self) -> int:
         assert self.log is not None, "use `async with Deliverer(...)`"
-        return await self.in_db(self.log.data_version)
+        return await self.in_db(self.log.change_mark)
 
     async def prepare(self) -> int:
         return await self.in_db(self._prepare)
@@ -200,7 +200,7 @@ class Deliverer:
         with self.hooks.writing():
             until = self._projected()
             assert self.log is not None
-            record_summary_changes(self.log, self.hooks, until)
+            record_summary_changes(self.stores, until)
             self._prepared_until = until
             return queue.fill_all(self.hooks, until, self.clock())
 

@@ -12,10 +12,10 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 from ..errors import NotFound
-from ..store.sqlite.log import EventLog
 from .model import Delivery
 
 if TYPE_CHECKING:
+    from ..store.eventstore import EventStore
     from ..store.webhooks import SummaryVersions
 
 CACHE_SIZE = 4096  # bodies kept: one event usually goes to several subscribers at once
@@ -26,11 +26,9 @@ def encode(payload: object) -> bytes:
 
 
 class Payloads:
-    def __init__(self, log: EventLog, hooks: SummaryVersions | None = None) -> None:
-        from .subscriptions import store_of
-
+    def __init__(self, log: EventStore, hooks: SummaryVersions) -> None:
         self.log = log
-        self.hooks = store_of(log.conn) if hooks is None else hooks
+        self.hooks = hooks
         self._cache: OrderedDict[str, bytes] = OrderedDict()
 
     def body(self, delivery: Delivery) -> bytes:

@@ -22,20 +22,16 @@ import hashlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..store.sqlite.log import EventLog
-    from ..store.webhooks import SummaryVersions, WebhookStore
+    from ..store.eventstore import EventStore
+    from ..store.stores import Stores
+    from ..store.webhooks import SummaryVersions
 
 
-def record_summary_changes(
-    log: EventLog, hooks: WebhookStore | None = None, until: int | None = None
-) -> int:
+def record_summary_changes(stores: Stores, until: int | None = None) -> int:
     """Store new summary versions; the caller holds the write transaction. Returns how
-    many were stored. `hooks` is the webhook store on `log` (built if not given);
-    `until`, the position the projections have reached, if known.
+    many were stored. `until` is the position the projections have reached, if known.
     """
-    from .subscriptions import store_of
-
-    store = store_of(log.conn if hooks is None else hooks)
+    store = stores.webhooks
     progress = store.progress()
     if until is not None and until <= progress:
         # No day changed after a position the projections have not passed (nor is
@@ -46,7 +42,6 @@ def record_summary_changes(
     stale = store.stale_days(progress)
     if not stale:
         return 0
-    from ..store.sqlite.timeline import SqliteTimeline
     from ..summary import build_day_summary
 
     stored = 0
@@ -55,13 +50,13 @@ def record_summary_changes(
         conference, day, changed_position = found.conference, found.day, found.changed_position
         after = _last_seen(store, conference, day, changed_position, found.checked)
         if after is None:  # nothing but the latest event can have changed it
-            summary = build_day_summary(SqliteTimeline(log.conn), conference, day)
+            summary = build_day_summary(stores.timeline, conference, day)
             stored += _store(store, conference, day, changed_position, summary)
         else:
             replays.setdefault(conference, []).append((day, after, changed_position))
         store.mark_checked(conference, day, changed_position)
     for conference, days in replays.items():
-        stored += _replay(log, store, conference, days)
+        stored += _replay(stores.events, store, conference, days)
     return stored
 
 
@@ -81,12 +76,10 @@ def _last_seen(
 
 
 def _replay(
-    log: EventLog, store: SummaryVersions, conference: str, days: list[tuple[int, int, int]]
+    log: EventStore, store: SummaryVersions, conference: str, days: list[tuple[int, int, int]]
 ) -> int:
     """Replay `conference` into memory; store a version of each (day, after, until) as it
     stood after every event in (after, until] that changed it while it was closed."""
-    from ..store.sqlite.driver import write_transaction
-    from ..store.sqlite.webhook_summaries import day_state
     from ..summary import build_day_summary
     from ..summary.history import PrivateTimeline
 
@@ -94,12 +87,12 @@ def _replay(
     seen: dict[int, int | None] = {day: None for day, _, _ in days}
     stored = 0
     # One transaction for the whole replay (in memory): no commit per event.
-    with PrivateTimeline() as past, write_transaction(past.conn):
+    with PrivateTimeline() as past, past.writing():
         for chunk in log.records(until=until, conference=conference):
             for record in chunk:
                 past.apply([record])
                 for day, after, last in days:
-                    state = day_state(past.conn, conference, day)
+                    state = past.day_state(conference, day)
                     if state is None or state[1] == seen[day]:
                         continue
                     closed_at, changed = state

@@ -745,6 +745,16 @@ class PrivateTimeline:
         self.projection.create(self.conn)
         self.timeline = SqliteTimeline(self.conn)
 
+    def writing(self) -> contextlib.AbstractContextManager[object]:
+        """One transaction for a whole replay (in memory: no commit per event)."""
+        return write_transaction(self.conn)
+
+    def day_state(self, conference: str, day: int) -> tuple[str | None, int] | None:
+        """(closed_at, changed_position) of the day as replayed so far, None if unseen."""
+        from .webhook_summaries import day_state
+
+        return day_state(self.conn, conference, day)
+
     def apply(self, records: list[Record]) -> None:
         copy_records(self.conn, records)
         self.projection.apply(self.conn, records)
