@@ -121,7 +121,7 @@ def describe(error: ValidationError) -> str:
         loc = [p if isinstance(p, str) and p.isprintable() else repr(p) for p in item["loc"]]
         if loc and loc[0] in EVENT_TYPES:  # the discriminator's tag: noise to a user
             loc = loc[1:]
-        where = "..".join(loc)
+        where = ".".join(loc)
         message = item["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
         if item["type"] == "extra_forbidden":
             message = "unknown field"
@@ -257,7 +257,7 @@ def _wire() -> Any:
             }
             models.append(
                 create_model(
-                    f"Wire_{name.replace('..', '_')}",
+                    f"Wire_{name.replace('.', '_')}",
                     __config__=ConfigDict(extra="forbid"),
                     **fields,
                 )

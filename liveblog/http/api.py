@@ -204,7 +204,7 @@ def create_app(
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         # Said in one line, never echoing the input (it may not even be valid UTF-8).
         problems = [
-            f"{'..'.join(str(p) for p in problem.get('loc', ()))}: {problem.get('msg', '')}"
+            f"{'.'.join(str(p) for p in problem.get('loc', ()))}: {problem.get('msg', '')}"
             for problem in exc.errors()[:5]
         ]
         return error(422, "invalid request: " + "; ".join(problems))

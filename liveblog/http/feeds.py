@@ -143,7 +143,7 @@ def inside(path: str, root: str) -> bool:
     if path != root and not path.startswith(root.rstrip(os.sep) + os.sep):
         return False
     relative = os.path.relpath(path, root)
-    return relative == ".." or not any(p.startswith("..") for p in relative.split(os.sep))
+    return relative == "." or not any(p.startswith(".") for p in relative.split(os.sep))
 
 
 def open_inside(path: str, root: str) -> int | None:
@@ -233,7 +233,7 @@ class FeedFiles:
     def _target(self, path: str) -> Path | None:
         relative = path[len(self.prefix) :]
         parts = [p for p in relative.split("/") if p]
-        if any(p.startswith("..") or "\\" in p or "\x00" in p for p in parts):
+        if any(p.startswith(".") or "\\" in p or "\x00" in p for p in parts):
             return None
         target = self.root.joinpath(*parts)
         # A name without a suffix may be a conference's folder: serve its index.
