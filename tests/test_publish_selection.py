@@ -432,7 +432,7 @@ def test_status_reads_the_publisher_state_with_bounded_output(
 def test_the_scheduler_audits_when_idle(
     db_path: Path, feeds: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from liveblog.scheduler.main import main as scheduler
+    from liveblog.scheduler import main as scheduler
     from liveblog.webhooks import DeliveryOptions
 
     monkeypatch.setattr(scheduler, "AUDIT_SECONDS", 0.3)

@@ -124,7 +124,7 @@ class Finished(Incomplete):
 
 def test_a_finished_type_passes_and_its_front_ends_derive() -> None:
     """Nothing but the model is needed for its draft fields and its CLI command."""
-    from liveblog.cli.main import main as cli_module
+    from liveblog.cli import main as cli_module
     from liveblog.service.drafts import draft_fields
 
     assert problems(Finished) == []
