@@ -124,7 +124,7 @@ class Projections:
 
         if self._runner is None:
             assert self.deliverer.log is not None, "use `async with Deliverer(...)`"
-            self._runner = runner_for(self.deliverer.log)
+            self._runner = runner_for(self.deliverer.log, self.deliverer.stores.projection_state)
         self._runner.catch_up()
         # The deliverer's connection stays at NORMAL (catch-up restores FULL).
         self.deliverer.hooks.relax_durability()

@@ -210,7 +210,7 @@ class Deliverer:
 
         if self._projections is None:
             assert self.log is not None
-            self._projections = runner_for(self.log)
+            self._projections = runner_for(self.log, self.stores.projection_state)
         return min(s.position for s in self._projections.status())
 
     @property
