@@ -38,6 +38,7 @@ from standardwebhooks.webhooks import WebhookVerificationError
 from liveblog.errors import InvalidWebhook, RefusedAddress
 from liveblog.store.sqlite import webhook_queue as sqlite_webhook_queue
 from liveblog.store.sqlite.log import EventLog
+from liveblog.store.sqlite.webhooks import SqliteWebhookStore
 from liveblog.webhooks import (
     DeliveryOptions,
     RetryPolicy,
@@ -781,7 +782,9 @@ def add_checked(db_path: Path, url: str, resolver: Rebinding, allow_private: boo
     assert asyncio.run(pin_address(parse_url(url), allow_private, resolver)) == "93.184.216.34"
     log = EventLog(db_path)  # the tables exist: the log was opened by the CLI already
     try:
-        sub = webhook_subscriptions.add(log.conn, url, allow_private=allow_private)
+        sub = webhook_subscriptions.add(
+            SqliteWebhookStore(log.conn), url, allow_private=allow_private
+        )
     finally:
         log.close()
     return sub.id
@@ -837,7 +840,9 @@ def test_a_host_with_a_dead_address_is_reached_through_its_next_one(
         resolver = fixed("127.0.0.2", "127.0.0.1")
         log = EventLog(db_path)
         try:
-            sub = webhook_subscriptions.add(log.conn, url, allow_private=True).id
+            sub = webhook_subscriptions.add(
+                SqliteWebhookStore(log.conn), url, allow_private=True
+            ).id
         finally:
             log.close()
         [position] = notes(invoke, "second address")
@@ -899,7 +904,9 @@ def test_https_is_verified_for_each_host_name_even_on_a_shared_address(
         try:
             a, b = (
                 webhook_subscriptions.add(
-                    log.conn, f"https://{name}:{receiver.port}/hook", allow_private=True
+                    SqliteWebhookStore(log.conn),
+                    f"https://{name}:{receiver.port}/hook",
+                    allow_private=True,
                 ).id
                 for name in ("a.test", "b.test")
             )

@@ -26,6 +26,7 @@ from test_hardening_store import run as run_readonly
 from liveblog.store.sqlite.driver import write_transaction
 from liveblog.store.sqlite.log import EventLog
 from liveblog.store.sqlite.schema import LATEST, QUEUE_DDL, _split
+from liveblog.store.sqlite.webhooks import SqliteWebhookStore
 from liveblog.webhooks import DeliveryOptions, RetryPolicy, parse_schedule
 from liveblog.webhooks import queue as webhook_queue
 from liveblog.webhooks import subscriptions as webhook_subscriptions
@@ -77,7 +78,7 @@ def recounted(conn: Any) -> dict[str, int]:
 
 def assert_kept_state_is_derived(conn: Any, now: float) -> None:
     """The heads, the counts and the due query equal what the deliveries say."""
-    kept_counts = {k: v for k, v in webhook_queue.backlog(conn).items()}
+    kept_counts = {k: v for k, v in webhook_queue.backlog(SqliteWebhookStore(conn)).items()}
     assert kept_counts == recounted(conn)
     heads = conn.execute(
         "SELECT subscription, delivery, due_at, active FROM webhook_queue_heads "
@@ -91,7 +92,7 @@ def assert_kept_state_is_derived(conn: Any, now: float) -> None:
     ).fetchall()
     assert heads == derived
     for moment in (0.0, now, now + 3600):
-        due = sorted(webhook_queue.due_subscriptions(conn, moment))
+        due = sorted(webhook_queue.due_subscriptions(SqliteWebhookStore(conn), moment))
         assert due == sorted(r[0] for r in conn.execute(OLD_DUE_SQL, (moment,)))
 
 
@@ -113,43 +114,44 @@ def test_the_kept_heads_and_counts_equal_the_deliveries_through_any_history(
     now = 1_000_000.0
     with EventLog(db_path) as log:
         conn = log.conn
+        hooks = SqliteWebhookStore(conn)
         head = log.head()
         with write_transaction(conn):
-            webhook_queue.fill_all(conn, head, now)
+            webhook_queue.fill_all(hooks, head, now)
         assert_kept_state_is_derived(conn, now)
         for _ in range(300):
             now += 1
-            alive = [s for s in webhook_subscriptions.all_subscriptions(conn)]
+            alive = [s for s in webhook_subscriptions.all_subscriptions(hooks)]
             if not alive:
                 break
             sub = rng.choice(alive)
             action = rng.random()
-            first = webhook_queue.head(conn, sub.id)
+            first = webhook_queue.head(hooks, sub.id)
             if action < 0.35 and first is not None:
-                webhook_queue.record_success(conn, first, 200)
+                webhook_queue.record_success(hooks, first, 200)
             elif action < 0.55 and first is not None:
                 retry = None if rng.random() < 0.3 else now + rng.choice([-5, 5, 60])
-                webhook_queue.record_failure(conn, first, status=500, error="no", retry_at=retry)
+                webhook_queue.record_failure(hooks, first, status=500, error="no", retry_at=retry)
             elif action < 0.6 and first is not None and sub.status == "active":
-                webhook_queue.record_gone(conn, first, 410, "gone")
+                webhook_queue.record_gone(hooks, first, 410, "gone")
             elif action < 0.7:
                 finished = [
                     d
-                    for d in webhook_queue.listing(conn, sub.id, limit=500)
+                    for d in webhook_queue.listing(hooks, sub.id, limit=500)
                     if d.status != "pending"
                 ]
                 if finished and sub.status == "active":
-                    webhook_queue.redeliver_one(conn, rng.choice(finished).id, now)
+                    webhook_queue.redeliver_one(hooks, rng.choice(finished).id, now)
             elif action < 0.75 and sub.status == "active":
-                webhook_queue.redeliver_since(conn, rng.randrange(head), sub.id)
+                webhook_queue.redeliver_since(hooks, rng.randrange(head), sub.id)
             elif action < 0.85:
                 state = "disabled" if sub.status == "active" else "active"
-                webhook_subscriptions.set_status(conn, sub.id, state, "by the test")
+                webhook_subscriptions.set_status(hooks, sub.id, state, "by the test")
             elif action < 0.87 and len(alive) > 1:
-                webhook_subscriptions.remove(conn, sub.id)
+                webhook_subscriptions.remove(hooks, sub.id)
             else:
                 with write_transaction(conn):
-                    webhook_queue.fill_all(conn, head, now)
+                    webhook_queue.fill_all(hooks, head, now)
             assert_kept_state_is_derived(conn, now)
 
 

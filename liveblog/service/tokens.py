@@ -21,7 +21,6 @@ from ..store.tokens import Holder, TokenInfo
 from .roles import REPORTER, ROLES, Role
 
 if TYPE_CHECKING:
-    from ..store.sqlite.driver import Connection
     from ..store.tokens import TokenStore
 
 __all__ = ["PREFIX", "Holder", "TokenInfo", "create", "digest", "holder_of", "listing", "revoke"]
@@ -33,35 +32,28 @@ def digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def _store(db: TokenStore | Connection) -> TokenStore:
-    # Transitional: the service and the API still pass the log's connection.
-    from ..store.sqlite.tokens import token_store
-
-    return token_store(db)
-
-
-def create(db: TokenStore | Connection, name: str, role: Role = REPORTER) -> str:
+def create(db: TokenStore, name: str, role: Role = REPORTER) -> str:
     """A new token posting as reporter `name`; refused while `name` has one."""
     if role not in ROLES:
         raise InvalidEvent(f"unknown role {role!r}: one of {', '.join(ROLES)}")
     token = PREFIX + secrets.token_urlsafe(32)
     created_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    if not _store(db).add(name, digest(token), created_at, role):
+    if not db.add(name, digest(token), created_at, role):
         raise RefusedCommand(f"{name!r} already has a token: `liveblog token revoke {name}` first")
     return token
 
 
-def listing(db: TokenStore | Connection) -> list[TokenInfo]:
-    return _store(db).tokens()
+def listing(db: TokenStore) -> list[TokenInfo]:
+    return db.tokens()
 
 
-def revoke(db: TokenStore | Connection, name: str) -> None:
-    if not _store(db).remove(name):
+def revoke(db: TokenStore, name: str) -> None:
+    if not db.remove(name):
         raise NotFound(f"{name!r} has no token (see `liveblog token list`)")
 
 
-def holder_of(db: TokenStore | Connection, token: str) -> Holder | None:
+def holder_of(db: TokenStore, token: str) -> Holder | None:
     """Who a presented token posts as, or None if it is unknown or revoked."""
     if not token.startswith(PREFIX):
         return None
-    return _store(db).holder(digest(token))
+    return db.holder(digest(token))

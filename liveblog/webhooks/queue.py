@@ -22,10 +22,9 @@ from .model import (
     SummaryVersion,
     ordered,
 )
-from .subscriptions import all_subscriptions, get, store_of
+from .subscriptions import all_subscriptions, get
 
 if TYPE_CHECKING:
-    from ..store.sqlite.driver import Connection
     from ..store.webhooks import WebhookStore
 
 __all__ = ["WINDOW", "Delivery"]
@@ -37,14 +36,14 @@ def _now_text() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
 
 
-def fill(db: WebhookStore | Connection, subscription: Subscription, until: int, now: float) -> int:
+def fill(db: WebhookStore, subscription: Subscription, until: int, now: float) -> int:
     """Queue `subscription`'s messages after its cursor, up to log position `until`,
     keeping at most WINDOW pending. Returns how many were queued. The caller holds the
     write transaction (the cursor moves with the rows).
 
     A subscription that reaches the deliverer's progress follows it from then on; one
     whose window filled up keeps its own cursor (it is filled again as it drains)."""
-    store = store_of(db)
+    store = db
     progress = store.progress()
     if subscription.cursor >= until:
         if subscription.cursor >= progress and not subscription.follows:
@@ -85,12 +84,12 @@ def _summary_id(version: SummaryVersion) -> str:
     return f"msg_summary_{version.conference}_{version.day}_{version.position}"
 
 
-def prepared_position(db: WebhookStore | Connection) -> int:
+def prepared_position(db: WebhookStore) -> int:
     """The log position the deliverer has prepared through."""
-    return store_of(db).progress()
+    return db.progress()
 
 
-def fill_all(db: WebhookStore | Connection, until: int, now: float) -> int:
+def fill_all(db: WebhookStore, until: int, now: float) -> int:
     """Queue every active subscription's new messages, up to log position `until`, and
     move the deliverer's progress there.
 
@@ -100,7 +99,7 @@ def fill_all(db: WebhookStore | Connection, until: int, now: float) -> int:
     subscriptions with a cursor of their own (new, re-enabled, moved back, or with a
     full window). A follower none of the new messages is for is not read at all: its
     cursor moves with the progress."""
-    store = store_of(db)
+    store = db
     with store.writing():
         progress = store.progress()
         chosen = store.own_cursors()
@@ -126,29 +125,29 @@ def _concerned_followers(store: WebhookStore, after: int, until: int) -> list[Su
     return chosen
 
 
-def head(db: WebhookStore | Connection, subscription: str) -> Delivery | None:
+def head(db: WebhookStore, subscription: str) -> Delivery | None:
     """The subscription's oldest pending delivery: the only one that may be sent."""
-    return store_of(db).head(subscription)
+    return db.head(subscription)
 
 
-def due_subscriptions(db: WebhookStore | Connection, now: float) -> list[str]:
+def due_subscriptions(db: WebhookStore, now: float) -> list[str]:
     """Active subscriptions whose head delivery may be sent now: the store keeps the
     heads by due time, so a tick reads only the heads that are due."""
-    return store_of(db).due(now)
+    return db.due(now)
 
 
 # An attempt's outcome is written only to a delivery still pending: one that
 # `redeliver --since` cancelled while the attempt was out stays cancelled.
 
 
-def record_success(db: WebhookStore | Connection, delivery: Delivery, status: int) -> None:
-    store = store_of(db)
+def record_success(db: WebhookStore, delivery: Delivery, status: int) -> None:
+    store = db
     with store.writing():
         store.record_delivered(delivery.id, status, _now_text())
 
 
 def record_failure(
-    db: WebhookStore | Connection,
+    db: WebhookStore,
     delivery: Delivery,
     *,
     status: int | None,
@@ -156,7 +155,7 @@ def record_failure(
     retry_at: float | None,
 ) -> None:
     """A failed attempt: retried at `retry_at`, or dead-lettered when it is None."""
-    store = store_of(db)
+    store = db
     stamp = _now_text()
     with store.writing():
         if retry_at is None:
@@ -167,37 +166,35 @@ def record_failure(
             )
 
 
-def record_gone(
-    db: WebhookStore | Connection, delivery: Delivery, status: int, reason: str
-) -> None:
+def record_gone(db: WebhookStore, delivery: Delivery, status: int, reason: str) -> None:
     """410 Gone: the subscription is disabled; its queue waits for `webhook enable`."""
-    store = store_of(db)
+    store = db
     with store.writing():
         store.record_gone(delivery.id, delivery.subscription, status, reason, _now_text())
 
 
 def listing(
-    db: WebhookStore | Connection,
+    db: WebhookStore,
     subscription: str | None = None,
     *,
     status: str | None = None,
     limit: int = 50,
 ) -> list[Delivery]:
     """The newest deliveries (of one subscription, in one status), newest first."""
-    store = store_of(db)
+    store = db
     chosen = None if subscription is None else get(store, subscription).id
     return store.deliveries(chosen, status, limit)
 
 
-def backlog(db: WebhookStore | Connection) -> dict[str, int]:
+def backlog(db: WebhookStore) -> dict[str, int]:
     """Deliveries by status (for `status`): the counts the store keeps."""
-    return store_of(db).counts()
+    return db.counts()
 
 
-def verify_queue_state(db: WebhookStore | Connection) -> tuple[bool, str]:
+def verify_queue_state(db: WebhookStore) -> tuple[bool, str]:
     """For `liveblog verify`: whether the kept heads and counts say what the deliveries
     say (one pass over the delivery history), in one line."""
-    state: QueueState = store_of(db).queue_state()
+    state: QueueState = db.queue_state()
     if not state.deliveries:
         return True, "webhook queues: no deliveries"
     if state.kept is None:
@@ -213,10 +210,10 @@ def verify_queue_state(db: WebhookStore | Connection) -> tuple[bool, str]:
     return True, f"webhook queues: heads and counts match the {total} deliveries"
 
 
-def redeliver_one(db: WebhookStore | Connection, delivery_id: int, now: float) -> Delivery:
+def redeliver_one(db: WebhookStore, delivery_id: int, now: float) -> Delivery:
     """Queue delivery `delivery_id` again, as a new delivery at the end of its queue
     (same message id, so a receiver that got it already can tell)."""
-    store = store_of(db)
+    store = db
     with store.writing():
         old = store.delivery(delivery_id)
         if old is None:
@@ -228,12 +225,12 @@ def redeliver_one(db: WebhookStore | Connection, delivery_id: int, now: float) -
 
 
 def redeliver_since(
-    db: WebhookStore | Connection, position: int, subscription: str | None = None
+    db: WebhookStore, position: int, subscription: str | None = None
 ) -> list[Subscription]:
     """Send every message after log `position` again: each chosen subscription's cursor
     moves back to `position` and its pending deliveries past it are cancelled (they
     are queued again, in order, with everything else)."""
-    store = store_of(db)
+    store = db
     with store.writing():
         chosen = (
             [get(store, subscription)]

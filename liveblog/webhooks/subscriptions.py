@@ -24,23 +24,12 @@ from .model import MESSAGE_TYPES, SUMMARY_TYPES, NewSubscription, Subscription, 
 from .signing import new_secret, secret_key
 
 if TYPE_CHECKING:
-    from ..store.sqlite.driver import Connection
     from ..store.webhooks import SubscriptionStore, WebhookStore
     from .secretkey import Keyring
 
 __all__ = ["MESSAGE_TYPES", "SUMMARY_TYPES", "Subscription", "matching_types"]
 
 _SLUG = re.compile(SLUG_PATTERN)
-
-
-def store_of(db: WebhookStore | Connection) -> WebhookStore:
-    """The webhook store to use: `db` itself, or the SQLite one on a connection.
-
-    Transitional: liveblog.service.facade and liveblog.http.api still pass the log's connection;
-    once they pass a store object this goes (the lead's merge)."""
-    from ..store.sqlite.webhooks import webhook_store
-
-    return webhook_store(db)
 
 
 def check(
@@ -67,7 +56,7 @@ def check(
 
 
 def add(
-    db: WebhookStore | Connection,
+    db: WebhookStore,
     url: str,
     *,
     events: Iterable[str] = (),
@@ -83,7 +72,7 @@ def add(
     Only the secret sealed under `keyring` (default: the database's) is stored; the
     subscription returned carries the clear one, to be shown once.
     """
-    store = store_of(db)
+    store = db
     filters = check(url, events, conference, secret, since)
     if secret is None:
         secret = new_secret()
@@ -110,25 +99,23 @@ def add(
     return replace(get(store, subscription_id), secret=secret)
 
 
-def all_subscriptions(
-    db: WebhookStore | Connection, *, active_only: bool = False
-) -> list[Subscription]:
-    return store_of(db).subscriptions(active_only=active_only)
+def all_subscriptions(db: WebhookStore, *, active_only: bool = False) -> list[Subscription]:
+    return db.subscriptions(active_only=active_only)
 
 
-def any_active(db: WebhookStore | Connection) -> bool:
-    return store_of(db).any_active()
+def any_active(db: WebhookStore) -> bool:
+    return db.any_active()
 
 
-def totals(db: WebhookStore | Connection, head: int) -> dict[str, int]:
+def totals(db: WebhookStore, head: int) -> dict[str, int]:
     """For `status`: how many subscriptions, how many active, and the log events their
     queues have not reached yet (an upper bound: filters apply)."""
-    return store_of(db).totals(head)
+    return db.totals(head)
 
 
-def get(db: WebhookStore | Connection, ref: str) -> Subscription:
+def get(db: WebhookStore, ref: str) -> Subscription:
     """The subscription with id `ref`, or the only one whose id starts with it."""
-    store = store_of(db)
+    store = db
     exact = store.subscription(ref)
     if exact is not None:
         return exact
@@ -141,20 +128,18 @@ def get(db: WebhookStore | Connection, ref: str) -> Subscription:
     return found[0]
 
 
-def remove(db: WebhookStore | Connection, ref: str) -> Subscription:
+def remove(db: WebhookStore, ref: str) -> Subscription:
     """Delete a subscription and its delivery history."""
-    store = store_of(db)
+    store = db
     with store.writing():
         subscription = get(store, ref)
         store.delete_subscription(subscription.id)
     return subscription
 
 
-def set_status(
-    db: WebhookStore | Connection, ref: str, status: str, reason: str | None = None
-) -> Subscription:
+def set_status(db: WebhookStore, ref: str, status: str, reason: str | None = None) -> Subscription:
     """Disable (with a reason) or re-enable a subscription; its queue is kept."""
-    store = store_of(db)
+    store = db
     with store.writing():
         subscription = get(store, ref)
         if subscription.status == status and status == "active":
@@ -166,11 +151,11 @@ def set_status(
 # -- secrets at rest (the key: liveblog.webhooks.secretkey) -------------------------------------
 
 
-def keyring_for(db: WebhookStore | Connection) -> Keyring:
+def keyring_for(db: WebhookStore) -> Keyring:
     """The keys of the database the store keeps (its key file lies beside it)."""
     from .secretkey import Keyring
 
-    return Keyring(str(store_of(db).database_path()))
+    return Keyring(str(db.database_path()))
 
 
 def _stored_key_ids(store: SubscriptionStore) -> set[str]:
@@ -179,7 +164,7 @@ def _stored_key_ids(store: SubscriptionStore) -> set[str]:
     return {sealed_key_id(s) for _, s in store.sealed_secrets() if is_sealed(s)}
 
 
-def check_secrets(db: WebhookStore | Connection, keyring: Keyring) -> int:
+def check_secrets(db: WebhookStore, keyring: Keyring) -> int:
     """Open every active subscription's secret (what `run` and `serve` will sign with);
     raise the one-line SecretKeyError of the first that does not open."""
     active = all_subscriptions(db, active_only=True)
@@ -188,10 +173,10 @@ def check_secrets(db: WebhookStore | Connection, keyring: Keyring) -> int:
     return len(active)
 
 
-def verify_secrets(db: WebhookStore | Connection, keyring: Keyring) -> tuple[bool, str]:
+def verify_secrets(db: WebhookStore, keyring: Keyring) -> tuple[bool, str]:
     """For `liveblog verify`: whether every active subscription's secret opens with the
     key (a restored backup needs the key it was made under), said in one line."""
-    store = store_of(db)
+    store = db
     if not store.keeps_subscriptions():
         return True, "webhook secrets: no subscriptions"
     from ..errors import SecretKeyError
@@ -205,12 +190,12 @@ def verify_secrets(db: WebhookStore | Connection, keyring: Keyring) -> tuple[boo
     return True, f"webhook secrets: all {opened} active subscriptions' secrets open with the key"
 
 
-def seal_clear_secrets(db: WebhookStore | Connection, keyring: Keyring) -> int:
+def seal_clear_secrets(db: WebhookStore, keyring: Keyring) -> int:
     """Encrypt the secrets an older release stored in clear (inside the caller's
     transaction); the key file is created if need be. Returns how many."""
     from .secretkey import is_sealed
 
-    store = store_of(db)
+    store = db
     clear = [(id_, s) for id_, s in store.sealed_secrets() if not is_sealed(s)]
     if not clear:
         return 0
@@ -219,7 +204,7 @@ def seal_clear_secrets(db: WebhookStore | Connection, keyring: Keyring) -> int:
     return len(clear)
 
 
-def rotate_key(db: WebhookStore | Connection, keyring: Keyring) -> tuple[int, str]:
+def rotate_key(db: WebhookStore, keyring: Keyring) -> tuple[int, str]:
     """Re-encrypt every secret under a new key; returns (how many, the new key's id).
 
     Key file: a new key is put first in the file, beside the old ones; every secret is
@@ -230,7 +215,7 @@ def rotate_key(db: WebhookStore | Connection, keyring: Keyring) -> tuple[int, st
     """
     from .secretkey import key_id, new_key
 
-    store = store_of(db)
+    store = db
     with store.writing():
         keyring.reload()
         stored = store.sealed_secrets()

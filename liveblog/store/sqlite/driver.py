@@ -34,12 +34,6 @@ BUSY_TIMEOUT_MS = 30_000
 # The driver's own classes: only this module catches them (see `mapped`).
 _DriverFailure = (sqlite3.Error, sqlite3.Warning)
 
-# The names code outside this module used before the mapping; they now mean the
-# project's classes. Kept only so that a branch still importing them merges.
-DatabaseError = DriverError
-OperationalError = StoreUnavailable
-IntegrityError = StoreRefused
-
 if sqlite3.sqlite_version_info < MINIMUM_SQLITE:  # pragma: no cover
     raise ImportError(
         f"liveblog needs SQLite >= {'.'.join(map(str, MINIMUM_SQLITE))}, "

@@ -321,10 +321,12 @@ def _m003_encrypt_webhook_secrets(db: Any) -> None:
     """Secrets stored in clear by an older release are encrypted (liveblog.webhooks.secretkey);
     the key file is created beside the database only if there is one to encrypt."""
     from ...webhooks.subscriptions import keyring_for, seal_clear_secrets
+    from .webhooks import SqliteWebhookStore
 
     conn = Connection(db.conn)
     ensure_config_tables(conn)
-    seal_clear_secrets(conn, keyring_for(conn))
+    hooks = SqliteWebhookStore(conn)
+    seal_clear_secrets(hooks, keyring_for(hooks))
 
 
 def _m004_token_roles(db: Any) -> None:

@@ -4,7 +4,7 @@ liveblog.store.sqlite.schema), on the event store's connection."""
 from __future__ import annotations
 
 from ...service.roles import EDITOR, REPORTER, Role
-from ..tokens import Holder, TokenInfo, TokenStore
+from ..tokens import Holder, TokenInfo
 from .driver import Connection, write_transaction
 
 
@@ -46,11 +46,3 @@ class SqliteTokenStore:
             "SELECT name, role FROM api_tokens WHERE digest = ?", (digest,)
         ).fetchone()
         return None if row is None else Holder(str(row[0]), _role(row[1]))
-
-
-def token_store(db: TokenStore | Connection) -> TokenStore:
-    """`db` as a token store: a store as it is, a connection wrapped.
-
-    Transitional: liveblog.service.facade and liveblog.http.api still pass the log's connection;
-    once they pass a store object this goes (the lead's merge)."""
-    return SqliteTokenStore(db) if isinstance(db, Connection) else db

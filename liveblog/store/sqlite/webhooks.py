@@ -12,16 +12,13 @@ import contextlib
 import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ...webhooks.model import NewSubscription, Subscription
 from .driver import Connection, write_transaction
 from .schema import has_queue_state
 from .webhook_queue import CURSOR, PROGRESS, SqliteDeliveryQueue
 from .webhook_summaries import SqliteSummaryVersions
-
-if TYPE_CHECKING:
-    from ..webhooks import WebhookStore
 
 _COLUMNS = "id, url, events, conference, secret, allow_private, status, status_reason, cursor"
 _SELECT_COLUMNS = _COLUMNS.replace("cursor", CURSOR) + ", follows"
@@ -44,7 +41,7 @@ def subscription_from_row(row: Iterable[object]) -> Subscription:
     )
 
 
-__all__ = ["CURSOR", "PROGRESS", "SqliteWebhookStore", "subscription_from_row", "webhook_store"]
+__all__ = ["CURSOR", "PROGRESS", "SqliteWebhookStore", "subscription_from_row"]
 
 
 class SqliteWebhookStore(SqliteDeliveryQueue, SqliteSummaryVersions):
@@ -167,11 +164,3 @@ class SqliteWebhookStore(SqliteDeliveryQueue, SqliteSummaryVersions):
             self.conn.execute(
                 "UPDATE webhook_subscriptions SET secret = ? WHERE id = ?", (sealed, id_)
             )
-
-
-def webhook_store(db: WebhookStore | Connection) -> WebhookStore:
-    """`db` as a webhook store: a store is returned as it is, a connection wrapped.
-
-    Transitional: liveblog.service.facade and liveblog.http.api still pass the log's connection
-    (helper "front" owns them); once they pass store objects this goes."""
-    return SqliteWebhookStore(db) if isinstance(db, Connection) else db
