@@ -42,9 +42,9 @@ def ensure_open_day(service: Liveblog) -> None:
     """Open the next day if the log happens to end just after a day.closed."""
     context = ctx.current(service.log, service.author, synthetic.CONFERENCE)
     if context.day is None:
-        last = service.log.query(
+        last = service.log.conn.execute(
             "SELECT max(json_extract(data, '$.number')) FROM events WHERE type = 'day.opened'"
-        )[0][0]
+        ).fetchall()[0][0]
         service.open_day(int(last or 0) + 1)
 
 

@@ -128,9 +128,9 @@ def fresh_open_day(service: Liveblog, options: PublishOptions) -> None:
     """End the synthetic log in a new open day of OPEN_DAY_ENTRIES notes, published."""
     ensure_open_day(service)
     service.close_day()
-    last_day = service.log.query(
+    last_day = service.log.conn.execute(
         "SELECT max(json_extract(data, '$.number')) FROM events WHERE type = 'day.opened'"
-    )[0][0]
+    ).fetchall()[0][0]
     service.open_day(int(last_day) + 1)
     for i in range(OPEN_DAY_ENTRIES):
         service.note(f"Same open day, note {i}: words said at the conference.")
@@ -202,9 +202,9 @@ def prepared(case: Case) -> SetUp:
                 case.reshape(service, options)
             events = service.log.head()
             conferences = int(
-                service.log.query("SELECT count(*) FROM events WHERE type = 'conference.opened'")[
-                    0
-                ][0]
+                service.log.conn.execute(
+                    "SELECT count(*) FROM events WHERE type = 'conference.opened'"
+                ).fetchall()[0][0]
             )
         saved = {
             "events": events,

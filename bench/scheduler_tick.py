@@ -174,10 +174,10 @@ def subscribe(side: Side, ports: list[int], refused: int) -> None:
     with Liveblog(side.db, many.AUTHOR) as service:
         log = service.log
         ends = dict(
-            log.query(
+            log.conn.execute(
                 "SELECT conference, max(position) FROM events GROUP BY conference "
                 "ORDER BY conference"
-            )
+            ).fetchall()
         )
         head = log.head()
         others = sorted(c for c in ends if c != many.OPEN_CONFERENCE)

@@ -292,7 +292,7 @@ def test_timeline_keeps_current_text_retraction_and_edit_history(db_path: Path) 
     (fix,) = lb.correct(note, text="note 1, corrected", at="2011-06-09T10:00")
     (fix2,) = bob.correct(note, text="note 1, corrected again", at="2011-06-09T10:05")
     (gone,) = bob.retract(note, reason="duplicate", at="2011-06-09T10:10")
-    talk = lb.log.query("SELECT id FROM events WHERE type = 'talk.started'")[0][0]
+    talk = lb.log.conn.execute("SELECT id FROM events WHERE type = 'talk.started'").fetchall()[0][0]
     (rename,) = lb.correct(talk, speaker="Andrew Burns", at="2011-06-09T10:15")
     lb.catch_up()
     bob.close()
@@ -385,10 +385,10 @@ def test_a_dropped_timeline_table_is_rebuilt_on_the_next_catch_up(db_path: Path)
 
 
 def last_entry_id(lb: Liveblog) -> str:
-    rows = lb.log.query(
+    rows = lb.log.conn.execute(
         "SELECT id FROM events WHERE type IN ('note.posted', 'quote.captured') "
         "ORDER BY position DESC LIMIT 1"
-    )
+    ).fetchall()
     return str(rows[0][0])
 
 
@@ -793,12 +793,12 @@ def perform(lb: Liveblog, op: Op, at: str, entries: list[tuple[str, str]]) -> No
     """Run one reporting operation as `lb`'s author; remember the entries it made."""
     events: list[Any] = []
     if op.kind == "next_day":
-        if lb.log.query("SELECT 1 FROM events WHERE type = 'day.opened'"):
+        if lb.log.conn.execute("SELECT 1 FROM events WHERE type = 'day.opened'").fetchall():
             with contextlib.suppress(LiveblogError):  # no day open
                 lb.close_day(at=at)
-        last = lb.log.query(
+        last = lb.log.conn.execute(
             "SELECT max(json_extract(data, '$.number')) FROM events WHERE type = 'day.opened'"
-        )[0][0]
+        ).fetchall()[0][0]
         events = lb.open_day((last or 0) + 1, at=at)
     elif op.kind == "session":
         hosts = [op.name] if op.other is None else [op.name, op.other]
@@ -901,7 +901,7 @@ def test_rebuild_from_zero_equals_catch_up_after_every_operation(
             assert snapshot(ann.log.conn) == incremental
 
             # `--as-of` the last moment replays the log elsewhere: the same summary.
-            last = ann.log.query("SELECT max(recorded_at) FROM events")[0][0]
+            last = ann.log.conn.execute("SELECT max(recorded_at) FROM events").fetchall()[0][0]
             for day, (as_json, _html) in rendered.items():
                 assert ann.summary(day, fmt="json", as_of=last) == as_json
         finally:

@@ -102,7 +102,7 @@ class Reading(ServicePart):
         found = self.summary_conference(conference)
         if as_of is not None:
             moment = parse_at(as_of, zone(found.opened.timezone))
-            data = summary_as_of(self.log, self.stores.timeline, found.slug, day, moment)
+            data = summary_as_of(self.log, found.slug, day, moment)
         elif self.log.readonly and not self.projections.current():
             # The projection cannot be brought up to date here: replay the log privately.
             data = summary_replayed(self.log, found.slug, day)

@@ -8,38 +8,19 @@ the summary from it. The live projection is not touched.
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
-from ..errors import InvalidEvent, NotFound
-from ..store import EventLog
+from ..errors import NotFound
 from ..store.sqlite.timeline import PrivateTimeline
-from ..store.timeline import Timeline
 from .model import Node, build_day_summary
 
-__all__ = ["PrivateTimeline", "position_at", "summary_as_of", "summary_replayed"]
+if TYPE_CHECKING:
+    from ..store.eventstore import EventStore
+
+__all__ = ["PrivateTimeline", "summary_as_of", "summary_replayed"]
 
 
-def position_at(timeline: Timeline, moment: dt.datetime) -> int:
-    """The last position recorded at or before `moment` (0 if none).
-
-    `recorded_at` is assigned under the write lock, so it grows with position; a binary
-    search by position costs O(log n) lookups instead of a scan.
-    """
-    try:
-        stamp = moment.astimezone(dt.UTC).isoformat(timespec="microseconds")
-    except OverflowError:
-        raise InvalidEvent(f"--as-of {moment.isoformat()} is out of range") from None
-    low, high = 0, timeline.head()
-    while low < high:
-        middle = (low + high + 1) // 2
-        recorded = timeline.recorded_at(middle)
-        if recorded is not None and recorded <= stamp:
-            low = middle
-        else:
-            high = middle - 1
-    return low
-
-
-def summary_replayed(log: EventLog, conference: str, day: int, until: int | None = None) -> Node:
+def summary_replayed(log: EventStore, conference: str, day: int, until: int | None = None) -> Node:
     """The summary from a private replay of the log up to `until` (default: all of it):
     for a reader that cannot bring the live projection up to date (a read-only log)."""
     with PrivateTimeline() as past:
@@ -48,12 +29,10 @@ def summary_replayed(log: EventLog, conference: str, day: int, until: int | None
         return build_day_summary(past.timeline, conference, day)
 
 
-def summary_as_of(
-    log: EventLog, timeline: Timeline, conference: str, day: int, moment: dt.datetime
-) -> Node:
-    """The summary of that day as `log` held it at `moment` (`timeline` says when each
-    position was recorded)."""
-    until = position_at(timeline, moment)
+def summary_as_of(log: EventStore, conference: str, day: int, moment: dt.datetime) -> Node:
+    """The summary of that day as `log` held it at `moment` (the log records when it
+    stored each position: `position_at`)."""
+    until = log.position_at(moment)
     try:
         return summary_replayed(log, conference, day, until)
     except NotFound:

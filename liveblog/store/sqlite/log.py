@@ -428,25 +428,6 @@ class EventLog:
 
     # -- SQLite only (benches, tests, modules not yet behind a protocol) --------------
 
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        """Read-only SQL on this file. Not part of EventStore: code outside store/
-        asks the protocols' typed queries instead."""
-        return list(self.conn.execute(sql, params).fetchall())
-
-    def events_where(
-        self,
-        where: str,
-        params: Sequence[Any] = (),
-        *,
-        order: str = "position",
-        limit: int | None = None,
-    ) -> list[Event]:
-        """Events by a SQL condition. Not part of EventStore (see `query`)."""
-        sql = f"SELECT {_COLUMNS} FROM events WHERE {where} ORDER BY {order}"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        return [row_to_event(r) for r in self.conn.execute(sql, params).fetchall()]
-
     # -- the unit of work and the change signal ----------------------------------------
 
     def writing(self) -> AbstractContextManager[Connection]:
@@ -462,8 +443,6 @@ class EventLog:
     def change_mark(self) -> int:
         """`PRAGMA data_version`: moves whenever another connection commits."""
         return int(self.conn.execute("PRAGMA data_version").fetchone()[0])
-
-    data_version = change_mark  # the name the deliverer and `log --follow` call
 
 
 SqliteEventStore = EventLog
