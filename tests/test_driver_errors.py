@@ -115,3 +115,31 @@ def test_the_cli_says_database_error_in_the_drivers_words() -> None:
     with pytest.raises(click.ClickException) as refused, user_errors():
         raise StoreError("a refusal of the store itself")
     assert refused.value.message == "a refusal of the store itself"
+
+
+def test_an_import_words_a_database_failure_as_before_and_its_own_with_the_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A DriverError is a LiveblogError, but an import names its source only for the
+    errors that are the file's: a busy database reads `database error: …` as it did."""
+    from liveblog.errors import InvalidEvent
+    from liveblog.service.facade import Liveblog
+    from liveblog.service.importing import ParsedImport
+
+    with Liveblog(tmp_path / "events.db", "Ada") as blog:
+        parsed = ParsedImport(source="day.jsonl", events=[], line_of={})
+
+        def busy(events: object) -> None:
+            raise StoreBusy("database is locked")
+
+        monkeypatch.setattr(blog.log, "append", busy)
+        with pytest.raises(StoreBusy) as caught:
+            blog.import_parsed(parsed)
+        assert str(caught.value) == "database is locked"
+
+        def refused(events: object) -> None:
+            raise InvalidEvent("not this one")
+
+        monkeypatch.setattr(blog.log, "append", refused)
+        with pytest.raises(InvalidEvent, match=r"^day\.jsonl: not this one$"):
+            blog.import_parsed(parsed)

@@ -247,6 +247,8 @@ def create_app(
                         at=draft.at,
                         data=draft.data,
                     )
+                except DriverError:
+                    raise  # the database's failure, not this draft's: no draft prefix
                 except LiveblogError as exc:
                     if len(drafts) > 1:
                         exc.args = (f"draft {index + 1} ({draft.id}): {exc}",)

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..domain.envelope import Event, from_export_line
-from ..errors import ConflictingEvent, InvalidEvent, LiveblogError
+from ..errors import ConflictingEvent, DriverError, InvalidEvent, LiveblogError
 from ..store import Appended
 from .base import ServicePart
 
@@ -65,6 +65,8 @@ class Importing(ServicePart):
         except ConflictingEvent as exc:
             exc.args = (f"{source}:{line_of.get(exc.event_id, '?')}: {exc}",)
             raise
+        except DriverError:
+            raise  # the database's own failure: worded by the front end, not the source's
         except LiveblogError as exc:
             exc.args = (f"{source}: {exc}",)
             raise

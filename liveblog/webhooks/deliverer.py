@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
-from ..errors import LiveblogError, NotFound, RefusedAddress
+from ..errors import DriverError, LiveblogError, NotFound, RefusedAddress
 from ..store.factory import open_sqlite, stores_on
 from ..store.sqlite.log import EventLog
 from . import queue
@@ -284,6 +284,8 @@ class Deliverer:
             return None
         try:
             body: bytes | LiveblogError = self.payloads.body(delivery)
+        except DriverError:
+            raise  # the database failing is the scheduler's to report, not a failed attempt
         except LiveblogError as exc:  # e.g. a row of the log edited by hand
             body = exc
         return subscription, delivery, body
