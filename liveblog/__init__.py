@@ -7,9 +7,15 @@ The public API, for code that embeds liveblog rather than calling its CLI:
         blog.note("The room is full")
         print(blog.summary(2, fmt="markdown"))
 
+The service by audience, for a front end that needs one part: `Reporter` (the protocol
+the local `ReportingService` and the remote CLI implement), `Importing`, `Reading`,
+`Administration`; `Liveblog` composes them all.
+
 Storage is reached through protocols (`EventStore` and its parts, see
-`liveblog.store.eventstore`) and opened by `open_store(--db value)`; the SQLite classes
-stay in `liveblog.store.sqlite`. Every error is in `liveblog.errors` (one tree).
+`liveblog.store.eventstore`; the sub-stores `Timeline`, `ProjectionState`,
+`PublishState`, `WebhookStore`, `TokenStore`, gathered by `Stores`) and opened by
+`open_store(--db value)` / `open_stores(--db value)`; the SQLite classes stay in
+`liveblog.store.sqlite`. Every error is in `liveblog.errors` (one tree).
 
 Names are imported on first use, so `import liveblog` stays cheap for the CLI.
 """
@@ -60,15 +66,41 @@ if TYPE_CHECKING:
         VersionConflict,
     )
     from .projections import ProjectionRunner
+    from .service.administration import Administration
     from .service.facade import Liveblog
+    from .service.importing import Importing
+    from .service.reading import Reading
+    from .service.reporting import Reporter, ReportingService
     from .store import (
         Appended,
         ChangeSignal,
+        ClosedDay,
+        Conference,
         ContextQueries,
+        Day,
+        DeliveryQueue,
+        Edit,
         EventStore,
+        FileRecord,
+        Holder,
+        OriginalEntry,
+        ProjectionState,
+        Published,
+        PublishState,
         Record,
+        Stores,
+        SubscriptionStore,
+        SummaryVersions,
+        Target,
+        Timeline,
+        TimelineEntry,
+        TokenInfo,
+        TokenStore,
+        Tombstone,
         UnitOfWork,
+        WebhookStore,
         open_store,
+        open_stores,
     )
 
 _ERRORS = (
@@ -110,12 +142,41 @@ _ERRORS = (
 _STORE = (
     "Appended",
     "ChangeSignal",
+    "ClosedDay",
+    "Conference",
     "ContextQueries",
+    "Day",
+    "DeliveryQueue",
+    "Edit",
     "EventStore",
+    "FileRecord",
+    "Holder",
+    "OriginalEntry",
+    "ProjectionState",
+    "PublishState",
+    "Published",
     "Record",
+    "Stores",
+    "SubscriptionStore",
+    "SummaryVersions",
+    "Target",
+    "Timeline",
+    "TimelineEntry",
+    "TokenInfo",
+    "TokenStore",
+    "Tombstone",
     "UnitOfWork",
+    "WebhookStore",
     "open_store",
+    "open_stores",
 )
+_SERVICE = {
+    "Reporter": ".service.reporting",
+    "ReportingService": ".service.reporting",
+    "Reading": ".service.reading",
+    "Importing": ".service.importing",
+    "Administration": ".service.administration",
+}
 
 _WHERE = {
     "Liveblog": ".service.facade",
@@ -124,24 +185,34 @@ _WHERE = {
     "from_export": ".domain.envelope",
     "EventData": ".domain.events",
     "EVENT_TYPES": ".domain.events",
+    **_SERVICE,
     **{name: ".store" for name in _STORE},
     **{name: ".errors" for name in _ERRORS},
 }
 
 __all__ = [
     "EVENT_TYPES",
+    "Administration",
     "AmbiguousId",
     "Appended",
     "ChangeSignal",
+    "ClosedDay",
+    "Conference",
     "ConflictingEvent",
     "ContextError",
     "ContextQueries",
+    "Day",
+    "DeliveryQueue",
     "DriverError",
+    "Edit",
     "Event",
     "EventData",
     "EventStore",
     "FeedsDirError",
+    "FileRecord",
     "Forbidden",
+    "Holder",
+    "Importing",
     "InvalidEvent",
     "InvalidWebhook",
     "Liveblog",
@@ -150,11 +221,18 @@ __all__ = [
     "NewerSchemaVersion",
     "NotFound",
     "NotOurDatabase",
+    "OriginalEntry",
     "ProjectionRunner",
+    "ProjectionState",
+    "PublishState",
+    "Published",
     "ReadOnlyDatabase",
+    "Reading",
     "Record",
     "RefusedAddress",
     "RefusedCommand",
+    "Reporter",
+    "ReportingService",
     "SchemaTooNew",
     "SecretKeyError",
     "ServerRefused",
@@ -166,6 +244,15 @@ __all__ = [
     "StoreMisused",
     "StoreRefused",
     "StoreUnavailable",
+    "Stores",
+    "SubscriptionStore",
+    "SummaryVersions",
+    "Target",
+    "Timeline",
+    "TimelineEntry",
+    "TokenInfo",
+    "TokenStore",
+    "Tombstone",
     "UnitOfWork",
     "UnknownConference",
     "UnknownEventType",
@@ -174,8 +261,10 @@ __all__ = [
     "UnreadableEvent",
     "UnsupportedStore",
     "VersionConflict",
+    "WebhookStore",
     "from_export",
     "open_store",
+    "open_stores",
 ]
 
 
