@@ -41,7 +41,6 @@ from liveblog.feeds.model import (
 from liveblog.feeds.publisher import DEFAULT_FEEDS_URL, DEFAULT_PAGE_SIZE
 from liveblog.feeds.rss import DC_NS, render_rss
 from liveblog.service.facade import Liveblog
-from liveblog.store.sqlite.timeline import SqliteTimeline
 
 from . import synthetic
 from .report import Comparison, Outcome, median_ms
@@ -92,7 +91,7 @@ def load_document(tmp: Path) -> tuple[Document, str]:
     path = log.copy_to(tmp)
     with Liveblog(path, AUTHOR) as service:
         service.catch_up()
-        conn = SqliteTimeline(service.log.conn)
+        conn = service.stores.timeline
         conference = load_conference(conn, synthetic.CONFERENCE)
         if conference is None:
             raise RuntimeError(f"the synthetic log has no conference {synthetic.CONFERENCE}")
