@@ -546,7 +546,7 @@ def test_a_rotation_killed_at_any_step_loses_no_secret(
     method, _, nth = crash_at.partition("#")
     code = (
         "import os, sys\n"
-        "from liveblog import secretkey\n"
+        "from liveblog.webhooks import secretkey\n"
         "from liveblog.cli.main import main\n"
         f"name, nth = {method.split('.')[1]!r}, {int(nth or 1)}\n"
         "original, calls = getattr(secretkey.Keyring, name), []\n"
