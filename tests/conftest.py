@@ -17,6 +17,9 @@ from liveblog.cli.main import cli
 
 LIVEBLOG = [sys.executable, "-m", "liveblog"]
 
+# The throwaway PostgreSQL cluster (`pg_cluster`, `pg_url`): tests/postgres.py.
+pytest_plugins = ["postgres"]
+
 MULTI_PROCESS_MODULES = frozenset(
     {
         "test_api_properties",  # schemathesis against a real `serve`
