@@ -4,9 +4,11 @@ The same behaviour as SQLite's `EventLog` (`store/sqlite/log.py`), call for call
 contract suite (`tests/contract/test_eventstore.py`) runs against both.
 
 **Why positions are gap-free and commit-ordered.** Every append runs in a transaction
-that first takes `LOG_LOCK` (`LOCK TABLE events IN EXCLUSIVE MODE`, see the driver) and
-holds it through COMMIT; only then does it read the head and write position head+1, …
-The lock admits one appender at a time (plain SELECTs are not blocked), so the next
+that first takes `LOG_LOCK` (a transaction-level advisory lock, `pg_advisory_xact_lock`:
+see the driver for why not a table lock) and holds it through COMMIT, as PostgreSQL
+releases such a lock only when the transaction ends; only then does it read the head and
+write position head+1, … The lock admits one appender at a time (readers take no lock
+and are never blocked), so the next
 appender reads the head only after the previous one has committed: position N+1 cannot
 be written, let alone committed, before N is committed and visible. No sequence is
 used: a sequence hands out numbers outside the transaction, which a rollback turns into
