@@ -68,11 +68,13 @@ _ENTRY_TYPES = sorted(ENTRY_TYPES)
 POLL_S = 0.25
 """`wait_for_change` looks at the change mark at least this often, notification or not."""
 
-# Under LOG_LOCK: each conference of the batch with its version, the head, the head's
-# recording time and the server's clock, in one round trip (each an index lookup).
+# Under LOG_LOCK, in one round trip (each an index lookup): each conference of the batch
+# with its version, the head, the head's recording time, the server's clock, and which
+# of the batch's ids are stored already (their rows are fetched only if there are any).
 _NEXT = (
     "SELECT c.name, (SELECT coalesce(max(version), 0) FROM events WHERE conference = c.name), "
-    "h.head, (SELECT recorded_at FROM events WHERE position = h.head), clock_timestamp() "
+    "h.head, (SELECT recorded_at FROM events WHERE position = h.head), clock_timestamp(), "
+    "array(SELECT id FROM events WHERE id = ANY(%s::text[])) "
     "FROM unnest(%s::text[]) AS c(name), "
     "(SELECT coalesce(max(position), 0) AS head FROM events) AS h"
 )
@@ -241,8 +243,11 @@ class PostgresEventStore:
         conferences = {event.conference for event in batch}
         if expected_version is not None and len(conferences) != 1:
             raise InvalidEvent("expected_version needs a batch of a single conference")
+        ids = list(dict.fromkeys(event.id for event in batch))
+        names = list(dict.fromkeys(event.conference for event in batch))
         with self.conn.writing(lock_log=True):
-            existing = self._existing([event.id for event in batch])
+            rows = self.conn.execute(_NEXT, (ids, names)).fetchall()
+            existing = self._existing(list(rows[0][5])) if rows[0][5] else {}
             new: dict[str, Event] = {}
             for event in batch:
                 prior = new.get(event.id) or existing.get(event.id)
@@ -250,7 +255,7 @@ class PostgresEventStore:
                     new[event.id] = event
                 elif not prior.same_content(event):
                     raise ConflictingEvent(event.id)
-            stored = self._insert(list(new.values()), expected_version) if new else {}
+            stored = self._insert(list(new.values()), rows, expected_version) if new else {}
         out: list[Appended] = []
         for event in batch:
             if event.id in stored:
@@ -262,7 +267,7 @@ class PostgresEventStore:
         return out
 
     def _existing(self, ids: list[str]) -> dict[str, Event]:
-        """The stored events among `ids` (one query per 500 ids)."""
+        """The stored events among `ids`, with their rows (one query per 500 ids)."""
         found: dict[str, Event] = {}
         unique = list(dict.fromkeys(ids))
         for start in range(0, len(unique), _ID_CHUNK):
@@ -273,14 +278,13 @@ class PostgresEventStore:
         return found
 
     def _insert(
-        self, events: list[Event], expected_version: int | None
+        self, events: list[Event], state: list[Any], expected_version: int | None
     ) -> dict[str, tuple[int, int, dt.datetime]]:
-        names = list(dict.fromkeys(event.conference for event in events))
-        rows = self.conn.execute(_NEXT, (names,)).fetchall()
-        versions = {str(row[0]): int(row[1]) for row in rows}
-        position, last_stamp, now = int(rows[0][2]), rows[0][3], rows[0][4]
+        """Write `events` (none of them stored) after the head; `state` is `_NEXT`'s rows."""
+        versions = {str(row[0]): int(row[1]) for row in state}
+        position, last_stamp, now = int(state[0][2]), state[0][3], state[0][4]
         if expected_version is not None:
-            (conference,) = names
+            (conference,) = versions
             if versions[conference] != expected_version:
                 raise VersionConflict(conference, expected_version, versions[conference])
         # The server's clock, read under the lock, and never below the head's: recording
