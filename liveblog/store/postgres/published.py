@@ -49,7 +49,7 @@ DDL = (
     f"CREATE INDEX {FILES}_rotation ON {FILES} (target, id)",
 )
 
-CREATE_LOCK = 0x4C42_5055  # "LBPU"
+CREATE_LOCK = (0x4C42_4C47, 4)  # ("LBLG", 4): 1 to 3 are the log's and the projections'.
 """Taken (for one transaction) by whoever creates the tables."""
 RECORD_LOCK = 0x4C42_5056  # "LBPV", with the target's hash as the second key
 """Taken (for one transaction) by a publish recording itself in one target."""
@@ -83,7 +83,7 @@ class PostgresPublished:
         if self.present():
             return
         with self.conn.writing():
-            self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (CREATE_LOCK,))
+            self.conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", CREATE_LOCK)
             if self.present():  # another node made them while this one waited
                 return
             for table in TABLES:
