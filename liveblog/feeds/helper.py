@@ -10,13 +10,14 @@ CPUs render, and the bytes are the ones the publisher would have written: the sa
 functions write them, and the publisher takes the files back in their place in order.
 
 The helper (`main`, started with `python -c`) reads one JSON request on stdin: the
-database, the publish options, the conference and the job: "archives" (how many there
-will be, and runs of [number, first, last, following]) or "days" (runs of day
-numbers). For each run, in order, it renders and writes the files (atomically, as every
-feed file) and prints one JSON line, a list with one item per file: [path, changed]
-for an archive, [path, changed, article, title, reporters] for a day page (the
-reflections feeds are made of the articles). On failure it prints {"error": "..."} and
-exits 1.
+database (the timeline's `location()`: a SQLite file, or a PostgreSQL URL, which goes
+through the pipe, never the command line where `ps` would show its password), the
+publish options, the conference and the job: "archives" (how many there will be, and
+runs of [number, first, last, following]) or "days" (runs of day numbers). For each
+run, in order, it renders and writes the files (atomically, as every feed file) and
+prints one JSON line, a list with one item per file: [path, changed] for an archive,
+[path, changed, article, title, reporters] for a day page (the reflections feeds are
+made of the articles). On failure it prints {"error": "..."} and exits 1.
 
 A day page rendered here reads the log as it is when the helper reads it, which may be
 a little newer than the publisher's snapshot if a reporter posts meanwhile; the next
@@ -30,6 +31,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -112,8 +114,21 @@ class Helper:
         self.close()
 
 
+def _open(location: str) -> tuple[Any, Callable[[], None]]:
+    """The timeline at `location` (the publisher's `Timeline.location()`), read-only, on a
+    connection of this process, and how to close it: a PostgreSQL URL, or a SQLite file."""
+    if location.split("://", 1)[0].lower() in ("postgresql", "postgres"):
+        from ..store.postgres import timeline as postgres
+
+        found: Any = postgres.open_timeline(location)
+        return found, lambda: postgres.close_timeline(found)
+    from ..store.sqlite import timeline as sqlite
+
+    opened = sqlite.open_timeline(os.path.abspath(location))
+    return opened, lambda: sqlite.close_timeline(opened)
+
+
 def _serve(request: dict[str, Any], out: IO[str]) -> None:
-    from ..store.sqlite.timeline import close_timeline, open_timeline
     from ..summary import build_day_summary
     from ..summary.render import render_day_html
     from .atom import render_atom
@@ -121,7 +136,7 @@ def _serve(request: dict[str, Any], out: IO[str]) -> None:
     from .model import archive_contents, load_conference
     from .publisher import PublishOptions, _Site, archive_document
 
-    timeline = open_timeline(os.path.abspath(request["database"]))
+    timeline, close_timeline = _open(request["database"])
     try:
         slug, job = request["slug"], request["job"]
         conference = load_conference(timeline, slug)
@@ -158,7 +173,7 @@ def _serve(request: dict[str, Any], out: IO[str]) -> None:
                 out.flush()
                 files.clear()
     finally:
-        close_timeline(timeline)
+        close_timeline()
 
 
 def main() -> int:

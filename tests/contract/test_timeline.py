@@ -385,3 +385,27 @@ class TestSqliteTimeline(TimelineContract):
             yield SqliteWorld()
         finally:
             log.close()
+
+
+class TestPostgresTimeline(TimelineContract):
+    @pytest.fixture
+    def make_world(self, pg_url: str) -> Iterator[World]:
+        from pg_projection import pg_catch_up
+
+        from liveblog.store.postgres.log import PostgresEventStore
+        from liveblog.store.postgres.timeline import PostgresTimeline
+
+        store = PostgresEventStore(pg_url)
+
+        class PostgresWorld:
+            def append(self, *events: Event) -> None:
+                store.append(list(events))
+
+            def timeline(self) -> Timeline:
+                pg_catch_up(store)
+                return PostgresTimeline(store.conn, pg_url)
+
+        try:
+            yield PostgresWorld()
+        finally:
+            store.close()
