@@ -65,25 +65,60 @@ def test_ids_grow_in_commit_order_within_a_subscription(
     first, second = conns
     a, b = PostgresWebhookStore(first, pg_url), PostgresWebhookStore(second, pg_url)
     a.insert_subscription(subscription("wh_a"))
+    a.enqueue("wh_a", [message(1)], 0.0, "before")  # a committed head
     observer = connect(pg_url)
     try:
         second_pid = backend_pid(second)
         with a.writing():
-            a.enqueue("wh_a", [message(1)], 0.0, "slow")
+            a.enqueue("wh_a", [message(2)], 0.0, "slow")
             # Another node queueing for the same subscription waits for this commit...
-            later = threading.Thread(target=b.enqueue, args=("wh_a", [message(2)], 0.0, "fast"))
+            later = threading.Thread(target=b.enqueue, args=("wh_a", [message(3)], 0.0, "fast"))
             later.start()
             wait_for(lambda: waiting_on_a_lock(observer, second_pid), what="the lock wait")
-            assert a.pending_count("wh_a") == 1
+            assert a.pending_count("wh_a") == 2
         later.join(timeout=60)
         assert not later.is_alive()
     finally:
         observer.close()
     # ...so its delivery, committed second, has the larger id: queue order is log order.
     queued = sorted(a.deliveries("wh_a", None, 10), key=lambda d: d.id)
-    assert [(d.position, d.created_at) for d in queued] == [(1, "slow"), (2, "fast")]
-    head = a.head("wh_a")
-    assert head is not None and head.position == 1
+    assert [(d.position, d.created_at) for d in queued] == [
+        (1, "before"),
+        (2, "slow"),
+        (3, "fast"),
+    ]
+
+
+def test_a_head_sent_while_another_node_queues_is_followed_by_the_new_one(
+    conns: tuple[PgConnection, PgConnection], pg_url: str
+) -> None:
+    first, second = conns
+    sender, preparer = PostgresWebhookStore(first, pg_url), PostgresWebhookStore(second, pg_url)
+    sender.insert_subscription(subscription("wh_a"))
+    sender.enqueue("wh_a", [message(1)], 0.0, "t")
+    head = sender.head("wh_a")
+    assert head is not None
+    observer = connect(pg_url)
+    try:
+        sender_pid = backend_pid(first)
+        with preparer.writing():
+            preparer.enqueue("wh_a", [message(2)], 0.0, "t")  # not committed yet
+            # The last pending delivery is sent meanwhile: recording it must not leave
+            # the queue without a head once the new delivery commits.
+            outcome = threading.Thread(target=sender.record_delivered, args=(head.id, 200, "s"))
+            outcome.start()
+            wait_for(
+                lambda: not outcome.is_alive() or waiting_on_a_lock(observer, sender_pid),
+                what="the outcome recorded or waiting",
+            )
+        outcome.join(timeout=60)
+        assert not outcome.is_alive()
+    finally:
+        observer.close()
+    assert sender.due(1.0) == ["wh_a"]
+    nxt = sender.head("wh_a")
+    assert nxt is not None and nxt.position == 2
+    assert sender.queue_state().heads_match
 
 
 def test_draining_while_another_node_queues_never_loses_the_head(
