@@ -30,6 +30,7 @@ MULTI_PROCESS_MODULES = frozenset(
         "test_hardening_secrets",
         "test_hardening_server",
         "test_hardening_store",
+        "test_pg_concurrency",  # 4 writer processes on PostgreSQL
         "test_remote_cli",
         "test_roundtrip",
     }

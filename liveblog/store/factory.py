@@ -4,11 +4,14 @@ Accepted today:
 
 * a path (`events.db`, `/srv/liveblog/events.db`), or `:memory:`: a SQLite file;
 * `sqlite:///path` (absolute: `sqlite:////srv/events.db`; relative: `sqlite:///events.db`),
-  the URL form of the same.
+  the URL form of the same;
+* `postgresql://…` or `postgres://…` (libpq's URL: user, password, host, port, database,
+  `?sslmode=…`): a PostgreSQL database (`liveblog.store.postgres`).
 
-Any other `scheme://` (e.g. `postgresql://`) is refused with UnsupportedStore, in one
-line that never repeats the URL (it may carry a password). A second backend adds its
-scheme to `_BACKENDS` and nothing else in liveblog changes.
+Any other `scheme://` is refused with UnsupportedStore, in one line that never repeats
+the URL (it may carry a password). The commands that are about a SQLite file itself
+(`backup`, the SQLite `verify`) go through `sqlite_path` / `open_sqlite`, which refuse a
+PostgreSQL URL the same way.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ if TYPE_CHECKING:
 
 _SCHEME = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://")
 _SQLITE_URL = "sqlite:///"
-_LATER = {"postgresql", "postgres", "postgresql+psycopg", "postgresql+asyncpg"}
+_POSTGRES = {"postgresql", "postgres"}
+_NOT_LIBPQ = {"postgresql+psycopg", "postgresql+asyncpg", "postgresql+psycopg2"}
 
 
 def scheme_of(db: str | os.PathLike[str]) -> str:
@@ -42,11 +46,12 @@ def sqlite_path(db: str | os.PathLike[str]) -> Path:
     text = os.fspath(db)
     scheme = scheme_of(text)
     if scheme != "sqlite":
-        if scheme in _LATER:
+        if scheme in _POSTGRES:
             raise UnsupportedStore(
-                f"--db / LIVEBLOG_DB: {scheme}:// is not supported yet (PostgreSQL comes "
-                "with issue 13); give the path of an events.db"
+                f"--db / LIVEBLOG_DB names a PostgreSQL database ({scheme}://): this "
+                "command works on a SQLite file; give the path of an events.db"
             )
+        _refuse_unknown(scheme)
         raise UnsupportedStore(
             f"--db / LIVEBLOG_DB: unknown storage {scheme}://; give the path of an events.db"
         )
@@ -68,7 +73,19 @@ def open_store(
     `readonly` opens it for reading even when it could be written (`verify`, `backup`);
     `require_log=False` opens a store whose log is gone, to report it (`verify`).
     """
+    if scheme_of(db) in _POSTGRES:
+        from .postgres.log import PostgresEventStore
+
+        return PostgresEventStore(os.fspath(db), readonly=readonly, require_log=require_log)
     return open_sqlite(db, readonly=readonly, require_log=require_log)
+
+
+def _refuse_unknown(scheme: str) -> None:
+    if scheme in _NOT_LIBPQ:
+        raise UnsupportedStore(
+            f"--db / LIVEBLOG_DB: {scheme}:// is a SQLAlchemy URL; give libpq's "
+            "postgresql://user:password@host:port/database"
+        )
 
 
 def open_stores(
@@ -87,6 +104,13 @@ def stores_on(events: EventStore) -> Stores:
 
     if isinstance(events, EventLog):
         return SqliteStores(events)
+    if type(events).__name__ == "PostgresEventStore":
+        # By name first: a SQLite-only process never imports psycopg.
+        from .postgres.log import PostgresEventStore
+        from .postgres.stores import PostgresStores
+
+        if isinstance(events, PostgresEventStore):
+            return PostgresStores(events)
     raise UnsupportedStore(f"no sub-stores for a {type(events).__name__}")
 
 

@@ -2,9 +2,11 @@
 
 `EventStoreContract` holds the tests; an implementation subclasses it and says how to
 make a fresh store (`location`) and how to open a store object on it (`open`): a second
-backend is one more subclass at the bottom of this file. What only SQLite has (its
-triggers, pragmas, WAL, application_id, file checks) is tested in tests/test_store.py
-and tests/test_hardening_store.py, not here.
+backend is one more subclass at the bottom of this file (PostgreSQL's overrides the
+`where` fixture: its location is a fresh database of the throwaway cluster). What only
+SQLite has (its triggers, pragmas, WAL, application_id, file checks) is tested in
+tests/test_store.py and tests/test_hardening_store.py, not here; PostgreSQL's own in
+tests/test_pg_store.py and tests/test_pg_concurrency.py.
 """
 
 from __future__ import annotations
@@ -448,15 +450,37 @@ class TestSqliteEventStoreByUrl(TestSqliteEventStore):
         return f"sqlite:///{tmp_path / 'events.db'}"
 
 
-def test_the_factory_refuses_postgresql_in_one_line_without_the_url() -> None:
-    from liveblog.errors import UnsupportedStore
+class TestPostgresEventStore(EventStoreContract):
+    """The PostgreSQL implementation (liveblog.store.postgres.log.PostgresEventStore), via
+    the factory, on a fresh database of the throwaway cluster (tests/postgres.py)."""
 
-    with pytest.raises(UnsupportedStore) as raised:
-        open_store("postgresql://liveblog:s3cret@db.example/liveblog")
-    message = str(raised.value)
-    assert "\n" not in message
-    assert "issue 13" in message
-    assert "s3cret" not in message
+    @pytest.fixture
+    def where(self, pg_url: str) -> str:
+        return pg_url
+
+    def open(self, location: str, *, readonly: bool = False) -> EventStore:
+        return open_store(location, readonly=readonly)
+
+
+class TestPostgresEventStoreBySchemeAlias(TestPostgresEventStore):
+    """`postgres://` names the same database as `postgresql://`."""
+
+    @pytest.fixture
+    def where(self, pg_url: str) -> str:
+        return "postgres://" + pg_url.split("://", 1)[1]
+
+
+def test_the_sqlite_commands_refuse_postgresql_in_one_line_without_the_url() -> None:
+    from liveblog.errors import UnsupportedStore
+    from liveblog.store.factory import open_sqlite, sqlite_path
+
+    for refusing in (open_sqlite, sqlite_path):
+        with pytest.raises(UnsupportedStore) as raised:
+            refusing("postgresql://liveblog:s3cret@db.example/liveblog")
+        message = str(raised.value)
+        assert "\n" not in message
+        assert "PostgreSQL" in message and "SQLite" in message
+        assert "s3cret" not in message
 
 
 def test_the_factory_refuses_an_unknown_scheme() -> None:

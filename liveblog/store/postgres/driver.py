@@ -16,6 +16,7 @@ SQLSTATE class, so nothing outside `store/` knows the driver.
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -278,16 +279,26 @@ class PgConnection:
                 self._raw.close()
 
 
-LOG_LOCK = "LOCK TABLE events IN EXCLUSIVE MODE"
+LOG_LOCK_KEY = (0x4C42_4C47, 2)
+"""The advisory lock's two int4 keys ("LBLG", 2); schema migrations use ("LBLG", 1)."""
+
+LOG_LOCK = f"SELECT pg_advisory_xact_lock({LOG_LOCK_KEY[0]}, {LOG_LOCK_KEY[1]})"
 """Why positions are gap-free and commit-ordered on PostgreSQL.
 
 Every append (and every `writing()` block of the event store) takes this lock before it
-reads the head, and holds it through COMMIT. EXCLUSIVE mode conflicts with itself and
-with every writer's ROW EXCLUSIVE lock, but not with plain SELECTs (ACCESS SHARE): one
-appender at a time, readers never blocked. The next position is max(position) + 1 read
-under the lock — no sequence, which would hand out numbers that roll back (gaps) and
-commit out of order — so when a reader sees position N+1, the transaction that wrote N
-has already committed."""
+reads the head, and holds it through COMMIT: a transaction-level advisory lock is
+released only when its transaction ends, never by the statement that took it. It
+conflicts with itself only: one appender at a time, readers never blocked. The next
+position is max(position) + 1 read under the lock — no sequence, which would hand out
+numbers that roll back (gaps) and commit out of order — so when a reader sees position
+N+1, the transaction that wrote N has already committed.
+
+An advisory lock rather than `LOCK TABLE events IN EXCLUSIVE MODE`: the table lock in
+that mode needs UPDATE, DELETE or TRUNCATE privilege on the table, and the
+application's role is granted INSERT and SELECT on the log only. A writer that skips
+the lock (a DBA's INSERT) is held to the same order by the `events_next` trigger
+(store/postgres/schema.py): its row must be max + 1 as it sees the table, so it fails
+instead of overtaking an append in flight."""
 
 
 @contextlib.contextmanager
@@ -322,6 +333,7 @@ def pool_for(url: str) -> ConnectionPool[Any]:
     with _pools_lock:
         pool = _pools.get(url)
         if pool is None:
+            _probe(url)
             pool = ConnectionPool(
                 url,
                 min_size=0,
@@ -335,6 +347,23 @@ def pool_for(url: str) -> ConnectionPool[Any]:
             )
             _pools[url] = pool
         return pool
+
+
+def _probe(url: str) -> None:
+    """Connect once outside the pool before making one: the pool retries a refused
+    connection in the background until its timeout (30 s) and then says only that it
+    could not get one, where a user needs the server's reason, at once."""
+    try:
+        psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_S).close()
+    except psycopg.Error as exc:
+        raise UnopenableDatabase(
+            f"cannot connect to PostgreSQL at {describe(url)}: {_reason(exc)}"
+        ) from None
+
+
+# The pool logs each failed reconnection attempt as a warning; without a handler of
+# the application's, Python would print them (several lines each) on a CLI's stderr.
+logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
 
 
 def connect(url: str) -> PgConnection:
@@ -400,6 +429,7 @@ def close_pools() -> None:
 __all__ = [
     "LOCK_TIMEOUT_MS",
     "LOG_LOCK",
+    "LOG_LOCK_KEY",
     "Cursor",
     "PgConnection",
     "close_pools",

@@ -1,0 +1,536 @@
+"""The event log on PostgreSQL: append-only, gap-free, commit-ordered, idempotent by id.
+
+The same behaviour as SQLite's `EventLog` (`store/sqlite/log.py`), call for call; the
+contract suite (`tests/contract/test_eventstore.py`) runs against both.
+
+**Why positions are gap-free and commit-ordered.** Every append runs in a transaction
+that first takes `LOG_LOCK` (a transaction-level advisory lock, `pg_advisory_xact_lock`:
+see the driver for why not a table lock) and holds it through COMMIT, as PostgreSQL
+releases such a lock only when the transaction ends; only then does it read the head and
+write position head+1, … The lock admits one appender at a time (readers take no lock
+and are never blocked), so the next
+appender reads the head only after the previous one has committed: position N+1 cannot
+be written, let alone committed, before N is committed and visible. No sequence is
+used: a sequence hands out numbers outside the transaction, which a rollback turns into
+gaps and concurrent transactions commit out of order (a reader would see N+1 while N is
+still in flight, and a cursor "done up to N+1" would skip N for ever). The
+`events_next` trigger (schema.py) backs this up for any writer that bypasses the lock:
+its row must be max+1 as it sees the table, so it fails rather than overtakes.
+
+NOTIFY (`liveblog_log`, from the `events_notify` trigger, in the appending transaction)
+only wakes readers early (`wait_for_change`): a notification is lost across a reconnect
+and does not pass PgBouncer in transaction mode, so every reader still compares
+`change_mark()` or the head, and polls.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import time
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from typing import Any
+
+from pydantic import ValidationError
+
+from ...domain.envelope import Event, describe, format_time, parse_data
+from ...domain.events import ENTRY_TYPES
+from ...errors import (
+    AmbiguousId,
+    ConflictingEvent,
+    InvalidEvent,
+    LiveblogError,
+    NewerSchemaVersion,
+    NotFound,
+    ReadOnlyDatabase,
+    StoreError,
+    UnreadableEvent,
+    VersionConflict,
+)
+from ..records import CURRENT_SCHEMA, Appended, Record
+from ..sqlite.log import encode_data
+from . import driver
+from .driver import PgConnection, connect, connect_direct, driver_errors
+from .schema import NOTIFY_CHANNEL, ensure_schema
+
+_COLUMNS = (
+    "position, id, type, conference, occurred_at, recorded_at, author, version, "
+    "schema_version, data"
+)
+_READ_CHUNK = 1_000
+_ID_CHUNK = 500
+_CURRENT = CURRENT_SCHEMA
+_ENTRY_TYPES = sorted(ENTRY_TYPES)
+
+POLL_S = 0.25
+"""`wait_for_change` looks at the change mark at least this often, notification or not."""
+
+# Under LOG_LOCK: each conference of the batch with its version, the head, the head's
+# recording time and the server's clock, in one round trip (each an index lookup).
+_NEXT = (
+    "SELECT c.name, (SELECT coalesce(max(version), 0) FROM events WHERE conference = c.name), "
+    "h.head, (SELECT recorded_at FROM events WHERE position = h.head), clock_timestamp() "
+    "FROM unnest(%s::text[]) AS c(name), "
+    "(SELECT coalesce(max(position), 0) AS head FROM events) AS h"
+)
+_INSERT = f"INSERT INTO events ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+
+
+def row_to_event(row: Sequence[Any]) -> Event:
+    """An `events` row as a validated Event (UnreadableEvent for a row we cannot read)."""
+    position, id_, type_, conference, occurred_at, recorded_at, author, version, sv, data = row
+    try:
+        parsed = parse_data(type_, json.loads(data), sv)
+        return Event.model_validate(
+            {
+                "id": id_,
+                "conference": conference,
+                "occurred_at": occurred_at,
+                "recorded_at": recorded_at,
+                "author": author,
+                "position": position,
+                "version": version,
+                "data": parsed,
+            }
+        )
+    except NewerSchemaVersion as exc:
+        raise UnreadableEvent(
+            f"the event at position {position} was written by a newer liveblog ({exc})"
+        ) from None
+    except (LiveblogError, ValidationError, ValueError, TypeError, LookupError) as exc:
+        detail = describe(exc) if isinstance(exc, ValidationError) else str(exc)
+        detail = " ".join(detail.split())
+        raise UnreadableEvent(
+            f"the event at position {position} cannot be read ({detail}); "
+            "was the events table written by another program?"
+        ) from None
+
+
+class PostgresEventStore:
+    """The `events` table of one PostgreSQL database, on one pooled connection.
+
+    Opened read-only when asked (`verify`, `export`), on a hot standby, or when this
+    role may not INSERT into `events`: reading works, every write raises
+    ReadOnlyDatabase (and the session refuses writes too: default_transaction_read_only).
+    """
+
+    def __init__(self, url: str, *, readonly: bool = False, require_log: bool = True) -> None:
+        self.url = url
+        self.conn: PgConnection = connect(url)
+        self._listener: PgConnection | None = None
+        self._session_readonly = False
+        try:
+            state = ensure_schema(self.conn, url, readonly=readonly, require_log=require_log)
+            self._why_readonly = (
+                "asked to"
+                if readonly
+                else "the server is a standby"
+                if state.standby
+                else "this role may not INSERT into events"
+                if state.has_log and not state.may_insert
+                else ""
+            )
+            self.readonly = bool(self._why_readonly)
+            if self.readonly:
+                # Session-wide, so a sub-store's write on this connection is refused by
+                # the server too; reset before the connection goes back to the pool.
+                self.conn.execute("SET default_transaction_read_only = on")
+                self._session_readonly = True
+        except BaseException:
+            self.conn.close()
+            raise
+
+    def require_writable(self) -> None:
+        """Refuse, before anything is done, a command that writes to a read-only store."""
+        if self.readonly:
+            raise ReadOnlyDatabase(
+                f"cannot write the database at {driver.describe(self.url)}: opened for "
+                f"reading only ({self._why_readonly}); log, export, summary and status "
+                "still work"
+            )
+
+    def close(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+        if self.conn.closed:
+            return
+        if self._session_readonly and not self.conn.in_transaction:
+            with contextlib.suppress(StoreError):
+                self.conn.execute("RESET default_transaction_read_only")
+        self.conn.close()
+
+    def __enter__(self) -> PostgresEventStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the unit of work and the change signal ----------------------------------------
+
+    def writing(self) -> AbstractContextManager[PgConnection]:
+        """One READ COMMITTED transaction holding LOG_LOCK through COMMIT: "read the
+        context, then append" is atomic, and every sub-store on `conn` joins it."""
+        self.require_writable()
+        return self.conn.writing(lock_log=True)
+
+    def snapshot(self) -> AbstractContextManager[PgConnection]:
+        """One REPEATABLE READ, read-only transaction across several queries."""
+        return self.conn.snapshot()
+
+    def change_mark(self) -> int:
+        """A digest of `pg_current_snapshot()`: it moves whenever any transaction that
+        wrote anything commits (the committed one leaves the snapshot's in-progress list,
+        or the snapshot's xmax moves past it), and costs no table lookup.
+
+        Chosen over a counter row bumped by every writer, which would serialise every
+        write of every sub-store on one row lock. It is cluster-wide, so commits in
+        other databases move it too (a spurious wake-up, never a missed one); inside a
+        `snapshot()` it stays put, as the snapshot's view does."""
+        text = str(self.conn.execute("SELECT pg_current_snapshot()::text").fetchone()[0])
+        return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
+
+    def wait_for_change(self, mark: int, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for `change_mark()` to differ from `mark`; True
+        if it did. A NOTIFY from an append ends the wait early; without one (lost, not
+        passed by a proxy, another kind of commit) the mark is polled every POLL_S."""
+        deadline = time.monotonic() + timeout
+        listener = self._listen()
+        while True:
+            if self.change_mark() != mark:
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            pause = min(POLL_S, left)
+            if listener is None:
+                time.sleep(pause)
+                continue
+            try:
+                with driver_errors():
+                    for _ in listener.raw.notifies(timeout=pause, stop_after=1):
+                        pass
+            except StoreError:
+                # The LISTEN connection broke: carry on polling, reconnect next time.
+                listener.close()
+                self._listener = listener = None
+
+    def _listen(self) -> PgConnection | None:
+        if self._listener is None:
+            try:
+                listener = connect_direct(self.url)
+                listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
+            except StoreError:
+                return None  # a standby, a proxy: polling alone still works
+            self._listener = listener
+        return self._listener
+
+    # -- writing ---------------------------------------------------------------------
+
+    def append(
+        self, events: Iterable[Event], expected_version: int | None = None
+    ) -> list[Appended]:
+        """Append `events` atomically, in order (see EventStore.append)."""
+        batch = list(events)
+        if not batch:
+            return []
+        self.require_writable()
+        conferences = {event.conference for event in batch}
+        if expected_version is not None and len(conferences) != 1:
+            raise InvalidEvent("expected_version needs a batch of a single conference")
+        with self.conn.writing(lock_log=True):
+            existing = self._existing([event.id for event in batch])
+            new: dict[str, Event] = {}
+            for event in batch:
+                prior = new.get(event.id) or existing.get(event.id)
+                if prior is None:
+                    new[event.id] = event
+                elif not prior.same_content(event):
+                    raise ConflictingEvent(event.id)
+            stored = self._insert(list(new.values()), expected_version) if new else {}
+        out: list[Appended] = []
+        for event in batch:
+            if event.id in stored:
+                # The same new id twice in one batch: the second is a repeat.
+                first = new.pop(event.id, None) is not None
+                out.append(Appended(event, created=first, stored=stored[event.id]))
+            else:
+                out.append(Appended(existing[event.id], created=False))
+        return out
+
+    def _existing(self, ids: list[str]) -> dict[str, Event]:
+        """The stored events among `ids` (one query per 500 ids)."""
+        found: dict[str, Event] = {}
+        unique = list(dict.fromkeys(ids))
+        for start in range(0, len(unique), _ID_CHUNK):
+            chunk = unique[start : start + _ID_CHUNK]
+            sql = f"SELECT {_COLUMNS} FROM events WHERE id = ANY(%s)"
+            for row in self.conn.execute(sql, (chunk,)):
+                found[row[1]] = row_to_event(row)
+        return found
+
+    def _insert(
+        self, events: list[Event], expected_version: int | None
+    ) -> dict[str, tuple[int, int, dt.datetime]]:
+        names = list(dict.fromkeys(event.conference for event in events))
+        rows = self.conn.execute(_NEXT, (names,)).fetchall()
+        versions = {str(row[0]): int(row[1]) for row in rows}
+        position, last_stamp, now = int(rows[0][2]), rows[0][3], rows[0][4]
+        if expected_version is not None:
+            (conference,) = names
+            if versions[conference] != expected_version:
+                raise VersionConflict(conference, expected_version, versions[conference])
+        # The server's clock, read under the lock, and never below the head's: recording
+        # times grow with position whichever node appends (`position_at` relies on it).
+        stamp = now.astimezone(dt.UTC).isoformat(timespec="microseconds")
+        if last_stamp is not None and str(last_stamp) > stamp:
+            stamp = str(last_stamp)
+        recorded_at = dt.datetime.fromisoformat(stamp)
+        values = []
+        stored: dict[str, tuple[int, int, dt.datetime]] = {}
+        for event in events:
+            position += 1
+            versions[event.conference] += 1
+            version = versions[event.conference]
+            values.append(
+                (
+                    position,
+                    event.id,
+                    event.type,
+                    event.conference,
+                    format_time(event.occurred_at),
+                    stamp,
+                    event.author,
+                    version,
+                    event.schema_version,
+                    encode_data(event.data),
+                )
+            )
+            stored[event.id] = (position, version, recorded_at)
+        if len(values) == 1:
+            self.conn.execute(_INSERT, values[0])
+        else:
+            # psycopg pipelines executemany: one round trip for the batch.
+            self.conn.executemany(_INSERT, values)
+        return stored
+
+    # -- reading ---------------------------------------------------------------------
+
+    def head(self) -> int:
+        """The position of the last event (0 for an empty log)."""
+        return int(self.conn.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()[0])
+
+    def version(self, conference: str) -> int:
+        """The conference's version: how many of its events the log holds."""
+        row = self.conn.execute(
+            "SELECT coalesce(max(version), 0) FROM events WHERE conference = %s", (conference,)
+        ).fetchone()
+        return int(row[0])
+
+    def read(self, after: int = 0, *, limit: int | None = None) -> Iterator[Event]:
+        """Events with position > `after`, in position order, read in chunks."""
+        remaining = limit
+        while remaining is None or remaining > 0:
+            size = _READ_CHUNK if remaining is None else min(_READ_CHUNK, remaining)
+            rows = self.conn.execute(
+                f"SELECT {_COLUMNS} FROM events WHERE position > %s ORDER BY position LIMIT %s",
+                (after, size),
+            ).fetchall()
+            if not rows:
+                return
+            for row in rows:
+                yield row_to_event(row)
+            after = rows[-1][0]
+            if remaining is not None:
+                remaining -= len(rows)
+
+    def records(
+        self,
+        after: int = 0,
+        *,
+        until: int | None = None,
+        conference: str | None = None,
+        chunk: int = _READ_CHUNK,
+        lazy: Collection[str] = (),
+    ) -> Iterator[list[Record]]:
+        """Chunks of records with `after` < position <= `until`, in position order.
+
+        For types in `lazy` stored under the current schema, `data` is not fetched with
+        the row; `Record.data` still loads it on demand.
+        """
+        where = "position > %s"
+        extra: list[Any] = []
+        if until is not None:
+            where += " AND position <= %s"
+            extra.append(until)
+        if conference is not None:
+            where += " AND conference = %s"
+            extra.append(conference)
+        columns = _COLUMNS
+        lead: list[Any] = []
+        skipped = [t for t in sorted(lazy) if t in _CURRENT]
+        if skipped:
+            terms = " OR ".join("(type = %s AND schema_version = %s)" for _ in skipped)
+            columns = _COLUMNS.replace(", data", f", CASE WHEN {terms} THEN NULL ELSE data END")
+            for t in skipped:
+                lead += [t, _CURRENT[t]]
+        sql = f"SELECT {columns} FROM events WHERE {where} ORDER BY position LIMIT %s"
+        while True:
+            rows = self.conn.execute(sql, (*lead, after, *extra, chunk)).fetchall()
+            if not rows:
+                return
+            batch = [Record(*row) for row in rows]
+            if skipped:
+                for record in batch:
+                    record.loader = self._load_data
+            yield batch
+            after = rows[-1][0]
+
+    def _load_data(self, position: int) -> str:
+        """A lazy record's data, fetched when a projection first reads it."""
+        row = self.conn.execute(
+            "SELECT data FROM events WHERE position = %s", (position,)
+        ).fetchone()
+        return str(row[0])
+
+    def get(self, event_id: str) -> Event | None:
+        return self._one("id = %s", (event_id,))
+
+    def at(self, position: int) -> Event | None:
+        return self._one("position = %s", (position,))
+
+    def resolve(self, prefix: str) -> Event:
+        """The one event whose id starts with `prefix` (a whole id always matches)."""
+        exact = self.get(prefix)
+        if exact is not None:
+            return exact
+        if not prefix:
+            raise NotFound("an event id (or a prefix of one) is required")
+        # A range scan on the unique index (collation "C": ids sharing a prefix sort
+        # together, byte-wise, as in SQLite).
+        rows = self.conn.execute(
+            f"SELECT {_COLUMNS} FROM events WHERE id >= %s AND id < %s ORDER BY id LIMIT 6",
+            (prefix, prefix + "\U0010ffff"),
+        ).fetchall()
+        if not rows:
+            raise NotFound(f"no event with an id starting {prefix!r}")
+        if len(rows) > 1:
+            shown = ", ".join(r[1] for r in rows[:5])
+            more = " …" if len(rows) > 5 else ""
+            raise AmbiguousId(f"{prefix!r} matches several events ({shown}{more}): type more of it")
+        return row_to_event(rows[0])
+
+    def position_at(self, moment: dt.datetime) -> int:
+        try:
+            stamp = moment.astimezone(dt.UTC).isoformat(timespec="microseconds")
+        except OverflowError:
+            raise InvalidEvent(f"--as-of {moment.isoformat()} is out of range") from None
+        # Recording times grow with position (assigned under LOG_LOCK, never below the
+        # head's): a binary search by primary key, O(log n) lookups, no extra index.
+        low, high = 0, self.head()
+        while low < high:
+            middle = (low + high + 1) // 2
+            row = self.conn.execute(
+                "SELECT recorded_at FROM events WHERE position = %s", (middle,)
+            ).fetchone()
+            if row and row[0] <= stamp:
+                low = middle
+            else:
+                high = middle - 1
+        return low
+
+    # -- the context's queries (liveblog.domain.context): each one indexed lookup ------
+
+    def _one(self, sql: str, params: Sequence[Any]) -> Event | None:
+        row = self.conn.execute(f"SELECT {_COLUMNS} FROM events WHERE {sql}", params).fetchone()
+        return row_to_event(row) if row else None
+
+    def _exists(self, sql: str, params: Sequence[Any]) -> bool:
+        found = self.conn.execute(f"SELECT 1 FROM events WHERE {sql} LIMIT 1", params)
+        return found.fetchone() is not None
+
+    def first_opening(self, conference: str) -> Event | None:
+        return self._one(
+            "type = 'conference.opened' AND conference = %s ORDER BY position LIMIT 1",
+            (conference,),
+        )
+
+    def is_closed(self, conference: str) -> bool:
+        return self._exists("type = 'conference.closed' AND conference = %s", (conference,))
+
+    def open_conferences(self) -> list[str]:
+        rows = self.conn.execute(
+            "SELECT conference FROM events WHERE type = 'conference.opened' "
+            "AND conference NOT IN "
+            "(SELECT conference FROM events WHERE type = 'conference.closed') "
+            "ORDER BY position"
+        ).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def opened_conferences(self, limit: int) -> list[str]:
+        rows = self.conn.execute(
+            "SELECT conference FROM events WHERE type = 'conference.opened' LIMIT %s", (limit,)
+        ).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def last_conference_of(self, author: str) -> str | None:
+        row = self.conn.execute(
+            "SELECT conference FROM events WHERE author = %s ORDER BY position DESC LIMIT 1",
+            (author,),
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    def latest_of(
+        self, event_type: str, conference: str, author: str | None = None
+    ) -> Event | None:
+        if author is None:
+            return self._one(
+                "type = %s AND conference = %s ORDER BY position DESC LIMIT 1",
+                (event_type, conference),
+            )
+        return self._one(
+            "conference = %s AND author = %s AND type = %s ORDER BY position DESC LIMIT 1",
+            (conference, author, event_type),
+        )
+
+    def ended_after(
+        self, end_type: str, conference: str, after: int, field: str, value: object
+    ) -> bool:
+        if not field.isidentifier():
+            raise InvalidEvent(f"not a field name: {field!r}")
+        # jsonb equality: a number matches a number, a string a string (as json_extract
+        # compares in SQLite).
+        return self._exists(
+            "type = %s AND conference = %s AND position > %s "
+            "AND (data::jsonb -> %s::text) = %s::jsonb",
+            (end_type, conference, after, field, json.dumps(value)),
+        )
+
+    def has_day(self, conference: str, number: int) -> bool:
+        return self._exists(
+            "type = 'day.opened' AND conference = %s AND (data::jsonb -> 'number') = %s::jsonb",
+            (conference, json.dumps(number)),
+        )
+
+    def last_entry_of(self, author: str, conference: str | None = None) -> Event | None:
+        where = "author = %s AND type = ANY(%s)"
+        params: tuple[object, ...] = (author, _ENTRY_TYPES)
+        if conference is not None:
+            where += " AND conference = %s"
+            params += (conference,)
+        return self._one(f"{where} ORDER BY position DESC LIMIT 1", params)
+
+    def corrections_of(self, target: str) -> list[Event]:
+        # The same terms as the partial expression index events_by_target.
+        rows = self.conn.execute(
+            f"SELECT {_COLUMNS} FROM events WHERE (data::jsonb ->> 'target') = %s "
+            "AND type IN ('entry.corrected', 'entry.retracted') ORDER BY position",
+            (target,),
+        ).fetchall()
+        return [row_to_event(r) for r in rows]
+
+
+__all__ = ["POLL_S", "PostgresEventStore", "row_to_event"]
