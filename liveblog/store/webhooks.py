@@ -56,8 +56,10 @@ class SubscriptionStore(Protocol):
         """One write transaction (re-entrant): see the module's contract."""
         ...
 
-    def database_path(self) -> Path:
-        """Where the key file lies beside (liveblog.webhooks.secretkey.Keyring)."""
+    def database_path(self) -> Path | None:
+        """The database file the key file may lie beside (liveblog.webhooks.secretkey
+        .Keyring); None for a database without one (PostgreSQL), whose key is configured
+        (LIVEBLOG_SECRET_KEY or LIVEBLOG_SECRET_KEY_FILE), the same on every node."""
         ...
 
     def relax_durability(self) -> None:

@@ -8,8 +8,18 @@ Where the key lives, first found wins:
 
 * `LIVEBLOG_SECRET_KEY`: base64 of 32 random bytes (`liveblog secret-key generate`);
   several, comma-separated, while rotating: the first seals, every one opens;
-* `<db>.key` beside the database (`events.db.key`): the same, one key a line. It is
-  created 0600, whole or not at all, the first time a secret is stored.
+* `LIVEBLOG_SECRET_KEY_FILE`: the path of a key file (0600, one key a line, as below)
+  that the operator makes and keeps: liveblog reads it, never writes it;
+* `<db>.key` beside an SQLite database (`events.db.key`): the same, one key a line. It
+  is created 0600, whole or not at all, the first time a secret is stored.
+
+A PostgreSQL database has no file to keep a key beside, and several nodes share it:
+each must open the secrets another node sealed, so the key is configured, the same on
+every node — one of the two variables — and never made up by a node on its own (two
+nodes starting at once would each seal under a key the other lacks). Without either,
+storing or opening a secret there fails in one line saying so. Rotating with a
+configured key (either variable) is the operator's: put the new key first on every
+node, `liveblog secret-key rotate` on one, then drop the old key everywhere.
 
 A stored secret reads `lbk1:<key id>:<base64 of nonce, ciphertext and tag>`; the key id
 (a truncated SHA-256 of the key) says which key opens it, so during a rotation both
@@ -27,7 +37,7 @@ import hashlib
 import os
 import secrets
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +45,12 @@ from ..errors import SecretKeyError
 from ..store.files import fsync_directory
 
 ENV = "LIVEBLOG_SECRET_KEY"
+FILE_ENV = "LIVEBLOG_SECRET_KEY_FILE"
+SERVER_SCHEMES = ("postgresql://", "postgres://")
+NO_SERVER_KEY = (
+    f"no key for webhook secrets: a PostgreSQL database keeps none beside it; set {ENV} "
+    f"(from `liveblog secret-key generate`) or {FILE_ENV}, the same on every node"
+)
 PREFIX = "lbk1:"
 KEY_BYTES = 32
 NONCE_BYTES = 12
@@ -84,27 +100,52 @@ def _decode_keys(text: str, where: str) -> list[bytes]:
     return keys
 
 
-class Keyring:
-    """The keys of one database: the first seals, any opens the secrets sealed under it."""
+def keeps_no_file(location: str | Path | None) -> bool:
+    """Whether a database has no file to keep its key beside: a server's (a PostgreSQL
+    URL, or None as a store without a file says: WebhookStore.database_path)."""
+    return location is None or str(location).startswith(SERVER_SCHEMES)
 
-    def __init__(self, db_path: str | Path, environ: dict[str, str] | None = None) -> None:
-        self._db_path = db_path
-        self._env = (os.environ if environ is None else environ).get(ENV)
+
+class Keyring:
+    """The keys of one database: the first seals, any opens the secrets sealed under it.
+
+    `location` is the database's file (SQLite: its key file may lie beside it), or its
+    URL or None for a database without one (PostgreSQL: the key is configured)."""
+
+    def __init__(
+        self, location: str | Path | None, environ: Mapping[str, str] | None = None
+    ) -> None:
+        variables = os.environ if environ is None else environ
+        self._db_path = None if keeps_no_file(location) else location
+        self._env = variables.get(ENV)
+        self._file = variables.get(FILE_ENV) or None
         self._keys: list[bytes] | None = None
         self._ciphers: dict[str, Any] = {}
 
     @property
     def path(self) -> Path:
+        """The key file: the one named by LIVEBLOG_SECRET_KEY_FILE, or the one beside
+        the database (a server database has none: SecretKeyError)."""
+        if self._file is not None:
+            return Path(self._file)
+        if self._db_path is None:
+            raise SecretKeyError(NO_SERVER_KEY)
         return key_path(self._db_path)
 
     @property
     def from_env(self) -> bool:
-        return self._env is not None
+        """Whether the keys are configured (either variable): the operator's to write,
+        never liveblog's (no key file is created or rewritten)."""
+        return self._env is not None or self._file is not None
 
     @property
     def source(self) -> str:
         """Where the keys come from, as an error message names it."""
-        return ENV if self.from_env else f"the key file {self.path}"
+        if self._env is not None:
+            return ENV
+        if self._file is not None:
+            return f"the key file {self.path} ({FILE_ENV})"
+        return f"the key file {self.path}"
 
     # -- loading -----------------------------------------------------------------------
 
@@ -125,6 +166,11 @@ class Keyring:
             # O_NONBLOCK: a FIFO put in its place must not hang every command.
             fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
         except FileNotFoundError:
+            if self._file is not None:  # named by the operator: a mistake, not a first run
+                raise SecretKeyError(
+                    f"the key file {self.path} named by {FILE_ENV} does not exist: "
+                    f"liveblog secret-key generate > {self.path} && chmod 600 {self.path}"
+                ) from None
             return []
         except OSError as exc:
             raise SecretKeyError(f"cannot read the key file {self.path}: {exc.strerror}") from None
@@ -204,7 +250,7 @@ class Keyring:
             where = (
                 f"the key file {self.path} is missing"
                 if not self.from_env
-                else f"{ENV} holds no key"
+                else f"{self.source} holds no key"
             )
             return SecretKeyError(
                 f"webhook secrets are encrypted, but {where}: restore it "
@@ -229,7 +275,7 @@ class Keyring:
             raise self.missing(wanted)
         if not known:
             if self.from_env:
-                raise SecretKeyError(f"{ENV} holds no key")
+                raise SecretKeyError(f"{self.source} holds no key")
             self.create_file([new_key()])
 
     def create_file(self, keys: list[str]) -> None:

@@ -155,7 +155,7 @@ def keyring_for(db: WebhookStore) -> Keyring:
     """The keys of the database the store keeps (its key file lies beside it)."""
     from .secretkey import Keyring
 
-    return Keyring(str(db.database_path()))
+    return Keyring(db.database_path())
 
 
 def _stored_key_ids(store: SubscriptionStore) -> set[str]:

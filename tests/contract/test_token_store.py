@@ -79,3 +79,36 @@ class TestSqliteTokenStore(TokenStoreContract):
             log.conn.execute("UPDATE api_tokens SET role = 'admin'")
             assert store.holder("digest-dan") == Holder("dan", REPORTER)
             assert store.tokens()[0].role == REPORTER
+
+
+class TestPostgresTokenStore(TokenStoreContract):
+    @pytest.fixture
+    def store(self, pg_url: str) -> Iterator[TokenStore]:
+        from liveblog.store.postgres.config_schema import CONFIG_DDL
+        from liveblog.store.postgres.driver import connect
+        from liveblog.store.postgres.tokens import PostgresTokenStore
+
+        conn = connect(pg_url)
+        try:
+            conn.execute(CONFIG_DDL)
+            yield PostgresTokenStore(conn)
+        finally:
+            conn.close()
+
+    def test_a_role_edited_by_hand_reads_as_a_reporters(self, pg_url: str) -> None:
+        from liveblog.store.postgres.config_schema import CONFIG_DDL
+        from liveblog.store.postgres.driver import connect
+        from liveblog.store.postgres.tokens import PostgresTokenStore
+
+        conn = connect(pg_url)
+        try:
+            conn.execute(CONFIG_DDL)
+            store = PostgresTokenStore(conn)
+            assert store.add("dan", "digest-dan", STAMP, EDITOR)
+            # Around the CHECK, as a superuser's psql could.
+            conn.execute("ALTER TABLE api_tokens DROP CONSTRAINT api_tokens_role_check")
+            conn.execute("UPDATE api_tokens SET role = 'admin'")
+            assert store.holder("digest-dan") == Holder("dan", REPORTER)
+            assert store.tokens()[0].role == REPORTER
+        finally:
+            conn.close()

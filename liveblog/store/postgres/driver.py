@@ -147,6 +147,7 @@ class PgConnection:
         self._depth = 0
         self._log_locked = False
         self._readonly_tx = False
+        self._relaxed = False
         self.closed = False
 
     # -- statements ------------------------------------------------------------------
@@ -247,6 +248,13 @@ class PgConnection:
         with contextlib.suppress(Exception):
             self._raw.execute("ROLLBACK")
 
+    def relax_durability(self) -> None:
+        """synchronous_commit off for this connection's later commits (the webhook
+        deliverer's bookkeeping): a crash of the server may lose the last of them, never
+        corrupt anything. Reset before the connection goes back to the pool."""
+        self.execute("SET synchronous_commit = off")
+        self._relaxed = True
+
     # -- lifetime --------------------------------------------------------------------
 
     @property
@@ -261,6 +269,14 @@ class PgConnection:
         if self._depth:
             self._rollback_quietly()
             self._depth = 0
+        if self._relaxed and self._release is not None:
+            # The pool's next user (an event store appending) must commit durably; a
+            # connection that cannot be reset is not given back.
+            try:
+                self._raw.execute("RESET synchronous_commit")
+            except Exception:
+                with contextlib.suppress(Exception):
+                    self._raw.close()
         if self._release is not None:
             self._release(self._raw)
         else:

@@ -1,0 +1,442 @@
+"""The delivery queues on PostgreSQL: `webhook_deliveries`, with the heads and counts its
+triggers keep (`webhook_queue_heads`, `webhook_delivery_counts`: config_schema) and the
+deliverer's progress (`webhook_progress`). Part of PostgresWebhookStore.
+
+Every change to a subscription's queue runs in a transaction that first locks the
+subscription's row (`_lock_queue`): the changes of one queue are serialised across
+nodes, so its kept head never misses a delivery another transaction committed, and ids
+(an identity, handed out after the lock) grow in commit order within each queue — a
+sequence alone would not promise that, but two transactions queueing for the same
+subscription cannot overlap. Different subscriptions' queues never wait on each other.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ...webhooks.model import DELIVERY_STATUSES, Delivery, Message, QueueState, SummaryVersion
+from .driver import PgConnection
+
+if TYPE_CHECKING:
+    from ...webhooks.model import Subscription
+
+_COLUMNS = (
+    "id, subscription, message_id, type, position, summary, status, attempts, "
+    "next_attempt_at, last_attempt_at, last_status, last_error, created_at, finished_at"
+)
+PROGRESS = "coalesce((SELECT position FROM webhook_progress WHERE id = 1), 0)"
+"""The log position the deliverer has prepared through (0 before it first ran)."""
+CURSOR = f"CASE WHEN follows THEN greatest(cursor, {PROGRESS}) ELSE cursor END"
+"""A subscription's cursor, in SQL: a follower's moves with the deliverer's progress."""
+_INSERT = (
+    "INSERT INTO webhook_deliveries (subscription, message_id, type, position, summary, "
+    "status, next_attempt_at, created_at) VALUES (%s, %s, %s, %s, %s, 'pending', %s, %s)"
+)
+_LOCK = "SELECT 1 FROM webhook_subscriptions WHERE id = %s FOR NO KEY UPDATE"
+_LOCK_OF_DELIVERY = (
+    "SELECT 1 FROM webhook_subscriptions WHERE id = "
+    "(SELECT subscription FROM webhook_deliveries WHERE id = %s) FOR NO KEY UPDATE"
+)
+FOLD_EVERY = 100
+"""Fold the counts of departed backends into stripe 0 once per this many progress moves."""
+
+
+def _delivery(row: Sequence[Any]) -> Delivery:
+    return Delivery(*row)
+
+
+class PostgresDeliveryQueue:
+    conn: PgConnection
+    _progress_moves: int = 0
+
+    # Provided by PostgresWebhookStore (the subscriptions' SELECT, cursor included).
+    def _read(self, where: str, params: Sequence[Any] = ()) -> list[Subscription]:
+        raise NotImplementedError
+
+    @contextlib.contextmanager
+    def _lock_queue(self, subscription_id: str) -> Iterator[None]:
+        """A write transaction (or the open one) holding this subscription's queue."""
+        with self.conn.writing():
+            self.conn.execute(_LOCK, (subscription_id,))
+            yield
+
+    @contextlib.contextmanager
+    def _lock_queue_of(self, delivery_id: int) -> Iterator[None]:
+        with self.conn.writing():
+            self.conn.execute(_LOCK_OF_DELIVERY, (delivery_id,))
+            yield
+
+    # -- filling ---------------------------------------------------------------------
+
+    def progress(self) -> int:
+        row = self.conn.execute("SELECT position FROM webhook_progress WHERE id = 1").fetchone()
+        return int(row[0]) if row else 0
+
+    def advance_progress(self, position: int) -> None:
+        with self.conn.writing():
+            self.conn.execute(
+                "INSERT INTO webhook_progress (id, position) VALUES (1, %s) "
+                "ON CONFLICT (id) DO UPDATE SET position = "
+                "greatest(webhook_progress.position, excluded.position)",
+                (position,),
+            )
+            self._progress_moves += 1
+            if self._progress_moves % FOLD_EVERY == 0:
+                fold_counts(self.conn)
+
+    def own_cursors(self) -> list[Subscription]:
+        # The partial index webhook_subscriptions_own_cursor.
+        return self._read("WHERE status = 'active' AND NOT follows ORDER BY created_at, id")
+
+    def changed_types(self, after: int, until: int) -> dict[str, set[str]]:
+        kinds: dict[str, set[str]] = {}
+        for conference, kind in self.conn.execute(
+            "SELECT DISTINCT conference, type FROM events WHERE position > %s AND position <= %s",
+            (after, until),
+        ):
+            kinds.setdefault(conference, set()).add(kind)
+        for conference, kind in self.conn.execute(
+            "SELECT DISTINCT conference, body ->> 'type' FROM webhook_summaries "
+            "WHERE position > %s AND position <= %s",
+            (after, until),
+        ):
+            kinds.setdefault(conference, set()).add(kind)
+        return kinds
+
+    def followers(self, conferences: Sequence[str]) -> list[Subscription]:
+        # The partial index webhook_subscriptions_following, by conference.
+        followers = "WHERE status = 'active' AND follows AND "
+        return [
+            *self._read(followers + "conference IS NULL ORDER BY created_at, id"),
+            *self._read(
+                followers + "conference = ANY (%s) ORDER BY created_at, id",
+                (sorted(conferences),),
+            ),
+        ]
+
+    def pending_count(self, subscription_id: str) -> int:
+        return int(
+            self.conn.execute(
+                "SELECT count(*) FROM webhook_deliveries "
+                "WHERE subscription = %s AND status = 'pending'",
+                (subscription_id,),
+            ).fetchone()[0]
+        )
+
+    def event_messages(
+        self,
+        after: int,
+        until: int,
+        conference: str | None,
+        types: Sequence[str],
+        limit: int,
+    ) -> list[Message]:
+        if not types:
+            return []
+        where = "position > %s AND position <= %s AND type = ANY (%s)"
+        params: list[Any] = [after, until, list(types)]
+        if conference is not None:
+            where += " AND conference = %s"
+            params.append(conference)
+        return [
+            Message(int(r[0]), "msg_" + str(r[1]), str(r[2]))
+            for r in self.conn.execute(
+                f"SELECT position, id, type FROM events WHERE {where} ORDER BY position LIMIT %s",
+                (*params, limit),
+            )
+        ]
+
+    def summary_versions(
+        self, after: int, until: int, conference: str | None
+    ) -> list[SummaryVersion]:
+        where = "position > %s AND position <= %s"
+        params: tuple[Any, ...] = (after, until)
+        if conference is not None:
+            where += " AND conference = %s"
+            params += (conference,)
+        rows = self.conn.execute(
+            "SELECT seq, conference, day, position, body ->> 'type' "
+            f"FROM webhook_summaries WHERE {where} ORDER BY seq",
+            params,
+        ).fetchall()
+        return [SummaryVersion(int(s), str(c), int(d), int(p), str(t)) for s, c, d, p, t in rows]
+
+    def enqueue(
+        self, subscription_id: str, messages: Sequence[Message], due_at: float, created_at: str
+    ) -> None:
+        if not messages:
+            return
+        with self._lock_queue(subscription_id):
+            # One statement per message, in this order: each takes its id from the
+            # identity as it runs, so ids follow the messages' order.
+            self.conn.executemany(
+                _INSERT,
+                [
+                    (
+                        subscription_id,
+                        m.message_id,
+                        m.type,
+                        m.position,
+                        m.summary,
+                        due_at,
+                        created_at,
+                    )
+                    for m in messages
+                ],
+            )
+
+    def move_cursor(self, subscription_id: str, cursor: int, *, follows: bool) -> None:
+        self.conn.execute(
+            "UPDATE webhook_subscriptions SET cursor = %s, follows = %s WHERE id = %s",
+            (cursor, follows, subscription_id),
+        )
+
+    def rewind(self, subscription_id: str, position: int) -> None:
+        self.conn.execute(
+            f"UPDATE webhook_subscriptions SET cursor = least({CURSOR}, %s), follows = false "
+            "WHERE id = %s",
+            (position, subscription_id),
+        )
+
+    # -- draining --------------------------------------------------------------------
+
+    def head(self, subscription_id: str) -> Delivery | None:
+        row = self.conn.execute(
+            f"SELECT {_COLUMNS} FROM webhook_deliveries WHERE subscription = %s "
+            "AND status = 'pending' ORDER BY id LIMIT 1",
+            (subscription_id,),
+        ).fetchone()
+        return _delivery(row) if row else None
+
+    def due(self, now: float) -> list[str]:
+        # A range of the partial index of heads by due time: a tick reads only the heads
+        # that are due, never the deliveries or the subscriptions.
+        rows = self.conn.execute(
+            "SELECT subscription FROM webhook_queue_heads WHERE active AND due_at <= %s "
+            "ORDER BY due_at, subscription",
+            (now,),
+        ).fetchall()
+        return [str(r[0]) for r in rows]
+
+    # Every outcome is written only to a delivery still pending (the contract).
+
+    def record_delivered(self, delivery_id: int, status: int, stamp: str) -> None:
+        with self._lock_queue_of(delivery_id):
+            self.conn.execute(
+                "UPDATE webhook_deliveries SET status = 'delivered', attempts = attempts + 1, "
+                "last_attempt_at = %s, last_status = %s, last_error = NULL, finished_at = %s "
+                "WHERE id = %s AND status = 'pending'",
+                (stamp, status, stamp, delivery_id),
+            )
+
+    def record_retry(
+        self,
+        delivery_id: int,
+        *,
+        status: int | None,
+        error: str,
+        retry_at: float,
+        stamp: str,
+    ) -> None:
+        with self._lock_queue_of(delivery_id):
+            self.conn.execute(
+                "UPDATE webhook_deliveries SET attempts = attempts + 1, next_attempt_at = %s, "
+                "last_attempt_at = %s, last_status = %s, last_error = %s "
+                "WHERE id = %s AND status = 'pending'",
+                (retry_at, stamp, status, error, delivery_id),
+            )
+
+    def record_dead(self, delivery_id: int, *, status: int | None, error: str, stamp: str) -> None:
+        with self._lock_queue_of(delivery_id):
+            self.conn.execute(
+                "UPDATE webhook_deliveries SET status = 'dead', attempts = attempts + 1, "
+                "last_attempt_at = %s, last_status = %s, last_error = %s, finished_at = %s "
+                "WHERE id = %s AND status = 'pending'",
+                (stamp, status, error, stamp, delivery_id),
+            )
+
+    def record_gone(
+        self, delivery_id: int, subscription_id: str, status: int, reason: str, stamp: str
+    ) -> None:
+        with self._lock_queue(subscription_id):
+            self.conn.execute(
+                "UPDATE webhook_deliveries SET attempts = attempts + 1, last_attempt_at = %s, "
+                "last_status = %s, last_error = %s WHERE id = %s AND status = 'pending'",
+                (stamp, status, reason, delivery_id),
+            )
+            self.conn.execute(
+                "UPDATE webhook_subscriptions SET status = 'disabled', status_reason = %s "
+                "WHERE id = %s",
+                (f"{reason} at {stamp}", subscription_id),
+            )
+
+    def record_delivered_many(self, delivered: Sequence[tuple[int, int, str]]) -> None:
+        """`record_delivered` of every (delivery id, status, stamp), in one transaction.
+
+        Overrides WebhookClaimsMixin's: the queues these deliveries belong to are locked
+        first (in id order, so two batches never deadlock), as every queue change here."""
+        if not delivered:
+            return
+        with self.conn.writing():
+            self.conn.execute(
+                "SELECT 1 FROM webhook_subscriptions WHERE id IN (SELECT subscription "
+                "FROM webhook_deliveries WHERE id = ANY (%s)) ORDER BY id FOR NO KEY UPDATE",
+                ([d for d, _, _ in delivered],),
+            )
+            self.conn.executemany(
+                "UPDATE webhook_deliveries SET status = 'delivered', attempts = attempts + 1, "
+                "last_attempt_at = %s, last_status = %s, last_error = NULL, finished_at = %s "
+                "WHERE id = %s AND status = 'pending'",
+                [(stamp, status, stamp, d) for d, status, stamp in delivered],
+            )
+
+    # -- history ---------------------------------------------------------------------
+
+    def delivery(self, delivery_id: int) -> Delivery | None:
+        row = self.conn.execute(
+            f"SELECT {_COLUMNS} FROM webhook_deliveries WHERE id = %s", (delivery_id,)
+        ).fetchone()
+        return None if row is None else _delivery(row)
+
+    def deliveries(
+        self, subscription_id: str | None, status: str | None, limit: int
+    ) -> list[Delivery]:
+        where: list[str] = []
+        params: list[Any] = []
+        if subscription_id is not None:
+            where.append("subscription = %s")
+            params.append(subscription_id)
+        if status is not None:
+            where.append("status = %s")
+            params.append(status)
+        sql = f"SELECT {_COLUMNS} FROM webhook_deliveries"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        rows = self.conn.execute(f"{sql} ORDER BY id DESC LIMIT %s", (*params, limit)).fetchall()
+        return [_delivery(r) for r in rows]
+
+    def requeue(self, old: Delivery, due_at: float, created_at: str) -> Delivery:
+        with self._lock_queue(old.subscription):
+            row = self.conn.execute(
+                _INSERT + f" RETURNING {_COLUMNS}",
+                (
+                    old.subscription,
+                    old.message_id,
+                    old.type,
+                    old.position,
+                    old.summary,
+                    due_at,
+                    created_at,
+                ),
+            ).fetchone()
+        return _delivery(row)
+
+    def cancel_pending_after(self, subscription_id: str, position: int, stamp: str) -> None:
+        with self._lock_queue(subscription_id):
+            self.conn.execute(
+                "UPDATE webhook_deliveries SET status = 'cancelled', finished_at = %s "
+                "WHERE subscription = %s AND status = 'pending' AND position > %s",
+                (stamp, subscription_id, position),
+            )
+
+    # -- the kept heads and counts ---------------------------------------------------
+
+    def counts(self) -> dict[str, int]:
+        counts = {
+            str(s): int(n)
+            for s, n in self.conn.execute(
+                "SELECT status, sum(deliveries) FROM webhook_delivery_counts GROUP BY status"
+            ).fetchall()
+        }
+        return {s: counts.get(s, 0) for s in DELIVERY_STATUSES}
+
+    def queue_state(self) -> QueueState:
+        if not _exists(self.conn, "webhook_deliveries"):
+            return QueueState(deliveries=False, kept=None, counted={}, heads_match=True)
+        if not (
+            _exists(self.conn, "webhook_queue_heads")
+            and _exists(self.conn, "webhook_delivery_counts")
+        ):
+            return QueueState(deliveries=True, kept=None, counted={}, heads_match=True)
+        # One snapshot (joins an open transaction): the kept and the derived state are
+        # compared as of one moment, while other nodes go on delivering.
+        with self.conn.snapshot():
+            kept = self.counts()
+            counted = {
+                str(s): int(n)
+                for s, n in self.conn.execute(
+                    "SELECT status, count(*) FROM webhook_deliveries GROUP BY status"
+                ).fetchall()
+            }
+            heads = self.conn.execute(
+                "SELECT subscription, delivery, due_at, active FROM webhook_queue_heads "
+                "ORDER BY subscription"
+            ).fetchall()
+            derived = self.conn.execute(
+                "SELECT d.subscription, d.id, d.next_attempt_at, s.status = 'active' "
+                "FROM (SELECT subscription, min(id) AS id FROM webhook_deliveries "
+                "      WHERE status = 'pending' GROUP BY subscription) AS h "
+                "JOIN webhook_deliveries AS d ON d.id = h.id "
+                "JOIN webhook_subscriptions AS s ON s.id = d.subscription "
+                "ORDER BY d.subscription"
+            ).fetchall()
+        return QueueState(deliveries=True, kept=kept, counted=counted, heads_match=heads == derived)
+
+    def refill_queue_state(self) -> None:
+        refill_queue_state(self.conn)
+
+
+def _exists(conn: PgConnection, table: str) -> bool:
+    return bool(conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()[0])
+
+
+def refill_queue_state(conn: PgConnection) -> None:
+    """Derive the heads and the counts from webhook_deliveries again (one scan of it).
+
+    SHARE ROW EXCLUSIVE on the deliveries: no delivery changes while they are derived
+    (reads go on); a node recording an outcome waits for the commit."""
+    with conn.writing():
+        conn.execute("LOCK TABLE webhook_deliveries IN SHARE ROW EXCLUSIVE MODE")
+        conn.execute("DELETE FROM webhook_queue_heads")
+        conn.execute(
+            "INSERT INTO webhook_queue_heads (subscription, delivery, due_at, active) "
+            "SELECT d.subscription, d.id, d.next_attempt_at, s.status = 'active' "
+            "FROM (SELECT subscription, min(id) AS id FROM webhook_deliveries "
+            "      WHERE status = 'pending' GROUP BY subscription) AS h "
+            "JOIN webhook_deliveries AS d ON d.id = h.id "
+            "JOIN webhook_subscriptions AS s ON s.id = d.subscription"
+        )
+        conn.execute("DELETE FROM webhook_delivery_counts")
+        conn.execute(
+            "INSERT INTO webhook_delivery_counts (status, stripe, deliveries) "
+            "SELECT s.status, 0, count(d.id) FROM unnest(%s::text[]) AS s (status) "
+            "LEFT JOIN webhook_deliveries AS d ON d.status = s.status GROUP BY s.status",
+            (list(DELIVERY_STATUSES),),
+        )
+
+
+def fold_counts(conn: PgConnection) -> None:
+    """Fold the count stripes of backends that have gone into stripe 0, so the counts
+    table holds a few rows per live connection, not one per connection ever opened.
+
+    A stripe's backend is gone when no live backend has its pid; should a new backend
+    take that pid and change the stripe meanwhile, DELETE waits for it and returns the
+    row as it committed, so nothing is lost. One folder at a time (a transaction-level
+    advisory lock, tried: a busy folder is left to do it)."""
+    with conn.writing():
+        if not conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (_FOLD_LOCK,)).fetchone()[0]:
+            return
+        conn.execute(
+            "WITH gone AS (DELETE FROM webhook_delivery_counts WHERE stripe <> 0 "
+            "  AND stripe NOT IN (SELECT pid FROM pg_stat_activity WHERE pid IS NOT NULL) "
+            "  RETURNING status, deliveries) "
+            "INSERT INTO webhook_delivery_counts (status, stripe, deliveries) "
+            "SELECT status, 0, sum(deliveries) FROM gone GROUP BY status ORDER BY status "
+            "ON CONFLICT (status, stripe) "
+            "DO UPDATE SET deliveries = webhook_delivery_counts.deliveries + excluded.deliveries"
+        )
+
+
+_FOLD_LOCK = 0x4C42_5743  # "LBWC": the advisory lock of fold_counts
