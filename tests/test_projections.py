@@ -33,6 +33,7 @@ from liveblog.projections import ProjectionRunner
 from liveblog.projections import runner as runner_module
 from liveblog.service.facade import Liveblog
 from liveblog.store import EventLog, Record
+from liveblog.store.sqlite.projections import BoundProjection, bind
 
 Invoke = Callable[..., Result]
 Row = tuple[Any, ...]
@@ -145,6 +146,11 @@ class Recording:
             self.seen.append(r.position)
 
 
+def on(log: EventLog, *projections: Any) -> list[BoundProjection]:
+    """SQLite projections bound to the log's connection (what the runner drives)."""
+    return [bind(p, log.conn) for p in projections]
+
+
 # -- position committed with the rows ---------------------------------------------------
 
 
@@ -165,7 +171,7 @@ def test_a_failing_apply_advances_neither_rows_nor_position(db_path: Path) -> No
     lb = sample_log(db_path, notes=2)
     log = lb.log
     projection = Recording()
-    runner = ProjectionRunner(log, [projection])
+    runner = ProjectionRunner(log, on(log, projection))
     assert runner.catch_up() == {"recording": log.head()}
     before = log.head()
     assert state_of(db_path, "recording") == (1, before)
@@ -196,7 +202,7 @@ def test_a_failing_projection_leaves_each_projection_consistent(db_path: Path) -
     lb = sample_log(db_path, notes=1)
     good, bad = Recording("good"), Recording("bad")
     bad.fail_on = "boom"
-    runner = ProjectionRunner(lb.log, [good, bad])
+    runner = ProjectionRunner(lb.log, on(lb.log, good, bad))
     lb.note("boom", at="2011-06-09T09:41")
     with pytest.raises(RuntimeError):
         runner.catch_up()
@@ -215,7 +221,7 @@ def test_a_failing_projection_leaves_each_projection_consistent(db_path: Path) -
 def test_catch_up_applies_exactly_the_new_records(db_path: Path) -> None:
     lb = sample_log(db_path, notes=2)
     projection = Recording()
-    runner = ProjectionRunner(lb.log, [projection])
+    runner = ProjectionRunner(lb.log, on(lb.log, projection))
     first = lb.log.head()
     assert runner.catch_up() == {"recording": first}
     assert projection.seen == list(range(1, first + 1))
@@ -237,13 +243,13 @@ def test_catch_up_applies_exactly_the_new_records(db_path: Path) -> None:
 def test_projections_at_different_positions_each_get_only_their_own_gap(db_path: Path) -> None:
     lb = sample_log(db_path, notes=2)
     old = Recording("old")
-    ProjectionRunner(lb.log, [old]).catch_up()
+    ProjectionRunner(lb.log, on(lb.log, old)).catch_up()
     head = lb.log.head()
     lb.note("new", at="2011-06-09T10:00")
 
     old.seen.clear()
     new = Recording("new")
-    assert ProjectionRunner(lb.log, [old, new]).catch_up() == {"old": 1, "new": head + 1}
+    assert ProjectionRunner(lb.log, on(lb.log, old, new)).catch_up() == {"old": 1, "new": head + 1}
     assert old.seen == [head + 1]
     assert new.seen == list(range(1, head + 2))
     assert count_rows(db_path, "test_old") == head + 1
@@ -253,7 +259,7 @@ def test_projections_at_different_positions_each_get_only_their_own_gap(db_path:
 def test_catch_up_reports_progress(db_path: Path) -> None:
     lb = sample_log(db_path, notes=2)
     calls: list[int] = []
-    ProjectionRunner(lb.log, [Recording()]).catch_up(calls.append)
+    ProjectionRunner(lb.log, on(lb.log, Recording())).catch_up(calls.append)
     assert sum(calls) == lb.log.head()
     lb.close()
 
@@ -344,12 +350,12 @@ def test_timeline_keeps_current_text_retraction_and_edit_history(db_path: Path) 
 def test_a_new_version_rebuilds_from_zero(db_path: Path) -> None:
     lb = sample_log(db_path, notes=2)
     v1 = Recording(version=1)
-    ProjectionRunner(lb.log, [v1]).catch_up()
+    ProjectionRunner(lb.log, on(lb.log, v1)).catch_up()
     head = lb.log.head()
     assert state_of(db_path, "recording") == (1, head)
 
     v2 = Recording(version=2)
-    assert ProjectionRunner(lb.log, [v2]).catch_up() == {"recording": head}
+    assert ProjectionRunner(lb.log, on(lb.log, v2)).catch_up() == {"recording": head}
     assert v2.creates == 1
     assert v2.seen == list(range(1, head + 1))
     assert state_of(db_path, "recording") == (2, head)
@@ -358,7 +364,7 @@ def test_a_new_version_rebuilds_from_zero(db_path: Path) -> None:
 
     # Going back to version 1 is a change too.
     v1_again = Recording(version=1)
-    ProjectionRunner(lb.log, [v1_again]).catch_up()
+    ProjectionRunner(lb.log, on(lb.log, v1_again)).catch_up()
     assert v1_again.seen == list(range(1, head + 1))
     assert count_rows(db_path, "test_recording") == head
     lb.close()
@@ -611,9 +617,12 @@ CATCHER = textwrap.dedent(
             )
 
     from liveblog.store import EventLog
+    from liveblog.store.sqlite.projections import bind
 
     with EventLog(sys.argv[1]) as log:
-        runner = ProjectionRunner(log, [TimelineProjection(), Tally()])
+        runner = ProjectionRunner(
+            log, [bind(TimelineProjection(), log.conn), bind(Tally(), log.conn)]
+        )
         print("ready", flush=True)
         assert sys.stdin.readline().strip() == "go"
         print(json.dumps(runner.catch_up()), flush=True)
@@ -714,8 +723,8 @@ def test_two_connections_catching_up_in_turn_share_one_position(
     lb = sample_log(db_path, notes=4)
     other = EventLog(db_path)
     a, b = Recording("shared"), Recording("shared")
-    runner_a = ProjectionRunner(lb.log, [a])
-    runner_b = ProjectionRunner(other, [b])
+    runner_a = ProjectionRunner(lb.log, on(lb.log, a))
+    runner_b = ProjectionRunner(other, on(other, b))
     # b starts part-way through a's work: a applies a first chunk, then b takes over.
     progress_calls: list[int] = []
 

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from ..service.facade import Liveblog
     from ..service.reading import Reading
     from ..service.reporting import Reporter
+    from ..store.leadership import Leadership
     from .remote import Queued, RemoteReporter
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -94,8 +95,25 @@ class State:
         except LiveblogError as exc:
             raise click.ClickException(str(exc)) from None
 
+    @property
+    def is_file(self) -> bool:
+        """--db names a SQLite file (else a database server's URL)."""
+        from ..store.display import is_file
+
+        return is_file(self.db)
+
+    @property
+    def shown(self) -> str:
+        """--db as a message shows it (a URL without its password)."""
+        from ..store.display import shown
+
+        return shown(self.db)
+
     def missing(self) -> bool:
-        """No log file yet (an empty log); a path in no directory is an error."""
+        """No log file yet (an empty log); a path in no directory is an error. A
+        server's database is never missing: opening it creates its tables."""
+        if not self.is_file:
+            return False
         if os.path.exists(self.path):
             return False
         parent = os.path.dirname(os.path.abspath(self.path))
@@ -106,7 +124,7 @@ class State:
     def _existing(self) -> Liveblog:
         """The service of a log that must exist: a missing one is an error, not a new
         empty file left behind by a typo in --db."""
-        if self._service is None and not os.path.exists(self.path):
+        if self._service is None and self.is_file and not os.path.exists(self.path):
             raise click.ClickException(
                 f"no event log at {self.db}: check --db / LIVEBLOG_DB, or start one with "
                 "`liveblog conference open` or `liveblog import`"
@@ -209,8 +227,8 @@ def reporting(fn: F) -> F:
     envvar="LIVEBLOG_DB",
     default="events.db",
     show_default=True,
-    metavar="PATH",
-    help="The SQLite event log (env LIVEBLOG_DB).",
+    metavar="PATH|URL",
+    help="The event log: a SQLite file, or a postgresql:// URL (env LIVEBLOG_DB).",
 )
 @click.option(
     "--feeds",
@@ -612,11 +630,18 @@ def rebuild() -> None:
 @click.argument("dest", type=click.Path(path_type=Path), metavar="DEST")
 @click.option("--force", is_flag=True, help="Replace DEST if it exists.")
 def backup(dest: Path, force: bool) -> None:
-    """Write a consistent copy of the log to DEST (0600) while others keep writing."""
+    """Write a consistent copy of the log to DEST (0600) while others keep writing.
+
+    For a SQLite file; on PostgreSQL use the server's own tools (pg_dump)."""
     from ..store.factory import open_sqlite
     from ..store.sqlite.backup import backup as backup_log
 
     with user_errors():
+        if not state().is_file:
+            raise click.ClickException(
+                "backup copies a SQLite file; on PostgreSQL use pg_dump "
+                f"(e.g. pg_dump -Fc -f liveblog.dump DBNAME) for {state().shown}"
+            )
         reading = state().db
         if state().missing():
             raise click.ClickException(f"no event log at {reading}: nothing to back up")
@@ -640,6 +665,12 @@ def verify() -> None:
     from ..webhooks.subscriptions import verify_secrets
 
     with user_errors():
+        if not state().is_file:
+            raise click.ClickException(
+                "verify checks a SQLite file; on PostgreSQL the database checks its own "
+                f"pages (amcheck, pg_dump) and the log's triggers refuse changes: "
+                f"nothing to run for {state().shown}"
+            )
         reading = state().db
         if state().missing():
             raise click.ClickException(f"no event log at {reading}: nothing to verify")
@@ -824,17 +855,39 @@ def run(once: bool, **settings: Any) -> None:
     queued for every webhook subscription at once; failed deliveries are retried on
     the --retry-schedule. Stopping lets the attempts in flight finish.
     """
-    from ..scheduler.lock import SchedulerLock
     from ..scheduler.main import run_until_signalled
 
     with user_errors():
         options = run_settings(**settings)
-        # Creates or migrates events.db (a read-only one is refused); a key that cannot open
+        # Creates or migrates the store (a read-only one is refused); a key that cannot open
         # the secrets stops us here too.
         state().service.log.require_writable()
         state().service.check_webhook_secrets()
-        with SchedulerLock(state().db, "run"):
-            run_until_signalled(options, once=once, report=lambda line: click.echo(line, err=True))
+        with scheduler_lead("run") as lead:
+            if not once:
+                feeds = "no feeds" if options.feeds is None else f"feeds in {state().feeds}"
+                click.echo(
+                    f"liveblog run on {state().shown}: watching the log; {feeds}, "
+                    "webhooks delivered (Ctrl-C stops)",
+                    err=True,
+                )
+            run_until_signalled(
+                options, once=once, report=lambda line: click.echo(line, err=True), lead=lead
+            )
+
+
+@contextmanager
+def scheduler_lead(command: str) -> Iterator[Leadership]:
+    """The leadership "scheduler" of the store, tried once: on SQLite a second
+    scheduler is refused (one line naming the holder, as always); on PostgreSQL this
+    node stands by when another leads (the scheduler keeps trying). Released on exit."""
+    lead = state().service.stores.leadership("scheduler", command)
+    try:
+        if not lead.try_acquire() and not lead.standby:
+            raise lead.refusal()
+        yield lead
+    finally:
+        lead.release()
 
 
 def server_limit_options(fn: F) -> F:
@@ -972,7 +1025,6 @@ def serve(
     from ..http.limits import Limits
     from ..http.server import listen
     from ..http.server import serve as serve_forever
-    from ..scheduler.lock import SchedulerLock
 
     limits = Limits(
         max_body=max_body,
@@ -990,17 +1042,18 @@ def serve(
         # The port first: if it is taken, nothing else (events.db, the lock) is created.
         sock = listen(host, port)
         try:
-            # Creates or migrates events.db (a read-only one is refused); a key that cannot
+            # Creates or migrates the store (a read-only one is refused); a key that cannot
             # open the secrets stops us here too.
             state().service.log.require_writable()
             state().service.check_webhook_secrets()
-            with SchedulerLock(state().db, "serve"):
+            with scheduler_lead("serve") as lead:
                 serve_forever(
                     options,
                     Path(state().feeds),
                     sock=sock,
                     limits=limits,
                     report=lambda line: click.echo(line, err=True),
+                    lead=lead,
                 )
         finally:
             sock.close()

@@ -15,9 +15,10 @@ authentications, 503 when the database stays locked. The token and the body's si
 checked by liveblog.http.guard, in front of FastAPI, before the body is read.
 """
 
+import contextlib
 import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -48,8 +49,8 @@ from ..service import tokens
 from ..service.drafts import COMMANDS, apply_draft
 from ..service.reading import Reading
 from ..service.reporting import ReportingService
-from ..store.factory import open_sqlite, stores_on
-from ..store.sqlite.log import EventLog
+from ..store.eventstore import EventStore
+from ..store.factory import open_store, scheme_of, stores_on
 from ..store.stores import Stores
 from .feeds import FeedFiles
 from .guard import TOKEN_REQUIRED, Guard, one_line
@@ -131,11 +132,16 @@ def create_app(
     behind the guard (token before body, body limit); `report` gets failed authentications."""
     local = threading.local()
 
-    def log() -> EventLog:
-        # One connection per worker thread: SQLite transactions are per connection.
-        found: EventLog | None = getattr(local, "log", None)
+    # SQLite: one store per worker thread, kept (opening a file is cheap, a connection
+    # must stay in its thread). A pooled backend (PostgreSQL): each request takes a
+    # connection for itself and gives it back when it ends (`scope`), so the worker
+    # threads, many more than the pool's connections, never hold one while idle.
+    keep_per_thread = scheme_of(db_path) == "sqlite"
+
+    def log() -> EventStore:
+        found: EventStore | None = getattr(local, "log", None)
         if found is None:
-            found = local.log = open_sqlite(db_path)
+            found = local.log = open_store(db_path)
         return found
 
     def stores() -> Stores:
@@ -145,12 +151,30 @@ def create_app(
             found = local.stores = stores_on(log())
         return found
 
+    @contextlib.contextmanager
+    def scope() -> Iterator[None]:
+        """One request's use of the store: on a pooled backend, the store opened in it
+        is closed (its connection back in the pool) when it ends."""
+        if keep_per_thread or getattr(local, "log", None) is not None:
+            yield  # SQLite's kept store, or a scope already open in this thread
+            return
+        try:
+            yield
+        finally:
+            found: EventStore | None = getattr(local, "log", None)
+            local.log = local.stores = None
+            if found is not None:
+                found.close()
+
     bearer = HTTPBearer(auto_error=False, description="A token from `liveblog token create`")
 
     def reporter(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     ) -> tokens.Holder:
-        holder = tokens.holder_of(stores().tokens, credentials.credentials) if credentials else None
+        holder = None
+        if credentials:
+            with scope():
+                holder = tokens.holder_of(stores().tokens, credentials.credentials)
         if holder is None:
             raise HTTPException(
                 401,
@@ -213,7 +237,8 @@ def create_app(
     def healthz() -> Health:
         """Liveness: the database answers; `head` is the log's last position."""
         try:
-            return Health(status="ok", head=log().head())
+            with scope():
+                return Health(status="ok", head=log().head())
         except DriverError as exc:
             raise HTTPException(503, f"database unavailable: {exc}") from None
 
@@ -232,6 +257,10 @@ def create_app(
         """Apply one draft or a batch, atomically, as the token's reporter.
 
         Idempotent by draft id: a draft already applied returns its stored event."""
+        with scope():
+            return _post(body, caller, response)
+
+    def _post(body: Draft | list[Draft], caller: tokens.Holder, response: Response) -> Appended:
         blog = reporting(caller)
         drafts = body if isinstance(body, list) else [body]
         events: list[dict[str, Any]] = []
@@ -266,12 +295,13 @@ def create_app(
         limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     ) -> EventPage:
         """Events after position `after`, oldest first, in the export format."""
-        blog = reading(caller)
-        with blog.log.snapshot():
-            return EventPage(
-                head=blog.log.head(),
-                events=[e.to_export() for e in blog.log.read(after=after, limit=limit)],
-            )
+        with scope():
+            blog = reading(caller)
+            with blog.log.snapshot():
+                return EventPage(
+                    head=blog.log.head(),
+                    events=[e.to_export() for e in blog.log.read(after=after, limit=limit)],
+                )
 
     @api.get(
         "/api/conferences/{slug}/days/{number}/summary",
@@ -291,7 +321,8 @@ def create_app(
         format: Literal["markdown", "html", "json"] = "markdown",
     ) -> Response:
         """Day `number` of conference `slug`, as markdown, HTML or JSON."""
-        text = reading(caller).summary(number, conference=slug, fmt=format)
+        with scope():
+            text = reading(caller).summary(number, conference=slug, fmt=format)
         media = {
             "markdown": "text/markdown; charset=utf-8",
             "html": "text/html; charset=utf-8",
@@ -322,7 +353,8 @@ def create_app(
             await api(scope, receive, send)
 
     def token_is_valid(token: str) -> bool:
-        return tokens.holder_of(stores().tokens, token) is not None
+        with scope():
+            return tokens.holder_of(stores().tokens, token) is not None
 
     guarded = Guard(app, limits=limits or Limits(), check_token=token_is_valid, log=report)
     guarded.fastapi = api  # type: ignore[attr-defined]

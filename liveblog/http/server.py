@@ -15,11 +15,16 @@ import signal
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import RefusedCommand
 from ..scheduler.main import Report, RunOptions, Scheduler
+from ..store.display import shown
 from .connections import ConnectionRegistry, connection_cap, protocol_class, raise_file_limit
 from .limits import Limits
+
+if TYPE_CHECKING:
+    from ..store.leadership import Leadership
 
 BACKLOG = 2048
 # asyncio accepts up to `backlog` connections per wake-up, all in one loop iteration: a
@@ -56,8 +61,10 @@ def serve(
     sock: socket.socket,
     limits: Limits,
     report: Report,
+    lead: Leadership | None = None,
 ) -> None:
-    """Until SIGINT / SIGTERM (uvicorn's handlers): then the scheduler stops cleanly."""
+    """Until SIGINT / SIGTERM (uvicorn's handlers): then the scheduler stops cleanly.
+    `lead`: the leadership "scheduler", tried already (liveblog.scheduler.main)."""
     import uvicorn
 
     from .api import create_app
@@ -89,7 +96,7 @@ def serve(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
-        scheduler = Scheduler(options, report)
+        scheduler = Scheduler(options, report, lead)
         await scheduler.start()
         serving = asyncio.create_task(server.serve(sockets=[sock]))
         try:
@@ -105,7 +112,7 @@ def serve(
                 gc.freeze()
                 bound = sock.getsockname()
                 base = f"http://{_host(bound[0])}:{bound[1]}"
-                report(f"liveblog serving {options.db_path} at {base}")
+                report(f"liveblog serving {shown(options.db_path)} at {base}")
                 report(
                     f"  feeds    {base}/feeds/<conference>/live.atom  (index: /feeds/<conference>/)"
                 )

@@ -4,20 +4,24 @@ A projection is a name, a version, the tables it owns and an `apply` for a chunk
 records. Catching up reads only the events after its position (a primary-key range), so
 the cost follows what is new, never the size of the log. A changed version, or a missing
 table, drops the projection's tables and replays it from the start.
+
+A projection is bound: it was built on its backend's connection (the store's unit of
+work), so nothing here names a driver. `Stores.projections()` gives a backend's default
+ones; `runner_for(stores)` runs them with that store's `projection_state`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from ..store import EventLog, Record
-from ..store.sqlite.driver import Connection
-from ..store.sqlite.timeline import PROJECTION_CACHE_KIB, SqliteProjectionState
-from ..store.timeline import ProjectionState
+if TYPE_CHECKING:
+    from ..store.eventstore import EventStore
+    from ..store.records import Record
+    from ..store.timeline import ProjectionState
 
-__all__ = ["CHUNK", "PROJECTION_CACHE_KIB", "Projection", "ProjectionRunner", "ProjectionStatus"]
+__all__ = ["CHUNK", "Projection", "ProjectionRunner", "ProjectionStatus"]
 
 CHUNK = 50_000
 """Events applied per transaction: large enough to amortise each commit."""
@@ -39,11 +43,13 @@ class Projection(Protocol):
     def tables(self) -> Sequence[str]:
         """Every table and view it owns (dropped on rebuild, checked on catch-up)."""
 
-    def create(self, conn: Connection) -> None:
-        """Create the projection's (empty) tables."""
+    def create(self) -> None:
+        """Create the projection's (empty) tables, on the connection it is bound to."""
 
-    def apply(self, conn: Connection, records: Sequence[Record]) -> None:
-        """Apply records in position order, inside the caller's transaction."""
+    def apply(self, records: Sequence[Record]) -> None:
+        """Apply records in position order, inside the caller's transaction (the unit
+        of work of the store it is bound to). A projection may also say `lazy_types`:
+        the types whose data it maps inside the store (not fetched into Python)."""
 
 
 @dataclass(frozen=True)
@@ -63,13 +69,19 @@ class ProjectionRunner:
 
     def __init__(
         self,
-        log: EventLog,
+        events: EventStore,
         projections: Sequence[Projection],
         state: ProjectionState | None = None,
     ) -> None:
-        self.log = log
-        self.conn = log.conn
-        self.state = state if state is not None else SqliteProjectionState(log.conn)
+        """`projections` bound to `events`' unit of work; `state` is its store's
+        projection state (`Stores.projection_state`; looked up from `events` if not
+        given)."""
+        self.log = events
+        if state is None:
+            from ..store.factory import stores_on
+
+            state = stores_on(events).projection_state
+        self.state = state
         self.projections = list(projections)
         # Types whose data every projection maps in SQL: not fetched into Python.
         lazy = [frozenset(getattr(p, "lazy_types", ())) for p in self.projections]
@@ -82,7 +94,7 @@ class ProjectionRunner:
 
     def _reset(self, projection: Projection) -> None:
         self.state.reset(projection.name, projection.version, projection.tables)
-        projection.create(self.conn)
+        projection.create()
 
     def _ensure(self, projection: Projection) -> int:
         """The projection's position, resetting it first when stale (in the caller's tx)."""
@@ -122,7 +134,7 @@ class ProjectionRunner:
                     mine = [r for r in chunk if r.position > positions[projection.name]]
                     if not mine:
                         continue
-                    projection.apply(self.conn, mine)
+                    projection.apply(mine)
                     self.state.advance(projection.name, mine[-1].position)
                     applied[projection.name] += len(mine)
             if progress is not None:

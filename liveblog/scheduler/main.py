@@ -23,6 +23,15 @@ work. Three APScheduler jobs run on the event loop:
 Delivery state lives in our own tables, never in APScheduler's (its job store is the
 default in-memory one), and misfires are never skipped: `misfire_grace_time=None`.
 
+Several nodes on one database (PostgreSQL): every `serve` / `run` runs a scheduler, and
+the leadership "scheduler" (`Stores.leadership`, liveblog.store.leadership) says which
+one leads. The leader catches the projections up, queues webhooks (`prepare`) and
+publishes; every node delivers (each subscription claimed by one sender at a time, in
+the deliverer). A fourth job, `lead`, runs every LEAD_SECONDS: a standby tries to take
+the lead (the leader's session died with it: the lock is free), a leader checks that its
+session still holds it and steps down at once when not. On SQLite the lock is taken
+before the scheduler starts and a second scheduler is refused, as always.
+
 Stopping never cancels a job in flight (liveblog.scheduler.jobs): it pauses the scheduler, lets
 the runs in flight finish, then shuts it down.
 """
@@ -44,6 +53,7 @@ from ..errors import LiveblogError
 if TYPE_CHECKING:
     from ..feeds import PublishOptions, PublishResult
     from ..projections import ProjectionRunner
+    from ..store.leadership import Leadership
     from ..webhooks import Deliverer, DeliveryOptions
     from .jobs import DrainingExecutor
 
@@ -51,6 +61,8 @@ TICK_SECONDS = 0.1
 AUDIT_SECONDS = 5.0
 """Idle, the publish job still runs this often: an audit step of the feeds directory
 (liveblog.feeds.publisher.AUDIT_FILES stats, a few milliseconds, no write)."""
+LEAD_SECONDS = 1.0
+"""How often a standby tries to take the lead, and a leader checks it still holds it."""
 Report = Callable[[str], None]
 
 
@@ -123,19 +135,26 @@ class Projections:
         from ..projections import runner_for
 
         if self._runner is None:
-            assert self.deliverer.log is not None, "use `async with Deliverer(...)`"
-            self._runner = runner_for(self.deliverer.log, self.deliverer.stores.projection_state)
+            self._runner = runner_for(self.deliverer.stores)
         self._runner.catch_up()
         # The deliverer's connection stays at NORMAL (catch-up restores FULL).
         self.deliverer.hooks.relax_durability()
 
 
 class Scheduler:
-    """Start inside a running event loop; `stop` lets work in flight finish."""
+    """Start inside a running event loop; `stop` lets work in flight finish.
 
-    def __init__(self, options: RunOptions, report: Report) -> None:
+    `lead` is the leadership "scheduler", tried already (SQLite: held, or the process
+    was refused; PostgreSQL: held or not, the `lead` job keeps trying). None: this
+    scheduler leads alone (tests, embedders)."""
+
+    def __init__(self, options: RunOptions, report: Report, lead: Leadership | None = None) -> None:
         self.options = options
         self.report = report
+        self.lead = lead
+        self.leading = lead is None or lead.held()
+        # Leadership calls wait on the database: never on the event loop.
+        self._lead_thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="lead")
         self.deliverer: Deliverer | None = None
         self._projections: Projections | None = None
         self._feeds = _FeedsWorker(options.db_path, options.feeds) if options.feeds else None
@@ -171,7 +190,72 @@ class Scheduler:
         add(self.deliver, "interval", seconds=TICK_SECONDS, id="deliver-webhooks")
         if self._feeds is not None:
             add(self.publish, "interval", seconds=TICK_SECONDS, id="publish-feeds")
+        if self.lead is not None and self.lead.standby:
+            # Nodes share the store: say which role this one starts in, then keep watch.
+            if self.leading:
+                self._report_leading()
+            else:
+                await self._report_standby()
+            add(self.check_lead, "interval", seconds=LEAD_SECONDS, id="lead")
         self._scheduler.start()
+
+    # -- leadership ------------------------------------------------------------------
+
+    async def _in_lead_thread(self, fn: Callable[[], Any]) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._lead_thread, fn)
+
+    def _report_leading(self) -> None:
+        what = (
+            "projections, webhook queueing and publishing"
+            if self._feeds
+            else ("projections and webhook queueing")
+        )
+        self.report(f"leader: {what} run on this node")
+
+    async def _report_standby(self) -> None:
+        assert self.lead is not None
+        try:
+            holder = await self._in_lead_thread(self.lead.holder)
+        except LiveblogError:
+            holder = None
+        self.report(
+            f"standby: {holder or 'another node'} leads; this node delivers webhooks and "
+            "takes over if it stops"
+        )
+
+    async def check_lead(self) -> None:
+        """A standby tries to take the lead; a leader checks it still holds it."""
+        if self.lead is None or self._stopping:
+            return
+        try:
+            if self.leading:
+                if not await self._in_lead_thread(self.lead.held):
+                    self._step_down()
+            elif await self._in_lead_thread(self.lead.try_acquire):
+                self._take_over()
+            self._warn("lead", None)
+        except LiveblogError as exc:  # the database unreachable: no one can lead from here
+            if self.leading:
+                self._step_down()
+            self._warn("lead", f"leadership: {exc}")
+
+    def _take_over(self) -> None:
+        self.leading = True
+        self._report_leading()
+        # Catch up, queue and publish at once: the old leader may have left work behind.
+        self._seen_version = None
+        self._changes += 1
+        self._wake("catch-up")
+        self._wake("publish-feeds")
+
+    def _step_down(self) -> None:
+        self.leading = False
+        self.report(
+            "standby: this node lost the lead (its database session ended); it delivers "
+            "webhooks and takes the lead again when it is free"
+        )
+        if self.lead is not None:
+            self.lead.release()
 
     async def stop(self) -> None:
         """In order: no new runs, the runs in flight finish (a catch-up, a publish: each
@@ -192,6 +276,7 @@ class Scheduler:
             await self.deliverer.__aexit__(None, None, None)
         if self._feeds is not None:
             await asyncio.get_running_loop().run_in_executor(None, self._feeds.close)
+        self._lead_thread.shutdown()
 
     def _warn(self, job: str, problem: str | None) -> None:
         """Say a job's problem once (it is retried every tick), and when it clears."""
@@ -211,6 +296,8 @@ class Scheduler:
 
     async def catch_up(self) -> None:
         assert self.deliverer is not None and self._projections is not None
+        if not self.leading:
+            return  # the leader catches up and queues; `deliver` sends what is due here
         try:
             version = await self.deliverer.data_version()
             if version == self._seen_version:
@@ -239,7 +326,7 @@ class Scheduler:
             self._warn("deliver", f"delivering webhooks: {exc}")
 
     async def publish(self) -> None:
-        if self._feeds is None:
+        if self._feeds is None or not self.leading:
             return
         idle = self._published == self._changes
         if idle and time.monotonic() - self._audited < AUDIT_SECONDS:
@@ -257,17 +344,28 @@ class Scheduler:
         self._warn("publish", None)
 
 
-async def run_once(options: RunOptions, report: Report) -> None:
-    """Publish and deliver what is due now, then return (`liveblog run --once`)."""
+async def run_once(options: RunOptions, report: Report, lead: Leadership | None = None) -> None:
+    """Publish and deliver what is due now, then return (`liveblog run --once`).
+
+    Where another node leads (`lead` not held), only deliver: that node projects,
+    queues and publishes."""
     from ..webhooks import Deliverer
 
-    feeds = _FeedsWorker(options.db_path, options.feeds) if options.feeds else None
+    leading = lead is None or lead.held()
+    if not leading:
+        report("another node leads: delivering only what is queued and due")
+    feeds = _FeedsWorker(options.db_path, options.feeds) if options.feeds and leading else None
     try:
         if feeds is not None:
             await feeds.publish(report)
         async with Deliverer(options.db_path, options.delivery) as deliverer:
-            await Projections(deliverer).catch_up()
-            tally = await deliverer.run_once()
+            if leading:
+                await Projections(deliverer).catch_up()
+                tally = await deliverer.run_once()
+            else:
+                while await deliverer.start_due():
+                    await deliverer.drain_workers()
+                tally = deliverer.tally
         report(
             f"webhooks: {tally.delivered} delivered, {tally.failed} to retry, "
             f"{tally.dead} dead-lettered, {tally.disabled} subscriptions disabled"
@@ -277,18 +375,21 @@ async def run_once(options: RunOptions, report: Report) -> None:
             feeds.close()
 
 
-def run_until_signalled(options: RunOptions, *, once: bool, report: Report) -> None:
-    """Run in the foreground; SIGINT / SIGTERM finish the attempts in flight, then stop."""
+def run_until_signalled(
+    options: RunOptions, *, once: bool, report: Report, lead: Leadership | None = None
+) -> None:
+    """Run in the foreground; SIGINT / SIGTERM finish the attempts in flight, then stop.
+    `lead`: the leadership "scheduler", tried already (see `Scheduler`)."""
 
     async def main() -> None:
         if once:
-            await run_once(options, report)
+            await run_once(options, report, lead)
             return
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        scheduler = Scheduler(options, report)
+        scheduler = Scheduler(options, report, lead)
         await scheduler.start()
         try:
             await stop.wait()

@@ -63,7 +63,7 @@ class Administration(ServicePart):
             secret=secret,
             allow_private=allow_private,
             since=since,
-            keyring=Keyring(self.log.path),
+            keyring=Keyring(self._location),
         )
 
     def check_webhook_secrets(self) -> int:
@@ -72,14 +72,14 @@ class Administration(ServicePart):
         from ..webhooks.secretkey import Keyring
         from ..webhooks.subscriptions import check_secrets
 
-        return check_secrets(self._hooks, Keyring(self.log.path))
+        return check_secrets(self._hooks, Keyring(self._location))
 
     def rotate_secret_key(self) -> tuple[int, str]:
         """Re-encrypt every webhook secret under a new key: (how many, its key id)."""
         from ..webhooks.secretkey import Keyring
         from ..webhooks.subscriptions import rotate_key
 
-        return rotate_key(self._writable_hooks, Keyring(self.log.path))
+        return rotate_key(self._writable_hooks, Keyring(self._location))
 
     def webhooks(self) -> list[Subscription]:
         from ..webhooks.subscriptions import all_subscriptions

@@ -19,7 +19,7 @@ from . import roles
 if TYPE_CHECKING:
     from ..domain.events import EventData
     from ..projections import ProjectionRunner
-    from ..store import EventLog
+    from ..store.eventstore import EventStore
     from ..store.stores import Stores
     from ..store.tokens import TokenStore
     from ..store.webhooks import WebhookStore
@@ -52,6 +52,14 @@ def build(cls: type[EventData], **fields: Any) -> EventData:
         raise InvalidEvent(f"invalid {cls.model_fields['type'].default}: {describe(exc)}") from None
 
 
+def location_of(events: EventStore) -> str:
+    """The path of a SQLite event store's file, or the URL of another backend's."""
+    found = getattr(events, "path", None) or getattr(events, "url", None)
+    if found is None:  # pragma: no cover - every backend has one or the other
+        raise TypeError(f"no location for a {type(events).__name__}")
+    return str(found)
+
+
 class ServicePart:
     """One open log, used by one author (the reporter typing, or the API's caller).
 
@@ -63,7 +71,7 @@ class ServicePart:
     _owns_log = False
     _projections: ProjectionRunner | None = None
 
-    def __init__(self, log: EventLog, author: str, *, role: roles.Role | None = None) -> None:
+    def __init__(self, log: EventStore, author: str, *, role: roles.Role | None = None) -> None:
         self.author = author_name(author)
         self.role = role
         self.log = log
@@ -72,6 +80,12 @@ class ServicePart:
     def close(self) -> None:
         if self._owns_log:
             self.log.close()
+
+    @property
+    def _location(self) -> str:
+        """Where the store is, for what lives beside it (the secrets' key file): the
+        path of a SQLite file, else the store's URL."""
+        return location_of(self.log)
 
     @property
     def _hooks(self) -> WebhookStore:

@@ -15,15 +15,18 @@ They share one open log and one author; the facade opens (and closes) the log.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..store.factory import open_sqlite
-from ..store.sqlite.log import EventLog
+from ..store.factory import open_store
 from . import roles
 from .administration import Administration
 from .base import author_name, new_event_id
 from .importing import Importing, ImportResult, ParsedImport, parse_import
 from .reading import Reading
 from .reporting import Reporter, ReportingService
+
+if TYPE_CHECKING:
+    from ..store.eventstore import EventStore
 
 __all__ = [
     "Administration",
@@ -40,24 +43,24 @@ __all__ = [
 
 
 class Liveblog(ReportingService, Importing, Reading, Administration):
-    """One events.db, used by one author (the reporter typing, or the API's caller)."""
+    """One event store (an events.db, a PostgreSQL URL), used by one author (the
+    reporter typing, or the API's caller)."""
 
     def __init__(
         self,
         db_path: str | Path,
         author: str,
         *,
-        log: EventLog | None = None,
+        log: EventStore | None = None,
         role: roles.Role | None = None,
     ) -> None:
-        """`log` shares an open log (the API: one connection per thread, many authors).
+        """`db_path` is a --db value (a path, a `sqlite:///` or `postgresql://` URL).
+        `log` shares an open log (the API: one connection per thread, many authors).
         `role` is the API caller's token's (liveblog.service.roles); None, the local CLI's, may
         do everything."""
         author = author_name(author)  # before the log is opened: a bad name creates no file
         self._owns_log = log is None
-        # The SQLite store itself while the publisher, webhooks and tokens still take its
-        # connection; `open_store` (an EventStore) once they are sub-stores.
-        opened = log if log is not None else open_sqlite(db_path)
+        opened = log if log is not None else open_store(db_path)
         super().__init__(opened, author, role=role)
 
     def __enter__(self) -> Liveblog:

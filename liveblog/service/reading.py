@@ -32,7 +32,7 @@ class Reading(ServicePart):
         if self._projections is None:
             from ..projections import runner_for
 
-            self._projections = runner_for(self.log, self.stores.projection_state)
+            self._projections = runner_for(self.stores)
         return self._projections
 
     def catch_up(self, progress: Callable[[int], None] | None = None) -> dict[str, int]:

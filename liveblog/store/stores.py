@@ -14,14 +14,23 @@ none of them.
 
 A second backend implements this protocol next to its event store and returns it from
 `liveblog.store.factory` for its scheme; nothing outside `store/` changes.
+
+Two things are not sub-stores of the unit of work: `projections()`, the backend's default
+projections bound to the store's connection (`liveblog.projections.runner_for(stores)`
+runs them), and `leadership(name, holder)`, a lock held by one process at a time across
+every node on the store (`liveblog.store.leadership`): the scheduler's "only one of us
+projects and publishes".
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from ..projections.runner import Projection
     from .eventstore import EventStore
+    from .leadership import Leadership
     from .publishing import PublishState
     from .timeline import ProjectionState, Timeline
     from .tokens import TokenStore
@@ -54,6 +63,16 @@ class Stores(Protocol):
 
     @property
     def tokens(self) -> TokenStore: ...
+
+    def projections(self) -> Sequence[Projection]:
+        """The backend's default projections, bound to this store's connection."""
+        ...
+
+    def leadership(self, name: str, holder: str) -> Leadership:
+        """The lock `name` among every process on this store; `holder` says who we are
+        (in the refusal or standby message of the others). Not yet tried: call
+        `try_acquire()`."""
+        ...
 
     def recheck_configuration(self) -> None: ...
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from .leadership import SqliteLeadership
     from .log import EventLog
+    from .projections import BoundProjection
     from .published import SqlitePublished
     from .timeline import SqliteProjectionState, SqliteTimeline
     from .tokens import SqliteTokenStore
@@ -84,6 +86,23 @@ class SqliteStores:
 
             self._tokens = SqliteTokenStore(self._events.conn)
         return self._tokens
+
+    @property
+    def documents(self) -> None:
+        """Feed documents live in the feeds directory on SQLite, not in the store."""
+        return None
+
+    def projections(self) -> tuple[BoundProjection, ...]:
+        """The timeline projection, bound to the log's connection."""
+        from .projections import default_projections
+
+        return default_projections(self._events.conn)
+
+    def leadership(self, name: str, holder: str) -> SqliteLeadership:
+        """The flock `<events.db>.lock` (for "scheduler"): one process per file."""
+        from .leadership import SqliteLeadership
+
+        return SqliteLeadership(self._events.path, name, holder)
 
     def recheck_configuration(self) -> None:
         self._configuration_checked = False

@@ -28,7 +28,7 @@ from .replay import copy_records, create_copy
 from .schema import log_objects
 
 if TYPE_CHECKING:
-    from ...projections import Projection
+    from .projections import SqliteProjection as Projection
 
 SHOWN = 10
 """Problems of one kind listed before the rest are counted."""
@@ -262,7 +262,8 @@ def _projections(
 
 def _replay(log: EventLog, path: Path, projection: Projection, until: int) -> None:
     """Replay the log up to `until` (read in the caller's snapshot) into `path`."""
-    from ...projections.runner import CHUNK, PROJECTION_CACHE_KIB
+    from ...projections.runner import CHUNK
+    from .timeline import PROJECTION_CACHE_KIB
 
     scratch = open_raw(path)
     try:
