@@ -95,9 +95,17 @@ class ConcurrentWrites:
     the `with` block waits for every write, so what follows it sees them all on disk.
     """
 
-    def __init__(self, done: Callable[[Path, bool], None], workers: int = WRITERS) -> None:
-        """`workers=0`: no threads, each file written by `write` itself (for a few)."""
+    def __init__(
+        self,
+        done: Callable[[Path, bool], None],
+        workers: int = WRITERS,
+        writer: Callable[[Path, bytes], bool] | None = None,
+    ) -> None:
+        """`workers=0`: no threads, each file written by `write` itself (for a few).
+        `writer` writes one (thread-safe; returns whether its bytes changed), by default
+        `write_if_changed`."""
         self._done = done
+        self._writer = writer
         self._pool = (
             ThreadPoolExecutor(workers, thread_name_prefix="feeds-write") if workers else None
         )
@@ -105,11 +113,15 @@ class ConcurrentWrites:
 
     def write(self, path: Path, data: bytes) -> None:
         if self._pool is None:
-            self._done(path, write_if_changed(path, data))
+            self._done(path, self._write_one(path, data))
             return
-        self._pending.append((self._pool.submit(write_if_changed, path, data), path))
+        self._pending.append((self._pool.submit(self._write_one, path, data), path))
         while len(self._pending) > PENDING:
             self._settle()
+
+    def _write_one(self, path: Path, data: bytes) -> bool:
+        # The module's function looked up when called (tests replace it).
+        return (self._writer or write_if_changed)(path, data)
 
     def written_elsewhere(self, path: Path, changed: bool) -> None:
         """A file another process wrote: reported in its place in the order."""

@@ -35,6 +35,7 @@ from typing import Any
 
 from markupsafe import escape
 
+from ..store.documents import FeedDocuments
 from ..store.publishing import Published, PublishState, Target
 from ..store.timeline import Timeline
 from ..summary import build_day_summary
@@ -67,6 +68,7 @@ from .model import (
     time_of,
     tombstones,
 )
+from .outputs import Outputs
 from .rss import render_rss
 
 STATE_FILE = ".state.json"
@@ -78,6 +80,10 @@ CONCURRENT_FROM = 8
 writes them on threads (files.WRITERS)."""
 MARKER_FILE = ".published"
 """In feeds/: the random id under which the database remembers this directory."""
+DATABASE_TARGET = "documents"
+"""The publish-state target of the database's feed documents (a feeds directory's is the
+random id in its marker): the database is published to like a directory of its own."""
+DATABASE_PATH = "<database>"
 _MARKER = re.compile(r"[0-9a-f]{32}")
 RENDERING = 1
 """Bump when the renderers write other bytes for the same log: every feeds directory is
@@ -110,6 +116,9 @@ class PublishOptions:
     feeds_url: str = DEFAULT_FEEDS_URL
     page_size: int = DEFAULT_PAGE_SIZE
     hub: str | None = None
+    write_files: bool = True
+    """False: no feeds directory, only the database's feed documents (`feeds_dir` is then
+    just the root their paths are reported under)."""
 
 
 @dataclass
@@ -131,6 +140,7 @@ class _Plan:
     work: dict[str, tuple[int, bool]] = field(default_factory=dict)  # slug: (last, fresh)
     forget_all: bool = False
     folders_moved: bool = False
+    target_id: str = ""  # the id it is recorded under (a new marker's, once written)
 
     def needs_record(self, head: int, done: dict[str, Published], forget: list[str]) -> bool:
         """Anything to remember? An idle publish writes nothing (a write would wake every
@@ -143,6 +153,22 @@ class _Plan:
             or self.folders_moved
             or (t.position, t.signature) != (head, self.signature)
         )
+
+
+def _merged(plans: list[_Plan]) -> _Plan:
+    """What one render must cover for every output: each conference any of them needs,
+    from scratch where any needs it so."""
+    if len(plans) == 1:
+        return plans[0]
+    merged = _Plan(None, "", "")
+    for plan in plans:
+        merged.forget_all = merged.forget_all or plan.forget_all
+        for slug, (last, fresh) in plan.work.items():
+            before = merged.work.get(slug)
+            if before is not None:
+                last, fresh = max(last, before[0]), fresh or before[1]
+            merged.work[slug] = (last, fresh)
+    return merged
 
 
 class _Progress:
@@ -293,11 +319,25 @@ def archive_document(
 
 class Publisher:
     def __init__(
-        self, timeline: Timeline, published: PublishState, options: PublishOptions
+        self,
+        timeline: Timeline,
+        published: PublishState,
+        options: PublishOptions,
+        *,
+        documents: FeedDocuments | None = None,
     ) -> None:
+        """`documents`: the store's feed documents (`Stores.documents`), written as well
+        as the files, or instead of them with `options.write_files` False."""
         self.timeline = timeline
         self.published = published
         self.options = options
+        self.documents = documents
+        if not options.write_files and documents is None:
+            raise FeedsDirError(
+                "no feeds directory, and this database keeps no feed documents "
+                "(give a directory with --feeds)"
+            )
+        self._out = Outputs(options.feeds_dir, files=options.write_files, documents=documents)
         self._progress: _Progress | None = None
         self._files: dict[str, tuple[int, int]] = {}  # the conference being rendered
 
@@ -306,24 +346,49 @@ class Publisher:
     def publish(
         self, *, everything: bool = False, progress: Progress | None = None
     ) -> PublishResult:
-        """Render the conferences whose inputs changed since this feeds directory was
-        last published (all of them with `everything`), and remember what was written.
+        """Render the conferences whose inputs changed since this feeds directory (and
+        the database's feed documents, if any) was last published (all of them with
+        `everything`), and remember what was written.
 
         Call it outside any transaction: it reads one snapshot, writes the files, then
-        records what it published in a write transaction of its own.
+        records what it published (and puts the changed feed documents) in a write
+        transaction of its own.
         """
         started = time.perf_counter()
         feeds = self.options.feeds_dir
-        check_feeds_dir(feeds)
+        files = self.options.write_files
         result = PublishResult()
-        if not feeds.is_dir() and not self.timeline.any_conference():
-            return result  # nothing to publish, and nowhere made for it
+        self._out = Outputs(feeds, files=files, documents=self.documents)
+        with self._out:
+            return self._publish(everything, progress, started, result)
+
+    def _publish(
+        self, everything: bool, progress: Progress | None, started: float, result: PublishResult
+    ) -> PublishResult:
+        feeds = self.options.feeds_dir
+        files = self.options.write_files
+        if files:
+            check_feeds_dir(feeds)
+            if not feeds.is_dir() and not self.timeline.any_conference():
+                return result  # nothing to publish, and nowhere made for it
+        elif not self.timeline.any_conference():
+            return result
         self.published.ensure()
-        with _exclusive(feeds):
-            marker = _read_marker(feeds)
+        with contextlib.ExitStack() as stack:
+            marker = None
+            if files:
+                stack.enter_context(_exclusive(feeds))
+                marker = _read_marker(feeds)
+            if self.documents is not None:
+                stack.enter_context(self.documents.exclusive(LOCK_SECONDS))
             with self.timeline.snapshot():
                 self.head = self.timeline.head()
-                plan = self._plan(marker, everything, result)
+                plans = []
+                if files:
+                    plans.append(self._plan(marker, everything, result))
+                if self.documents is not None:
+                    plans.append(self._database_plan(everything, result))
+                plan = _merged(plans)
                 self._progress = _Progress.start(self, plan, progress)
                 done: dict[str, Published] = {}
                 forget: list[str] = []
@@ -334,29 +399,44 @@ class Publisher:
                         continue
                     if self._progress is not None:
                         self._progress.conference(slug)
-                    files = self._conference(conference, result, fresh=fresh)
-                    done[slug] = Published(position, files, fresh)
+                    written = self._conference(conference, result, fresh=fresh)
+                    done[slug] = Published(position, written, fresh)
                     result.rendered.append(slug)
                     if self._progress is not None:
                         self._progress.conference_done()
-            if plan.target is None:  # new to this database: a marker of its own
-                target_id = secrets.token_hex(16)
-                write_if_changed(feeds / MARKER_FILE, f"{target_id}\n".encode())
-            else:
-                target_id = plan.target.id
-            if plan.needs_record(self.head, done, forget):
-                self.published.record(
-                    target_id=target_id,
-                    path=plan.path,
-                    seen=plan.target,
-                    head=self.head,
-                    signature=plan.signature,
-                    folders_mtime_ns=feeds.stat().st_mtime_ns,
-                    published=done,
-                    forget_all=plan.forget_all,
-                    forget=forget,
-                    now=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                )
+            now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+            file_plan = plans[0] if files else None
+            if file_plan is not None:
+                if file_plan.target is None:  # new to this database: a marker of its own
+                    file_plan.target_id = secrets.token_hex(16)
+                    write_if_changed(feeds / MARKER_FILE, f"{file_plan.target_id}\n".encode())
+                else:
+                    file_plan.target_id = file_plan.target.id
+            # The documents and both records in one transaction: the database's target
+            # moves only with the documents it describes.
+            with self._out.unit_of_work():
+                self._out.commit()
+                for one in plans:
+                    if not one.needs_record(self.head, done, forget):
+                        continue
+                    database = one is not file_plan
+                    self.published.record(
+                        target_id=DATABASE_TARGET if database else one.target_id,
+                        path=one.path,
+                        seen=one.target,
+                        head=self.head,
+                        signature=one.signature,
+                        folders_mtime_ns=0 if database else feeds.stat().st_mtime_ns,
+                        # The audit compares files with the disk: documents have none.
+                        published={
+                            slug: Published(p.position, [], p.fresh) for slug, p in done.items()
+                        }
+                        if database
+                        else done,
+                        forget_all=one.forget_all,
+                        forget=forget,
+                        now=now,
+                    )
         result.seconds = time.perf_counter() - started
         return result
 
@@ -366,6 +446,29 @@ class Publisher:
         return json.dumps(
             [RENDERING, options.feeds_url, options.page_size, options.hub], separators=(",", ":")
         )
+
+    def _database_plan(self, everything: bool, result: PublishResult) -> _Plan:
+        """The database's documents, published to as a target of their own: what changed
+        after its high-water mark, or everything (as for a directory without a marker,
+        each conference's `.state.json` document, if any, still holds)."""
+        signature = self.signature()
+        target = self.published.target(DATABASE_TARGET)
+        plan = _Plan(target, DATABASE_PATH, signature)
+        if (
+            target is None
+            or everything
+            or target.signature != signature
+            or target.position > self.head
+        ):
+            fresh = target is not None or everything
+            plan.forget_all = True
+            plan.work = {slug: (last, fresh) for slug, last in self.timeline.every_conference()}
+            result.everything = True
+            return plan
+        plan.work = {
+            slug: (last, False) for slug, last in self.timeline.changed_after(target.position)
+        }
+        return plan
 
     def _plan(self, marker: str | None, everything: bool, result: PublishResult) -> _Plan:
         feeds = self.options.feeds_dir
@@ -436,7 +539,7 @@ class Publisher:
     # -- one conference ----------------------------------------------------------------
 
     def _write(self, result: PublishResult, path: Path, data: bytes, url: str | None) -> None:
-        self._written(result, path, write_if_changed(path, data), url)
+        self._written(result, path, self._out.write(path, data), url)
 
     def _written(self, result: PublishResult, path: Path, changed: bool, url: str | None) -> None:
         """Book-keeping for a file now on disk (`changed`: its bytes are new)."""
@@ -450,6 +553,8 @@ class Publisher:
 
     def _remember(self, path: Path) -> None:
         """The file's fingerprint as written (or found equal), for the audit."""
+        if not self.options.write_files:
+            return  # documents only: no file to audit
         stat = path.stat()
         folder = self.options.feeds_dir / self._slug
         self._files[path.relative_to(folder).as_posix()] = (stat.st_size, stat.st_mtime_ns)
@@ -462,9 +567,10 @@ class Publisher:
         folder = self.options.feeds_dir / conference.slug
         self._slug, self._files = conference.slug, {}
         for place in (folder, folder / "archive"):
-            if place not in _swept:
+            if self.options.write_files and place not in _swept:
                 sweep_stale_temporaries(place)
                 _swept.add(place)
+        self._out.begin(conference.slug)
         state = self._load_state(folder, fresh=fresh)
         archives = self._archives(site, folder, state, result)
         archived_to = state["last"][1] if state["last"] else 0
@@ -472,16 +578,37 @@ class Publisher:
         self._days(site, folder, state, result)
         self._index(site, folder, result)
         state["position"] = self.head
-        write_if_changed(folder / STATE_FILE, json.dumps(state).encode())
+        # Written last: in each output, the state never claims more than is there.
+        self._out.write(folder / STATE_FILE, json.dumps(state).encode())
         self._remember(folder / STATE_FILE)
         return [(name, size, mtime) for name, (size, mtime) in sorted(self._files.items())]
 
     def _load_state(self, folder: Path, *, fresh: bool = False) -> dict[str, Any]:
-        """The cache of what was published, if it still matches the files and options."""
+        """The cache of what was published, if it still matches the files and options;
+        with two outputs, only what both states agree on (the other is rendered)."""
+        out = self._out
+        states = []
+        if out.files:
+            states.append(self._output_state(folder, out.read_file, out.in_files, fresh))
+        if out.documents is not None:
+            states.append(self._output_state(folder, out.read_document, out.in_documents, fresh))
+        return states[0] if len(states) == 1 else _common_state(states[0], states[1])
+
+    def _output_state(
+        self,
+        folder: Path,
+        read: Callable[[Path], bytes | None],
+        exists: Callable[[Path], bool],
+        fresh: bool,
+    ) -> dict[str, Any]:
+        """One output's state, if it matches that output and the options."""
         try:
             if fresh:
                 raise ValueError("rendered from scratch")
-            state = dict(json.loads((folder / STATE_FILE).read_text()))
+            text = read(folder / STATE_FILE)
+            if text is None:
+                raise ValueError("no state")
+            state = dict(json.loads(text))
             count = state["count"]
             signature = state.get("signature") or [None, self.options.feeds_url]
             if (
@@ -489,20 +616,12 @@ class Publisher:
                 and state.get("page_size") == self.options.page_size
                 # Archives hold their URLs: written under another --feeds-url, all anew.
                 and signature[1] == self.options.feeds_url
-                and (count == 0 or (folder / "archive" / f"{count}.atom").exists())
+                and (count == 0 or exists(folder / "archive" / f"{count}.atom"))
             ):
                 return state
         except (OSError, ValueError, KeyError, TypeError, IndexError):
             pass
-        return {
-            "version": STATE_VERSION,
-            "page_size": self.options.page_size,
-            "count": 0,
-            "last": None,
-            "days": {},
-            "closed": None,  # unknown: the reflections are written
-            "position": 0,
-        }
+        return _empty_state(self.options.page_size)
 
     def _archives(
         self, site: _Site, folder: Path, state: dict[str, Any], result: PublishResult
@@ -557,7 +676,9 @@ class Publisher:
     ) -> Helper | None:
         """A helper process for every other run of `job`, if there are `many` files and
         the database is a file it can open."""
-        database = self.timeline.location() if many and job["runs"] else None
+        # A helper writes files itself: not where documents are kept too.
+        wanted = many and bool(job["runs"]) and self.documents is None
+        database = self.timeline.location() if wanted else None
         if database is None:
             return None
         return stack.enter_context(Helper(database, self.options, slug, job))
@@ -576,6 +697,7 @@ class Publisher:
         return ConcurrentWrites(
             lambda path, changed: self._written(result, path, changed, (urls or {}).get(path)),
             workers,
+            self._out.write,
         )
 
     def _live(
@@ -626,7 +748,8 @@ class Publisher:
         stale = [
             (number, position)
             for number, position in all_days(self.timeline, slug)
-            if known.get(str(number)) != position or not (folder / f"day-{number}.html").exists()
+            if known.get(str(number)) != position
+            or not self._out.exists(folder / f"day-{number}.html")
         ]
         # Many of them (a first full publish): every other run goes to a helper process.
         per_run = helper.DAYS_PER_RUN
@@ -656,7 +779,7 @@ class Publisher:
         closing = closed_days(self.timeline, slug)
         closed = {str(d.number): d.changed_position for d in closing}
         reflections = [folder / f"reflections.{ext}" for ext in ("atom", "rss", "json")]
-        if state.get("closed") == closed and all(p.exists() for p in reflections):
+        if state.get("closed") == closed and all(self._out.exists(p) for p in reflections):
             return
         state["closed"] = closed
         entries = []
@@ -729,6 +852,38 @@ class Publisher:
             f"<h2>Feeds</h2>\n<ul>\n{feeds}\n</ul>\n</body>\n</html>\n"
         )
         self._write(result, folder / "index.html", page.encode(), None)
+
+
+def _empty_state(page_size: int) -> dict[str, Any]:
+    return {
+        "version": STATE_VERSION,
+        "page_size": page_size,
+        "count": 0,
+        "last": None,
+        "days": {},
+        "closed": None,  # unknown: the reflections are written
+        "position": 0,
+    }
+
+
+def _common_state(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """What two outputs' states agree on: each may be behind the other (a directory a
+    node without it never wrote; documents a publish elsewhere did not commit), and
+    whatever either lacks is rendered again (the other output's copy is then unchanged).
+    """
+    if a.get("signature") != b.get("signature"):
+        merged = _empty_state(a["page_size"])
+        # Archives depend on the URL and page size only, both checked when loaded.
+        fewer = a if a["count"] <= b["count"] else b
+        merged["count"], merged["last"] = fewer["count"], fewer["last"]
+        return merged
+    fewer = a if a["count"] <= b["count"] else b
+    days_a, days_b = a.get("days", {}), b.get("days", {})
+    return {
+        **fewer,
+        "days": {d: p for d, p in days_a.items() if days_b.get(d) == p},
+        "closed": a.get("closed") if a.get("closed") == b.get("closed") else None,
+    }
 
 
 def ping_hub(hub: str, urls: list[str], timeout: float = 10.0) -> list[str]:

@@ -52,7 +52,7 @@ from ..service.reporting import ReportingService
 from ..store.eventstore import EventStore
 from ..store.factory import open_store, scheme_of, stores_on
 from ..store.stores import Stores
-from .feeds import FeedFiles
+from .feeds import mount as mount_feeds
 from .guard import TOKEN_REQUIRED, Guard, one_line
 from .limits import Limits
 
@@ -330,7 +330,7 @@ def create_app(
         }[format]
         return Response(text, media_type=media)
 
-    feeds = FeedFiles(feeds_dir)
+    feeds = mount_feeds(feeds_dir, db_path, stores)  # the database's documents, or files
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["path"] == "/feeds":

@@ -29,20 +29,21 @@ import hashlib
 import html
 import os
 import stat
+import threading
 from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from .guard import send_error
+from ..errors import StoreError
+from ..store.documents import CONTENT_TYPES as DOCUMENT_TYPES
+from ..store.documents import DocumentVersion, FeedDocuments
+from ..store.factory import scheme_of
+from .guard import one_line, send_error
 
-CONTENT_TYPES = {
-    ".atom": b"application/atom+xml; charset=utf-8",
-    ".rss": b"application/rss+xml; charset=utf-8",
-    ".json": b"application/feed+json; charset=utf-8",
-    ".html": b"text/html; charset=utf-8",
-    ".xml": b"application/xml; charset=utf-8",
-}
+CONTENT_TYPES = {suffix: media.encode() for suffix, media in DOCUMENT_TYPES.items()}
 CACHE_FILES = 512  # versions whose validators are kept
 CACHE_BYTES = 64 * 1024 * 1024  # bodies (plain + gzipped) kept in memory, in all
 KEEP_LIMIT = 16 * 1024 * 1024  # a bigger file is streamed from disk, never kept
@@ -56,6 +57,8 @@ _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEX
 
 Scope = dict[str, Any]
 Key = tuple[int, int, int, int]  # st_dev, st_ino, st_size, st_mtime_ns: one file version
+T = TypeVar("T")
+AnyKey = tuple[object, ...]  # a file's Key, or a feed document's (path, ETag)
 
 
 def version_key(st: os.stat_result) -> Key:
@@ -66,16 +69,17 @@ def version_key(st: os.stat_result) -> Key:
 class Version:
     """What serving one version of a file needs; `body` is None for a streamed file."""
 
-    key: Key
+    key: AnyKey
     etag: bytes
     last_modified: bytes
     mtime: int
     body: bytes | None
     gzipped: bytes | None
+    length: int = 0  # of a streamed file (body None)
 
     @property
     def size(self) -> int:
-        return self.key[2] if self.body is None else len(self.body)
+        return self.length if self.body is None else len(self.body)
 
     @property
     def cost(self) -> int:
@@ -94,19 +98,24 @@ def read_version(fd: int, keep_limit: int) -> Version:
             chunks.append(chunk)
         offset += len(chunk)
     body = b"".join(chunks) if st.st_size <= keep_limit else None
-    gzipped = None
-    if body is not None and len(body) >= GZIP_MIN_BYTES:
-        gzipped = gzip.compress(body, 6, mtime=0)
-        if len(gzipped) >= len(body):
-            gzipped = None  # incompressible: gzip would only cost the client
     return Version(
         key=version_key(st),
         etag=f'"{digest.hexdigest()[:32]}"'.encode(),
         last_modified=email.utils.formatdate(int(st.st_mtime), usegmt=True).encode(),
         mtime=int(st.st_mtime),
         body=body,
-        gzipped=gzipped,
+        gzipped=gzipped_body(body),
+        length=st.st_size,
     )
+
+
+def gzipped_body(body: bytes | None) -> bytes | None:
+    """The gzipped form worth sending, if any (in a worker thread: it takes a while)."""
+    if body is None or len(body) < GZIP_MIN_BYTES:
+        return None
+    gzipped = gzip.compress(body, 6, mtime=0)
+    # Incompressible: gzip would only cost the client.
+    return gzipped if len(gzipped) < len(body) else None
 
 
 class VersionCache:
@@ -118,7 +127,7 @@ class VersionCache:
         self.bytes = 0
         self._versions: OrderedDict[str, Version] = OrderedDict()
 
-    def get(self, path: str, key: Key) -> Version | None:
+    def get(self, path: str, key: AnyKey) -> Version | None:
         found = self._versions.get(path)
         if found is None or found.key != key:
             return None
@@ -327,39 +336,7 @@ class FeedFiles:
         version: Version,
         fd: int | None,
     ) -> None:
-        use_gzip = version.gzipped is not None and _accepts_gzip(
-            headers.get(b"accept-encoding", b"")
-        )
-        gz_etag = version.etag[:-1] + b'-gz"'
-        response_headers = [
-            (b"etag", gz_etag if use_gzip else version.etag),
-            (b"last-modified", version.last_modified),
-            (b"cache-control", b"no-cache"),
-            (b"vary", b"accept-encoding"),
-        ]
-        inm = headers.get(b"if-none-match")
-        ims = headers.get(b"if-modified-since")
-        if (inm is not None and _etag_matches(inm, (version.etag, gz_etag))) or (
-            inm is None and ims is not None and _not_modified_since(ims, version.mtime)
-        ):
-            await send({"type": "http.response.start", "status": 304, "headers": response_headers})
-            await send({"type": "http.response.body", "body": b""})
-            return
-        body = version.gzipped if use_gzip else version.body
-        response_headers += [
-            (b"content-type", CONTENT_TYPES.get(suffix, b"application/octet-stream")),
-            (b"content-length", str(version.size if body is None else len(body)).encode()),
-        ]
-        if use_gzip:
-            response_headers.append((b"content-encoding", b"gzip"))
-        await send({"type": "http.response.start", "status": 200, "headers": response_headers})
-        if method == "HEAD":
-            await send({"type": "http.response.body", "body": b""})
-        elif body is not None:
-            await _send_chunks(send, body)
-        else:
-            assert fd is not None  # a version without a body comes from an open file
-            await _stream(send, fd, version.size)
+        await respond(send, method, headers, suffix, version, fd)
 
     async def _listing(self, send: Any) -> None:
         """/feeds/ itself: a page linking every conference's feeds."""
@@ -372,25 +349,73 @@ class FeedFiles:
             )
         except OSError:
             names = []
-        items = "".join(
-            f'<li><a href="{html.escape(n)}/">{html.escape(n)}</a> — '
-            f'<a href="{html.escape(n)}/live.atom">Atom</a>, '
-            f'<a href="{html.escape(n)}/live.rss">RSS</a>, '
-            f'<a href="{html.escape(n)}/live.json">JSON Feed</a></li>'
-            for n in names
-        )
-        body = (
-            '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            "<title>liveblog feeds</title></head><body><h1>Conferences</h1>"
-            f"<ul>{items or '<li>none published yet</li>'}</ul></body></html>\n"
-        ).encode()
-        headers = [
-            (b"content-type", b"text/html; charset=utf-8"),
-            (b"content-length", str(len(body)).encode()),
-            (b"cache-control", b"no-cache"),
-        ]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        await send_listing(send, names)
+
+
+async def respond(
+    send: Any,
+    method: str,
+    headers: dict[bytes, bytes],
+    suffix: str,
+    version: Version,
+    fd: int | None,
+) -> None:
+    """A version's answer: 304 when the client's validators match, else its body
+    (gzipped when accepted and worth it; streamed from `fd` when not kept)."""
+    use_gzip = version.gzipped is not None and _accepts_gzip(headers.get(b"accept-encoding", b""))
+    gz_etag = version.etag[:-1] + b'-gz"'
+    response_headers = [
+        (b"etag", gz_etag if use_gzip else version.etag),
+        (b"last-modified", version.last_modified),
+        (b"cache-control", b"no-cache"),
+        (b"vary", b"accept-encoding"),
+    ]
+    inm = headers.get(b"if-none-match")
+    ims = headers.get(b"if-modified-since")
+    if (inm is not None and _etag_matches(inm, (version.etag, gz_etag))) or (
+        inm is None and ims is not None and _not_modified_since(ims, version.mtime)
+    ):
+        await send({"type": "http.response.start", "status": 304, "headers": response_headers})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    body = version.gzipped if use_gzip else version.body
+    response_headers += [
+        (b"content-type", CONTENT_TYPES.get(suffix, b"application/octet-stream")),
+        (b"content-length", str(version.size if body is None else len(body)).encode()),
+    ]
+    if use_gzip:
+        response_headers.append((b"content-encoding", b"gzip"))
+    await send({"type": "http.response.start", "status": 200, "headers": response_headers})
+    if method == "HEAD":
+        await send({"type": "http.response.body", "body": b""})
+    elif body is not None:
+        await _send_chunks(send, body)
+    else:
+        assert fd is not None  # a version without a body comes from an open file
+        await _stream(send, fd, version.size)
+
+
+async def send_listing(send: Any, names: list[str]) -> None:
+    """/feeds/ itself: a page linking every conference's feeds."""
+    items = "".join(
+        f'<li><a href="{html.escape(n)}/">{html.escape(n)}</a> — '
+        f'<a href="{html.escape(n)}/live.atom">Atom</a>, '
+        f'<a href="{html.escape(n)}/live.rss">RSS</a>, '
+        f'<a href="{html.escape(n)}/live.json">JSON Feed</a></li>'
+        for n in names
+    )
+    body = (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        "<title>liveblog feeds</title></head><body><h1>Conferences</h1>"
+        f"<ul>{items or '<li>none published yet</li>'}</ul></body></html>\n"
+    ).encode()
+    headers = [
+        (b"content-type", b"text/html; charset=utf-8"),
+        (b"content-length", str(len(body)).encode()),
+        (b"cache-control", b"no-cache"),
+    ]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 async def _send_chunks(send: Any, body: bytes) -> None:
@@ -421,3 +446,177 @@ async def _error(
 ) -> None:
     """`{"error": "one line"}`, like every other refusal of the server (never cached)."""
     await send_error(send, status, message, [(b"cache-control", b"no-cache"), *(extra or [])])
+
+
+DOCUMENT_READERS = 2
+"""Threads reading feed documents from the database, each on its own connection: a
+flood of requests queues for them instead of taking every connection of the pool."""
+
+
+class FeedDocumentsApp:
+    """GET/HEAD `<prefix><path>` from the database's feed documents (PostgreSQL).
+
+    What every node answers is the database's: the same bytes, ETag and Last-Modified
+    on all of them, with or without a feeds directory. A conditional GET costs one
+    primary-key lookup (ETag, time, size: no body); a body is read once per (path, ETag)
+    and kept, with its gzipped form, in the same bounded cache as the files' (bigger
+    than `keep_limit`: read for the requests asking at that moment, never kept).
+    Paths are the files' (a folder's index, hidden names never served); the listing
+    is the documents' conferences.
+    """
+
+    def __init__(
+        self,
+        open_documents: Callable[[], FeedDocuments],
+        prefix: str = "/feeds/",
+        *,
+        cache_bytes: int = CACHE_BYTES,
+        keep_limit: int = KEEP_LIMIT,
+        readers: int = DOCUMENT_READERS,
+    ) -> None:
+        self.prefix = prefix
+        self.keep_limit = min(keep_limit, cache_bytes // 3)
+        self._open = open_documents
+        self._local = threading.local()
+        self._readers = ThreadPoolExecutor(readers, thread_name_prefix="feeds-db")
+        self._cache = VersionCache(cache_bytes)
+        self._loading: dict[AnyKey, asyncio.Future[Version]] = {}
+
+    def close(self) -> None:
+        self._readers.shutdown(wait=False)
+
+    def _path(self, path: str) -> str | None:
+        """The document a request path names ("" for the listing), or None."""
+        relative = path[len(self.prefix) :]
+        parts = [p for p in relative.split("/") if p]
+        if any(p.startswith(".") or "\\" in p or "\x00" in p for p in parts):
+            return None
+        if not parts:
+            return ""
+        # A conference's folder (`slug`, `slug/`): its index, as FeedFiles serves it.
+        if relative.endswith("/") or "." not in parts[-1]:
+            parts.append("index.html")
+        return "/".join(parts) if len(parts) >= 2 else None
+
+    def _documents(self) -> FeedDocuments:
+        found: FeedDocuments | None = getattr(self._local, "documents", None)
+        if found is None:
+            found = self._local.documents = self._open()
+        return found
+
+    def _run(self, work: Callable[[FeedDocuments], T]) -> T:
+        """`work` on this reader thread's documents; a failed store is let go, so the
+        next request opens it anew (a database restarted meanwhile)."""
+        try:
+            return work(self._documents())
+        except StoreError:
+            self._local.documents = None
+            raise
+
+    async def _call(self, work: Callable[[FeedDocuments], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, self._run, work)
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        method = scope["method"]
+        if method not in ("GET", "HEAD"):
+            await _error(
+                send,
+                405,
+                "method not allowed: feeds are read-only (GET, HEAD)",
+                [(b"allow", b"GET, HEAD")],
+            )
+            return
+        path = self._path(scope["path"])
+        if path is None:
+            await _error(send, 404, "not found")
+            return
+        try:
+            if path == "":
+                await send_listing(send, await self._call(lambda d: d.folders()))
+                return
+            found = await self._call(lambda d: d.version(path))
+            if found is None:
+                await _error(send, 404, "not found")
+                return
+            headers = dict(scope["headers"])
+            version = self._cache.get(path, (found.path, found.etag))
+            if version is None and _etag_matches(
+                headers.get(b"if-none-match", b""),
+                (f'"{found.etag}"'.encode(), f'"{found.etag}-gz"'.encode()),
+            ):
+                version = _validators(found)  # a 304 needs no body
+            if version is None:
+                version = await self._version(path, found)
+        except StoreError as exc:
+            await _error(send, 503, f"feed documents unavailable: {one_line(str(exc))}")
+            return
+        suffix = path[path.rfind(".") :]
+        await self._respond(send, method, headers, suffix, version)
+
+    async def _version(self, path: str, found: DocumentVersion) -> Version:
+        key: AnyKey = (found.path, found.etag)
+        cached = self._cache.get(path, key)
+        if cached is not None:
+            return cached
+        pending = self._loading.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(self._call(lambda d: _load(d, path)))
+            self._loading[key] = pending
+            pending.add_done_callback(lambda _: self._loading.pop(key, None))
+        version = await asyncio.shield(pending)
+        if version.key == key and version.size <= self.keep_limit:
+            self._cache.put(path, version)
+        return version
+
+    async def _respond(
+        self, send: Any, method: str, headers: dict[bytes, bytes], suffix: str, version: Version
+    ) -> None:
+        await respond(send, method, headers, suffix, version, None)
+
+
+def _validators(found: DocumentVersion) -> Version:
+    """A version without its body: what answering a matching If-None-Match needs."""
+    modified = int(found.modified.timestamp())
+    return Version(
+        key=(found.path, found.etag),
+        etag=f'"{found.etag}"'.encode(),
+        last_modified=email.utils.formatdate(modified, usegmt=True).encode(),
+        mtime=modified,
+        body=None,
+        gzipped=None,
+        length=found.size,
+    )
+
+
+def _load(documents: FeedDocuments, path: str) -> Version:
+    """A document's body and its validators (in a reader thread). If it changed since
+    its version was looked up, the newer one (its own key: not cached under the old)."""
+    document = documents.get(path)
+    if document is None:  # removed meanwhile
+        raise StoreError(f"{path} was removed while it was read")
+    modified = int(document.modified.timestamp())
+    return Version(
+        key=(path, document.etag),
+        etag=f'"{document.etag}"'.encode(),
+        last_modified=email.utils.formatdate(modified, usegmt=True).encode(),
+        mtime=modified,
+        body=document.body,
+        gzipped=gzipped_body(document.body),
+    )
+
+
+def mount(feeds_dir: Path, db: str, stores: Callable[[], object]) -> FeedFiles | FeedDocumentsApp:
+    """/feeds/ of the app on store `db`: from the database's feed documents where the
+    backend keeps them (not SQLite), each reader thread on its own `stores()`; else
+    from the feeds directory, as always."""
+    if scheme_of(db) == "sqlite":
+        return FeedFiles(feeds_dir)
+
+    def open_documents() -> FeedDocuments:
+        found: FeedDocuments | None = getattr(stores(), "documents", None)
+        if found is None:
+            raise StoreError("this store keeps no feed documents")
+        return found
+
+    return FeedDocumentsApp(open_documents)
