@@ -29,11 +29,21 @@ Contracts every implementation keeps (tests/contract/test_webhook_store.py):
   where they lay, so the clear text of an older release leaves no readable copy.
 * **Summary versions**: each stored version gets a `seq` larger than every earlier one;
   its body is given back as the JSON value stored.
+* **Claims** (tests/contract/test_delivery_claims.py): one sender per subscription
+  across every process on the store. `claim(id, owner, until)` takes the subscription
+  for `owner` until `until` (seconds since the epoch) and is true unless another owner
+  holds a claim that has not expired; the holder's own claim is renewed. `renew` moves
+  the holder's claims on, `release` gives one up. A claim is a lease, never a lock a
+  dead process keeps: one not renewed expires and anyone may take it. A claim does not
+  change the queue: what its holder sent but did not record is still pending, and the
+  next holder sends it again (at least once). On a backend several nodes share, expiry is
+  judged by the database's clock: nodes keep their clocks close to it (NTP), well
+  within a lease.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol
@@ -180,6 +190,31 @@ class DeliveryQueue(Protocol):
 
     def due(self, now: float) -> list[str]:
         """The active subscriptions whose head is due at or before `now`."""
+        ...
+
+    def pending(self, subscription_id: str, limit: int) -> list[Delivery]:
+        """The subscription's first `limit` pending deliveries, by id (its head first):
+        what one sender sends in a row before it records their outcomes."""
+        ...
+
+    def record_delivered_many(self, delivered: Sequence[tuple[int, int, str]]) -> None:
+        """`record_delivered` of every (delivery id, status, stamp), in one statement."""
+        ...
+
+    # -- one sender per subscription (the module's contract: Claims) -----------------
+
+    def claim(self, subscription_id: str, owner: str, until: float) -> bool:
+        """Take the subscription for `owner` until `until` (or renew `owner`'s claim):
+        false when another owner holds one that has not expired."""
+        ...
+
+    def renew(self, subscription_ids: Collection[str], owner: str, until: float) -> set[str]:
+        """Move `owner`'s claims on these subscriptions to `until`; the ids it still
+        holds (not one released, or taken by another owner after it expired)."""
+        ...
+
+    def release(self, subscription_id: str, owner: str) -> None:
+        """Give up `owner`'s claim (another owner's is left as it is)."""
         ...
 
     def record_delivered(self, delivery_id: int, status: int, stamp: str) -> None: ...

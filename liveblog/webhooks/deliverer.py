@@ -6,31 +6,46 @@ the others nothing but a slot for at most the attempt deadline. Redirects are no
 followed (a 3xx is a failure, retried like a 500), response bodies are read up to a
 small cap, and every attempt connects to the address that passed the SSRF check.
 
+Every node may deliver. A sender first claims its subscription in the store (a lease:
+liveblog.store.webhooks, Claims), so one process at a time sends a subscription's
+queue, in order, whichever nodes run; the claims are renewed while the senders work,
+and a node that dies leaves claims that expire within a lease (`DeliveryOptions.lease`).
+
+A sender sends a run of its queue (up to `DeliveryOptions.batch` deliveries, fetched at
+once) and records the run's outcomes in one transaction: one trip to the database per
+run, not per POST. Until the run is recorded its deliveries are still pending, so a
+node killed mid-run loses nothing: the next holder of the claim sends them again.
+
 The deliverer writes only delivery state, never the log, so its connection commits
 with synchronous=NORMAL: a power cut can at worst forget that a delivery succeeded,
 and at-least-once delivery then sends it again.
 
-It only delivers: it queues what the projections have reached (summaries are read from
-the timeline), and the scheduler catches them up (liveblog.scheduler.main.Projections), on
-the deliverer's database thread and connection.
+It only delivers: `prepare()` queues what the projections have reached (summaries are
+read from the timeline), and the scheduler catches them up (liveblog.scheduler.main
+.Projections), on the deliverer's database thread and connection. Queueing is one
+process's job (on several nodes, the leader's); `start_due()` / `run_once(prepare=False)`
+only send, which is what every other node runs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import functools
+import os
+import secrets
+import socket
 import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import httpx
 
 from ..errors import DriverError, LiveblogError, NotFound, RefusedAddress
-from ..store.factory import open_sqlite, stores_on
-from ..store.sqlite.log import EventLog
+from ..store.factory import open_stores
 from . import queue
 from .addresses import Resolver, parse_url, pin_addresses, system_resolver
 from .model import Delivery
@@ -44,10 +59,18 @@ from .transport import PinnedTransport, refuse_cookies
 
 if TYPE_CHECKING:
     from ..projections import ProjectionRunner
+    from ..store.sqlite.log import EventLog
     from ..store.stores import Stores
     from ..store.webhooks import WebhookStore
 
 USER_AGENT = "liveblog-webhooks/1"
+RUN_SECONDS = 0.2
+"""A run is cut after an attempt that ends this long after it was fetched: it is
+recorded and the queue read again, so a subscription removed or disabled, or messages
+cancelled by `redeliver --since`, stop being sent within this long (or after the
+attempt in flight, for a receiver slower than this), and a node that dies leaves
+little to send again. A fast receiver's run costs one trip to the database per
+`batch` deliveries."""
 T = TypeVar("T")
 
 
@@ -72,6 +95,16 @@ class DeliveryOptions:
     timeout: float = 15.0  # the whole attempt: DNS, connect, send, first bytes, body cap
     concurrency: int = 32  # attempts on the wire at once; below the pool size
     max_response_bytes: int = 4096
+    batch: int = 50  # deliveries of a subscription sent in a row, recorded together
+    lease: float = 10.0  # seconds a claim lasts unrenewed: how soon a dead node's moves
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """A run of one subscription's queue: its first pending deliveries that are due."""
+
+    subscription: Subscription
+    items: list[tuple[Delivery, bytes | LiveblogError]]
 
 
 @dataclass
@@ -94,7 +127,8 @@ class Tally:
 
 
 class Deliverer:
-    """Drains every active subscription's queue from one events.db.
+    """Drains every active subscription's queue from one store (`--db`: a path or a URL),
+    each only while it holds the subscription's claim.
 
     `transport` and `resolver` are injectable for tests (a transport that raises a
     fault on demand; a DNS answer that changes between two lookups); `tls_context`
@@ -103,7 +137,7 @@ class Deliverer:
 
     def __init__(
         self,
-        db_path: str,
+        db_path: str | os.PathLike[str],
         options: DeliveryOptions | None = None,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
@@ -113,10 +147,14 @@ class Deliverer:
     ) -> None:
         self.options = options or DeliveryOptions()
         self.db_path = db_path
+        # Who holds this deliverer's claims (a host, a process, this deliverer).
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         # Every SQLite call runs on this one thread, with its own connection: waiting for
         # another process's write lock, or rendering a long summary, never stalls the
         # event loop (the attempts in flight, and in `serve` the feeds and the API).
         self._db = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="webhooks-db")
+        # Any backend's event store; typed as SQLite's while runner_for (and the
+        # scheduler's catch-up) still want one (liveblog.projections: bound projections).
         self.log: EventLog | None = None
         self.stores: Stores
         self.hooks: WebhookStore
@@ -131,8 +169,11 @@ class Deliverer:
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._closing = False  # set on exit: finish the attempts in flight, start no more
         self._prepared_until = 0
+        self._prepares = False  # set by the first `prepare`: this deliverer queues
+        self._held: dict[str, float] = {}  # subscription -> until when its claim is ours
+        self._renewer: asyncio.Task[None] | None = None
         self._projections: ProjectionRunner | None = None
-        self._keyring = Keyring(db_path)
+        self._keyring = Keyring(os.fspath(db_path))
         # (subscription, secret as stored) -> HMAC key: decrypted once, it signs every
         # attempt; a rotation stores a new ciphertext, hence a new entry.
         self._keys: dict[tuple[str, str], bytes] = {}
@@ -140,8 +181,8 @@ class Deliverer:
     # -- lifecycle -------------------------------------------------------------------
 
     def _open(self) -> None:
-        self.log = open_sqlite(self.db_path)
-        self.stores = stores_on(self.log)
+        self.stores = open_stores(self.db_path)
+        self.log = cast("EventLog", self.stores.events)
         self.hooks = self.stores.webhooks  # its tables present (recreated if dropped)
         self.hooks.relax_durability()
         self.payloads = Payloads(self.log, self.hooks)
@@ -167,6 +208,10 @@ class Deliverer:
     async def __aexit__(self, *exc: object) -> None:
         self._closing = True
         await self.drain_workers()
+        if self._renewer is not None:
+            self._renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._renewer
         if self._client is not None:
             await self._client.aclose()
         if self.log is not None:
@@ -194,12 +239,12 @@ class Deliverer:
         Summaries are recorded at the same projected position the queues are filled
         up to, so no cursor passes a position whose summaries are not recorded yet.
         """
+        self._prepares = True
         if not self.hooks.any_active():
             self._prepared_until = self._projected()
             return 0
         with self.hooks.writing():
             until = self._projected()
-            assert self.log is not None
             record_summary_changes(self.stores, until)
             self._prepared_until = until
             return queue.fill_all(self.hooks, until, self.clock())
@@ -221,74 +266,146 @@ class Deliverer:
     # -- sending ---------------------------------------------------------------------
 
     async def start_due(self) -> int:
-        """Start a worker for every subscription with a due head and none running."""
-        started = 0
+        """Start a sender for every subscription with a due head, none running here and
+        no other process's claim on it (the deliverer claims it first). This is all a
+        node that does not prepare runs each tick: it sends what the leader queued."""
         if self._closing:
-            return started
-        due = await self.in_db(queue.due_subscriptions, self.hooks, self.clock())
-        for subscription in due:
-            worker = self._workers.get(subscription)
-            if worker is None or worker.done():
-                self._workers[subscription] = asyncio.create_task(self._drain(subscription))
-                started += 1
-        return started
+            return 0
+        running = {s for s, worker in self._workers.items() if not worker.done()}
+        claimed, until = await self.in_db(self._claim_due, running)
+        for subscription in claimed:
+            self._held[subscription] = until
+            self._workers[subscription] = asyncio.create_task(self._drain(subscription))
+        if claimed and self._renewer is None:
+            self._renewer = asyncio.create_task(self._renew_claims())
+        return len(claimed)
 
-    async def run_once(self) -> Tally:
-        """Queue what is new (as far as the projections are caught up) and send
-        everything due now; return when none is left (failures wait for their retry
-        time: a later pass)."""
-        await self.prepare()
+    def _claim_due(self, running: set[str]) -> tuple[list[str], float]:
+        """Claim the due subscriptions not already sent here (database thread)."""
+        until = time.time() + self.options.lease  # leases run on real time, never `clock`
+        claimed = [
+            subscription
+            for subscription in queue.due_subscriptions(self.hooks, self.clock())
+            if subscription not in running and self.hooks.claim(subscription, self.owner, until)
+        ]
+        return claimed, until
+
+    async def run_once(self, *, prepare: bool = True) -> Tally:
+        """Queue what is new (as far as the projections are caught up; not with
+        `prepare=False`, a node that leaves queueing to the leader) and send everything
+        due now; return when none is left (failures wait for their retry time: a later
+        pass)."""
+        if prepare:
+            await self.prepare()
         while await self.start_due():
             await self.drain_workers()
         return self.tally
 
+    async def _renew_claims(self) -> None:
+        """Keep this deliverer's claims alive while its senders work: one statement for
+        all of them, every quarter lease. A claim that could not be renewed runs out
+        and its sender stops before its next POST (`_holds`)."""
+        lease = self.options.lease
+        while not self._closing:
+            await asyncio.sleep(lease / 4)
+            held = list(self._held)
+            if not held:
+                continue
+            until = time.time() + lease
+            try:
+                kept = await self.in_db(self.hooks.renew, held, self.owner, until)
+            except LiveblogError:
+                continue  # the database is away: the leases run short, the senders stop
+            for subscription in held:
+                if subscription not in self._held:
+                    continue  # its sender finished meanwhile
+                if subscription in kept:
+                    self._held[subscription] = max(self._held[subscription], until)
+                else:  # taken by another node after it expired: ours no more
+                    del self._held[subscription]
+
+    def _holds(self, subscription_id: str) -> bool:
+        """Whether the claim is ours with time to spare: a third of a lease, more than a
+        renewal period, so a sender never starts a POST on a claim about to expire."""
+        until = self._held.get(subscription_id)
+        return until is not None and until - time.time() > self.options.lease / 3
+
     async def _drain(self, subscription_id: str) -> None:
-        step = await self.in_db(self._next, subscription_id)
-        while step is not None and not self._closing:
-            subscription, delivery, body = step
+        """Send one subscription's queue, head first, in runs (a batch at a time) while
+        the claim is ours; record each run in one transaction, then fetch the next."""
+        try:
+            batch = await self.in_db(self._fetch, subscription_id)
+            while batch is not None:
+                attempts, go_on = await self._send(batch)
+                # One trip to the database thread per run: record it, then fetch the next.
+                batch = await self.in_db(self._record_and_fetch, batch, attempts, go_on)
+        finally:
+            self._held.pop(subscription_id, None)
+            with contextlib.suppress(LiveblogError):  # a claim not released expires
+                await self.in_db(self.hooks.release, subscription_id, self.owner)
+
+    async def _send(self, batch: _Batch) -> tuple[list[queue.Attempted], bool]:
+        """POST a run of deliveries in queue order, stopping at a failure that is tried
+        again later (the queue waits for it), at a claim running short, or after
+        RUN_SECONDS (see there). Returns the attempts made and
+        whether the queue may move on."""
+        subscription = batch.subscription
+        attempts: list[queue.Attempted] = []
+        started = time.monotonic()
+        for delivery, body in batch.items:
+            if self._closing or not self._holds(subscription.id):
+                return attempts, False
             try:
                 outcome = await self.attempt(subscription, delivery, body)
             except _Stopping:
-                return
-            # One trip to the database thread per delivery: record, then read the next.
-            step = await self.in_db(self._record_and_next, subscription, delivery, outcome)
-
-    def _record_and_next(
-        self, subscription: Subscription, delivery: Delivery, outcome: Outcome
-    ) -> tuple[Subscription, Delivery, bytes | LiveblogError] | None:
-        if not self._record(subscription, delivery, outcome) or self._closing:
-            return None
-        return self._next(subscription.id)
-
-    def _next(
-        self, subscription_id: str
-    ) -> tuple[Subscription, Delivery, bytes | LiveblogError] | None:
-        """The subscription's head delivery and its body, if one may be sent now
-        (database thread)."""
-        while True:
-            try:
-                subscription = get(self.hooks, subscription_id)
-            except NotFound:  # removed (`webhook remove`) while its attempt was out
-                return None
-            if subscription.status != "active":
-                return None
-            delivery = self.hooks.head(subscription_id)
-            if delivery is not None:
+                return attempts, False
+            attempted = self._decide(delivery, outcome)
+            attempts.append(attempted)
+            if attempted.outcome in ("retry", "gone"):
+                return attempts, False
+            if time.monotonic() - started > RUN_SECONDS:
                 break
+        return attempts, True
+
+    def _record_and_fetch(
+        self, batch: _Batch, attempts: list[queue.Attempted], go_on: bool
+    ) -> _Batch | None:
+        queue.record_attempts(self.hooks, attempts)
+        if not go_on or self._closing:
+            return None
+        return self._fetch(batch.subscription.id)
+
+    def _fetch(self, subscription_id: str) -> _Batch | None:
+        """The subscription's next run: its first pending deliveries that are due, with
+        their bodies (database thread). A queue found empty is filled again first by a
+        deliverer that prepares (its window: liveblog.webhooks.queue)."""
+        try:
+            subscription = get(self.hooks, subscription_id)
+        except NotFound:  # removed (`webhook remove`) while its attempt was out
+            return None
+        if subscription.status != "active":
+            return None
+        deliveries = self.hooks.pending(subscription_id, self.options.batch)
+        if not deliveries and self._prepares:
             with self.hooks.writing():
                 # Read again under the lock: `redeliver --since` may have moved its cursor.
                 current = get(self.hooks, subscription_id)
                 if not queue.fill(self.hooks, current, self._prepared_until, self.clock()):
                     return None
-        if delivery.next_attempt_at > self.clock():
-            return None
-        try:
-            body: bytes | LiveblogError = self.payloads.body(delivery)
-        except DriverError:
-            raise  # the database failing is the scheduler's to report, not a failed attempt
-        except LiveblogError as exc:  # e.g. a row of the log edited by hand
-            body = exc
-        return subscription, delivery, body
+            deliveries = self.hooks.pending(subscription_id, self.options.batch)
+        now = self.clock()
+        items: list[tuple[Delivery, bytes | LiveblogError]] = []
+        for delivery in deliveries:
+            if delivery.next_attempt_at > now:
+                break  # only a retried head waits; what is behind it waits for it
+            try:
+                body: bytes | LiveblogError = self.payloads.body(delivery)
+            except DriverError:
+                raise  # the database failing is the scheduler's to report, not an attempt
+            except LiveblogError as exc:  # e.g. a row of the log edited by hand
+                body = exc
+            items.append((delivery, body))
+        return _Batch(subscription, items) if items else None
 
     async def attempt(
         self, subscription: Subscription, delivery: Delivery, body: bytes | LiveblogError
@@ -388,31 +505,23 @@ class Deliverer:
                 break
         return bytes(data[: self.options.max_response_bytes])
 
-    def _record(self, subscription: Subscription, delivery: Delivery, outcome: Outcome) -> bool:
-        """Store an attempt's outcome; True when the queue may move on."""
+    def _decide(self, delivery: Delivery, outcome: Outcome) -> queue.Attempted:
+        """What an attempt's outcome means for its delivery (recorded with its run)."""
+        stamp = queue.now_text()
         if outcome.delivered:
-            assert outcome.status is not None
-            queue.record_success(self.hooks, delivery, outcome.status)
             self.tally.delivered += 1
-            return True
+            return queue.Attempted(delivery, "delivered", outcome.status, None, stamp)
         if outcome.status == 410:
-            queue.record_gone(self.hooks, delivery, 410, "the receiver answered 410 Gone")
             self.tally.disabled += 1
-            return False
+            return queue.Attempted(delivery, "gone", 410, "the receiver answered 410 Gone", stamp)
         now = self.clock()
         retry_after = (
             parse_retry_after(outcome.retry_after, now) if outcome.status in (429, 503) else None
         )
         delay = self.options.retry.delay(delivery.attempts + 1, retry_after)
-        queue.record_failure(
-            self.hooks,
-            delivery,
-            status=outcome.status,
-            error=outcome.error or "failed",
-            retry_at=None if delay is None else now + delay,
-        )
+        error = outcome.error or "failed"
         if delay is None:
-            self.tally.dead += 1
-            return True  # dead-lettered: the next message may go
+            self.tally.dead += 1  # dead-lettered: the next message may go
+            return queue.Attempted(delivery, "dead", outcome.status, error, stamp)
         self.tally.failed += 1
-        return False
+        return queue.Attempted(delivery, "retry", outcome.status, error, stamp, now + delay)

@@ -10,7 +10,9 @@ subscriber that is down for days does not copy the log into the queue.
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
 
 from ..errors import NotFound, RefusedCommand
 from .model import (
@@ -34,6 +36,24 @@ WINDOW = 500  # pending deliveries queued ahead per subscription
 
 def _now_text() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+
+
+now_text = _now_text
+"""When an attempt was made, as stored (UTC, milliseconds)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Attempted:
+    """An attempt made and decided, not yet recorded: `delivered`; `retry` at
+    `retry_at`; `dead` (the schedule is spent); `gone` (410: the subscription is
+    disabled)."""
+
+    delivery: Delivery
+    outcome: Literal["delivered", "retry", "dead", "gone"]
+    status: int | None
+    error: str | None
+    stamp: str
+    retry_at: float | None = None
 
 
 def fill(db: WebhookStore, subscription: Subscription, until: int, now: float) -> int:
@@ -164,6 +184,40 @@ def record_failure(
             store.record_retry(
                 delivery.id, status=status, error=error, retry_at=retry_at, stamp=stamp
             )
+
+
+def record_attempts(db: WebhookStore, attempts: Sequence[Attempted]) -> None:
+    """Record a sender's run of attempts in one transaction: the deliveries it sent in
+    a row, each only if still pending. Until it commits they are all still pending, so a
+    sender that dies first loses nothing: they are sent again (at least once)."""
+    if not attempts:
+        return
+    store = db
+    delivered = [
+        (a.delivery.id, a.status or 0, a.stamp) for a in attempts if a.outcome == "delivered"
+    ]
+    with store.writing():
+        if delivered:
+            store.record_delivered_many(delivered)
+        for a in attempts:
+            if a.outcome == "retry":
+                assert a.retry_at is not None
+                store.record_retry(
+                    a.delivery.id,
+                    status=a.status,
+                    error=a.error or "failed",
+                    retry_at=a.retry_at,
+                    stamp=a.stamp,
+                )
+            elif a.outcome == "dead":
+                store.record_dead(
+                    a.delivery.id, status=a.status, error=a.error or "failed", stamp=a.stamp
+                )
+            elif a.outcome == "gone":
+                assert a.status is not None
+                store.record_gone(
+                    a.delivery.id, a.delivery.subscription, a.status, a.error or "gone", a.stamp
+                )
 
 
 def record_gone(db: WebhookStore, delivery: Delivery, status: int, reason: str) -> None:

@@ -1,12 +1,22 @@
 """The delivery queues in events.db: `webhook_deliveries`, with the heads and counts its
 triggers keep (`webhook_queue_heads`, `webhook_delivery_counts`) and the deliverer's
 progress (`webhook_progress`). Part of SqliteWebhookStore (liveblog.store.sqlite.webhooks).
+
+Claims (one sender per subscription) are kept in this process, not in the file: a
+SQLite log has one deliverer, the process holding the scheduler's lock, so every sender
+that can race for a subscription is a thread or task of this process. Every store
+opened on the same file here sees the same claims, which expire as leases do. Keeping
+them out of the file spares the deliverer a write transaction per claim (and the write
+lock it would wait for behind an appending reporter).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Collection, Sequence
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from ...webhooks.model import DELIVERY_STATUSES, Delivery, Message, QueueState, SummaryVersion
@@ -14,6 +24,8 @@ from .driver import Connection, write_transaction
 from .schema import has_queue_state, refill_queue_state
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ...webhooks.model import Subscription
 
 _COLUMNS = (
@@ -37,11 +49,34 @@ def _delivery(row: Any) -> Delivery:
     return Delivery(*row)
 
 
+class _Claims:
+    """The claims on one database file: subscription -> (owner, expires)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.held: dict[str, tuple[str, float]] = {}
+
+
+_CLAIMS: dict[str, _Claims] = {}
+_CLAIMS_LOCK = threading.Lock()
+
+
+def _claims_of(key: str) -> _Claims:
+    with _CLAIMS_LOCK:
+        found = _CLAIMS.get(key)
+        if found is None:
+            found = _CLAIMS[key] = _Claims()
+        return found
+
+
 class SqliteDeliveryQueue:
     conn: Connection
 
     # Provided by SqliteWebhookStore (the subscriptions' SELECT, cursor included).
     def _read(self, where: str, params: tuple[Any, ...] = ()) -> list[Subscription]:
+        raise NotImplementedError
+
+    def database_path(self) -> Path:
         raise NotImplementedError
 
     # -- filling ---------------------------------------------------------------------
@@ -177,6 +212,58 @@ class SqliteDeliveryQueue:
 
     def due(self, now: float) -> list[str]:
         return [r[0] for r in self.conn.execute(DUE_SQL, (now,)).fetchall()]
+
+    def pending(self, subscription_id: str, limit: int) -> list[Delivery]:
+        # webhook_deliveries_pending (subscription, id) WHERE status = 'pending': a range.
+        rows = self.conn.execute(
+            f"SELECT {_COLUMNS} FROM webhook_deliveries WHERE subscription = ? "
+            "AND status = 'pending' ORDER BY id LIMIT ?",
+            (subscription_id, limit),
+        ).fetchall()
+        return [_delivery(r) for r in rows]
+
+    def record_delivered_many(self, delivered: Sequence[tuple[int, int, str]]) -> None:
+        self.conn.executemany(
+            "UPDATE webhook_deliveries SET status = 'delivered', attempts = attempts + 1, "
+            "last_attempt_at = ?3, last_status = ?2, last_error = NULL, finished_at = ?3 "
+            "WHERE id = ?1 AND status = 'pending'",
+            delivered,
+        )
+
+    # -- claims (in this process: the module's docstring) -----------------------------
+
+    @cached_property
+    def _claims(self) -> _Claims:
+        path = str(self.database_path())
+        # An in-memory database is its connection's alone.
+        return _claims_of(path if path else f"memory:{id(self.conn)}")
+
+    def claim(self, subscription_id: str, owner: str, until: float) -> bool:
+        claims = self._claims
+        with claims.lock:
+            held = claims.held.get(subscription_id)
+            if held is not None and held[0] != owner and held[1] > time.time():
+                return False
+            claims.held[subscription_id] = (owner, until)
+            return True
+
+    def renew(self, subscription_ids: Collection[str], owner: str, until: float) -> set[str]:
+        claims = self._claims
+        renewed = set()
+        with claims.lock:
+            for subscription_id in subscription_ids:
+                held = claims.held.get(subscription_id)
+                if held is not None and held[0] == owner:
+                    claims.held[subscription_id] = (owner, until)
+                    renewed.add(subscription_id)
+        return renewed
+
+    def release(self, subscription_id: str, owner: str) -> None:
+        claims = self._claims
+        with claims.lock:
+            held = claims.held.get(subscription_id)
+            if held is not None and held[0] == owner:
+                del claims.held[subscription_id]
 
     # Every outcome is written only to a delivery still pending (the contract).
 
