@@ -17,6 +17,7 @@ from . import (
     flood,
     freshness,
     full_publish,
+    pg_appends,
     publish,
     rebuild,
     render,
@@ -86,6 +87,11 @@ BENCHMARKS: dict[str, Benchmark] = {
         "feed and /healthz p99 under a body flood and a slow-connection flood vs idle, "
         "and the server's peak memory: `liveblog serve`",
         flood.run,
+    ),
+    "pg_appends": Benchmark(
+        "durable appends/s on PostgreSQL: PostgresEventStore.append([event]) vs raw psycopg "
+        "LOCK + INSERT, one transaction each; 1 and 4 writers",
+        pg_appends.run,
     ),
 }
 
