@@ -18,6 +18,8 @@ from . import (
     freshness,
     full_publish,
     pg_appends,
+    pg_delivery,
+    pg_freshness,
     publish,
     rebuild,
     render,
@@ -92,6 +94,15 @@ BENCHMARKS: dict[str, Benchmark] = {
         "durable appends/s on PostgreSQL: PostgresEventStore.append([event]) vs raw psycopg "
         "LOCK + INSERT, one transaction each; 1 and 4 writers",
         pg_appends.run,
+    ),
+    "pg_freshness": Benchmark(
+        "append → feed changed / webhook received with 3 `serve` nodes on PostgreSQL, "
+        "p50 and p99 ms",
+        pg_freshness.run,
+    ),
+    "pg_delivery": Benchmark(
+        "webhook deliveries/s on PostgreSQL to 100 receivers: 3 `serve` nodes vs 1",
+        pg_delivery.run,
     ),
 }
 
