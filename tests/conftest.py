@@ -32,6 +32,7 @@ MULTI_PROCESS_MODULES = frozenset(
         "test_hardening_store",
         "test_remote_cli",
         "test_roundtrip",
+        "test_transfer_pg",  # serve on the moved store (SQLite and PostgreSQL)
     }
 )
 """Modules whose tests nearly all run real `liveblog` processes or servers: `slow`, so
