@@ -92,7 +92,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     ),
     "pg_appends": Benchmark(
         "durable appends/s on PostgreSQL: PostgresEventStore.append([event]) vs raw psycopg "
-        "LOCK + INSERT, one transaction each; 1 and 4 writers",
+        "LOG_LOCK + INSERT, one transaction each; 1 and 4 writers",
         pg_appends.run,
     ),
     "pg_freshness": Benchmark(

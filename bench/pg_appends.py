@@ -4,11 +4,12 @@ psycopg INSERT under the same lock, one transaction each; then 4 concurrent writ
 Both sides run on one durable throwaway cluster (bench.pg), each in its own database
 with liveblog's schema (the raw one gets it by opening a liveblog store on it once, so
 its triggers, indexes and constraints are the same). A raw append is what the log's
-append must do at the least: BEGIN; `LOCK TABLE events IN EXCLUSIVE MODE` (the lock
-that makes positions commit-ordered); the next position and the conference's next
-version in one SELECT; one INSERT; COMMIT. liveblog adds the idempotence check by id
-and building the row from an Event. The events (and raw rows) are built before the
-clock starts; the sides alternate in rounds so drift in fsync latency hits both.
+append must do at the least: BEGIN; the log's lock (`driver.LOG_LOCK`, the statement
+the store itself runs: what makes positions commit-ordered); the next position and the
+conference's next version in one SELECT; one INSERT; COMMIT. liveblog adds the
+idempotence check by id and building the row from an Event. The events (and raw rows)
+are built before the clock starts; the sides alternate in rounds so drift in fsync
+latency hits both.
 
 With 4 writers (threads, each with its own connection; psycopg waits without the
 GIL) every writer appends its share; the lock serialises them, so the figure shows
@@ -38,7 +39,6 @@ CONCURRENT = 400
 """Timed appends per side with WRITERS writers (CONCURRENT // WRITERS each)."""
 TARGET = 0.5
 
-LOCK_SQL = "LOCK TABLE events IN EXCLUSIVE MODE"
 NEXT_SQL = (
     "SELECT coalesce(max(position), 0) + 1, "
     "(SELECT coalesce(max(version), 0) + 1 FROM events WHERE conference = %s) FROM events"
@@ -52,8 +52,10 @@ INSERT_SQL = (
 def raw_append(conn: Any, row: tuple[Any, ...]) -> None:
     """One durable raw append in its own transaction, under the log's lock."""
     id_, type_, conference, occurred_at, author, schema_version, data = row
+    from liveblog.store.postgres.driver import LOG_LOCK
+
     with conn.transaction():
-        conn.execute(LOCK_SQL)
+        conn.execute(LOG_LOCK)  # the very statement the log's append takes
         position, version = conn.execute(NEXT_SQL, (conference,)).fetchone()
         recorded_at = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
         conn.execute(
