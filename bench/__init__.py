@@ -17,6 +17,9 @@ from . import (
     flood,
     freshness,
     full_publish,
+    pg_appends,
+    pg_delivery,
+    pg_freshness,
     publish,
     rebuild,
     render,
@@ -86,6 +89,20 @@ BENCHMARKS: dict[str, Benchmark] = {
         "feed and /healthz p99 under a body flood and a slow-connection flood vs idle, "
         "and the server's peak memory: `liveblog serve`",
         flood.run,
+    ),
+    "pg_appends": Benchmark(
+        "durable appends/s on PostgreSQL: PostgresEventStore.append([event]) vs raw psycopg "
+        "LOG_LOCK + INSERT, one transaction each; 1 and 4 writers",
+        pg_appends.run,
+    ),
+    "pg_freshness": Benchmark(
+        "append → feed changed / webhook received with 3 `serve` nodes on PostgreSQL, "
+        "p50 and p99 ms",
+        pg_freshness.run,
+    ),
+    "pg_delivery": Benchmark(
+        "webhook deliveries/s on PostgreSQL to 100 receivers: 3 `serve` nodes vs 1",
+        pg_delivery.run,
     ),
 }
 

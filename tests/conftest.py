@@ -33,6 +33,7 @@ MULTI_PROCESS_MODULES = frozenset(
         "test_pg_concurrency",  # 4 writer processes on PostgreSQL
         "test_remote_cli",
         "test_roundtrip",
+        "test_transfer_pg",  # serve on the moved store (SQLite and PostgreSQL)
     }
 )
 """Modules whose tests nearly all run real `liveblog` processes or servers: `slow`, so

@@ -1350,6 +1350,11 @@ def secret_key_generate() -> None:
     click.echo(new_key())
 
 
+from .transfer import config as config_group  # noqa: E402  (it reads `state` from here)
+
+cli.add_command(config_group)
+
+
 def main() -> None:
     """Console-script entry: no traceback reaches a user, even for a bug."""
     try:

@@ -37,6 +37,17 @@ class Holder:
     role: Role
 
 
+@dataclass(frozen=True)
+class StoredToken:
+    """A token as kept, its digest included: what `liveblog config export` moves to
+    another store (the token itself is never kept, so never moved)."""
+
+    name: str
+    digest: str
+    created_at: str
+    role: Role
+
+
 class TokenStore(Protocol):
     def add(self, name: str, digest: str, created_at: str, role: Role) -> bool:
         """Store a token's digest for `name`; False (nothing stored) if `name` has one."""
@@ -44,6 +55,10 @@ class TokenStore(Protocol):
 
     def tokens(self) -> list[TokenInfo]:
         """Every token, by name."""
+        ...
+
+    def stored(self) -> list[StoredToken]:
+        """Every token with its digest, by name (to move them to another store)."""
         ...
 
     def remove(self, name: str) -> bool:

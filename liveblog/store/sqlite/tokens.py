@@ -4,7 +4,7 @@ liveblog.store.sqlite.schema), on the event store's connection."""
 from __future__ import annotations
 
 from ...service.roles import EDITOR, REPORTER, Role
-from ..tokens import Holder, TokenInfo
+from ..tokens import Holder, StoredToken, TokenInfo
 from .driver import Connection, write_transaction
 
 
@@ -34,6 +34,12 @@ class SqliteTokenStore:
     def tokens(self) -> list[TokenInfo]:
         rows = self.conn.execute("SELECT name, created_at, role FROM api_tokens ORDER BY name")
         return [TokenInfo(r[0], r[1], _role(r[2])) for r in rows.fetchall()]
+
+    def stored(self) -> list[StoredToken]:
+        rows = self.conn.execute(
+            "SELECT name, digest, created_at, role FROM api_tokens ORDER BY name"
+        ).fetchall()
+        return [StoredToken(str(r[0]), str(r[1]), str(r[2]), _role(r[3])) for r in rows]
 
     def remove(self, name: str) -> bool:
         with write_transaction(self.conn):
