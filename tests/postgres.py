@@ -214,12 +214,27 @@ def pg_url(pg_cluster: Cluster) -> Iterator[str]:
         from liveblog.store.postgres.driver import close_pools
 
         close_pools()
+        _forget_caches()
         try:
             _empty(pg_cluster, name)
         except Exception:
             pg_cluster.drop_database(name)
         else:
             _FREE.append(name)
+
+
+def _forget_caches() -> None:
+    """What this process remembers of databases it has seen (their schema checked up
+    to date, per URL): a reused URL names an empty database again."""
+    import importlib
+
+    try:
+        schema = importlib.import_module("liveblog.store.postgres.schema")
+    except ImportError:
+        return
+    forget = getattr(schema, "forget_checked", None)
+    if forget is not None:
+        forget()
 
 
 _FREE: list[str] = []
