@@ -328,7 +328,7 @@ def test_a_missing_database_is_one_line_without_the_password(pg_cluster: Cluster
 
 
 def test_the_data_is_stored_as_the_exact_json_text(store: PostgresEventStore) -> None:
-    text = 'accents é, quotes ", a tab\t and an emoji 🎤'
+    text = 'accents é, quotes ", a tab\t, a NUL \x00 and an emoji 🎤'
     (added,) = store.append([note("exact", text=text)])
     (raw,) = store.conn.execute("SELECT data FROM events WHERE id = 'exact'").fetchone()
     assert raw == encode_data(added.event.data)

@@ -22,7 +22,9 @@ stored there (the data as the exact JSON text written, timestamps as their ISO t
 an export from one backend and an import into the other give the same bytes. Text
 columns use the "C" collation: ids, types and timestamps compare byte-wise, as in
 SQLite, whatever the database's locale (the prefix scan of `resolve` and the ISO-text
-comparison of `position_at` rely on it).
+comparison of `position_at` rely on it). The data is checked and read as `json`, not
+`jsonb`: `json` keeps the text as written and accepts every escape JSON has, where
+`jsonb` refuses `\\u0000` (a note may hold one).
 
 Append-only is enforced by the database for every role, a superuser's `psql` included:
 
@@ -67,13 +69,13 @@ CREATE TABLE events (
     author text COLLATE "C" NOT NULL,
     version integer NOT NULL CHECK (version >= 1),
     schema_version integer NOT NULL CHECK (schema_version >= 1),
-    data text NOT NULL CHECK (data::jsonb IS NOT NULL),
+    data text NOT NULL CHECK (data::json IS NOT NULL),
     UNIQUE (conference, version)
 );
 CREATE INDEX events_by_author ON events (author, position);
 CREATE INDEX events_by_type ON events (type, conference, position);
 CREATE INDEX events_by_reporter ON events (conference, author, type, position);
-CREATE INDEX events_by_target ON events ((data::jsonb ->> 'target'))
+CREATE INDEX events_by_target ON events ((data::json ->> 'target'))
     WHERE type IN ('entry.corrected', 'entry.retracted');
 
 CREATE FUNCTION liveblog_events_refuse() RETURNS trigger
