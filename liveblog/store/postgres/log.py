@@ -237,8 +237,12 @@ class PostgresEventStore:
         if self._listener is None:
             try:
                 listener = connect_direct(self.url)
+            except StoreError:
+                return None  # polling alone still works
+            try:
                 listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
             except StoreError:
+                listener.close()
                 return None  # a standby, a proxy: polling alone still works
             self._listener = listener
         return self._listener
