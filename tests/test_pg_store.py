@@ -205,6 +205,18 @@ def test_a_role_that_may_only_select_opens_read_only(
         assert "s3cret" not in str(raised.value)
 
 
+def test_the_app_role_cannot_migrate_and_says_who_can(
+    pg_cluster: Cluster, pg_url: str, role: str
+) -> None:
+    # As if a newer release were started as the application's role: a migration pending.
+    pg_cluster.sql(f"DELETE FROM liveblog_schema WHERE version = {schema.LATEST}", dbname(pg_url))
+    fresh_schema_state()
+    url = pg_cluster.url(dbname(pg_url), user=role, password="s3cret")
+    with pytest.raises(UnopenableDatabase, match="owns the schema") as raised:
+        open_store(url)
+    assert "\n" not in str(raised.value) and "s3cret" not in str(raised.value)
+
+
 # -- read-only sessions ------------------------------------------------------------------
 
 

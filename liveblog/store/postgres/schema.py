@@ -48,7 +48,13 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ...errors import MissingLog, NotOurDatabase, SchemaTooNew, UnopenableDatabase
+from ...errors import (
+    MissingLog,
+    NotOurDatabase,
+    SchemaTooNew,
+    StoreRefused,
+    UnopenableDatabase,
+)
 from .driver import PgConnection, describe
 
 MIGRATION_LOCK = (0x4C42_4C47, 1)
@@ -235,7 +241,16 @@ def ensure_schema(
             "restore it from a backup"
         )
     if state.version < LATEST and not readonly and not state.standby:
-        state = migrate(conn)
+        try:
+            state = migrate(conn)
+        except StoreRefused as exc:
+            if exc.code != "42501":  # insufficient_privilege: the application's role
+                raise
+            raise UnopenableDatabase(
+                f"the database at {where} has schema {state.version} and this release "
+                f"needs {LATEST}, but this role may not migrate it: run one liveblog "
+                "command as the role that owns the schema first"
+            ) from None
     if state.version == 0 and require_log:
         raise UnopenableDatabase(
             f"the database at {where} holds no liveblog log yet: open it once read-write "
