@@ -81,6 +81,19 @@ _NEXT = (
 _INSERT = f"INSERT INTO events ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 
 
+def _json_scalar(value: object) -> tuple[str, str]:
+    """A scalar as `->>` renders it from the stored JSON, and its `json_typeof`: matching
+    both compares as SQLite's json_extract does (a string "1" is not the number 1).
+
+    The data is read as `json`, not `jsonb`: `json` keeps the text as written, and
+    accepts the escape `\\u0000` that `jsonb` refuses (a note may hold one)."""
+    if isinstance(value, str):
+        return value, "string"
+    if isinstance(value, bool):
+        return json.dumps(value), "boolean"
+    return json.dumps(value), "number"
+
+
 def row_to_event(row: Sequence[Any]) -> Event:
     """An `events` row as a validated Event (UnreadableEvent for a row we cannot read)."""
     position, id_, type_, conference, occurred_at, recorded_at, author, version, sv, data = row
@@ -224,8 +237,12 @@ class PostgresEventStore:
         if self._listener is None:
             try:
                 listener = connect_direct(self.url)
+            except StoreError:
+                return None  # polling alone still works
+            try:
                 listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
             except StoreError:
+                listener.close()
                 return None  # a standby, a proxy: polling alone still works
             self._listener = listener
         return self._listener
@@ -505,18 +522,17 @@ class PostgresEventStore:
     ) -> bool:
         if not field.isidentifier():
             raise InvalidEvent(f"not a field name: {field!r}")
-        # jsonb equality: a number matches a number, a string a string (as json_extract
-        # compares in SQLite).
+        text, kind = _json_scalar(value)
         return self._exists(
             "type = %s AND conference = %s AND position > %s "
-            "AND (data::jsonb -> %s::text) = %s::jsonb",
-            (end_type, conference, after, field, json.dumps(value)),
+            "AND (data::json ->> %s::text) = %s AND json_typeof(data::json -> %s::text) = %s",
+            (end_type, conference, after, field, text, field, kind),
         )
 
     def has_day(self, conference: str, number: int) -> bool:
         return self._exists(
-            "type = 'day.opened' AND conference = %s AND (data::jsonb -> 'number') = %s::jsonb",
-            (conference, json.dumps(number)),
+            "type = 'day.opened' AND conference = %s AND (data::json ->> 'number') = %s",
+            (conference, str(number)),
         )
 
     def last_entry_of(self, author: str, conference: str | None = None) -> Event | None:
@@ -530,7 +546,7 @@ class PostgresEventStore:
     def corrections_of(self, target: str) -> list[Event]:
         # The same terms as the partial expression index events_by_target.
         rows = self.conn.execute(
-            f"SELECT {_COLUMNS} FROM events WHERE (data::jsonb ->> 'target') = %s "
+            f"SELECT {_COLUMNS} FROM events WHERE (data::json ->> 'target') = %s "
             "AND type IN ('entry.corrected', 'entry.retracted') ORDER BY position",
             (target,),
         ).fetchall()
