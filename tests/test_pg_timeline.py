@@ -534,3 +534,73 @@ def test_the_helpers_timeline_is_read_only(pg_url: str) -> None:
             timeline.conn.execute("CREATE TABLE scribble (x integer)")
     finally:
         close_timeline(timeline)
+
+
+def test_an_entry_stored_under_an_older_schema_projects_as_on_sqlite(
+    both: tuple[EventLog, Any],
+) -> None:
+    """A session stored by an older release (schema 1: one `host`) keeps its upcast data
+    in the row; a note in it and a correction of its title follow, as on SQLite."""
+    sqlite, pg = both
+    events = generated_day(7, steps=(10, 15))
+    sqlite.append(events)
+    pg.append(events)
+    head, version = sqlite.head(), sqlite.version("c1")
+    row = [
+        head + 1,
+        "old-session",
+        "session.started",
+        "c1",
+        "2011-06-10T11:30:00.250000+01:00",
+        "2011-06-10T10:30:01.000000+00:00",
+        "ann",
+        version + 1,
+        1,
+        json.dumps({"day": 2, "title": "Old", "host": "Jo"}),
+    ]
+    insert = (
+        "INSERT INTO events (position, id, type, conference, occurred_at, recorded_at, "
+        "author, version, schema_version, data) VALUES ({})"
+    )
+    plain = pysqlite3.connect(str(sqlite.path), isolation_level=None)
+    try:
+        plain.execute(insert.format(", ".join("?" * 10)), row)
+    finally:
+        plain.close()
+    pg.conn.execute(insert.format(", ".join(["%s"] * 10)), row)
+    later = [
+        make_event(
+            id="in-old",
+            conference="c1",
+            occurred_at=dt.datetime(2011, 6, 10, 11, 31, tzinfo=OFFSETS[0]),
+            author="ann",
+            data=NotePosted(day=2, session="old-session", text="in the old session"),
+        ),
+        make_event(
+            id="fix-old",
+            conference="c1",
+            occurred_at=dt.datetime(2011, 6, 10, 11, 32, tzinfo=OFFSETS[0]),
+            author="ann",
+            data=EntryCorrected(target="old-session", text="Old, renamed"),
+        ),
+    ]
+    sqlite.append(later)
+    pg.append(later)
+    sqlite_catch_up(sqlite)
+    pg_catch_up(pg)
+    expected = sqlite_rows(sqlite.conn)
+    assert pg_rows(pg.conn) == expected
+    on_pg = by_id_of(PostgresTimeline(pg.conn, pg.url))
+    assert on_pg == by_id_of(SqliteTimeline(sqlite.conn))
+    old = on_pg["old-session"]
+    assert (old.data["hosts"], old.data["title"]) == (["Jo"], "Old, renamed")
+    assert on_pg["in-old"].session == "old-session"
+
+
+def by_id_of(timeline: Timeline) -> dict[str, Any]:
+    return {
+        e.id: e
+        for slug in timeline.conference_slugs()
+        for day, _ in timeline.days(slug)
+        for e in timeline.day_entries(slug, day)
+    }
