@@ -957,7 +957,10 @@ class PostgresProjectionState:
 
     def ensure(self) -> None:
         if not self.exists():
-            self.conn.execute(STATE_DDL)
+            # Under the projection lock even when called outside `transaction()`: two
+            # processes creating the table at once would collide in the catalog.
+            with self.transaction():
+                self.conn.execute(STATE_DDL)
 
     def exists(self) -> bool:
         return bool(self.conn.execute("SELECT to_regclass(%s) IS NOT NULL", (STATE,)).fetchone()[0])
