@@ -205,6 +205,18 @@ def test_a_role_that_may_only_select_opens_read_only(
         assert "s3cret" not in str(raised.value)
 
 
+def test_the_app_role_cannot_migrate_and_says_who_can(
+    pg_cluster: Cluster, pg_url: str, role: str
+) -> None:
+    # As if a newer release were started as the application's role: a migration pending.
+    pg_cluster.sql(f"DELETE FROM liveblog_schema WHERE version = {schema.LATEST}", dbname(pg_url))
+    fresh_schema_state()
+    url = pg_cluster.url(dbname(pg_url), user=role, password="s3cret")
+    with pytest.raises(UnopenableDatabase, match="owns the schema") as raised:
+        open_store(url)
+    assert "\n" not in str(raised.value) and "s3cret" not in str(raised.value)
+
+
 # -- read-only sessions ------------------------------------------------------------------
 
 
@@ -328,7 +340,7 @@ def test_a_missing_database_is_one_line_without_the_password(pg_cluster: Cluster
 
 
 def test_the_data_is_stored_as_the_exact_json_text(store: PostgresEventStore) -> None:
-    text = 'accents é, quotes ", a tab\t and an emoji 🎤'
+    text = 'accents é, quotes ", a tab\t, a NUL \x00 and an emoji 🎤'
     (added,) = store.append([note("exact", text=text)])
     (raw,) = store.conn.execute("SELECT data FROM events WHERE id = 'exact'").fetchone()
     assert raw == encode_data(added.event.data)
@@ -464,3 +476,50 @@ def test_wait_for_change_works_without_notifications(
 def test_store_errors_are_mapped(store: PostgresEventStore) -> None:
     with pytest.raises(StoreError):
         store.conn.execute("SELECT * FROM no_such_table")
+
+
+# -- verify ------------------------------------------------------------------------------
+
+
+def test_verify_finds_a_healthy_log(pg_url: str, store: PostgresEventStore) -> None:
+    from liveblog.store.postgres.verify import verify
+
+    with PostgresEventStore(pg_url, readonly=True) as reading:
+        findings = verify(reading)
+    assert [f.ok for f in findings] == [True] * len(findings)
+    assert any("2 events at positions 1..2 without a gap" in f.text for f in findings)
+
+
+def test_verify_reports_a_disabled_trigger_and_a_dropped_index(
+    superuser: psycopg.Connection[Any], pg_url: str, store: PostgresEventStore
+) -> None:
+    from liveblog.store.postgres.verify import verify
+
+    superuser.execute("ALTER TABLE events DISABLE TRIGGER events_no_change")
+    superuser.execute("DROP INDEX events_by_author")
+    superuser.execute(
+        "CREATE FUNCTION nothing() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$"
+    )
+    superuser.execute(
+        "CREATE TRIGGER sneaky BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION nothing()"
+    )
+    with PostgresEventStore(pg_url, readonly=True) as reading:
+        problems = [f.text for f in verify(reading) if not f.ok]
+    assert problems == [
+        "the trigger events_no_change of the events table is disabled",
+        "an unknown trigger sneaky on the events table",
+        "the index events_by_author of the events table is missing",
+    ]
+
+
+def test_verify_reports_what_a_disabled_guard_let_through(
+    superuser: psycopg.Connection[Any], pg_url: str, store: PostgresEventStore
+) -> None:
+    from liveblog.store.postgres.verify import verify
+
+    superuser.execute("ALTER TABLE events DISABLE TRIGGER events_no_change")  # the owner can
+    superuser.execute("DELETE FROM events WHERE position = 1")
+    with PostgresEventStore(pg_url, readonly=True) as reading:
+        problems = [f.text for f in verify(reading) if not f.ok]
+    assert "the log has a gap: position 1 missing (head 2, 1 events)" in problems
+    assert "conference socitm-2011: version 2 at position 2 follows version 0" in problems

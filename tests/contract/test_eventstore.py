@@ -462,12 +462,12 @@ class TestPostgresEventStore(EventStoreContract):
         return open_store(location, readonly=readonly)
 
 
-class TestPostgresEventStoreBySchemeAlias(TestPostgresEventStore):
-    """`postgres://` names the same database as `postgresql://`."""
-
-    @pytest.fixture
-    def where(self, pg_url: str) -> str:
-        return "postgres://" + pg_url.split("://", 1)[1]
+def test_postgres_is_an_alias_of_postgresql(pg_url: str) -> None:
+    alias = "postgres://" + pg_url.split("://", 1)[1]
+    with open_store(alias) as by_alias:
+        by_alias.append([note("a")])
+    with open_store(pg_url) as by_name:
+        assert [e.id for e in by_name.read()] == ["a"]
 
 
 def test_the_sqlite_commands_refuse_postgresql_in_one_line_without_the_url() -> None:

@@ -193,11 +193,16 @@ class PgConnection:
             finally:
                 self._depth -= 1
             return
-        self.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
+        begin = "BEGIN ISOLATION LEVEL READ COMMITTED"
         self._depth = 1
         try:
             if lock_log:
-                self._lock_log()
+                # One round trip for both (a simple-protocol message of two statements):
+                # the appender holding the lock waits for nothing more than it must.
+                self.execute(f"{begin}; {LOG_LOCK}")
+                self._log_locked = True
+            else:
+                self.execute(begin)
             yield self
             self.execute("COMMIT")
         except BaseException:

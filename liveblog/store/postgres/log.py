@@ -68,15 +68,30 @@ _ENTRY_TYPES = sorted(ENTRY_TYPES)
 POLL_S = 0.25
 """`wait_for_change` looks at the change mark at least this often, notification or not."""
 
-# Under LOG_LOCK: each conference of the batch with its version, the head, the head's
-# recording time and the server's clock, in one round trip (each an index lookup).
+# Under LOG_LOCK, in one round trip (each an index lookup): each conference of the batch
+# with its version, the head, the head's recording time, the server's clock, and which
+# of the batch's ids are stored already (their rows are fetched only if there are any).
 _NEXT = (
     "SELECT c.name, (SELECT coalesce(max(version), 0) FROM events WHERE conference = c.name), "
-    "h.head, (SELECT recorded_at FROM events WHERE position = h.head), clock_timestamp() "
+    "h.head, (SELECT recorded_at FROM events WHERE position = h.head), clock_timestamp(), "
+    "array(SELECT id FROM events WHERE id = ANY(%s::text[])) "
     "FROM unnest(%s::text[]) AS c(name), "
     "(SELECT coalesce(max(position), 0) AS head FROM events) AS h"
 )
 _INSERT = f"INSERT INTO events ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+
+
+def _json_scalar(value: object) -> tuple[str, str]:
+    """A scalar as `->>` renders it from the stored JSON, and its `json_typeof`: matching
+    both compares as SQLite's json_extract does (a string "1" is not the number 1).
+
+    The data is read as `json`, not `jsonb`: `json` keeps the text as written, and
+    accepts the escape `\\u0000` that `jsonb` refuses (a note may hold one)."""
+    if isinstance(value, str):
+        return value, "string"
+    if isinstance(value, bool):
+        return json.dumps(value), "boolean"
+    return json.dumps(value), "number"
 
 
 def row_to_event(row: Sequence[Any]) -> Event:
@@ -222,8 +237,12 @@ class PostgresEventStore:
         if self._listener is None:
             try:
                 listener = connect_direct(self.url)
+            except StoreError:
+                return None  # polling alone still works
+            try:
                 listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
             except StoreError:
+                listener.close()
                 return None  # a standby, a proxy: polling alone still works
             self._listener = listener
         return self._listener
@@ -241,8 +260,11 @@ class PostgresEventStore:
         conferences = {event.conference for event in batch}
         if expected_version is not None and len(conferences) != 1:
             raise InvalidEvent("expected_version needs a batch of a single conference")
+        ids = list(dict.fromkeys(event.id for event in batch))
+        names = list(dict.fromkeys(event.conference for event in batch))
         with self.conn.writing(lock_log=True):
-            existing = self._existing([event.id for event in batch])
+            rows = self.conn.execute(_NEXT, (ids, names)).fetchall()
+            existing = self._existing(list(rows[0][5])) if rows[0][5] else {}
             new: dict[str, Event] = {}
             for event in batch:
                 prior = new.get(event.id) or existing.get(event.id)
@@ -250,7 +272,7 @@ class PostgresEventStore:
                     new[event.id] = event
                 elif not prior.same_content(event):
                     raise ConflictingEvent(event.id)
-            stored = self._insert(list(new.values()), expected_version) if new else {}
+            stored = self._insert(list(new.values()), rows, expected_version) if new else {}
         out: list[Appended] = []
         for event in batch:
             if event.id in stored:
@@ -262,7 +284,7 @@ class PostgresEventStore:
         return out
 
     def _existing(self, ids: list[str]) -> dict[str, Event]:
-        """The stored events among `ids` (one query per 500 ids)."""
+        """The stored events among `ids`, with their rows (one query per 500 ids)."""
         found: dict[str, Event] = {}
         unique = list(dict.fromkeys(ids))
         for start in range(0, len(unique), _ID_CHUNK):
@@ -273,14 +295,13 @@ class PostgresEventStore:
         return found
 
     def _insert(
-        self, events: list[Event], expected_version: int | None
+        self, events: list[Event], state: list[Any], expected_version: int | None
     ) -> dict[str, tuple[int, int, dt.datetime]]:
-        names = list(dict.fromkeys(event.conference for event in events))
-        rows = self.conn.execute(_NEXT, (names,)).fetchall()
-        versions = {str(row[0]): int(row[1]) for row in rows}
-        position, last_stamp, now = int(rows[0][2]), rows[0][3], rows[0][4]
+        """Write `events` (none of them stored) after the head; `state` is `_NEXT`'s rows."""
+        versions = {str(row[0]): int(row[1]) for row in state}
+        position, last_stamp, now = int(state[0][2]), state[0][3], state[0][4]
         if expected_version is not None:
-            (conference,) = names
+            (conference,) = versions
             if versions[conference] != expected_version:
                 raise VersionConflict(conference, expected_version, versions[conference])
         # The server's clock, read under the lock, and never below the head's: recording
@@ -501,18 +522,17 @@ class PostgresEventStore:
     ) -> bool:
         if not field.isidentifier():
             raise InvalidEvent(f"not a field name: {field!r}")
-        # jsonb equality: a number matches a number, a string a string (as json_extract
-        # compares in SQLite).
+        text, kind = _json_scalar(value)
         return self._exists(
             "type = %s AND conference = %s AND position > %s "
-            "AND (data::jsonb -> %s::text) = %s::jsonb",
-            (end_type, conference, after, field, json.dumps(value)),
+            "AND (data::json ->> %s::text) = %s AND json_typeof(data::json -> %s::text) = %s",
+            (end_type, conference, after, field, text, field, kind),
         )
 
     def has_day(self, conference: str, number: int) -> bool:
         return self._exists(
-            "type = 'day.opened' AND conference = %s AND (data::jsonb -> 'number') = %s::jsonb",
-            (conference, json.dumps(number)),
+            "type = 'day.opened' AND conference = %s AND (data::json ->> 'number') = %s",
+            (conference, str(number)),
         )
 
     def last_entry_of(self, author: str, conference: str | None = None) -> Event | None:
@@ -526,7 +546,7 @@ class PostgresEventStore:
     def corrections_of(self, target: str) -> list[Event]:
         # The same terms as the partial expression index events_by_target.
         rows = self.conn.execute(
-            f"SELECT {_COLUMNS} FROM events WHERE (data::jsonb ->> 'target') = %s "
+            f"SELECT {_COLUMNS} FROM events WHERE (data::json ->> 'target') = %s "
             "AND type IN ('entry.corrected', 'entry.retracted') ORDER BY position",
             (target,),
         ).fetchall()

@@ -22,7 +22,9 @@ stored there (the data as the exact JSON text written, timestamps as their ISO t
 an export from one backend and an import into the other give the same bytes. Text
 columns use the "C" collation: ids, types and timestamps compare byte-wise, as in
 SQLite, whatever the database's locale (the prefix scan of `resolve` and the ISO-text
-comparison of `position_at` rely on it).
+comparison of `position_at` rely on it). The data is checked and read as `json`, not
+`jsonb`: `json` keeps the text as written and accepts every escape JSON has, where
+`jsonb` refuses `\\u0000` (a note may hold one).
 
 Append-only is enforced by the database for every role, a superuser's `psql` included:
 
@@ -46,7 +48,13 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ...errors import MissingLog, NotOurDatabase, SchemaTooNew, UnopenableDatabase
+from ...errors import (
+    MissingLog,
+    NotOurDatabase,
+    SchemaTooNew,
+    StoreRefused,
+    UnopenableDatabase,
+)
 from .driver import PgConnection, describe
 
 MIGRATION_LOCK = (0x4C42_4C47, 1)
@@ -67,13 +75,13 @@ CREATE TABLE events (
     author text COLLATE "C" NOT NULL,
     version integer NOT NULL CHECK (version >= 1),
     schema_version integer NOT NULL CHECK (schema_version >= 1),
-    data text NOT NULL CHECK (data::jsonb IS NOT NULL),
+    data text NOT NULL CHECK (data::json IS NOT NULL),
     UNIQUE (conference, version)
 );
 CREATE INDEX events_by_author ON events (author, position);
 CREATE INDEX events_by_type ON events (type, conference, position);
 CREATE INDEX events_by_reporter ON events (conference, author, type, position);
-CREATE INDEX events_by_target ON events ((data::jsonb ->> 'target'))
+CREATE INDEX events_by_target ON events ((data::json ->> 'target'))
     WHERE type IN ('entry.corrected', 'entry.retracted');
 
 CREATE FUNCTION liveblog_events_refuse() RETURNS trigger
@@ -233,7 +241,16 @@ def ensure_schema(
             "restore it from a backup"
         )
     if state.version < LATEST and not readonly and not state.standby:
-        state = migrate(conn)
+        try:
+            state = migrate(conn)
+        except StoreRefused as exc:
+            if exc.code != "42501":  # insufficient_privilege: the application's role
+                raise
+            raise UnopenableDatabase(
+                f"the database at {where} has schema {state.version} and this release "
+                f"needs {LATEST}, but this role may not migrate it: run one liveblog "
+                "command as the role that owns the schema first"
+            ) from None
     if state.version == 0 and require_log:
         raise UnopenableDatabase(
             f"the database at {where} holds no liveblog log yet: open it once read-write "
