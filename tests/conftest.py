@@ -31,6 +31,7 @@ MULTI_PROCESS_MODULES = frozenset(
         "test_hardening_server",
         "test_hardening_store",
         "test_pg_concurrency",  # 4 writer processes on PostgreSQL
+        "test_pg_feeds_helper",  # the feeds helper process, from SQLite and PostgreSQL
         "test_pg_nodes",  # three `serve` nodes on one PostgreSQL database
         "test_pg_parity",  # the day typed through the CLI, on SQLite and PostgreSQL
         "test_remote_cli",

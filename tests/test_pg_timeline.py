@@ -51,7 +51,9 @@ from liveblog.store.postgres.timeline import (
     ENTRIES,
     REPORTERS,
     TIMELINE,
+    PostgresProjectionState,
     PostgresTimeline,
+    PostgresTimelineProjection,
     merge_patch,
     sqlite_utc,
 )
@@ -407,3 +409,198 @@ def test_a_rebuild_equals_the_projection_caught_up_after_every_event(pg_url: str
         assert (
             sorted(pg.conn.execute(f'SELECT id, data::text FROM "{TIMELINE}"').fetchall()) == view
         )
+
+
+# -- the projection's state ----------------------------------------------------------------
+
+
+def test_a_new_version_or_a_dropped_table_rebuilds_from_zero(pg_url: str) -> None:
+    from liveblog.store.postgres.log import PostgresEventStore
+
+    events = generated_day(4, steps=(20, 30))
+    with PostgresEventStore(pg_url) as pg:
+        pg.append(events)
+        pg_catch_up(pg)
+        rows = pg_rows(pg.conn)
+        state = PostgresProjectionState(pg.conn)
+        tables = PostgresTimelineProjection.tables
+        assert state.exists()
+        assert state.position("timeline", PostgresTimelineProjection.version, tables) == pg.head()
+        assert state.position("timeline", PostgresTimelineProjection.version + 1, tables) is None
+        pg.conn.execute(f'DROP VIEW "{TIMELINE}"')  # by hand: the tables stay
+        assert state.position("timeline", PostgresTimelineProjection.version, tables) is None
+        pg_catch_up(pg)  # reset (the tables dropped, views first) and replayed
+        assert pg_rows(pg.conn) == rows
+        assert pg.conn.execute(f'SELECT count(*) FROM "{TIMELINE}"').fetchone()[0] == len(
+            rows[ENTRIES]
+        )
+
+
+def test_fast_writes_apply_to_projection_transactions_only(pg_url: str) -> None:
+    from liveblog.store.postgres.log import PostgresEventStore
+
+    def setting(conn: Any) -> str:
+        return str(conn.execute("SHOW synchronous_commit").fetchone()[0])
+
+    with PostgresEventStore(pg_url) as pg:
+        state = PostgresProjectionState(pg.conn)
+        # The test cluster is not durable (synchronous_commit off): this session is.
+        pg.conn.execute("SET synchronous_commit = on")
+        durable = setting(pg.conn)
+        assert durable == "on"
+        with state.fast_writes():
+            with state.transaction():
+                assert setting(pg.conn) == "off"
+            assert setting(pg.conn) == durable  # SET LOCAL: gone with its transaction
+            with pg.conn.writing(), state.transaction():
+                assert setting(pg.conn) == durable  # joined another's: never an append's
+        with state.transaction():
+            assert setting(pg.conn) == durable
+        pg.conn.execute("RESET synchronous_commit")  # before it goes back to the pool
+
+
+def test_a_second_catch_up_waits_for_the_first_projection_transaction(pg_url: str) -> None:
+    """Two processes catching up at once (a node and a CLI command) take turns: the
+    second's transaction waits on the advisory lock until the first commits, then reads
+    its position, so nothing is applied twice."""
+    import threading
+
+    import psycopg
+    from receivers import wait_for
+
+    from liveblog.store.postgres.log import PostgresEventStore
+
+    events = generated_day(5, steps=(20, 30))
+    with PostgresEventStore(pg_url) as first, PostgresEventStore(pg_url) as second:
+        first.append(events[:100])
+        pg_catch_up(first)
+        first.append(events[100:])
+        pid = second.conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+        holding, release = threading.Event(), threading.Event()
+        errors: list[BaseException] = []
+
+        def catch_up(store: Any) -> None:
+            try:
+                pg_catch_up(store)
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+        def hold() -> None:
+            with PostgresProjectionState(first.conn).transaction():
+                holding.set()
+                release.wait(60)
+                catch_up(first)  # joins this transaction: applied under its lock
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        assert holding.wait(60)
+        waiter = threading.Thread(target=catch_up, args=(second,))
+        waiter.start()
+        with psycopg.connect(pg_url, autocommit=True) as watch:
+            wait_for(
+                lambda: watch.execute(
+                    "SELECT 1 FROM pg_stat_activity WHERE pid = %s "
+                    "AND wait_event_type = 'Lock' AND wait_event = 'advisory'",
+                    (pid,),
+                ).fetchone(),
+                what="the second catch-up waiting on the projection lock",
+            )
+        release.set()
+        holder.join(60)
+        waiter.join(60)
+        assert not errors and not holder.is_alive() and not waiter.is_alive()
+        state = PostgresProjectionState(second.conn)
+        tables = PostgresTimelineProjection.tables
+        version = PostgresTimelineProjection.version
+        assert state.position("timeline", version, tables) == second.head() == len(events)
+        once = pg_rows(second.conn)
+        pg_rebuild(second)
+        assert pg_rows(second.conn) == once
+
+
+def test_the_helpers_timeline_is_read_only(pg_url: str) -> None:
+    from liveblog.errors import StoreError
+    from liveblog.store.postgres.log import PostgresEventStore
+    from liveblog.store.postgres.timeline import close_timeline, open_timeline
+
+    with PostgresEventStore(pg_url) as pg:
+        pg.append(generated_day(6, steps=(5, 10)))
+        pg_catch_up(pg)
+        expected = PostgresTimeline(pg.conn, pg_url).conference_slugs()
+    timeline = open_timeline(pg_url)
+    try:
+        assert timeline.conference_slugs() == expected == ["c1", "c2"]
+        with pytest.raises(StoreError):
+            timeline.conn.execute("CREATE TABLE scribble (x integer)")
+    finally:
+        close_timeline(timeline)
+
+
+def test_an_entry_stored_under_an_older_schema_projects_as_on_sqlite(
+    both: tuple[EventLog, Any],
+) -> None:
+    """A session stored by an older release (schema 1: one `host`) keeps its upcast data
+    in the row; a note in it and a correction of its title follow, as on SQLite."""
+    sqlite, pg = both
+    events = generated_day(7, steps=(10, 15))
+    sqlite.append(events)
+    pg.append(events)
+    head, version = sqlite.head(), sqlite.version("c1")
+    row = [
+        head + 1,
+        "old-session",
+        "session.started",
+        "c1",
+        "2011-06-10T11:30:00.250000+01:00",
+        "2011-06-10T10:30:01.000000+00:00",
+        "ann",
+        version + 1,
+        1,
+        json.dumps({"day": 2, "title": "Old", "host": "Jo"}),
+    ]
+    insert = (
+        "INSERT INTO events (position, id, type, conference, occurred_at, recorded_at, "
+        "author, version, schema_version, data) VALUES ({})"
+    )
+    plain = pysqlite3.connect(str(sqlite.path), isolation_level=None)
+    try:
+        plain.execute(insert.format(", ".join("?" * 10)), row)
+    finally:
+        plain.close()
+    pg.conn.execute(insert.format(", ".join(["%s"] * 10)), row)
+    later = [
+        make_event(
+            id="in-old",
+            conference="c1",
+            occurred_at=dt.datetime(2011, 6, 10, 11, 31, tzinfo=OFFSETS[0]),
+            author="ann",
+            data=NotePosted(day=2, session="old-session", text="in the old session"),
+        ),
+        make_event(
+            id="fix-old",
+            conference="c1",
+            occurred_at=dt.datetime(2011, 6, 10, 11, 32, tzinfo=OFFSETS[0]),
+            author="ann",
+            data=EntryCorrected(target="old-session", text="Old, renamed"),
+        ),
+    ]
+    sqlite.append(later)
+    pg.append(later)
+    sqlite_catch_up(sqlite)
+    pg_catch_up(pg)
+    expected = sqlite_rows(sqlite.conn)
+    assert pg_rows(pg.conn) == expected
+    on_pg = by_id_of(PostgresTimeline(pg.conn, pg.url))
+    assert on_pg == by_id_of(SqliteTimeline(sqlite.conn))
+    old = on_pg["old-session"]
+    assert (old.data["hosts"], old.data["title"]) == (["Jo"], "Old, renamed")
+    assert on_pg["in-old"].session == "old-session"
+
+
+def by_id_of(timeline: Timeline) -> dict[str, Any]:
+    return {
+        e.id: e
+        for slug in timeline.conference_slugs()
+        for day, _ in timeline.days(slug)
+        for e in timeline.day_entries(slug, day)
+    }

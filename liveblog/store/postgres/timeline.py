@@ -160,7 +160,7 @@ DDL: tuple[str, ...] = (
         retracted_at
     FROM (
         SELECT e.*, ev.occurred_at AS occurred_at,
-            coalesce(e.upcast, ev.data::text)::jsonb
+            coalesce(e.upcast, ev.data)::jsonb
                 || coalesce(e.corrected::jsonb, '{{}}'::jsonb) AS data
         FROM {ENTRIES} AS e JOIN events AS ev ON ev.position = e.position
     ) AS current_entries""",
@@ -210,15 +210,16 @@ def _json(value: object) -> str:
 _INSERT_ENTRIES = f"""
 INSERT INTO {ENTRIES} (position, id, conference, day, kind, author, utc_at, session, talk,
     upcast)
-SELECT ev.position, ev.id, ev.conference, (d.data ->> 'day')::integer, u.kind, ev.author,
-    u.utc_at,
-    CASE WHEN u.kind = 'session' THEN ev.id ELSE d.data ->> 'session' END,
-    CASE WHEN u.kind = 'talk' THEN ev.id ELSE d.data ->> 'talk' END,
+SELECT ev.position, ev.id, ev.conference, d.day, u.kind, ev.author, u.utc_at,
+    CASE WHEN u.kind = 'session' THEN ev.id ELSE d.session END,
+    CASE WHEN u.kind = 'talk' THEN ev.id ELSE d.talk END,
     u.upcast
 FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[])
     AS u (position, kind, utc_at, upcast)
 JOIN events AS ev ON ev.position = u.position
-CROSS JOIN LATERAL (SELECT coalesce(u.upcast, ev.data::text)::jsonb AS data) AS d
+-- The three envelope fields of the data, parsed once (json: no jsonb tree is built).
+CROSS JOIN LATERAL json_to_record(coalesce(u.upcast, ev.data)::json)
+    AS d (day integer, session text, talk text)
 ON CONFLICT (position) DO NOTHING
 """
 """A chunk's entries in one statement: the fields of each row that live in the event's
@@ -274,7 +275,7 @@ FROM unnest(%s::text[], %s::integer[], %s::bigint[]) AS u (conference, number, p
 WHERE d.conference = u.conference AND d.number = u.number
 """
 _TARGETS = f"""
-SELECT e.position, e.kind, coalesce(e.upcast, ev.data::text), e.corrected, e.updated_at,
+SELECT e.position, e.kind, coalesce(e.upcast, ev.data), e.corrected, e.updated_at,
     e.conference, e.day, ev.id
 FROM events AS ev JOIN {ENTRIES} AS e ON e.position = ev.position
 WHERE ev.id = ANY(%s)
@@ -282,7 +283,7 @@ WHERE ev.id = ANY(%s)
 # A talk's quotes lie between its start and the correction of its speaker: a primary-key
 # range per talk, however large the day.
 _QUOTES_OF_TALKS = f"""
-SELECT e.position, e.kind, coalesce(e.upcast, ev.data::text), e.corrected, e.updated_at,
+SELECT e.position, e.kind, coalesce(e.upcast, ev.data), e.corrected, e.updated_at,
     e.conference, e.day, e.talk
 FROM unnest(%s::text[], %s::bigint[], %s::bigint[]) AS u (talk, low, high)
 JOIN {ENTRIES} AS e ON e.position > u.low AND e.position < u.high AND e.talk = u.talk
@@ -584,7 +585,7 @@ class PostgresTimelineProjection:
 
 _ENTRY_COLUMNS = (
     "e.position, e.id, e.conference, e.day, e.kind, e.author, ev.occurred_at, e.utc_at, "
-    "e.session, e.talk, coalesce(e.upcast, ev.data::text), e.corrected, e.ended_at, "
+    "e.session, e.talk, coalesce(e.upcast, ev.data), e.corrected, e.ended_at, "
     "e.updated_at, e.retracted, e.retraction_reason, e.retracted_at"
 )
 _ENTRIES_FROM = f"{ENTRIES} AS e JOIN events AS ev ON ev.position = e.position"
@@ -779,7 +780,7 @@ class PostgresTimeline:
     def original_entries(self, conference: str, first: int, last: int) -> list[OriginalEntry]:
         rows = self.conn.execute(
             "SELECT e.position, e.id, e.kind, e.day, e.author, ev.occurred_at, "
-            f"coalesce(e.upcast, ev.data::text) FROM {_ENTRIES_FROM} "
+            f"coalesce(e.upcast, ev.data) FROM {_ENTRIES_FROM} "
             "WHERE e.conference = %s AND e.position BETWEEN %s AND %s ORDER BY e.position",
             (conference, first, last),
         ).fetchall()
@@ -956,7 +957,10 @@ class PostgresProjectionState:
 
     def ensure(self) -> None:
         if not self.exists():
-            self.conn.execute(STATE_DDL)
+            # Under the projection lock even when called outside `transaction()`: two
+            # processes creating the table at once would collide in the catalog.
+            with self.transaction():
+                self.conn.execute(STATE_DDL)
 
     def exists(self) -> bool:
         return bool(self.conn.execute("SELECT to_regclass(%s) IS NOT NULL", (STATE,)).fetchone()[0])
