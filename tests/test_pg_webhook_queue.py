@@ -11,7 +11,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from liveblog.store.postgres.config_schema import CONFIG_DDL
 from liveblog.store.postgres.driver import PgConnection, connect
 from liveblog.store.postgres.webhook_queue import fold_counts
 from liveblog.store.postgres.webhooks import PostgresWebhookStore
@@ -38,14 +37,11 @@ def message(position: int) -> Message:
 
 @pytest.fixture
 def conns(pg_url: str) -> Iterator[tuple[PgConnection, PgConnection]]:
-    first, second = connect(pg_url), connect(pg_url)
-    try:
-        first.execute("CREATE TABLE events (position bigint PRIMARY KEY)")
-        first.execute(CONFIG_DDL)
-        yield first, second
-    finally:
-        first.close()
-        second.close()
+    """Two nodes' connections: each its own event store, the schema migrated."""
+    from liveblog.store.factory import open_stores
+
+    with open_stores(pg_url) as first, open_stores(pg_url) as second:
+        yield first.events.conn, second.events.conn  # type: ignore[attr-defined]
 
 
 def backend_pid(conn: PgConnection) -> int:
