@@ -20,12 +20,14 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check liveblog tests bench
 	$(BIN)/mypy
 
+# Every core (pytest-xdist), a module's tests on one worker in their order; each worker
+# starts its own throwaway PostgreSQL cluster (tests/postgres.py).
 test: $(STAMP) lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadfile
 
 # For working sessions: no lint, no multi-process tests, stop at the first failure.
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -x -m "not slow"
+	$(BIN)/python -m pytest -q -x -n auto --dist loadfile -m "not slow"
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
