@@ -65,19 +65,13 @@ def test_sqlite_keeps_its_key_file_beside_the_database(tmp_path: Path) -> None:
 
 
 def test_the_postgres_store_names_no_file(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    from liveblog.store.postgres.config_schema import CONFIG_DDL
-    from liveblog.store.postgres.driver import connect
-    from liveblog.store.postgres.webhooks import PostgresWebhookStore
+    from liveblog.store.factory import open_stores
     from liveblog.webhooks.subscriptions import keyring_for
 
     monkeypatch.delenv(ENV, raising=False)
     monkeypatch.delenv(FILE_ENV, raising=False)
-    conn = connect(pg_url)
-    try:
-        conn.execute(CONFIG_DDL)
-        hooks = PostgresWebhookStore(conn, pg_url)
+    with open_stores(pg_url) as stores:
+        hooks = stores.webhooks
         assert hooks.database_path() is None
         with pytest.raises(SecretKeyError, match=FILE_ENV):
             keyring_for(hooks).ready_to_seal(set())
-    finally:
-        conn.close()

@@ -11,11 +11,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from liveblog.store.postgres.config_schema import CONFIG_DDL
-from liveblog.store.postgres.driver import PgConnection, connect
+from liveblog.store.postgres.driver import PgConnection, close_pools, connect
 from liveblog.store.postgres.webhook_queue import fold_counts
 from liveblog.store.postgres.webhooks import PostgresWebhookStore
 from liveblog.webhooks.model import Message, NewSubscription
+from tests.postgres import Cluster
 from tests.receivers import wait_for
 
 
@@ -38,14 +38,11 @@ def message(position: int) -> Message:
 
 @pytest.fixture
 def conns(pg_url: str) -> Iterator[tuple[PgConnection, PgConnection]]:
-    first, second = connect(pg_url), connect(pg_url)
-    try:
-        first.execute("CREATE TABLE events (position bigint PRIMARY KEY)")
-        first.execute(CONFIG_DDL)
-        yield first, second
-    finally:
-        first.close()
-        second.close()
+    """Two nodes' connections: each its own event store, the schema migrated."""
+    from liveblog.store.factory import open_stores
+
+    with open_stores(pg_url) as first, open_stores(pg_url) as second:
+        yield first.events.conn, second.events.conn  # type: ignore[attr-defined]
 
 
 def backend_pid(conn: PgConnection) -> int:
@@ -213,3 +210,50 @@ def test_a_relaxed_connection_is_reset_before_the_pool_hands_it_on(pg_url: str) 
         assert again.execute(setting).fetchone()[0] != "session"
     finally:
         again.close()
+
+
+def test_the_app_role_keeps_webhooks_and_tokens_with_the_documented_grants(
+    pg_cluster: Cluster, pg_url: str
+) -> None:
+    import uuid
+
+    from liveblog.service.roles import EDITOR
+    from liveblog.store.factory import open_stores
+    from liveblog.store.postgres.config_schema import config_grants
+
+    with open_stores(pg_url):
+        pass  # migrated by the owner (the superuser here)
+    db = pg_url.rsplit("/", 1)[1]
+    role = f"app_{uuid.uuid4().hex[:12]}"
+    pg_cluster.sql(f"CREATE ROLE {role} LOGIN PASSWORD 's3cret'")
+    grants = [
+        f'GRANT CONNECT ON DATABASE "{db}" TO {role}',
+        f"GRANT USAGE ON SCHEMA public TO {role}",
+        f"GRANT SELECT, INSERT ON events TO {role}",
+        f"GRANT SELECT ON liveblog_schema TO {role}",
+        *config_grants(role),
+    ]
+    try:
+        for grant in grants:
+            pg_cluster.sql(grant, db)
+        with open_stores(pg_cluster.url(db, user=role, password="s3cret")) as app:
+            hooks = app.webhooks
+            hooks.insert_subscription(subscription("wh_a"))
+            hooks.enqueue("wh_a", [message(1), message(2)], 0.0, "t")
+            head = hooks.head("wh_a")
+            assert head is not None
+            hooks.record_delivered(head.id, 200, "s")
+            hooks.requeue(head, 0.0, "again")
+            hooks.add_version("c", 1, 1, 2, "digest", {"type": "summary.published"})
+            hooks.advance_progress(2)
+            with hooks.writing():
+                hooks.refill_queue_state()
+            fold_counts(app.events.conn)  # type: ignore[attr-defined]
+            assert hooks.counts()["pending"] == 2 and hooks.queue_state().heads_match
+            hooks.delete_subscription("wh_a")
+            assert app.tokens.add("dan", "digest-dan", "t", EDITOR)
+            assert app.tokens.remove("dan")
+    finally:
+        close_pools()
+        pg_cluster.sql(f"DROP OWNED BY {role}", db)
+        pg_cluster.sql(f"DROP ROLE {role}")

@@ -82,33 +82,25 @@ class TestSqliteTokenStore(TokenStoreContract):
 
 
 class TestPostgresTokenStore(TokenStoreContract):
+    """On the event store's connection, as `Stores.tokens` builds it (the table made by
+    the schema's migration m002)."""
+
     @pytest.fixture
     def store(self, pg_url: str) -> Iterator[TokenStore]:
-        from liveblog.store.postgres.config_schema import CONFIG_DDL
-        from liveblog.store.postgres.driver import connect
-        from liveblog.store.postgres.tokens import PostgresTokenStore
+        from liveblog.store.factory import open_stores
 
-        conn = connect(pg_url)
-        try:
-            conn.execute(CONFIG_DDL)
-            yield PostgresTokenStore(conn)
-        finally:
-            conn.close()
+        with open_stores(pg_url) as stores:
+            yield stores.tokens
 
     def test_a_role_edited_by_hand_reads_as_a_reporters(self, pg_url: str) -> None:
-        from liveblog.store.postgres.config_schema import CONFIG_DDL
-        from liveblog.store.postgres.driver import connect
-        from liveblog.store.postgres.tokens import PostgresTokenStore
+        from liveblog.store.factory import open_stores
 
-        conn = connect(pg_url)
-        try:
-            conn.execute(CONFIG_DDL)
-            store = PostgresTokenStore(conn)
+        with open_stores(pg_url) as stores:
+            store = stores.tokens
             assert store.add("dan", "digest-dan", STAMP, EDITOR)
-            # Around the CHECK, as a superuser's psql could.
+            # Around the CHECK, as the table's owner could in psql.
+            conn = stores.events.conn  # type: ignore[attr-defined]
             conn.execute("ALTER TABLE api_tokens DROP CONSTRAINT api_tokens_role_check")
             conn.execute("UPDATE api_tokens SET role = 'admin'")
             assert store.holder("digest-dan") == Holder("dan", REPORTER)
             assert store.tokens()[0].role == REPORTER
-        finally:
-            conn.close()

@@ -12,6 +12,8 @@ from typing import Protocol
 
 import pytest
 
+from liveblog.domain.events import EventData
+from liveblog.store.eventstore import EventStore
 from liveblog.store.webhooks import WebhookStore
 from liveblog.webhooks.model import DELIVERY_STATUSES, Message, NewSubscription
 
@@ -431,96 +433,84 @@ class TestSqliteWebhookStore(WebhookStoreContract):
             service.close()
 
 
-class _PgReporter:
-    """Posts through the SQL of the log directly, until the PostgreSQL event store and
-    its facade can post (the contract needs positions, types and days, nothing more)."""
+class _StoreReporter:
+    """Posts through an event store's `append` (the reporting facade on PostgreSQL is
+    another helper's; the contract needs positions, types and days, nothing more)."""
 
-    def __init__(self, conn: object) -> None:
-        self.conn = conn
+    def __init__(self, events: EventStore) -> None:
+        self.events = events
         self.conference = ""
         self.day = 0
 
-    def _append(self, type_: str, data: dict[str, object]) -> None:
-        import json
+    def _append(self, data: EventData) -> object:
+        import datetime as dt
         import uuid
 
-        self.conn.execute(  # type: ignore[attr-defined]
-            "INSERT INTO events (position, id, type, conference, occurred_at, recorded_at, "
-            "author, version, schema_version, data) SELECT "
-            "(SELECT coalesce(max(position), 0) + 1 FROM events), %s, %s, %s, %s, %s, 'dan', "
-            "(SELECT coalesce(max(version), 0) + 1 FROM events WHERE conference = %s), 1, %s",
-            (
-                str(uuid.uuid4()),
-                type_,
-                self.conference,
-                "2026-01-01T09:00:00+00:00",
-                "2026-01-01T09:00:00.000000+00:00",
-                self.conference,
-                json.dumps(data),
-            ),
+        from liveblog.domain.envelope import make_event
+
+        event = make_event(
+            id=str(uuid.uuid4()),
+            conference=self.conference,
+            occurred_at=dt.datetime(2026, 1, 1, 9, tzinfo=dt.UTC),
+            author="dan",
+            data=data,
         )
+        return self.events.append([event])
 
     def open_conference(self, slug: str, *, title: str) -> object:
+        from liveblog.domain.events import ConferenceOpened
+
         self.conference = slug
-        self._append("conference.opened", {"slug": slug, "title": title})
-        return None
+        return self._append(ConferenceOpened(title=title))
 
     def open_day(self, number: int) -> object:
+        from liveblog.domain.events import DayOpened
+
         self.day = number
-        self._append("day.opened", {"number": number})
-        return None
+        return self._append(DayOpened(number=number, date="2026-01-01"))
 
     def note(self, text: str) -> object:
-        self._append("note.posted", {"text": text})
-        return None
+        from liveblog.domain.events import NotePosted
+
+        return self._append(NotePosted(day=self.day, text=text))
 
     def close_day(self) -> object:
-        self._append("day.closed", {"number": self.day})
-        return None
+        from liveblog.domain.events import DayClosed
+
+        return self._append(DayClosed(number=self.day))
 
 
-_PG_LOG_DDL = """
-CREATE TABLE IF NOT EXISTS events (
-    position bigint PRIMARY KEY, id text COLLATE "C" NOT NULL UNIQUE,
-    type text COLLATE "C" NOT NULL, conference text COLLATE "C" NOT NULL,
-    occurred_at text NOT NULL, recorded_at text NOT NULL, author text NOT NULL,
-    version integer NOT NULL, schema_version integer NOT NULL, data text NOT NULL,
-    UNIQUE (conference, version)
-);
+# The timeline's days as its projection keeps them (timeline_days), until the
+# PostgreSQL timeline projection is merged: each day's last change, and its closing.
+_PG_DAYS_DDL = """
 CREATE TABLE IF NOT EXISTS timeline_days (
     conference text COLLATE "C" NOT NULL, number integer NOT NULL, closed_at text,
     changed_position bigint NOT NULL, PRIMARY KEY (conference, number)
-);
+)
+"""
+_PG_DAYS_CATCH_UP = """
+INSERT INTO timeline_days (conference, number, closed_at, changed_position)
+SELECT conference, (data::jsonb ->> 'number')::int,
+    max(recorded_at) FILTER (WHERE type = 'day.closed'), max(position) FROM events
+WHERE type IN ('day.opened', 'day.closed') GROUP BY 1, 2
+ON CONFLICT (conference, number) DO UPDATE SET closed_at = excluded.closed_at,
+    changed_position = excluded.changed_position
 """
 
 
-def _pg_catch_up(conn: object) -> object:
-    # The days as the timeline projection derives them: each day's last change and
-    # whether it closed.
-    conn.execute(  # type: ignore[attr-defined]
-        "INSERT INTO timeline_days (conference, number, closed_at, changed_position) "
-        "SELECT conference, (data::jsonb ->> 'number')::int, "
-        "max(recorded_at) FILTER (WHERE type = 'day.closed'), max(position) FROM events "
-        "WHERE type IN ('day.opened', 'day.closed') GROUP BY 1, 2 "
-        "ON CONFLICT (conference, number) DO UPDATE SET closed_at = excluded.closed_at, "
-        "changed_position = excluded.changed_position"
-    )
-    return None
-
-
 class TestPostgresWebhookStore(WebhookStoreContract):
+    """On the event store's connection, as `Stores.webhooks` builds it; the tables made
+    by the schema's migrations (m002: CONFIG_DDL)."""
+
     @pytest.fixture
     def backend(self, pg_url: str) -> Iterator[Backend]:
-        from liveblog.store.postgres.config_schema import CONFIG_DDL
-        from liveblog.store.postgres.driver import connect
-        from liveblog.store.postgres.webhooks import PostgresWebhookStore
+        from liveblog.store.factory import open_stores
 
-        conn = connect(pg_url)
-        try:
-            conn.execute(_PG_LOG_DDL)
-            conn.execute(CONFIG_DDL)
+        with open_stores(pg_url) as stores:
+            conn = stores.events.conn  # type: ignore[attr-defined]
+            conn.execute(_PG_DAYS_DDL)
             yield Backend(
-                PostgresWebhookStore(conn, pg_url), _PgReporter(conn), lambda: _pg_catch_up(conn)
+                stores.webhooks,
+                _StoreReporter(stores.events),
+                lambda: conn.execute(_PG_DAYS_CATCH_UP),
             )
-        finally:
-            conn.close()

@@ -264,7 +264,20 @@ CONFIG_TABLES = (
     "webhook_queue_heads",
     "webhook_delivery_counts",
     "api_tokens",
+    # The claims of liveblog.store.postgres.webhook_claims (CLAIMS_DDL), once it has one.
+    *(("webhook_claims",) if "webhook_claims" in CLAIMS_DDL else ()),
 )
 """The tables CONFIG_DDL creates (for `verify`, grants and exports)."""
 
-__all__ = ["CONFIG_DDL", "CONFIG_TABLES"]
+
+def config_grants(role: str) -> list[str]:
+    """What the application's role needs on the configuration tables (README: "Running
+    on PostgreSQL"), beside SELECT, INSERT on the log: they are kept, changed and
+    pruned, so all four privileges. The identities and trigger functions need nothing
+    more (an identity is drawn with the table's INSERT privilege; functions are
+    executable by PUBLIC)."""
+    tables = ", ".join(CONFIG_TABLES)
+    return [f"GRANT SELECT, INSERT, UPDATE, DELETE ON {tables} TO {role}"]
+
+
+__all__ = ["CONFIG_DDL", "CONFIG_TABLES", "config_grants"]

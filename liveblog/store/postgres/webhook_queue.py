@@ -396,8 +396,10 @@ def refill_queue_state(conn: PgConnection) -> None:
     """Derive the heads and the counts from webhook_deliveries again (one scan of it).
 
     SHARE ROW EXCLUSIVE on the deliveries: no delivery changes while they are derived
-    (reads go on); a node recording an outcome waits for the commit."""
+    (reads go on); a node recording an outcome waits for the commit. The folding lock
+    first (fold_counts): a fold moving stripes meanwhile would add them back."""
     with conn.writing():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_FOLD_LOCK,))
         conn.execute("LOCK TABLE webhook_deliveries IN SHARE ROW EXCLUSIVE MODE")
         conn.execute("DELETE FROM webhook_queue_heads")
         conn.execute(
