@@ -30,6 +30,8 @@ MULTI_PROCESS_MODULES = frozenset(
         "test_hardening_secrets",
         "test_hardening_server",
         "test_hardening_store",
+        "test_leadership",  # holders SIGKILLed: real subprocesses
+        "test_pg_scheduler",  # two `liveblog run` nodes on PostgreSQL
         "test_remote_cli",
         "test_roundtrip",
     }
