@@ -262,7 +262,8 @@ class Scheduler:
         self._stopping = True
         if self._scheduler is not None and self._jobs is not None:
             self._scheduler.pause()
-            running = self._jobs.in_flight()
+            # The leadership check takes a moment at most: not worth a line.
+            running = [job for job in self._jobs.in_flight() if job != "lead"]
             if running:
                 # It may take a while (a job waiting for another process's write lock):
                 # say why the process has not exited yet.
