@@ -24,6 +24,11 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+PATIENCE = 120.0
+"""How long a node may take to start or take over on a loaded machine (a bound on
+failure, never a measured time)."""
+
+
 class Node:
     """A `liveblog run` process with feeds of its own; its stderr in a file."""
 
@@ -88,26 +93,45 @@ def test_the_standby_takes_over_when_the_leader_is_killed(
 
     first = Node(pg_url, tmp_path, "first")
     nodes.append(first)
-    wait_for(lambda: first.said("leader:"), what=lambda: f"the first node to lead: {first.stderr}")
+    wait_for(
+        lambda: first.said("leader:"),
+        what=lambda: f"the first node to lead: {first.stderr}",
+        timeout=PATIENCE,
+    )
     second = Node(pg_url, tmp_path, "second")
     nodes.append(second)
-    wait_for(lambda: second.said("standby:"), what=lambda: f"a standby: {second.stderr}")
+    wait_for(
+        lambda: second.said("standby:"),
+        what=lambda: f"a standby: {second.stderr}",
+        timeout=PATIENCE,
+    )
     assert f"pid {first.proc.pid}" in second.stderr  # it names the leader
     # The start line names the database, without a password (there is none here).
     assert second.stderr.startswith(f"liveblog run on {pg_url}: ")
 
-    wait_for(lambda: "before any node" in first.feed(), what="the leader to publish")
+    wait_for(
+        lambda: "before any node" in first.feed(), what="the leader to publish", timeout=PATIENCE
+    )
     cli(pg_url, "note", "while the first leads")
-    wait_for(lambda: "while the first leads" in first.feed(), what="the leader to publish again")
+    wait_for(
+        lambda: "while the first leads" in first.feed(),
+        what="the leader to publish again",
+        timeout=PATIENCE,
+    )
     assert not second.feeds.exists()  # a standby publishes nothing
 
     first.stop(signal.SIGKILL)
     wait_for(
         lambda: second.said("leader:"),
         what=lambda: f"the standby to take the lead: {second.stderr}",
+        timeout=PATIENCE,
     )
     cli(pg_url, "note", "after the takeover")
-    wait_for(lambda: "after the takeover" in second.feed(), what="the new leader to publish")
+    wait_for(
+        lambda: "after the takeover" in second.feed(),
+        what="the new leader to publish",
+        timeout=PATIENCE,
+    )
     assert "while the first leads" in second.feed()  # everything, not only what is new
     assert second.stop() == 0
     assert "Traceback" not in second.stderr
@@ -123,7 +147,11 @@ def test_a_password_in_the_url_is_never_printed(
     url = pg_cluster.url(dbname, user=role, password=secret)
     node = Node(url, tmp_path, "pw")
     nodes.append(node)
-    wait_for(lambda: node.said("leader:"), what=lambda: f"the node to lead: {node.stderr}")
+    wait_for(
+        lambda: node.said("leader:"),
+        what=lambda: f"the node to lead: {node.stderr}",
+        timeout=PATIENCE,
+    )
     assert node.stop() == 0
     assert f"liveblog run on postgresql://{role}:***@" in node.stderr
     assert secret not in node.stderr
