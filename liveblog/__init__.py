@@ -14,8 +14,11 @@ the local `ReportingService` and the remote CLI implement), `Importing`, `Readin
 Storage is reached through protocols (`EventStore` and its parts, see
 `liveblog.store.eventstore`; the sub-stores `Timeline`, `ProjectionState`,
 `PublishState`, `WebhookStore`, `TokenStore`, gathered by `Stores`) and opened by
-`open_store(--db value)` / `open_stores(--db value)`; the SQLite classes stay in
-`liveblog.store.sqlite`. Every error is in `liveblog.errors` (one tree).
+`open_store(--db value)` / `open_stores(--db value)`, a path or a `postgresql://` URL;
+the backends' classes stay in `liveblog.store.sqlite` and `liveblog.store.postgres`.
+A `Projection` is bound to its store (`Stores.projections()`); a `Leadership` says which
+one of several nodes on a store leads (`Stores.leadership(name, holder)`). Every error
+is in `liveblog.errors` (one tree).
 
 Names are imported on first use, so `import liveblog` stays cheap for the CLI.
 """
@@ -65,7 +68,7 @@ if TYPE_CHECKING:
         UnsupportedStore,
         VersionConflict,
     )
-    from .projections import ProjectionRunner
+    from .projections import Projection, ProjectionRunner
     from .service.administration import Administration
     from .service.facade import Liveblog
     from .service.importing import Importing
@@ -102,6 +105,7 @@ if TYPE_CHECKING:
         open_store,
         open_stores,
     )
+    from .store.leadership import Leadership
 
 _ERRORS = (
     "AmbiguousId",
@@ -180,7 +184,9 @@ _SERVICE = {
 
 _WHERE = {
     "Liveblog": ".service.facade",
+    "Projection": ".projections",
     "ProjectionRunner": ".projections",
+    "Leadership": ".store.leadership",
     "Event": ".domain.envelope",
     "from_export": ".domain.envelope",
     "EventData": ".domain.events",
@@ -215,6 +221,7 @@ __all__ = [
     "Importing",
     "InvalidEvent",
     "InvalidWebhook",
+    "Leadership",
     "Liveblog",
     "LiveblogError",
     "MissingLog",
@@ -222,6 +229,7 @@ __all__ = [
     "NotFound",
     "NotOurDatabase",
     "OriginalEntry",
+    "Projection",
     "ProjectionRunner",
     "ProjectionState",
     "PublishState",

@@ -30,10 +30,12 @@ MULTI_PROCESS_MODULES = frozenset(
         "test_hardening_secrets",
         "test_hardening_server",
         "test_hardening_store",
+        "test_leadership",  # holders SIGKILLed: real subprocesses
         "test_pg_concurrency",  # 4 writer processes on PostgreSQL
         "test_pg_feeds_helper",  # the feeds helper process, from SQLite and PostgreSQL
         "test_pg_nodes",  # three `serve` nodes on one PostgreSQL database
         "test_pg_parity",  # the day typed through the CLI, on SQLite and PostgreSQL
+        "test_pg_scheduler",  # two `liveblog run` nodes on PostgreSQL
         "test_remote_cli",
         "test_roundtrip",
         "test_transfer_pg",  # serve on the moved store (SQLite and PostgreSQL)

@@ -14,7 +14,17 @@ from click.testing import CliRunner
 
 from liveblog.cli.main import cli
 
-HEAVY = ("httpx", "feedgen", "fastapi", "uvicorn", "apscheduler", "jinja2", "cryptography")
+HEAVY = (
+    "httpx",
+    "feedgen",
+    "fastapi",
+    "uvicorn",
+    "apscheduler",
+    "jinja2",
+    "cryptography",
+    "psycopg",
+    "psycopg_pool",
+)
 
 
 def walk(

@@ -146,6 +146,14 @@ class State:
         """`admin` for a command that changes what must already be there."""
         return self._existing()
 
+    def idle(self) -> None:
+        """Give back the service's store while a long command runs on stores of its own
+        (`run`, `serve`): on a database server its connection returns to the pool. A
+        SQLite file's stays open, as it always has."""
+        if self._service is not None and not self.is_file:
+            self._service.close()
+            self._service = None
+
     def close(self) -> None:
         if self._reporter is not None and self._reporter is not self._service:
             self._reporter.close()  # the remote reporter's connection
@@ -656,6 +664,8 @@ def verify() -> None:
 
     Prints one line per check ("ok: …" or "problem: …") and exits 1 if any problem was
     found. Reads only: it can run beside reporters and `serve`, or on a backup (--db).
+    On PostgreSQL: the schema, the log's triggers and invariants, and the webhooks'
+    state (the database's pages are the server's to check: amcheck).
     """
     from ..store.factory import open_sqlite, stores_on
     from ..store.sqlite.verify import Finding
@@ -666,27 +676,47 @@ def verify() -> None:
 
     with user_errors():
         if not state().is_file:
-            raise click.ClickException(
-                "verify checks a SQLite file; on PostgreSQL the database checks its own "
-                f"pages (amcheck, pg_dump) and the log's triggers refuse changes: "
-                f"nothing to run for {state().shown}"
-            )
-        reading = state().db
-        if state().missing():
-            raise click.ClickException(f"no event log at {reading}: nothing to verify")
-        with open_sqlite(reading, readonly=True, require_log=False) as log:
-            findings = verify_log(log)
-            # Not in store.verify: the secrets are the webhooks' (a backup restored
-            # without the key it was made under delivers nothing).
-            hooks = stores_on(log).webhooks  # read-only: the tables as they are
-            findings.append(Finding(*verify_secrets(hooks, Keyring(log.path))))
-            findings.append(Finding(*verify_queue_state(hooks)))
+            findings = _verify_server(state().db)
+            reading = state().shown
+        else:
+            reading = state().db
+            if state().missing():
+                raise click.ClickException(f"no event log at {reading}: nothing to verify")
+            with open_sqlite(reading, readonly=True, require_log=False) as log:
+                findings = verify_log(log)
+                # Not in store.verify: the secrets are the webhooks' (a backup restored
+                # without the key it was made under delivers nothing).
+                hooks = stores_on(log).webhooks  # read-only: the tables as they are
+                findings.append(Finding(*verify_secrets(hooks, Keyring(log.path))))
+                findings.append(Finding(*verify_queue_state(hooks)))
     for finding in findings:
         click.echo(one_line(finding.line()))
     problems = sum(1 for f in findings if not f.ok)
     if problems:
         noun = "problem" if problems == 1 else "problems"
         raise click.ClickException(f"{reading}: {problems} {noun} found (see above)")
+
+
+def _verify_server(db: str) -> list[Any]:
+    """`verify` on a database server (PostgreSQL): the log's own checks there
+    (`liveblog.store.postgres.verify`: schema, triggers, invariants), then the
+    webhooks' as on SQLite. Its pages are the server's business (amcheck, pg_dump)."""
+    import importlib
+
+    from ..store.factory import open_store, stores_on
+    from ..store.sqlite.verify import Finding
+    from ..webhooks.queue import verify_queue_state
+    from ..webhooks.secretkey import Keyring
+    from ..webhooks.subscriptions import verify_secrets
+
+    # By name: the backend's module, loaded only for a URL.
+    checks = importlib.import_module("liveblog.store.postgres.verify")
+    with open_store(db, readonly=True, require_log=False) as store:
+        findings: list[Any] = checks.verify(store)
+        hooks = stores_on(store).webhooks
+        findings.append(Finding(*verify_secrets(hooks, Keyring(db))))
+        findings.append(Finding(*verify_queue_state(hooks)))
+    return findings
 
 
 def publish_options(fn: F) -> F:
@@ -864,6 +894,7 @@ def run(once: bool, **settings: Any) -> None:
         state().service.log.require_writable()
         state().service.check_webhook_secrets()
         with scheduler_lead("run") as lead:
+            state().idle()
             if not once:
                 feeds = "no feeds" if options.feeds is None else f"feeds in {state().feeds}"
                 click.echo(
@@ -1039,7 +1070,7 @@ def serve(
     )
     with user_errors():
         options = run_settings(**settings)
-        # The port first: if it is taken, nothing else (events.db, the lock) is created.
+        # The port first: if it is taken, nothing else (the store, the lock) is created.
         sock = listen(host, port)
         try:
             # Creates or migrates the store (a read-only one is refused); a key that cannot
@@ -1047,6 +1078,7 @@ def serve(
             state().service.log.require_writable()
             state().service.check_webhook_secrets()
             with scheduler_lead("serve") as lead:
+                state().idle()
                 serve_forever(
                     options,
                     Path(state().feeds),
@@ -1324,8 +1356,8 @@ def webhook_redeliver(delivery_id: int | None, since: int | None, subscription: 
 
 @cli.group("secret-key")
 def secret_key() -> None:
-    """The key that encrypts webhook secrets in events.db (events.db.key, or
-    LIVEBLOG_SECRET_KEY)."""
+    """The key that encrypts webhook secrets in the store (events.db.key beside a SQLite
+    file, or LIVEBLOG_SECRET_KEY: on PostgreSQL, the same key on every node)."""
 
 
 @secret_key.command("rotate")

@@ -205,11 +205,7 @@ class Scheduler:
         return await asyncio.get_running_loop().run_in_executor(self._lead_thread, fn)
 
     def _report_leading(self) -> None:
-        what = (
-            "projections, webhook queueing and publishing"
-            if self._feeds
-            else ("projections and webhook queueing")
-        )
+        what = "projections, webhook queueing" + (" and publishing" if self._feeds else "")
         self.report(f"leader: {what} run on this node")
 
     async def _report_standby(self) -> None:
@@ -255,7 +251,8 @@ class Scheduler:
             "webhooks and takes the lead again when it is free"
         )
         if self.lead is not None:
-            self.lead.release()
+            # Off the event loop: closing the dead session's socket may take a moment.
+            self._lead_thread.submit(self.lead.release)
 
     async def stop(self) -> None:
         """In order: no new runs, the runs in flight finish (a catch-up, a publish: each
@@ -265,7 +262,8 @@ class Scheduler:
         self._stopping = True
         if self._scheduler is not None and self._jobs is not None:
             self._scheduler.pause()
-            running = self._jobs.in_flight()
+            # The leadership check takes a moment at most: not worth a line.
+            running = [job for job in self._jobs.in_flight() if job != "lead"]
             if running:
                 # It may take a while (a job waiting for another process's write lock):
                 # say why the process has not exited yet.

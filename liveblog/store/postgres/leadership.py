@@ -2,9 +2,10 @@
 
 `pg_try_advisory_lock` is held by the session that took it and dropped by the server
 when that session ends, however it ends: `release()`, the process exiting, a SIGKILL
-(the kernel closes the socket, the backend sees EOF), or a dead machine (TCP keepalives
-on the connection find the peer gone within KEEPALIVE_IDLE + INTERVAL × COUNT seconds;
-`tcp_user_timeout` bounds a send that is never acknowledged). So no node ever keeps
+(the kernel closes the socket, the backend sees EOF), or a dead machine or a cut link
+(TCP keepalives, set on both ends of the connection — libpq's options and the session's
+`tcp_keepalives_*` — find the peer gone within KEEPALIVE_IDLE + INTERVAL × COUNT
+seconds; `tcp_user_timeout` bounds a send that is never acknowledged). So no node ever keeps
 a lock it cannot use, and a standby's next `try_acquire` takes over.
 
 The connection is `connect_direct`'s (outside the pool: a pooled connection handed to
@@ -103,7 +104,22 @@ class PostgresLeadership:
             tcp_user_timeout=USER_TIMEOUT_MS,
             application_name=application_name(self.command),
         )
-        return connect_direct(conninfo)
+        conn = connect_direct(conninfo)
+        try:
+            # The server's side of the same watch: a leader cut off by the network (no
+            # FIN, no RST) has its session ended, and the lock freed, within seconds
+            # rather than the kernel's default two hours of keepalive silence.
+            for setting, value in (
+                ("tcp_keepalives_idle", KEEPALIVE_IDLE_S),
+                ("tcp_keepalives_interval", KEEPALIVE_INTERVAL_S),
+                ("tcp_keepalives_count", KEEPALIVE_COUNT),
+                ("tcp_user_timeout", USER_TIMEOUT_MS),
+            ):
+                conn.execute(f"SET {setting} = {int(value)}")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     def try_acquire(self) -> bool:
         with self._mutex:

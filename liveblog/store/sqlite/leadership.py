@@ -36,7 +36,7 @@ class SqliteLeadership:
         self._name = name
         self.command = holder
         self._file: IO[str] | None = None
-        self._seen: str | None = None  # the holder's text, read when we were refused
+        self._seen: str | None = None  # the holder's text, as read when we were refused
 
     @property
     def name(self) -> str:
@@ -83,10 +83,11 @@ class SqliteLeadership:
             raise self.refusal()
 
     def refusal(self) -> RefusedCommand:
-        """What a second scheduler is told (today's words)."""
+        """What a second scheduler is told (today's words), naming the holder as read
+        when we were refused."""
         return RefusedCommand(
-            f"another scheduler already runs on {self.path.name[:-5]}: {self.holder()}; "
-            "stop it first (one scheduler per events.db)"
+            f"another scheduler already runs on {self.path.name[:-5]}: "
+            f"{_who(self._seen or '')}; stop it first (one scheduler per events.db)"
         )
 
     def held(self) -> bool:
@@ -96,12 +97,11 @@ class SqliteLeadership:
     def holder(self) -> str | None:
         if self._file is not None:
             return _who(self._file_text())
-        if self._seen is None:
-            try:
-                self._seen = self.path.read_text(encoding="utf-8").strip()
-            except OSError:
-                return None
-        return _who(self._seen)
+        try:
+            text = self.path.read_text(encoding="utf-8").strip()
+        except OSError:
+            text = self._seen or ""
+        return _who(text) if text else None
 
     def _file_text(self) -> str:
         assert self._file is not None
