@@ -30,6 +30,7 @@ MULTI_PROCESS_MODULES = frozenset(
         "test_hardening_secrets",
         "test_hardening_server",
         "test_hardening_store",
+        "test_pg_feeds_nodes",  # several `serve` nodes on one PostgreSQL database
         "test_remote_cli",
         "test_roundtrip",
     }
