@@ -21,6 +21,7 @@ generated_day = pytest.importorskip("test_pg_timeline").generated_day
 
 FEEDS_URL = "https://feeds.example/feeds"  # one public URL for every node's self links
 PUBLISH_SECONDS = 120.0  # a first publish of a generated day on a loaded 2-core machine
+NODE_START_SECONDS = 120.0  # a cold start on PostgreSQL (the pool, migrations, leadership)
 
 
 class Node(Service):
@@ -31,6 +32,18 @@ class Node(Service):
         super().__init__(workspace)
         self.db_url = url
         self.feeds_dir = feeds
+
+    def start(self) -> Node:
+        self.spawn()
+        wait_until(
+            self._ready,
+            NODE_START_SECONDS,
+            what=lambda: f"`liveblog serve` to be ready; stderr: {self.stderr!r}",
+        )
+        return self
+
+    def __enter__(self) -> Node:
+        return self.start()
 
     def argv(self) -> list[str]:
         return [
@@ -52,8 +65,11 @@ def published_everything(store: Any) -> bool:
     from liveblog.store.postgres.stores import PostgresStores
 
     head = store.head()
-    target = PostgresStores(store).published.target(DATABASE_TARGET)
-    return head > 0 and target is not None and target.position >= head
+    published = PostgresStores(store).published
+    if head == 0 or not published.present():  # made by the first publish
+        return False
+    target = published.target(DATABASE_TARGET)
+    return target is not None and target.position >= head
 
 
 def documents(store: Any) -> dict[str, bytes]:
