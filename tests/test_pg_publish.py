@@ -20,6 +20,7 @@ from liveblog.feeds.publisher import (
     Publisher,
     PublishOptions,
     PublishResult,
+    freshness,
 )
 from liveblog.projections import runner_for
 from liveblog.store import EventLog
@@ -122,6 +123,10 @@ def test_without_a_feeds_directory_only_the_documents_are_written(pg: Pg, tmp_pa
     assert result.changed and all(p.is_relative_to(nowhere) for p in result.changed)
     assert pg.bodies() == files(tmp_path / "sqlite-feeds")
     assert pg.documents.folders() == ["c1", "c2"]
+    head = pg.events.head()
+    state = freshness(pg.stores.timeline, pg.stores.published, nowhere, head, documents=True)
+    assert state["published"] and state["position"] == head and state["lag"] == 0
+    assert not freshness(pg.stores.timeline, pg.stores.published, nowhere, head)["published"]
 
 
 def test_only_changed_documents_are_written_and_an_idle_publish_writes_none(
