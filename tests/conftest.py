@@ -33,6 +33,7 @@ MULTI_PROCESS_MODULES = frozenset(
         "test_leadership",  # holders SIGKILLed: real subprocesses
         "test_pg_concurrency",  # 4 writer processes on PostgreSQL
         "test_pg_feeds_helper",  # the feeds helper process, from SQLite and PostgreSQL
+        "test_pg_feeds_nodes",  # several `serve` nodes on one PostgreSQL database
         "test_pg_nodes",  # three `serve` nodes on one PostgreSQL database
         "test_pg_parity",  # the day typed through the CLI, on SQLite and PostgreSQL
         "test_pg_scheduler",  # two `liveblog run` nodes on PostgreSQL

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -74,7 +74,7 @@ def client_of(app: object) -> httpx.AsyncClient:
 @pytest.fixture
 async def client(counting: Counting) -> AsyncIterator[httpx.AsyncClient]:
     documents: FeedDocuments = counting  # type: ignore[assignment]
-    app = FeedDocumentsApp(lambda: documents, readers=1)
+    app = FeedDocumentsApp(lambda: (documents, lambda: None), readers=1)
     async with client_of(app) as found:
         yield found
     app.close()
@@ -161,7 +161,9 @@ async def test_folders_hidden_names_and_the_listing(client: httpx.AsyncClient) -
 
 async def test_big_documents_are_served_but_never_kept(counting: Counting) -> None:
     documents: FeedDocuments = counting  # type: ignore[assignment]
-    app = FeedDocumentsApp(lambda: documents, readers=1, cache_bytes=3 * 1024, keep_limit=1024)
+    app = FeedDocumentsApp(
+        lambda: (documents, lambda: None), readers=1, cache_bytes=3 * 1024, keep_limit=1024
+    )
     try:
         async with client_of(app) as client:
             for _ in range(2):
@@ -197,18 +199,30 @@ async def test_the_same_bytes_on_disk_have_the_same_validator(
         assert (await files.get("/feeds/")).content == (await client.get("/feeds/")).content
 
 
-async def test_a_failing_database_is_a_503_in_one_line(pg_url: str) -> None:
-    def broken() -> FeedDocuments:
-        conn = connect(pg_url)
-        conn.close()  # given back: every statement on it now fails
-        return PostgresDocuments(conn)
+async def test_a_failing_database_is_a_503_in_one_line_then_reopened(
+    pg_url: str, conn: PgConnection
+) -> None:
+    opened: list[PgConnection] = []
+    closed: list[PgConnection] = []
 
-    app = FeedDocumentsApp(broken, readers=1)
+    def open_documents() -> tuple[FeedDocuments, Callable[[], None]]:
+        found = connect(pg_url)
+        if not opened:
+            found.raw.close()  # the first store's connection is broken: its statements fail
+        opened.append(found)
+        return PostgresDocuments(found), lambda: closed.append(found)
+
+    app = FeedDocumentsApp(open_documents, readers=1)
     try:
         async with client_of(app) as client:
             response = await client.get("/feeds/devconf/live.rss")
-        assert response.status_code == 503
-        assert response.json()["error"].startswith("feed documents unavailable")
-        assert "\n" not in response.json()["error"]
+            assert response.status_code == 503
+            assert response.json()["error"].startswith("feed documents unavailable")
+            assert "\n" not in response.json()["error"]
+            assert closed == opened[:1]  # the failed store let go
+            again = await client.get("/feeds/devconf/live.rss")
+            assert again.status_code == 200 and again.content == b"<rss/>"
     finally:
         app.close()
+        for found in opened:
+            found.close()

@@ -15,6 +15,16 @@ changes, the next archive block, the days whose summary changed), so its cost fo
 what is new. A small state file per conference (`.state.json`, derived and disposable)
 remembers the archive boundaries and which day pages are current; deleting it, or all of
 feeds/, only makes the next publish write everything again — byte for byte the same.
+
+On a store that keeps feed documents (PostgreSQL: `Stores.documents`), every document
+also goes into the database (feeds/outputs.py), or only there (`write_files=False`: no
+feeds directory). The database is a publish target of its own (`DATABASE_TARGET`, with
+its own high-water mark and its own `.state.json` documents), so a directory and the
+documents may be at different positions (nodes with and without a directory, taking
+turns as leader): a publish renders what either lacks, using only what both states
+agree on, and writes to each only what changed there. Its documents and both targets'
+records commit in one transaction, after the files; a second publisher waits on the
+documents' advisory lock. Helper processes are not used then (they write files only).
 """
 
 from __future__ import annotations
@@ -907,13 +917,19 @@ LAGGING_SHOWN = 10
 
 
 def freshness(
-    timeline: Timeline | None, published: PublishState | None, feeds_dir: Path, head: int
+    timeline: Timeline | None,
+    published: PublishState | None,
+    feeds_dir: Path,
+    head: int,
+    *,
+    documents: bool = False,
 ) -> dict[str, Any]:
-    """Where the feeds directory was last published up to, read from the publisher's
-    state: the high-water mark, and the conferences with events after it (counted; the
-    oldest LAGGING_SHOWN named). Its cost follows how many lag, not how many exist."""
+    """Where the feeds directory (with `documents`: the database's feed documents) was
+    last published up to, read from the publisher's state: the high-water mark, and the
+    conferences with events after it (counted; the oldest LAGGING_SHOWN named). Its cost
+    follows how many lag, not how many exist."""
     out: dict[str, Any] = {
-        "dir": str(feeds_dir),
+        "dir": DATABASE_PATH if documents else str(feeds_dir),
         "published": False,
         "position": 0,
         "lag": head,
@@ -921,11 +937,12 @@ def freshness(
         "lagging": None,
         "lagging_conferences": [],
     }
-    marker = _read_marker(feeds_dir)
+    marker = DATABASE_TARGET if documents else _read_marker(feeds_dir)
     if timeline is None or published is None or marker is None or not published.present():
         return out
     target = published.target(marker)
-    if target is None or target.path != str(feeds_dir.resolve()):
+    path = DATABASE_PATH if documents else str(feeds_dir.resolve())
+    if target is None or target.path != path:
         return out
     count, rows = timeline.lagging(target.position, LAGGING_SHOWN)
     at = published.published_positions(target.id, [slug for slug, _ in rows])

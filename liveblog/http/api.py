@@ -330,7 +330,7 @@ def create_app(
         }[format]
         return Response(text, media_type=media)
 
-    feeds = mount_feeds(feeds_dir, db_path, stores)  # the database's documents, or files
+    feeds = mount_feeds(feeds_dir, db_path)  # the database's documents, or the files
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["path"] == "/feeds":

@@ -23,6 +23,7 @@ never are. Every refusal is `{"error": "one line"}`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import gzip
 import hashlib
@@ -40,7 +41,7 @@ from typing import Any, TypeVar
 from ..errors import StoreError
 from ..store.documents import CONTENT_TYPES as DOCUMENT_TYPES
 from ..store.documents import DocumentVersion, FeedDocuments
-from ..store.factory import scheme_of
+from ..store.factory import open_stores, scheme_of
 from .guard import one_line, send_error
 
 CONTENT_TYPES = {suffix: media.encode() for suffix, media in DOCUMENT_TYPES.items()}
@@ -58,6 +59,7 @@ _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEX
 Scope = dict[str, Any]
 Key = tuple[int, int, int, int]  # st_dev, st_ino, st_size, st_mtime_ns: one file version
 T = TypeVar("T")
+Opened = tuple[FeedDocuments, Callable[[], None]]  # feed documents, and how to close them
 AnyKey = tuple[object, ...]  # a file's Key, or a feed document's (path, ETag)
 
 
@@ -467,7 +469,7 @@ class FeedDocumentsApp:
 
     def __init__(
         self,
-        open_documents: Callable[[], FeedDocuments],
+        open_documents: Callable[[], Opened],
         prefix: str = "/feeds/",
         *,
         cache_bytes: int = CACHE_BYTES,
@@ -499,18 +501,24 @@ class FeedDocumentsApp:
         return "/".join(parts) if len(parts) >= 2 else None
 
     def _documents(self) -> FeedDocuments:
-        found: FeedDocuments | None = getattr(self._local, "documents", None)
+        # Each reader thread keeps its store (and connection) open: feed polling is the
+        # hot path, and DOCUMENT_READERS bounds how many connections it holds.
+        found: Opened | None = getattr(self._local, "opened", None)
         if found is None:
-            found = self._local.documents = self._open()
-        return found
+            found = self._local.opened = self._open()
+        return found[0]
 
     def _run(self, work: Callable[[FeedDocuments], T]) -> T:
-        """`work` on this reader thread's documents; a failed store is let go, so the
+        """`work` on this reader thread's documents; a failed store is closed, so the
         next request opens it anew (a database restarted meanwhile)."""
         try:
             return work(self._documents())
         except StoreError:
-            self._local.documents = None
+            opened: Opened | None = getattr(self._local, "opened", None)
+            self._local.opened = None
+            if opened is not None:
+                with contextlib.suppress(Exception):
+                    opened[1]()
             raise
 
     async def _call(self, work: Callable[[FeedDocuments], T]) -> T:
@@ -606,17 +614,19 @@ def _load(documents: FeedDocuments, path: str) -> Version:
     )
 
 
-def mount(feeds_dir: Path, db: str, stores: Callable[[], object]) -> FeedFiles | FeedDocumentsApp:
+def mount(feeds_dir: Path, db: str) -> FeedFiles | FeedDocumentsApp:
     """/feeds/ of the app on store `db`: from the database's feed documents where the
-    backend keeps them (not SQLite), each reader thread on its own `stores()`; else
+    backend keeps them (not SQLite), each reader thread on a store of its own; else
     from the feeds directory, as always."""
     if scheme_of(db) == "sqlite":
         return FeedFiles(feeds_dir)
 
-    def open_documents() -> FeedDocuments:
-        found: FeedDocuments | None = getattr(stores(), "documents", None)
+    def open_documents() -> Opened:
+        stores = open_stores(db)
+        found: FeedDocuments | None = getattr(stores, "documents", None)
         if found is None:
+            stores.close()
             raise StoreError("this store keeps no feed documents")
-        return found
+        return found, stores.close
 
     return FeedDocumentsApp(open_documents)
