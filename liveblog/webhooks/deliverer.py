@@ -278,14 +278,24 @@ class Deliverer:
         node that does not prepare runs each tick: it sends what the leader queued."""
         if self._closing:
             return 0
-        running = {s for s, worker in self._workers.items() if not worker.done()}
-        claimed, until = await self.in_db(self._claim_due, running)
+        claimed, until = await self.in_db(self._claim_due, self._running())
+        started = 0
+        # Checked again after the wait: a start_due that ran meanwhile (the scheduler's
+        # catch-up and deliver jobs overlap) may have started one (the claim was ours
+        # either way: claiming again only renewed it).
+        running = self._running()
         for subscription in claimed:
+            if subscription in running:
+                continue
             self._held[subscription] = until
             self._workers[subscription] = asyncio.create_task(self._drain(subscription))
-        if claimed and self._renewer is None:
+            started += 1
+        if started and self._renewer is None:
             self._renewer = asyncio.create_task(self._renew_claims())
-        return len(claimed)
+        return started
+
+    def _running(self) -> set[str]:
+        return {s for s, worker in self._workers.items() if not worker.done()}
 
     def _claim_due(self, running: set[str]) -> tuple[list[str], float]:
         """Claim the due subscriptions not already sent here (database thread)."""
