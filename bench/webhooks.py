@@ -375,8 +375,10 @@ def _run(cluster: Any, no_pg: str | None) -> Outcome:
                     else:
                         db = folder / f"{name}.db"
                         shutil.copyfile(template, db)
-                        # The secrets are encrypted under the key beside the database.
-                        shutil.copy2(key_path(template), key_path(db))
+                        # The secrets are sealed under the key beside the database (or
+                        # under LIVEBLOG_SECRET_KEY, set for the PostgreSQL rounds).
+                        if key_path(template).exists():
+                            shutil.copy2(key_path(template), key_path(db))
                     elapsed, sent = asyncio.run(liveblog_round(db, options, transport))
                     states = delivery_states(db)
                     if states != {"delivered": per_round}:
