@@ -10,6 +10,7 @@ private addresses are allowed: nothing legitimate receives webhooks there.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 from collections.abc import Awaitable, Callable
@@ -170,17 +171,30 @@ def check_address(
         return pool.submit(look_up).result()
 
 
+# Parsed and judged once per host or answer, not on every attempt: the answer for a
+# literal or an address never changes (a name is resolved again every time).
+@functools.lru_cache(maxsize=4096)
+def _literal(host: str) -> str | None:
+    """The host as an IP address literal, or None for a name."""
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _refusal_of(answer: str, allow_private: bool) -> str | None:
+    return refusal(ipaddress.ip_address(answer.split("%", 1)[0]), allow_private)
+
+
 async def pin_addresses(
     target: WebhookURL, allow_private: bool, resolver: Resolver = system_resolver
 ) -> list[str]:
     """Resolve the host once and return the addresses to connect to, in the resolver's
     order; refuse if any is off limits (one bad answer among good ones is refused)."""
-    try:
-        literal: IPAddress | None = ipaddress.ip_address(target.host)
-    except ValueError:
-        literal = None
+    literal = _literal(target.host)
     if literal is not None:
-        answers = [str(literal)]
+        answers = [literal]
     else:
         try:
             answers = await resolver(target.host, target.port)
@@ -189,9 +203,9 @@ async def pin_addresses(
         if not answers:
             raise RefusedAddress(f"cannot resolve {target.host}: no addresses")
     for answer in answers:
-        address = ipaddress.ip_address(answer.split("%", 1)[0])
-        reason = refusal(address, allow_private)
+        reason = _refusal_of(answer, allow_private)
         if reason is not None:
+            address = ipaddress.ip_address(answer.split("%", 1)[0])
             hint = "" if allow_private or is_metadata(address) else " (--allow-private permits it)"
             raise RefusedAddress(f"webhook host {target.host} refused: {reason}{hint}")
     return answers

@@ -55,7 +55,7 @@ from .secretkey import Keyring
 from .signing import headers as signed_headers
 from .subscriptions import Subscription, get
 from .summaries import record_summary_changes
-from .transport import PinnedTransport, refuse_cookies
+from .transport import PinnedTransport
 
 if TYPE_CHECKING:
     from ..projections import ProjectionRunner
@@ -64,6 +64,12 @@ if TYPE_CHECKING:
     from ..store.webhooks import WebhookStore
 
 USER_AGENT = "liveblog-webhooks/1"
+_FIXED_HEADERS = {
+    "accept": "*/*",
+    # The answer is read raw (an excerpt for the history): never asked compressed.
+    "accept-encoding": "identity",
+    "connection": "keep-alive",
+}
 RUN_SECONDS = 0.2
 """A run is cut after an attempt that ends this long after it was fetched: it is
 recorded and the queue read again, so a subscription removed or disabled, or messages
@@ -164,7 +170,10 @@ class Deliverer:
         self.tally = Tally()
         self._transport = transport
         self._tls_context = tls_context
-        self._client: httpx.AsyncClient | None = None
+        self._wire: httpx.AsyncBaseTransport | None = None
+        # Every phase of an attempt (connect, write, read, pool) within the deadline;
+        # asyncio.timeout bounds the whole of it.
+        self._timeouts = httpx.Timeout(self.options.timeout).as_dict()
         self._slots = asyncio.Semaphore(self.options.concurrency)
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._closing = False  # set on exit: finish the attempts in flight, start no more
@@ -194,15 +203,13 @@ class Deliverer:
 
     async def __aenter__(self) -> Deliverer:
         await self.in_db(self._open)
-        # One client for every subscriber: the pools per receiver live in its transport.
-        self._client = refuse_cookies(
-            httpx.AsyncClient(
-                transport=self._transport or PinnedTransport(self._tls_context),
-                follow_redirects=False,
-                timeout=httpx.Timeout(self.options.timeout),
-                trust_env=False,  # a proxy would connect to an address we did not check
-            )
-        )
+        # One transport for every subscriber (the pools per receiver live in it), used
+        # without an httpx client around it: no cookie jar (a cookie one receiver sets
+        # reaches no one), no redirects followed, no proxy from the environment (it would
+        # connect to an address we did not check), no auth. What a client adds to each
+        # request (merging its defaults, its cookie bookkeeping) was most of the Python
+        # an attempt ran.
+        self._wire = self._transport or PinnedTransport(self._tls_context)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -212,8 +219,8 @@ class Deliverer:
             self._renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._renewer
-        if self._client is not None:
-            await self._client.aclose()
+        if self._wire is not None:
+            await self._wire.aclose()
         if self.log is not None:
             await self.in_db(self.log.close)
         self._db.shutdown()
@@ -271,14 +278,24 @@ class Deliverer:
         node that does not prepare runs each tick: it sends what the leader queued."""
         if self._closing:
             return 0
-        running = {s for s, worker in self._workers.items() if not worker.done()}
-        claimed, until = await self.in_db(self._claim_due, running)
+        claimed, until = await self.in_db(self._claim_due, self._running())
+        started = 0
+        # Checked again after the wait: a start_due that ran meanwhile (the scheduler's
+        # catch-up and deliver jobs overlap) may have started one (the claim was ours
+        # either way: claiming again only renewed it).
+        running = self._running()
         for subscription in claimed:
+            if subscription in running:
+                continue
             self._held[subscription] = until
             self._workers[subscription] = asyncio.create_task(self._drain(subscription))
-        if claimed and self._renewer is None:
+            started += 1
+        if started and self._renewer is None:
             self._renewer = asyncio.create_task(self._renew_claims())
-        return len(claimed)
+        return started
+
+    def _running(self) -> set[str]:
+        return {s for s, worker in self._workers.items() if not worker.done()}
 
     def _claim_due(self, running: set[str]) -> tuple[list[str], float]:
         """Claim the due subscriptions not already sent here (database thread)."""
@@ -411,7 +428,7 @@ class Deliverer:
         self, subscription: Subscription, delivery: Delivery, body: bytes | LiveblogError
     ) -> Outcome:
         """One signed POST of `delivery`, within the deadline."""
-        assert self._client is not None, "use `async with Deliverer(...)`"
+        assert self._wire is not None, "use `async with Deliverer(...)`"
         if isinstance(body, LiveblogError):
             return Outcome(error=f"cannot build the payload: {body}")
         try:
@@ -465,22 +482,28 @@ class Deliverer:
     async def _post(
         self, host: str, address: str, url: str, headers: dict[str, str], body: bytes
     ) -> Outcome:
-        assert self._client is not None
-        client = self._client
+        wire = self._wire
+        assert wire is not None
         pinned, netloc = _pinned_url(url, address)
-        headers = {**headers, "host": netloc}
-        extensions = {"sni_hostname": host} if pinned.scheme == "https" else {}
+        extensions: dict[str, Any] = {"timeout": self._timeouts}
+        if pinned.scheme == "https":
+            extensions["sni_hostname"] = host
         for retry in (False, True):
-            request = client.build_request(
-                "POST", pinned, headers=headers, content=body, extensions=extensions
+            request = httpx.Request(
+                "POST",
+                pinned,
+                headers={"host": netloc, **_FIXED_HEADERS, **headers},
+                content=body,
+                extensions=extensions,
             )
             try:
-                response = await client.send(request, stream=True)
+                response = await wire.handle_async_request(request)
                 break
             except httpx.RemoteProtocolError:
                 # A keep-alive connection the receiver had closed: once more, afresh.
                 if retry:
                     raise
+        response.request = request
         try:
             excerpt = await self._read_capped(response)
         finally:

@@ -11,18 +11,10 @@ from thrashing one shared pool (httpcore sweeps the whole pool on every request)
 from __future__ import annotations
 
 import ssl
-from http.cookiejar import DefaultCookiePolicy
 
 import httpx
 
 POOL_PER_ORIGIN = 4  # a subscriber's queue sends one at a time; a few share an origin
-
-
-def refuse_cookies(client: httpx.AsyncClient) -> httpx.AsyncClient:
-    """Make the client's jar keep nothing: a cookie one receiver sets never reaches
-    another (the client copies a jar it is given, so its own jar gets the policy)."""
-    client.cookies.jar.set_policy(DefaultCookiePolicy(allowed_domains=[]))
-    return client
 
 
 class PinnedTransport(httpx.AsyncBaseTransport):
