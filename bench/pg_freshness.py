@@ -31,7 +31,7 @@ import uuid
 from pathlib import Path
 
 from .freshness import Receiver
-from .pg import PgServe, database, durable_cluster, liveblog
+from .pg import PgServe, database, durable_cluster, liveblog, start_nodes
 from .report import Limit, Outcome, number
 
 NODES = 3
@@ -87,8 +87,7 @@ def run() -> Outcome:
         liveblog(url, "webhook", "add", receiver.url("/hook"), "--allow-private", secret_key=key)
         token = liveblog(url, "token", "create", "bench", "--role", "editor").split()[0]
         try:
-            for n in range(NODES):
-                nodes.append(PgServe(url, Path(tmp) / f"node{n}", env={"LIVEBLOG_SECRET_KEY": key}))
+            nodes = start_nodes(url, Path(tmp), NODES, {"LIVEBLOG_SECRET_KEY": key})
             client = httpx.Client(timeout=15, trust_env=False)
             etags: dict[str, str] = {}
 
