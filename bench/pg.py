@@ -17,7 +17,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .serving import _SERVING, START_TIMEOUT, clean_env, liveblog_command, stop
+from .serving import _SERVING, clean_env, liveblog_command, stop
+
+START_TIMEOUT = 120.0
+"""A node's cold start (imports, schema check, first catch-up) on a loaded 2-core machine."""
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -66,6 +69,19 @@ def settings(url: str) -> str:
     return " ".join(values)
 
 
+def start_nodes(url: str, workdir: Path, count: int, env: dict[str, str]) -> list[PgServe]:
+    """`count` nodes started at once (their cold starts overlap), each once listening."""
+    nodes = [PgServe(url, workdir / f"node{n}", env=env, wait=False) for n in range(count)]
+    try:
+        for node in nodes:
+            node.ready()
+    except BaseException:
+        for node in nodes:
+            node.close()
+        raise
+    return nodes
+
+
 class PgServe:
     """`liveblog --db URL serve --port 0 [ARGS]` with its own working directory."""
 
@@ -75,7 +91,10 @@ class PgServe:
         workdir: Path,
         args: tuple[str, ...] = (),
         env: dict[str, str] | None = None,
+        *,
+        wait: bool = True,
     ) -> None:
+        """Start the node; with `wait=False` call `ready()` before using `base`."""
         workdir.mkdir(parents=True, exist_ok=True)
         self.output = workdir / "serve.log"
         command = [
@@ -101,7 +120,15 @@ class PgServe:
                 env={**clean_env(), **(env or {})},
                 cwd=workdir,
             )
-        self.base = self._wait_for_address()
+        self.base = ""
+        if wait:
+            self.ready()
+
+    def ready(self) -> str:
+        """Wait until the node listens; its base URL."""
+        if not self.base:
+            self.base = self._wait_for_address()
+        return self.base
 
     def _wait_for_address(self) -> str:
         deadline = time.monotonic() + START_TIMEOUT

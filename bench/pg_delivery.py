@@ -6,10 +6,11 @@ process, 200 at once, counting per port). For each configuration, on a fresh dat
 of one durable throwaway cluster (bench.pg): a conference and day 1 opened (CLI), 100
 subscriptions, one per receiver, from position 0 (made in this process through the
 webhook store, sealed under the LIVEBLOG_SECRET_KEY the nodes share), then N `liveblog
-serve` nodes. Once every receiver has the two opening messages, its counts are reset,
-EVENTS notes are appended in one batch (in this process, through the event store) and
-the clock runs until every receiver has counted EVENTS requests: queueing from the log
-(on the leader), claims, payloads, signing, sending and recording, shared by the nodes.
+serve` nodes, started together. Once every receiver has the opening messages and
+nothing more arrives, the counts are reset, EVENTS notes are appended in one batch (in
+this process, through the event store) and the clock runs until every receiver has
+counted EVENTS requests: queueing from the log (on the leader), claims, payloads,
+signing, sending and recording, shared by the nodes.
 """
 
 from __future__ import annotations
@@ -22,12 +23,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from .pg import PgServe, database, durable_cluster, liveblog
+from .pg import database, durable_cluster, liveblog, start_nodes
 from .report import Comparison, Outcome, number
 from .webhooks import Receivers
 
 RECEIVERS = 100
-DEFAULT_EVENTS = 25
+DEFAULT_EVENTS = 10
+"""Each owed to every receiver: 1,000 deliveries per configuration."""
 EVENTS_ENV = "LIVEBLOG_BENCH_PG_DELIVERY_EVENTS"
 CONFIGURATIONS = (1, 3)
 TARGET = 1.0
@@ -96,6 +98,21 @@ def wait_counts(receivers: Receivers, each: int, timeout: float) -> dict[str, An
         time.sleep(0.05)
 
 
+def settle(receivers: Receivers, quiet: float = 2.0) -> None:
+    """Wait until every receiver has the opening messages and nothing more arrives."""
+    wait_counts(receivers, 2, SETTLE_TIMEOUT)
+    deadline = time.monotonic() + SETTLE_TIMEOUT
+    last, since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        total = sum(int(s["requests"]) for s in receivers.command("stats").values())
+        if total != last:
+            last, since = total, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"deliveries still arriving after {SETTLE_TIMEOUT:g} s")
+
+
 def one_configuration(
     cluster: Any, nodes: int, events: int, receivers: Receivers, key: str, tmp: Path
 ) -> tuple[float, int]:
@@ -104,12 +121,9 @@ def one_configuration(
     liveblog(url, "conference", "open", CONFERENCE, "--title", "PG delivery")
     liveblog(url, "day", "open", "1", "--conference", CONFERENCE)
     subscribe(url, receivers.ports, key)
-    servers: list[PgServe] = []
+    servers = start_nodes(url, tmp / f"nodes{nodes}", nodes, {"LIVEBLOG_SECRET_KEY": key})
     try:
-        for n in range(nodes):
-            servers.append(PgServe(url, tmp / f"n{nodes}-{n}", env={"LIVEBLOG_SECRET_KEY": key}))
-        wait_counts(receivers, 2, SETTLE_TIMEOUT)  # the two opening events, everywhere
-        time.sleep(0.5)  # let stragglers (a retried duplicate) land before the reset
+        settle(receivers)  # what the opening events owe, everywhere, before the clock
         receivers.command("reset")
         start = time.perf_counter()
         append_notes(url, events)

@@ -10,6 +10,8 @@ Contracts every implementation keeps (tests/contract/test_token_store.py):
   digest matches nothing;
 * a role read back is one of liveblog.service.roles.ROLES: a value edited by hand to anything
   else reads as the lesser role, a reporter's;
+* `stored()` gives back each token's name, digest, created_at and role as added, by
+  name (`liveblog config export` moves them to another store);
 * `add` and `remove` commit on their own, or join the unit of work open on the event
   store the token store was built on.
 """
