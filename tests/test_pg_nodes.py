@@ -47,6 +47,7 @@ PUBLIC_FEEDS = "https://feeds.example.org/feeds"  # behind a load balancer: one 
 PATIENT_SCHEDULE = ",".join(["100ms"] * 200)
 NODE_ARGS = ("--retry-schedule", PATIENT_SCHEDULE, "--webhook-timeout", "10")
 SETTLE_SECONDS = 180.0  # generous: 2 loaded cores, three nodes, leases to expire
+START_SECONDS = 180.0
 TAKEOVER_SECONDS = 60.0  # the await, not the target (5 s, checked from the report)
 POST_SECONDS = 120.0  # one draft, retried on every node until acknowledged
 FEED_NAMES = ("live.atom", "live.rss", "live.json", "index.html")
@@ -109,7 +110,9 @@ class PgWorkspace(Workspace):
 
     def env(self, **values: str) -> dict[str, str]:
         # LIVEBLOG_SECRET_KEY: the key for webhook secrets, the same on every node.
-        return super().env(LIVEBLOG_DB=self.url, LIVEBLOG_SECRET_KEY=self.secret_key, **values)
+        env = super().env(**values)
+        env.update(LIVEBLOG_DB=self.url, LIVEBLOG_SECRET_KEY=self.secret_key)
+        return env
 
 
 class Node(Service):
@@ -127,6 +130,20 @@ class Node(Service):
             argv += ["--feeds", str(self.pg.feeds)]
         argv += ["serve", "--port", str(self.port), "--feeds-url", PUBLIC_FEEDS]
         return [*argv, *self.args]
+
+    def start(self) -> Node:
+        self.spawn()
+        self.await_ready()
+        return self
+
+    def await_ready(self) -> None:
+        # Longer than servers.START_SECONDS: a cold start of serve on PostgreSQL took
+        # 40 s on a 2-core machine under a load of 26.
+        wait_for(
+            self._ready,
+            START_SECONDS,
+            what=lambda: f"{self.name} to be ready; stderr: {self.stderr!r}",
+        )
 
     def holds_lock(self, holders: list[tuple[int, int]]) -> bool:
         if not self.running:
@@ -213,8 +230,12 @@ def cluster(tmp_path: Path, pg_url: str) -> Iterator[Cluster]:
             Node(PgWorkspace(tmp_path / f"node{i}", url=pg_url, secret_key=key), f"node{i}")
             for i in range(3)
         ]
+        # Started together (each takes seconds to import): then each awaited.
         for node in nodes:
-            stack.enter_context(node)
+            node.spawn()
+            stack.callback(node.__exit__)
+        for node in nodes:
+            node.await_ready()
         cluster = Cluster(pg_url, nodes, editor, reporters, made, secrets, admin)
         opened = cluster.post(
             nodes[0],
@@ -338,6 +359,19 @@ def await_every_message(receiver: Receiver, positions: list[int]) -> None:
     )
 
 
+def feed_state(nodes: list[Node], text: str) -> str:
+    """What each node serves as live.json, and its last stderr: for a failure message."""
+    parts = []
+    for node in nodes:
+        answer = node.get(f"/feeds/{CONF}/live.json")
+        served = "down" if answer is None else f"{answer.status_code} {answer.text[:200]!r}"
+        parts.append(
+            f"{node.name}: has the note: {note_in_feed(node, text)}; serves {served}; "
+            f"stderr: {node.stderr[-400:]!r}"
+        )
+    return " | ".join(parts)
+
+
 def note_in_feed(node: Node, text: str) -> bool:
     answer = node.get(f"/feeds/{CONF}/live.json")
     return answer is not None and answer.status_code == 200 and text in answer.text
@@ -407,8 +441,8 @@ def kill_and_time_takeover(
         TAKEOVER_SECONDS,
         interval=0.02,
         what=lambda: (
-            f"the note posted after the kill in a survivor's feed; "
-            f"{new_leader.name}: {new_leader.stderr[-800:]!r}"
+            f"the note posted after the kill in a survivor's feed (leader {new_leader.name}): "
+            + feed_state(survivors, marker)
         ),
     )
     published = time.monotonic()
@@ -477,7 +511,7 @@ def test_three_nodes_one_killed_mid_run_lose_nothing(
     wait_for(
         lambda: all(note_in_feed(n, final) for n in nodes),
         SETTLE_SECONDS,
-        what="the last note in every node's feed",
+        what=lambda: f"the last note in every node's feed: {feed_state(nodes, final)}",
     )
     paths = feed_paths(nodes)
 
@@ -536,7 +570,7 @@ def test_a_dead_leader_is_replaced_by_a_standby_each_time(
     wait_for(
         lambda: all(note_in_feed(n, text) for n in nodes),
         SETTLE_SECONDS,
-        what="the note in every node's feed",
+        what=lambda: f"the note in every node's feed: {feed_state(nodes, text)}",
     )
     assert leaders(cluster.url, nodes) == [leader]
 
@@ -570,7 +604,7 @@ def test_a_leader_whose_database_session_dies_gives_way(
     wait_for(
         lambda: all(note_in_feed(n, text) for n in nodes),
         SETTLE_SECONDS,
-        what="the note in every node's feed",
+        what=lambda: f"the note in every node's feed: {feed_state(nodes, text)}",
     )
     record(record_property, "leader_again_after_session_cut_s", leading_again - cut_at)
     assert all(n.running for n in nodes)
