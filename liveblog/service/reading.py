@@ -80,7 +80,9 @@ class Reading(ServicePart):
         self.log.require_writable()
         self.catch_up()
         reading = self.stores.timeline, self.stores.published
-        return Publisher(*reading, options).publish(everything=everything, progress=progress)
+        # On PostgreSQL the documents go into the database too: every node serves them.
+        publisher = Publisher(*reading, options, documents=self.stores.documents)
+        return publisher.publish(everything=everything, progress=progress)
 
     def summary_conference(self, conference: str | None) -> ctx.Conference:
         """--conference, else the reporter's context, else the log's only conference."""

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from ..projections.runner import Projection
+    from .documents import FeedDocuments
     from .eventstore import EventStore
     from .leadership import Leadership
     from .publishing import PublishState
@@ -63,6 +64,13 @@ class Stores(Protocol):
 
     @property
     def tokens(self) -> TokenStore: ...
+
+    @property
+    def documents(self) -> FeedDocuments | None:
+        """The feed documents kept in the store, so that every node serves the same
+        bytes (`liveblog.store.documents`); None where the feeds directory is the only
+        copy (SQLite: one machine)."""
+        ...
 
     def projections(self) -> Sequence[Projection]:
         """The backend's default projections, bound to this store's connection."""

@@ -45,8 +45,9 @@ CONNECT_TIMEOUT_S = 10
 """How long opening a connection may take before the store reports it unreachable."""
 LOCK_TIMEOUT_MS = 30_000
 """As SQLite's busy timeout: a writer waits this long for another's lock, then StoreBusy."""
-POOL_MAX = 8
-"""Connections per process and URL: a server's worker threads, the scheduler, a few more."""
+POOL_MAX = 16
+"""Connections per process and URL: a server's requests (each gives its connection back
+when it ends), the feeds readers, the deliverer, the scheduler and its feeds worker."""
 
 _URL_PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
 
