@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from liveblog.service.roles import EDITOR, REPORTER
-from liveblog.store.tokens import Holder, TokenInfo, TokenStore
+from liveblog.store.tokens import Holder, StoredToken, TokenInfo, TokenStore
 
 STAMP = "2026-01-01T00:00:00+00:00"
 
@@ -40,6 +40,15 @@ class TokenStoreContract:
         for name in ("zoe", "ann", "mo"):
             assert store.add(name, f"digest-{name}", STAMP, REPORTER)
         assert [t.name for t in store.tokens()] == ["ann", "mo", "zoe"]
+
+    def test_stored_gives_back_each_digest_by_name(self, store: TokenStore) -> None:
+        assert store.stored() == []
+        assert store.add("zoe", "digest-zoe", STAMP, EDITOR)
+        assert store.add("ann", "digest-ann", STAMP, REPORTER)
+        assert store.stored() == [
+            StoredToken("ann", "digest-ann", STAMP, REPORTER),
+            StoredToken("zoe", "digest-zoe", STAMP, EDITOR),
+        ]
 
     def test_revoked_tokens_match_nothing(self, store: TokenStore) -> None:
         assert store.add("dan", "digest-dan", STAMP, EDITOR)

@@ -4,7 +4,7 @@ the event store's connection."""
 from __future__ import annotations
 
 from ...service.roles import EDITOR, REPORTER, Role
-from ..tokens import Holder, TokenInfo
+from ..tokens import Holder, StoredToken, TokenInfo
 from .driver import PgConnection
 
 
@@ -37,6 +37,12 @@ class PostgresTokenStore:
             "SELECT name, created_at, role FROM api_tokens ORDER BY name"
         ).fetchall()
         return [TokenInfo(str(r[0]), str(r[1]), _role(r[2])) for r in rows]
+
+    def stored(self) -> list[StoredToken]:
+        rows = self.conn.execute(
+            "SELECT name, digest, created_at, role FROM api_tokens ORDER BY name"
+        ).fetchall()
+        return [StoredToken(str(r[0]), str(r[1]), str(r[2]), _role(r[3])) for r in rows]
 
     def remove(self, name: str) -> bool:
         cursor = self.conn.execute("DELETE FROM api_tokens WHERE name = %s", (name,))
