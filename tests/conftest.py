@@ -40,6 +40,7 @@ MULTI_PROCESS_MODULES = frozenset(
         "test_remote_cli",
         "test_roundtrip",
         "test_transfer_pg",  # serve on the moved store (SQLite and PostgreSQL)
+        "test_webhook_sharing",  # deliverers in several processes, one killed mid-POST
     }
 )
 """Modules whose tests nearly all run real `liveblog` processes or servers: `slow`, so

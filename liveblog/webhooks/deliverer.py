@@ -261,8 +261,7 @@ class Deliverer:
         from ..projections import runner_for
 
         if self._projections is None:
-            assert self.log is not None
-            self._projections = runner_for(self.log, self.stores.projection_state)
+            self._projections = runner_for(self.stores)
         return min(s.position for s in self._projections.status())
 
     @property
