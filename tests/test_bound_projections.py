@@ -7,11 +7,8 @@ object with those methods is driven the same way, on either backend.
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
-
-import pytest
 
 from liveblog.projections import ProjectionRunner, runner_for
 from liveblog.service.facade import Liveblog
@@ -80,10 +77,6 @@ def test_sqlite_stores_hand_out_the_timeline_bound(tmp_path: Path) -> None:
         assert runner_for(stores.events).current()
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("liveblog.store.postgres.timeline") is None,
-    reason="the PostgreSQL timeline is not in this tree",
-)
 def test_postgres_stores_hand_out_their_timeline_bound(pg_url: str) -> None:
     sample(pg_url)
     with open_stores(pg_url) as stores:

@@ -13,11 +13,10 @@ from typing import Any
 import httpx
 import pytest
 from servers import LIVEBLOG, Service, Workspace, wait_until
+from test_pg_timeline import generated_day
 
 from liveblog.feeds.publisher import DATABASE_TARGET, MARKER_FILE
-
-log_module = pytest.importorskip("liveblog.store.postgres.log")
-generated_day = pytest.importorskip("test_pg_timeline").generated_day
+from liveblog.store.postgres import log as log_module
 
 FEEDS_URL = "https://feeds.example/feeds"  # one public URL for every node's self links
 PUBLISH_SECONDS = 120.0  # a first publish of a generated day on a loaded 2-core machine

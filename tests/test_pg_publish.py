@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pg_projection import pg_catch_up
+from test_pg_timeline import generated_day
 
 from liveblog.domain.envelope import Event
 from liveblog.feeds.publisher import (
@@ -25,11 +27,8 @@ from liveblog.feeds.publisher import (
 from liveblog.projections import runner_for
 from liveblog.store import EventLog
 from liveblog.store.factory import stores_on
+from liveblog.store.postgres import log as log_module
 from liveblog.store.postgres.stores import PostgresStores
-
-log_module = pytest.importorskip("liveblog.store.postgres.log")
-pg_catch_up = pytest.importorskip("pg_projection").pg_catch_up
-generated_day = pytest.importorskip("test_pg_timeline").generated_day
 
 PAGE = 20  # small pages: several archives from one generated day
 

@@ -7,7 +7,6 @@ session's advisory lock freed by the server) and publishes what came after.
 
 from __future__ import annotations
 
-import importlib.util
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -17,12 +16,6 @@ import pytest
 from postgres import Cluster
 from receivers import wait_for
 from servers import LIVEBLOG, clean_env
-
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("liveblog.store.postgres.log") is None,
-    reason="the PostgreSQL event store is not in this tree",
-)
-
 
 PATIENCE = 120.0
 """How long a node may take to start or take over on a loaded machine (a bound on

@@ -751,10 +751,27 @@ def publish_settings(feeds_url: str, hub: str | None, page_size: int) -> Any:
     from ..feeds import PublishOptions
     from ..feeds.files import check_feeds_dir
 
-    check_feeds_dir(Path(state().feeds))  # a file named feeds: refused before anything runs
-    return PublishOptions(
-        feeds_dir=Path(state().feeds), feeds_url=feeds_url, page_size=page_size, hub=hub
-    )
+    feeds = state().feeds
+    if not feeds:
+        # `--feeds ''`: no directory at all, the feeds only in the database (PostgreSQL).
+        _no_feeds_dir_needs_a_server()
+        return PublishOptions(
+            feeds_dir=Path("feeds"),  # never written: write_files is off
+            feeds_url=feeds_url,
+            page_size=page_size,
+            hub=hub,
+            write_files=False,
+        )
+    check_feeds_dir(Path(feeds))  # a file named feeds: refused before anything runs
+    return PublishOptions(feeds_dir=Path(feeds), feeds_url=feeds_url, page_size=page_size, hub=hub)
+
+
+def _no_feeds_dir_needs_a_server() -> None:
+    if state().is_file:
+        raise click.ClickException(
+            "--feeds '' (no feeds directory) works on a PostgreSQL database, which keeps "
+            "the feeds itself; on a SQLite file give the directory to write them to"
+        )
 
 
 class _PublishBar:
@@ -1069,6 +1086,8 @@ def serve(
         forwarded_allow_ips=forwarded_allow_ips,
     )
     with user_errors():
+        if not state().feeds:
+            _no_feeds_dir_needs_a_server()  # else `/feeds/` would serve the current directory
         options = run_settings(**settings)
         # The port first: if it is taken, nothing else (the store, the lock) is created.
         sock = listen(host, port)
