@@ -585,7 +585,11 @@ def status(as_json: bool) -> None:
             }
         timeline = stores.timeline if stores is not None else None
         published = stores.published if stores is not None else None
-        report["feeds"] = freshness(timeline, published, Path(state().feeds), report["head"])
+        # On PostgreSQL the database's documents are what every node serves: report them.
+        in_store = stores is not None and stores.documents is not None
+        report["feeds"] = freshness(
+            timeline, published, Path(state().feeds), report["head"], documents=in_store
+        )
     if as_json:
         click.echo(json.dumps(report))
         return
