@@ -11,8 +11,7 @@ How it stays equal to SQLite where the two databases differ:
 * **Key order.** `corrected` and entry data are JSON *text*, merged in Python with the
   same merge-patch rules as SQLite's `json_patch` (`merge_patch`), so a corrected
   entry's `data` has its keys in the same order on both backends (jsonb would sort them).
-  The `timeline` view (for people browsing the database, and the filters below) lays
-  them over with jsonb.
+  The `timeline` view (for people browsing the database) lays them over with jsonb.
 * **UTC times.** `utc_at` is computed in Python exactly as SQLite's
   `strftime('%Y-%m-%dT%H:%M:%fZ', occurred_at)` does (`sqlite_utc`), milliseconds rounded
   the same way, so entries sort and print identically.
@@ -160,8 +159,11 @@ DDL: tuple[str, ...] = (
         retracted_at
     FROM (
         SELECT e.*, ev.occurred_at AS occurred_at,
-            coalesce(e.upcast, ev.data)::jsonb
-                || coalesce(e.corrected::jsonb, '{{}}'::jsonb) AS data
+            -- An uncorrected entry's data as stored (json keeps its keys' order); a
+            -- corrected one's merged with jsonb (for browsing: liveblog merges in Python).
+            CASE WHEN e.corrected IS NULL THEN coalesce(e.upcast, ev.data)::json
+                ELSE (coalesce(e.upcast, ev.data)::jsonb || e.corrected::jsonb)::json
+            END AS data
         FROM {ENTRIES} AS e JOIN events AS ev ON ev.position = e.position
     ) AS current_entries""",
 )
