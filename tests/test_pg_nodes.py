@@ -365,9 +365,11 @@ def feed_state(nodes: list[Node], text: str) -> str:
     for node in nodes:
         answer = node.get(f"/feeds/{CONF}/live.json")
         served = "down" if answer is None else f"{answer.status_code} {answer.text[:200]!r}"
+        file = node.pg.feeds / CONF / "live.json"
+        in_file = file.exists() and text in file.read_text(encoding="utf-8")
         parts.append(
-            f"{node.name}: has the note: {note_in_feed(node, text)}; serves {served}; "
-            f"stderr: {node.stderr[-400:]!r}"
+            f"{node.name}: has the note: {note_in_feed(node, text)} (in its feeds "
+            f"directory: {in_file}); serves {served}; stderr: {node.stderr[-1500:]!r}"
         )
     return " | ".join(parts)
 

@@ -12,9 +12,9 @@ How it stays equal to SQLite where the two databases differ:
   same merge-patch rules as SQLite's `json_patch` (`merge_patch`), so a corrected
   entry's `data` has its keys in the same order on both backends (jsonb would sort them).
   The `timeline` view (for people browsing the database) lays them over with jsonb.
-* **UTC times.** `utc_at` is computed in Python exactly as SQLite's
-  `strftime('%Y-%m-%dT%H:%M:%fZ', occurred_at)` does (`sqlite_utc`), milliseconds rounded
-  the same way, so entries sort and print identically.
+* **UTC times.** `utc_at` is SQLite's own `strftime('%Y-%m-%dT%H:%M:%fZ', occurred_at)`
+  (`utc_times`: the same library, in memory, once per chunk), milliseconds rounded the
+  same way, so entries sort and print identically.
 * **Text order.** Columns that lists are ordered by are `COLLATE "C"`: byte order, as
   SQLite's BINARY (a database's default collation may ignore dashes).
 
@@ -56,6 +56,7 @@ __all__ = [
     "merge_patch",
     "open_timeline",
     "sqlite_utc",
+    "utc_times",
 ]
 
 CONFERENCES = "timeline_conferences"
@@ -187,20 +188,32 @@ def merge_patch(target: Any, patch: Any) -> Any:
 
 
 def sqlite_utc(occurred_at: str) -> str:
-    """`occurred_at` in UTC as SQLite's `strftime('%Y-%m-%dT%H:%M:%fZ', …)` gives it.
+    """`occurred_at` in UTC as SQLite's `strftime('%Y-%m-%dT%H:%M:%fZ', …)` gives it."""
+    return utc_times([occurred_at])[0]
 
-    SQLite keeps milliseconds: the fraction of a second, as a double, is capped at
-    0.999 and the seconds rounded half up to a millisecond with double arithmetic; the
-    same operations here give the same string (`tests/test_pg_timeline.py` compares
-    them with SQLite's own)."""
-    when = dt.datetime.fromisoformat(occurred_at)
-    if when.tzinfo is not None:
-        when = when.astimezone(dt.UTC)
-    fraction = min(when.microsecond / 1_000_000.0, 0.999)
-    millis = int((when.second + fraction) * 1000 + 0.5)
-    whole = when.replace(second=0, microsecond=0, tzinfo=None)
-    stamp = whole + dt.timedelta(milliseconds=millis)
-    return f"{stamp:%Y-%m-%dT%H:%M:%S}.{stamp.microsecond // 1000:03d}Z"
+
+def utc_times(occurred: Sequence[str]) -> list[str]:
+    """Each of `occurred` in UTC, to the millisecond, computed by SQLite itself.
+
+    The string must be the SQLite projection's byte for byte (entries sort by it, and it
+    is printed). SQLite rounds the fraction of a second through its own decimal parser,
+    which no arithmetic here reproduces at every half millisecond (PostgreSQL's `to_char`
+    truncates instead), so the same library computes it: one query per chunk, on a
+    database in memory that is never written."""
+    try:  # the library `store.sqlite.driver` chooses, by the same rule
+        from pysqlite3 import dbapi2 as sqlite3
+    except ImportError:  # pragma: no cover - only on a platform without the wheel
+        import sqlite3
+
+    conn = sqlite3.connect(":memory:")
+    try:
+        rows = conn.execute(
+            "SELECT strftime('%Y-%m-%dT%H:%M:%fZ', value) FROM json_each(?) ORDER BY key",
+            (json.dumps(list(occurred)),),
+        ).fetchall()
+    finally:
+        conn.close()
+    return [str(row[0]) for row in rows]
 
 
 def _json(value: object) -> str:
@@ -359,7 +372,7 @@ class _Batch:
             (
                 [r.position for r in entries],
                 [KINDS[r.type] for r in entries],
-                [sqlite_utc(r.occurred_at) for r in entries],
+                utc_times([r.occurred_at for r in entries]),
                 # Stored under an older schema: its upcast data (Record upcasts on read).
                 [None if r.current else _json(r.data) for r in entries],
             ),
