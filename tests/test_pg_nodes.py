@@ -65,15 +65,18 @@ def sql_rows(url: str, statement: str) -> list[tuple[Any, ...]]:
 
 
 def advisory_holders(url: str) -> list[tuple[int, int]]:
-    """(backend pid, client port) of every session holding an advisory lock on this
-    database between transactions: a leader's session (a transaction-level lock, such
-    as the migrations', is only held inside a transaction)."""
+    """(backend pid, client port) of every session holding the leadership "scheduler"
+    (its two-key advisory lock; other advisory locks, such as the one a publish holds
+    while it writes the feed documents, are not leadership)."""
+    from liveblog.store.postgres.leadership import lock_key
+
+    namespace, key = (k & 0xFFFFFFFF for k in lock_key("scheduler"))
     rows = sql_rows(
         url,
         "SELECT a.pid, a.client_port FROM pg_locks AS l JOIN pg_stat_activity AS a "
         "ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
-        "AND a.datname = current_database() AND a.state = 'idle' "
-        "AND a.client_port IS NOT NULL",
+        f"AND l.objsubid = 2 AND l.classid = {namespace} AND l.objid = {key} "
+        "AND a.datname = current_database() AND a.client_port IS NOT NULL",
     )
     return [(int(pid), int(port)) for pid, port in rows]
 

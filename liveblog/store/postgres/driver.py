@@ -49,6 +49,8 @@ POOL_MAX = 16
 """Connections per process and URL: a server's requests (each gives its connection back
 when it ends), the feeds readers, the deliverer, the scheduler and its feeds worker."""
 
+_SESSION_SETTING = re.compile(r"\s*(SET|RESET)\s+(?!LOCAL\b)", re.IGNORECASE)
+"""A statement that changes the session (not one transaction): replayed on reconnect."""
 _URL_PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
 
 # SQLSTATE classes (the first two characters) and a few exact codes.
@@ -142,9 +144,18 @@ class PgConnection:
     log and do not hold up appends.
     """
 
-    def __init__(self, raw: psycopg.Connection[Any], release: Any = None) -> None:
+    def __init__(
+        self, raw: psycopg.Connection[Any], release: Any = None, acquire: Any = None
+    ) -> None:
         self._raw = raw
         self._release = release
+        # A pooled connection the server dropped (a restart, a failover, an idle
+        # timeout, pg_terminate_backend) is replaced before the next statement outside
+        # a transaction: a long-lived store (the deliverer's, the publisher's) would
+        # otherwise fail every call until its process restarts. The statement that met
+        # the break still fails; session settings are replayed on the new connection.
+        self._acquire = acquire
+        self._session: list[str] = []
         self._depth = 0
         self._log_locked = False
         self._readonly_tx = False
@@ -154,12 +165,33 @@ class PgConnection:
     # -- statements ------------------------------------------------------------------
 
     def execute(self, sql: str, params: Params | None = None) -> Cursor:
+        self._ready()
         try:
-            return Cursor(self._raw.execute(sql, params, prepare=None))
+            cursor = Cursor(self._raw.execute(sql, params, prepare=None))
         except psycopg.Error as exc:
             raise mapped(exc) from exc
+        if _SESSION_SETTING.match(sql):
+            self._session.append(sql)
+        return cursor
+
+    def _ready(self) -> None:
+        """Replace a connection the server has dropped, outside a transaction only."""
+        if self._depth or self._acquire is None or not self._raw.closed:
+            return
+        with contextlib.suppress(Exception):
+            self._release(self._raw)  # the pool discards a broken connection
+        try:
+            self._raw = self._acquire()
+        except Exception as exc:
+            raise StoreUnavailable(f"the database connection was lost: {_reason(exc)}") from None
+        for setting in self._session:
+            try:
+                self._raw.execute(setting)
+            except psycopg.Error as exc:
+                raise mapped(exc) from exc
 
     def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        self._ready()
         try:
             with self._raw.cursor() as cur:
                 cur.executemany(sql, rows)
@@ -168,6 +200,7 @@ class PgConnection:
 
     def copy_rows(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         """`COPY … FROM STDIN` with these rows (bulk loads: imports, projection rebuilds)."""
+        self._ready()
         try:
             with self._raw.cursor() as cur, cur.copy(sql) as copy:
                 for row in rows:
@@ -196,6 +229,7 @@ class PgConnection:
                 self._depth -= 1
             return
         begin = "BEGIN ISOLATION LEVEL READ COMMITTED"
+        self._ready()
         self._depth = 1
         try:
             if lock_log:
@@ -385,7 +419,7 @@ def connect(url: str) -> PgConnection:
         raise UnopenableDatabase(
             f"cannot connect to PostgreSQL at {describe(url)}: {_reason(exc)}"
         ) from None
-    return PgConnection(raw, release=pool.putconn)
+    return PgConnection(raw, release=pool.putconn, acquire=pool.getconn)
 
 
 def connect_direct(url: str) -> PgConnection:
