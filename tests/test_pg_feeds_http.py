@@ -15,7 +15,7 @@ import pytest
 from liveblog.http.feeds import FeedDocumentsApp, FeedFiles
 from liveblog.store.documents import Document, FeedDocuments, content_etag
 from liveblog.store.postgres.documents import DOCUMENTS_DDL, PostgresDocuments
-from liveblog.store.postgres.driver import PgConnection, connect
+from liveblog.store.postgres.driver import PgConnection, connect, connect_direct
 
 pytestmark = pytest.mark.anyio
 
@@ -206,9 +206,13 @@ async def test_a_failing_database_is_a_503_in_one_line_then_reopened(
     closed: list[PgConnection] = []
 
     def open_documents() -> tuple[FeedDocuments, Callable[[], None]]:
-        found = connect(pg_url)
         if not opened:
-            found.raw.close()  # the first store's connection is broken: its statements fail
+            # The first store's connection is broken for good: a direct one (a pooled
+            # connection would be replaced by the driver before its next statement).
+            found = connect_direct(pg_url)
+            found.raw.close()
+        else:
+            found = connect(pg_url)
         opened.append(found)
         return PostgresDocuments(found), lambda: closed.append(found)
 
