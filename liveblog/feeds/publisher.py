@@ -151,11 +151,14 @@ class _Plan:
     forget_all: bool = False
     folders_moved: bool = False
     target_id: str = ""  # the id it is recorded under (a new marker's, once written)
+    behind: bool = False  # the target holds more than this snapshot's timeline: hands off
 
     def needs_record(self, head: int, done: dict[str, Published], forget: list[str]) -> bool:
         """Anything to remember? An idle publish writes nothing (a write would wake every
         process watching the database)."""
         t = self.target
+        if self.behind:
+            return False
         return (
             t is None
             or bool(done or forget)
@@ -350,6 +353,8 @@ class Publisher:
         self._out = Outputs(options.feeds_dir, files=options.write_files, documents=documents)
         self._progress: _Progress | None = None
         self._files: dict[str, tuple[int, int]] = {}  # the conference being rendered
+        self.head = 0  # the position published as of: the snapshot's projected position
+        self.log_head = 0  # the log's last position in that snapshot
 
     # -- which conferences: the selection ------------------------------------------------
 
@@ -392,7 +397,11 @@ class Publisher:
             if self.documents is not None:
                 stack.enter_context(self.documents.exclusive(LOCK_SECONDS))
             with self.timeline.snapshot():
-                self.head = self.timeline.head()
+                # As of the timeline's own position, not the log's head: an append that
+                # landed after the catch-up is in the log but not in the rows rendered
+                # here, and recording the head would mark it published (never rendered).
+                self.head = self.timeline.projected()
+                self.log_head = self.timeline.head()
                 plans = []
                 if files:
                     plans.append(self._plan(marker, everything, result))
@@ -457,6 +466,19 @@ class Publisher:
             [RENDERING, options.feeds_url, options.page_size, options.hub], separators=(",", ":")
         )
 
+    def _ahead_of_timeline(self, target: Target | None, everything: bool, signature: str) -> bool:
+        """The target was published from a later state of the timeline than this
+        snapshot's (a publish of another process that caught up further, or the
+        projection rebuilding): rendering now would take it back. This publish leaves it
+        alone; the next one, caught up, renders what changed. A target beyond the log's
+        head is another matter: the log is not the one published (rendered anew)."""
+        return (
+            target is not None
+            and not everything
+            and target.signature == signature
+            and self.head < target.position <= self.log_head
+        )
+
     def _database_plan(self, everything: bool, result: PublishResult) -> _Plan:
         """The database's documents, published to as a target of their own: what changed
         after its high-water mark, or everything (as for a directory without a marker,
@@ -464,11 +486,14 @@ class Publisher:
         signature = self.signature()
         target = self.published.target(DATABASE_TARGET)
         plan = _Plan(target, DATABASE_PATH, signature)
+        if self._ahead_of_timeline(target, everything, signature):
+            plan.behind = True
+            return plan
         if (
             target is None
             or everything
             or target.signature != signature
-            or target.position > self.head
+            or target.position > self.log_head
         ):
             fresh = target is not None or everything
             plan.forget_all = True
@@ -488,11 +513,14 @@ class Publisher:
         if target is not None and target.path != path:
             target = None  # a copy of another feeds directory: it gets an id of its own
         plan = _Plan(target, path, signature)
+        if self._ahead_of_timeline(target, everything, signature):
+            plan.behind = True
+            return plan
         if (
             target is None
             or everything
             or target.signature != signature
-            or target.position > self.head
+            or target.position > self.log_head
         ):
             # From nothing (no marker): each conference's .state.json, if any, still
             # holds. Otherwise every file is rendered anew: the options changed, the log

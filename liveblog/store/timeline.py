@@ -140,6 +140,12 @@ class Timeline(Protocol):
     def head(self) -> int:
         """The log's last position (0 for an empty log)."""
 
+    def projected(self) -> int:
+        """The last position the timeline's rows reflect: the timeline projection's own,
+        committed with them (0 before its first catch-up). At most `head()`, and below
+        it while an append is not projected yet: what is rendered from these rows is
+        published as of this position, never the log's head."""
+
     def location(self) -> str | None:
         """Where another process can open this same store read-only (the feeds helper),
         or None when it cannot (a database in memory)."""

@@ -654,6 +654,13 @@ class PostgresTimeline:
     def head(self) -> int:
         return int(self.conn.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()[0])
 
+    def projected(self) -> int:
+        row = self.conn.execute(
+            f"SELECT coalesce((SELECT position FROM {STATE} WHERE name = %s), 0)",
+            (PostgresTimelineProjection.name,),
+        ).fetchone()
+        return int(row[0])
+
     def location(self) -> str | None:
         # The URL itself: the feeds helper process opens it (`open_timeline`).
         return self.url

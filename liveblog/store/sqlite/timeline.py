@@ -461,6 +461,13 @@ class SqliteTimeline:
     def head(self) -> int:
         return int(self.conn.execute("SELECT ifnull(max(position), 0) FROM events").fetchone()[0])
 
+    def projected(self) -> int:
+        row = self.conn.execute(
+            "SELECT ifnull((SELECT position FROM projection_state WHERE name = ?), 0)",
+            (TimelineProjection.name,),
+        ).fetchone()
+        return int(row[0])
+
     def location(self) -> str | None:
         for _, name, file in self.conn.execute("PRAGMA database_list"):
             if name == "main":
@@ -743,6 +750,12 @@ class PrivateTimeline:
         create_copy(self.conn)
         self.projection = TimelineProjection()
         self.projection.create(self.conn)
+        # Its position too, as the live projection keeps it (`SqliteTimeline.projected`).
+        self.conn.execute(STATE_DDL)
+        self.conn.execute(
+            "INSERT INTO projection_state (name, version, position) VALUES (?, ?, 0)",
+            (self.projection.name, self.projection.version),
+        )
         self.timeline = SqliteTimeline(self.conn)
 
     def writing(self) -> contextlib.AbstractContextManager[object]:
@@ -758,6 +771,11 @@ class PrivateTimeline:
     def apply(self, records: list[Record]) -> None:
         copy_records(self.conn, records)
         self.projection.apply(self.conn, records)
+        if records:
+            self.conn.execute(
+                "UPDATE projection_state SET position = ? WHERE name = ?",
+                (records[-1].position, self.projection.name),
+            )
 
     def close(self) -> None:
         self.conn.close()
