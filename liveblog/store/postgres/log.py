@@ -34,33 +34,26 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
-from pydantic import ValidationError
-
-from ...domain.envelope import Event, describe, format_time, parse_data
+from ...domain.envelope import Event, format_time
 from ...domain.events import ENTRY_TYPES
 from ...errors import (
-    AmbiguousId,
     ConflictingEvent,
     InvalidEvent,
-    LiveblogError,
-    NewerSchemaVersion,
-    NotFound,
     ReadOnlyDatabase,
     StoreError,
-    UnreadableEvent,
     VersionConflict,
 )
+from ..dialect import POSTGRES
+from ..log_reads import READ_CHUNK, LogReads
 from ..records import CURRENT_SCHEMA, Appended, Record
+from ..rows import EVENT_COLUMNS, event_from_row
 from ..sqlite.log import encode_data
 from . import driver
 from .driver import PgConnection, connect, connect_direct, driver_errors
 from .schema import NOTIFY_CHANNEL, ensure_schema
 
-_COLUMNS = (
-    "position, id, type, conference, occurred_at, recorded_at, author, version, "
-    "schema_version, data"
-)
-_READ_CHUNK = 1_000
+_COLUMNS = EVENT_COLUMNS
+_READ_CHUNK = READ_CHUNK
 _ID_CHUNK = 500
 _CURRENT = CURRENT_SCHEMA
 _ENTRY_TYPES = sorted(ENTRY_TYPES)
@@ -94,43 +87,25 @@ def _json_scalar(value: object) -> tuple[str, str]:
     return json.dumps(value), "number"
 
 
+_EDITED = "was the events table written by another program?"
+"""How an unreadable row may have got so (the end of its message)."""
+
+
 def row_to_event(row: Sequence[Any]) -> Event:
     """An `events` row as a validated Event (UnreadableEvent for a row we cannot read)."""
-    position, id_, type_, conference, occurred_at, recorded_at, author, version, sv, data = row
-    try:
-        parsed = parse_data(type_, json.loads(data), sv)
-        return Event.model_validate(
-            {
-                "id": id_,
-                "conference": conference,
-                "occurred_at": occurred_at,
-                "recorded_at": recorded_at,
-                "author": author,
-                "position": position,
-                "version": version,
-                "data": parsed,
-            }
-        )
-    except NewerSchemaVersion as exc:
-        raise UnreadableEvent(
-            f"the event at position {position} was written by a newer liveblog ({exc})"
-        ) from None
-    except (LiveblogError, ValidationError, ValueError, TypeError, LookupError) as exc:
-        detail = describe(exc) if isinstance(exc, ValidationError) else str(exc)
-        detail = " ".join(detail.split())
-        raise UnreadableEvent(
-            f"the event at position {position} cannot be read ({detail}); "
-            "was the events table written by another program?"
-        ) from None
+    return event_from_row(row, _EDITED)
 
 
-class PostgresEventStore:
+class PostgresEventStore(LogReads):
     """The `events` table of one PostgreSQL database, on one pooled connection.
 
     Opened read-only when asked (`verify`, `export`), on a hot standby, or when this
     role may not INSERT into `events`: reading works, every write raises
     ReadOnlyDatabase (and the session refuses writes too: default_transaction_read_only).
     """
+
+    dialect = POSTGRES
+    EDITED = _EDITED
 
     def __init__(self, url: str, *, readonly: bool = False, require_log: bool = True) -> None:
         self.url = url
@@ -351,23 +326,6 @@ class PostgresEventStore:
         ).fetchone()
         return int(row[0])
 
-    def read(self, after: int = 0, *, limit: int | None = None) -> Iterator[Event]:
-        """Events with position > `after`, in position order, read in chunks."""
-        remaining = limit
-        while remaining is None or remaining > 0:
-            size = _READ_CHUNK if remaining is None else min(_READ_CHUNK, remaining)
-            rows = self.conn.execute(
-                f"SELECT {_COLUMNS} FROM events WHERE position > %s ORDER BY position LIMIT %s",
-                (after, size),
-            ).fetchall()
-            if not rows:
-                return
-            for row in rows:
-                yield row_to_event(row)
-            after = rows[-1][0]
-            if remaining is not None:
-                remaining -= len(rows)
-
     def records(
         self,
         after: int = 0,
@@ -410,112 +368,7 @@ class PostgresEventStore:
             yield batch
             after = rows[-1][0]
 
-    def _load_data(self, position: int) -> str:
-        """A lazy record's data, fetched when a projection first reads it."""
-        row = self.conn.execute(
-            "SELECT data FROM events WHERE position = %s", (position,)
-        ).fetchone()
-        return str(row[0])
-
-    def get(self, event_id: str) -> Event | None:
-        return self._one("id = %s", (event_id,))
-
-    def at(self, position: int) -> Event | None:
-        return self._one("position = %s", (position,))
-
-    def resolve(self, prefix: str) -> Event:
-        """The one event whose id starts with `prefix` (a whole id always matches)."""
-        exact = self.get(prefix)
-        if exact is not None:
-            return exact
-        if not prefix:
-            raise NotFound("an event id (or a prefix of one) is required")
-        # A range scan on the unique index (collation "C": ids sharing a prefix sort
-        # together, byte-wise, as in SQLite).
-        rows = self.conn.execute(
-            f"SELECT {_COLUMNS} FROM events WHERE id >= %s AND id < %s ORDER BY id LIMIT 6",
-            (prefix, prefix + "\U0010ffff"),
-        ).fetchall()
-        if not rows:
-            raise NotFound(f"no event with an id starting {prefix!r}")
-        if len(rows) > 1:
-            shown = ", ".join(r[1] for r in rows[:5])
-            more = " …" if len(rows) > 5 else ""
-            raise AmbiguousId(f"{prefix!r} matches several events ({shown}{more}): type more of it")
-        return row_to_event(rows[0])
-
-    def position_at(self, moment: dt.datetime) -> int:
-        try:
-            stamp = moment.astimezone(dt.UTC).isoformat(timespec="microseconds")
-        except OverflowError:
-            raise InvalidEvent(f"--as-of {moment.isoformat()} is out of range") from None
-        # Recording times grow with position (assigned under LOG_LOCK, never below the
-        # head's): a binary search by primary key, O(log n) lookups, no extra index.
-        low, high = 0, self.head()
-        while low < high:
-            middle = (low + high + 1) // 2
-            row = self.conn.execute(
-                "SELECT recorded_at FROM events WHERE position = %s", (middle,)
-            ).fetchone()
-            if row and row[0] <= stamp:
-                low = middle
-            else:
-                high = middle - 1
-        return low
-
     # -- the context's queries (liveblog.domain.context): each one indexed lookup ------
-
-    def _one(self, sql: str, params: Sequence[Any]) -> Event | None:
-        row = self.conn.execute(f"SELECT {_COLUMNS} FROM events WHERE {sql}", params).fetchone()
-        return row_to_event(row) if row else None
-
-    def _exists(self, sql: str, params: Sequence[Any]) -> bool:
-        found = self.conn.execute(f"SELECT 1 FROM events WHERE {sql} LIMIT 1", params)
-        return found.fetchone() is not None
-
-    def first_opening(self, conference: str) -> Event | None:
-        return self._one(
-            "type = 'conference.opened' AND conference = %s ORDER BY position LIMIT 1",
-            (conference,),
-        )
-
-    def is_closed(self, conference: str) -> bool:
-        return self._exists("type = 'conference.closed' AND conference = %s", (conference,))
-
-    def open_conferences(self) -> list[str]:
-        rows = self.conn.execute(
-            "SELECT conference FROM events WHERE type = 'conference.opened' "
-            "AND conference NOT IN "
-            "(SELECT conference FROM events WHERE type = 'conference.closed') "
-            "ORDER BY position"
-        ).fetchall()
-        return [str(r[0]) for r in rows]
-
-    def opened_conferences(self, limit: int) -> list[str]:
-        rows = self.conn.execute(
-            "SELECT conference FROM events WHERE type = 'conference.opened' LIMIT %s", (limit,)
-        ).fetchall()
-        return [str(r[0]) for r in rows]
-
-    def last_conference_of(self, author: str) -> str | None:
-        row = self.conn.execute(
-            "SELECT conference FROM events WHERE author = %s ORDER BY position DESC LIMIT 1",
-            (author,),
-        ).fetchone()
-        return str(row[0]) if row else None
-
-    def latest_of(
-        self, event_type: str, conference: str, author: str | None = None
-    ) -> Event | None:
-        if author is None:
-            return self._one(
-                "type = %s AND conference = %s ORDER BY position DESC LIMIT 1",
-                (event_type, conference),
-            )
-        return self._one(
-            "conference = %s AND author = %s AND type = %s ORDER BY position DESC LIMIT 1",
-            (conference, author, event_type),
-        )
 
     def ended_after(
         self, end_type: str, conference: str, after: int, field: str, value: object

@@ -28,27 +28,38 @@ statement per event.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from ...domain.events import CORRECTION_FIELDS, REGISTRY, entry_model
+from ..dialect import POSTGRES
 from ..records import Record
+from ..rows import timeline_entry
 from ..timeline import (
-    ClosedDay,
-    Conference,
-    Day,
     Edit,
-    OriginalEntry,
     TimelineEntry,
-    Tombstone,
     iter_chunks,
-    parse_time,
+)
+from ..timeline_reads import (
+    CONFERENCES,
+    DAYS,
+    EDITS,
+    ENTRIES,
+    ENTRIES_FROM,
+    REPORTERS,
+    TIMELINE,
+    TimelineReads,
 )
 from .driver import PgConnection, connect_direct
 
 __all__ = [
+    "CONFERENCES",
+    "DAYS",
+    "EDITS",
+    "ENTRIES",
+    "REPORTERS",
+    "TIMELINE",
     "PostgresProjectionState",
     "PostgresTimeline",
     "PostgresTimelineProjection",
@@ -59,12 +70,6 @@ __all__ = [
     "utc_times",
 ]
 
-CONFERENCES = "timeline_conferences"
-DAYS = "timeline_days"
-REPORTERS = "timeline_reporters"
-ENTRIES = "timeline_entries"
-EDITS = "timeline_edits"
-TIMELINE = "timeline"
 
 # Derived from the registry, as SQLite's projection does (kept here rather than imported
 # from the SQLite backend: each backend stands on its own).
@@ -603,7 +608,6 @@ _ENTRY_COLUMNS = (
     "e.session, e.talk, coalesce(e.upcast, ev.data), e.corrected, e.ended_at, "
     "e.updated_at, e.retracted, e.retraction_reason, e.retracted_at"
 )
-_ENTRIES_FROM = f"{ENTRIES} AS e JOIN events AS ev ON ev.position = e.position"
 
 
 def _timeline_entry(row: Any) -> TimelineEntry:
@@ -611,36 +615,26 @@ def _timeline_entry(row: Any) -> TimelineEntry:
     data = json.loads(row[10])
     if row[11] is not None:
         data = merge_patch(data, json.loads(row[11]))
-    return TimelineEntry(
-        position=row[0],
-        id=row[1],
-        conference=row[2],
-        day=row[3],
-        kind=row[4],
-        author=row[5],
-        occurred_at=row[6],
-        utc_at=row[7],
-        session=row[8],
-        talk=row[9],
-        data=data,
-        ended_at=row[12],
-        updated_at=row[13],
-        retracted=bool(row[14]),
-        retraction_reason=row[15],
-        retracted_at=row[16],
-    )
+    return timeline_entry(row, data, 12)
 
 
 _IDS_PER_QUERY = 5_000
 """Entry ids looked up per query (one array parameter: bounded, not limited)."""
 
 
-class PostgresTimeline:
+class PostgresTimeline(TimelineReads):
     """The `Timeline` of one PostgreSQL database, read on the event store's connection
     (so a reader's snapshot, and the unit of work, cover the log and the timeline).
 
     Every query is bounded (a page, a window of recent changes, a day), as on SQLite.
+    The reads both backends run alike are `TimelineReads`'; here, those in PostgreSQL's
+    own SQL (arrays, entries joined with their events, corrections merged in Python).
     """
+
+    conn: PgConnection
+    dialect = POSTGRES
+    NOT_RETRACTED = "NOT retracted"
+    BY_LAST = "last_position, slug"
 
     def __init__(self, conn: PgConnection, url: str) -> None:
         self.conn = conn
@@ -665,148 +659,23 @@ class PostgresTimeline:
         # The URL itself: the feeds helper process opens it (`open_timeline`).
         return self.url
 
-    # -- conferences and days -------------------------------------------------------------
-
-    def conference(self, slug: str) -> Conference | None:
-        row = self.conn.execute(
-            f"SELECT slug, title, venue, timezone, url, language, opened_at, closed_at, "
-            f"changed_position FROM {CONFERENCES} WHERE slug = %s",
-            (slug,),
-        ).fetchone()
-        if row is None:
-            return None
-        return Conference(
-            row[0],
-            row[1],
-            row[2],
-            row[3],
-            row[4],
-            row[5],
-            parse_time(row[6]),
-            parse_time(row[7]) if row[7] else None,
-            int(row[8]),
-        )
-
-    def conference_slugs(self) -> list[str]:
-        return [r[0] for r in self.conn.execute(f"SELECT slug FROM {CONFERENCES} ORDER BY slug")]
-
-    def day(self, conference: str, number: int) -> Day | None:
-        row = self.conn.execute(
-            f"SELECT conference, number, date, title, opened_at, closed_at, changed_position "
-            f"FROM {DAYS} WHERE conference = %s AND number = %s",
-            (conference, number),
-        ).fetchone()
-        return Day(*row) if row else None
-
-    def days(self, conference: str) -> list[tuple[int, int]]:
-        return [
-            (r[0], int(r[1]))
-            for r in self.conn.execute(
-                f"SELECT number, changed_position FROM {DAYS} WHERE conference = %s "
-                "ORDER BY number",
-                (conference,),
-            )
-        ]
-
-    def closed_days(self, conference: str) -> list[ClosedDay]:
-        rows = self.conn.execute(
-            f"SELECT number, title, date, closed_at, changed_position FROM {DAYS} "
-            "WHERE conference = %s AND closed_at IS NOT NULL ORDER BY number",
-            (conference,),
-        ).fetchall()
-        return [ClosedDay(r[0], r[1], r[2], parse_time(r[3]), int(r[4])) for r in rows]
-
-    def day_reporters(self, conference: str, number: int) -> list[str]:
-        return [
-            r[0]
-            for r in self.conn.execute(
-                f"SELECT author FROM {REPORTERS} WHERE conference = %s AND day = %s "
-                "ORDER BY first_position",
-                (conference, number),
-            )
-        ]
-
     # -- entries ------------------------------------------------------------------------
 
     def day_entries(self, conference: str, number: int) -> list[TimelineEntry]:
         rows = self.conn.execute(
-            f"SELECT {_ENTRY_COLUMNS} FROM {_ENTRIES_FROM} "
+            f"SELECT {_ENTRY_COLUMNS} FROM {ENTRIES_FROM} "
             "WHERE e.conference = %s AND e.day = %s ORDER BY e.utc_at, e.position",
             (conference, number),
         ).fetchall()
         return [_timeline_entry(r) for r in rows]
 
-    def live_entries(self, conference: str, size: int, archived_to: int) -> list[TimelineEntry]:
-        conn = self.conn
-        chosen = [
-            r[0]
-            for r in conn.execute(
-                f"SELECT position FROM {ENTRIES} WHERE conference = %s AND position > %s "
-                "ORDER BY position DESC LIMIT %s",
-                (conference, archived_to, size),
-            )
-        ]
-        if len(chosen) < size:  # room left: archived entries corrected since, latest first
-            # The newest corrections only (an index walk backwards, bounded), never all.
-            recent = conn.execute(
-                f"SELECT ev.position FROM {EDITS} AS x JOIN events AS ev ON ev.id = x.entry "
-                "WHERE x.conference = %s AND x.type = 'entry.corrected' "
-                "ORDER BY x.position DESC LIMIT %s",
-                (conference, size * 4),
-            ).fetchall()
-            for (position,) in recent:
-                if len(chosen) >= size:
-                    break
-                if position <= archived_to and position not in chosen:
-                    chosen.append(position)
-        if len(chosen) < size:  # and then the newest archived ones, so a page is full
-            chosen += [
-                r[0]
-                for r in conn.execute(
-                    f"SELECT position FROM {ENTRIES} WHERE conference = %s AND position <= %s "
-                    "AND NOT retracted ORDER BY position DESC LIMIT %s",
-                    (conference, archived_to, size),
-                )
-                if r[0] not in chosen
-            ][: size - len(chosen)]
-        if not chosen:
-            return []
-        rows = conn.execute(
-            f"SELECT {_ENTRY_COLUMNS} FROM {_ENTRIES_FROM} "
+    def _entries_at(self, positions: list[int]) -> list[TimelineEntry]:
+        rows = self.conn.execute(
+            f"SELECT {_ENTRY_COLUMNS} FROM {ENTRIES_FROM} "
             "WHERE e.position = ANY(%s) AND NOT e.retracted ORDER BY e.position",
-            (chosen,),
+            (positions,),
         ).fetchall()
         return [_timeline_entry(r) for r in rows]
-
-    def tombstones(self, conference: str, size: int) -> list[Tombstone]:
-        rows = self.conn.execute(
-            f"SELECT entry, occurred_at, author, changes FROM {EDITS} "
-            "WHERE conference = %s AND type = 'entry.retracted' ORDER BY position DESC LIMIT %s",
-            (conference, size),
-        ).fetchall()
-        return [
-            Tombstone(r[0], parse_time(r[1]), r[2], json.loads(r[3]).get("reason")) for r in rows
-        ]
-
-    def archive_block(self, conference: str, after: int, size: int) -> list[int] | None:
-        rows = [
-            int(r[0])
-            for r in self.conn.execute(
-                f"SELECT position FROM {ENTRIES} WHERE conference = %s AND position > %s "
-                "ORDER BY position LIMIT %s",
-                (conference, after, size + 1),
-            )
-        ]
-        return rows if len(rows) == size + 1 else None
-
-    def original_entries(self, conference: str, first: int, last: int) -> list[OriginalEntry]:
-        rows = self.conn.execute(
-            "SELECT e.position, e.id, e.kind, e.day, e.author, ev.occurred_at, "
-            f"coalesce(e.upcast, ev.data) FROM {_ENTRIES_FROM} "
-            "WHERE e.conference = %s AND e.position BETWEEN %s AND %s ORDER BY e.position",
-            (conference, first, last),
-        ).fetchall()
-        return [OriginalEntry(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6])) for r in rows]
 
     def edits(self, entries: Sequence[str], before: int) -> dict[str, list[Edit]]:
         out: dict[str, list[Edit]] = {}
@@ -821,54 +690,7 @@ class PostgresTimeline:
                 )
         return out
 
-    # -- positions --------------------------------------------------------------------------
-
-    def occurred_at(self, position: int) -> dt.datetime | None:
-        row = self.conn.execute(
-            "SELECT occurred_at FROM events WHERE position = %s", (position,)
-        ).fetchone()
-        return parse_time(row[0]) if row else None
-
-    def recorded_at(self, position: int) -> str | None:
-        row = self.conn.execute(
-            "SELECT recorded_at FROM events WHERE position = %s", (position,)
-        ).fetchone()
-        return str(row[0]) if row else None
-
     # -- the publisher's selection ----------------------------------------------------------
-
-    def any_conference(self) -> bool:
-        return self.conn.execute(f"SELECT 1 FROM {CONFERENCES} LIMIT 1").fetchone() is not None
-
-    def every_conference(self) -> list[tuple[str, int]]:
-        return [
-            (r[0], int(r[1]))
-            for r in self.conn.execute(
-                f"SELECT slug, last_position FROM {CONFERENCES} ORDER BY slug"
-            )
-        ]
-
-    def changed_after(self, position: int) -> list[tuple[str, int]]:
-        # A range scan of the last_position index, as long as the answer.
-        return [
-            (r[0], int(r[1]))
-            for r in self.conn.execute(
-                f"SELECT slug, last_position FROM {CONFERENCES} "
-                "WHERE last_position > %s ORDER BY last_position, slug",
-                (position,),
-            )
-        ]
-
-    def lagging(self, position: int, limit: int) -> tuple[int, list[tuple[str, int]]]:
-        count = self.conn.execute(
-            f"SELECT count(*) FROM {CONFERENCES} WHERE last_position > %s", (position,)
-        ).fetchone()[0]
-        rows = self.conn.execute(
-            f"SELECT slug, last_position FROM {CONFERENCES} WHERE last_position > %s "
-            "ORDER BY last_position, slug LIMIT %s",
-            (position, limit),
-        ).fetchall()
-        return int(count), [(r[0], int(r[1])) for r in rows]
 
     def last_positions(self, slugs: Iterable[str]) -> dict[str, int]:
         wanted = list(slugs)

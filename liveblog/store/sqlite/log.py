@@ -7,37 +7,29 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
-from ...domain.envelope import Event, describe, format_time, parse_data
+from ...domain.envelope import Event, format_time
 from ...domain.events import ENTRY_TYPES, EventData
 from ...errors import (
-    AmbiguousId,
     ConflictingEvent,
     InvalidEvent,
-    LiveblogError,
-    NewerSchemaVersion,
-    NotFound,
     ReadOnlyDatabase,
-    UnreadableEvent,
     VersionConflict,
 )
+from ..dialect import SQLITE
+from ..log_reads import READ_CHUNK, LogReads
 from ..records import CURRENT_SCHEMA, Appended, Record
+from ..rows import EVENT_COLUMNS, event_from_row
 from .driver import Connection, read_transaction, write_transaction
 from .opening import open_database
 from .schema import ensure_schema
 
-_COLUMNS = (
-    "position, id, type, conference, occurred_at, recorded_at, author, version, "
-    "schema_version, data"
-)
-_READ_CHUNK = 1_000
+_COLUMNS = EVENT_COLUMNS
+_READ_CHUNK = READ_CHUNK
 _CURRENT = CURRENT_SCHEMA
 
 
@@ -46,41 +38,24 @@ def encode_data(data: EventData) -> str:
     return data.model_dump_json(exclude={"type"})
 
 
+_EDITED = "was events.db edited by hand?"
+"""How an unreadable row may have got so (the end of its message)."""
+
+
 def row_to_event(row: Sequence[Any]) -> Event:
-    position, id_, type_, conference, occurred_at, recorded_at, author, version, sv, data = row
-    try:
-        parsed = parse_data(type_, json.loads(data), sv)
-        return Event.model_validate(
-            {
-                "id": id_,
-                "conference": conference,
-                "occurred_at": occurred_at,
-                "recorded_at": recorded_at,
-                "author": author,
-                "position": position,
-                "version": version,
-                "data": parsed,
-            }
-        )
-    except NewerSchemaVersion as exc:
-        raise UnreadableEvent(
-            f"the event at position {position} was written by a newer liveblog ({exc})"
-        ) from None
-    except (LiveblogError, ValidationError, ValueError, TypeError, LookupError) as exc:
-        detail = describe(exc) if isinstance(exc, ValidationError) else str(exc)
-        detail = " ".join(detail.split())
-        raise UnreadableEvent(
-            f"the event at position {position} cannot be read ({detail}); "
-            "was events.db edited by hand?"
-        ) from None
+    """An `events` row as a validated Event (UnreadableEvent for a row we cannot read)."""
+    return event_from_row(row, _EDITED)
 
 
-class EventLog:
+class EventLog(LogReads):
     """The `events` table of one events.db.
 
     Opened read-only when this user cannot write the file or its directory (or when
     asked: `verify`): reading works, and every write raises ReadOnlyDatabase.
     """
+
+    dialect = SQLITE
+    EDITED = _EDITED
 
     def __init__(
         self, path: str | Path, *, readonly: bool = False, require_log: bool = True
@@ -217,23 +192,6 @@ class EventLog:
         ).fetchone()
         return int(row[0])
 
-    def read(self, after: int = 0, *, limit: int | None = None) -> Iterator[Event]:
-        """Events with position > `after`, in position order, read in chunks."""
-        remaining = limit
-        while remaining is None or remaining > 0:
-            size = _READ_CHUNK if remaining is None else min(_READ_CHUNK, remaining)
-            rows = self.conn.execute(
-                f"SELECT {_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?",
-                (after, size),
-            ).fetchall()
-            if not rows:
-                return
-            for row in rows:
-                yield row_to_event(row)
-            after = rows[-1][0]
-            if remaining is not None:
-                remaining -= len(rows)
-
     def records(
         self,
         after: int = 0,
@@ -278,119 +236,7 @@ class EventLog:
             yield batch
             after = rows[-1][0]
 
-    def get(self, event_id: str) -> Event | None:
-        row = self.conn.execute(
-            f"SELECT {_COLUMNS} FROM events WHERE id = ?", (event_id,)
-        ).fetchone()
-        return row_to_event(row) if row else None
-
-    def resolve(self, prefix: str) -> Event:
-        """The one event whose id starts with `prefix` (a whole id always matches)."""
-        exact = self.get(prefix)
-        if exact is not None:
-            return exact
-        if not prefix:
-            raise NotFound("an event id (or a prefix of one) is required")
-        # A range scan on the unique index: ids sharing the prefix sort together.
-        rows = self.conn.execute(
-            f"SELECT {_COLUMNS} FROM events WHERE id >= ? AND id < ? ORDER BY id LIMIT 6",
-            (prefix, prefix + "\U0010ffff"),
-        ).fetchall()
-        if not rows:
-            raise NotFound(f"no event with an id starting {prefix!r}")
-        if len(rows) > 1:
-            shown = ", ".join(r[1] for r in rows[:5])
-            more = " …" if len(rows) > 5 else ""
-            raise AmbiguousId(f"{prefix!r} matches several events ({shown}{more}): type more of it")
-        return row_to_event(rows[0])
-
-    def _load_data(self, position: int) -> str:
-        """A lazy record's data, fetched when a projection first reads it."""
-        row = self.conn.execute(
-            "SELECT data FROM events WHERE position = ?", (position,)
-        ).fetchone()
-        return str(row[0])
-
-    def at(self, position: int) -> Event | None:
-        row = self.conn.execute(
-            f"SELECT {_COLUMNS} FROM events WHERE position = ?", (position,)
-        ).fetchone()
-        return row_to_event(row) if row else None
-
-    def position_at(self, moment: dt.datetime) -> int:
-        try:
-            stamp = moment.astimezone(dt.UTC).isoformat(timespec="microseconds")
-        except OverflowError:
-            raise InvalidEvent(f"--as-of {moment.isoformat()} is out of range") from None
-        # `recorded_at` is assigned under the write lock, so it grows with position: a
-        # binary search by primary key costs O(log n) lookups instead of a scan.
-        low, high = 0, self.head()
-        while low < high:
-            middle = (low + high + 1) // 2
-            row = self.conn.execute(
-                "SELECT recorded_at FROM events WHERE position = ?", (middle,)
-            ).fetchone()
-            if row and row[0] <= stamp:
-                low = middle
-            else:
-                high = middle - 1
-        return low
-
     # -- the context's queries (liveblog.domain.context): each one indexed lookup ------------
-
-    def _one(self, sql: str, params: Sequence[Any]) -> Event | None:
-        row = self.conn.execute(f"SELECT {_COLUMNS} FROM events WHERE {sql}", params).fetchone()
-        return row_to_event(row) if row else None
-
-    def _exists(self, sql: str, params: Sequence[Any]) -> bool:
-        return (
-            self.conn.execute(f"SELECT 1 FROM events WHERE {sql} LIMIT 1", params).fetchone()
-            is not None
-        )
-
-    def first_opening(self, conference: str) -> Event | None:
-        return self._one(
-            "type = 'conference.opened' AND conference = ? ORDER BY position LIMIT 1",
-            (conference,),
-        )
-
-    def is_closed(self, conference: str) -> bool:
-        return self._exists("type = 'conference.closed' AND conference = ?", (conference,))
-
-    def open_conferences(self) -> list[str]:
-        rows = self.conn.execute(
-            "SELECT conference FROM events WHERE type = 'conference.opened' "
-            "AND conference NOT IN "
-            "(SELECT conference FROM events WHERE type = 'conference.closed') "
-            "ORDER BY position"
-        ).fetchall()
-        return [str(r[0]) for r in rows]
-
-    def opened_conferences(self, limit: int) -> list[str]:
-        rows = self.conn.execute(
-            "SELECT conference FROM events WHERE type = 'conference.opened' LIMIT ?", (limit,)
-        ).fetchall()
-        return [str(r[0]) for r in rows]
-
-    def last_conference_of(self, author: str) -> str | None:
-        row = self.conn.execute(
-            "SELECT conference FROM events WHERE author = ? ORDER BY position DESC LIMIT 1",
-            (author,),
-        ).fetchone()
-        return str(row[0]) if row else None
-
-    def latest_of(
-        self, event_type: str, conference: str, author: str | None = None
-    ) -> Event | None:
-        if author is None:
-            return self._one(
-                "type = ? AND conference = ? ORDER BY position DESC LIMIT 1",
-                (event_type, conference),
-            )
-        return self._one(
-            "conference = ? AND author = ? AND type = ? ORDER BY position DESC LIMIT 1",
-            (conference, author, event_type),
-        )
 
     def ended_after(
         self, end_type: str, conference: str, after: int, field: str, value: object

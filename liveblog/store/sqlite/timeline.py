@@ -23,33 +23,42 @@ older schema keep their upcast data in the row (`upcast`).
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from ...domain.events import CORRECTION_FIELDS, REGISTRY, entry_model
+from ..dialect import SQLITE
+from ..rows import timeline_entry
 from ..timeline import (
-    ClosedDay,
-    Conference,
-    Day,
     Edit,
-    OriginalEntry,
     TimelineEntry,
-    Tombstone,
     iter_chunks,
-    parse_time,
+)
+from ..timeline_reads import (
+    CONFERENCES as CONFERENCES,
+)
+from ..timeline_reads import (
+    DAYS as DAYS,
+)
+from ..timeline_reads import (
+    EDITS as EDITS,
+)
+from ..timeline_reads import (
+    ENTRIES as ENTRIES,
+)
+from ..timeline_reads import (
+    REPORTERS as REPORTERS,
+)
+from ..timeline_reads import (
+    TIMELINE as TIMELINE,
+)
+from ..timeline_reads import (
+    TimelineReads,
 )
 from .driver import Connection, connect, read_transaction, write_transaction
 from .log import Record
 from .replay import copy_records, create_copy
-
-CONFERENCES = "timeline_conferences"
-DAYS = "timeline_days"
-REPORTERS = "timeline_reporters"
-ENTRIES = "timeline_entries"
-EDITS = "timeline_edits"
-TIMELINE = "timeline"
 
 ENTRY_TYPES: tuple[str, ...] = tuple(t for t, m in REGISTRY.items() if m.ENTRY is not None)
 """The registry's entry types, in its order (the SQL below is written from it)."""
@@ -417,38 +426,28 @@ _ENTRY_COLUMNS = (
 
 
 def _timeline_entry(row: Any) -> TimelineEntry:
-    """A `TimelineEntry` from a row of `_ENTRY_COLUMNS` (the view's)."""
-    return TimelineEntry(
-        position=row[0],
-        id=row[1],
-        conference=row[2],
-        day=row[3],
-        kind=row[4],
-        author=row[5],
-        occurred_at=row[6],
-        utc_at=row[7],
-        session=row[8],
-        talk=row[9],
-        data=json.loads(row[10]),
-        ended_at=row[11],
-        updated_at=row[12],
-        retracted=bool(row[13]),
-        retraction_reason=row[14],
-        retracted_at=row[15],
-    )
+    """A `TimelineEntry` from a row of `_ENTRY_COLUMNS` (the view's: corrections applied)."""
+    return timeline_entry(row, json.loads(row[10]), 11)
 
 
 _IDS_PER_QUERY = 500
 """Entry ids looked up per query (SQLite allows 32,766 parameters; fewer keep it quick)."""
 
 
-class SqliteTimeline:
+class SqliteTimeline(TimelineReads):
     """The `Timeline` of one SQLite database, read on the log's own connection (so a
     reader's snapshot, and the unit of work, cover the log and the timeline at once).
 
     Every query is bounded (a page, a window of recent changes, a day), so publishing
     after one new event costs the same on a log of a thousand events or a million.
+    The reads both backends run alike are `TimelineReads`'; here, those in SQLite's own
+    SQL (its view, IN lists).
     """
+
+    conn: Connection
+    dialect = SQLITE
+    NOT_RETRACTED = "retracted = 0"
+    BY_LAST = "last_position"
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -474,66 +473,6 @@ class SqliteTimeline:
                 return str(file) if file else None
         return None
 
-    # -- conferences and days -------------------------------------------------------------
-
-    def conference(self, slug: str) -> Conference | None:
-        row = self.conn.execute(
-            f"SELECT slug, title, venue, timezone, url, language, opened_at, closed_at, "
-            f"changed_position FROM {CONFERENCES} WHERE slug = ?",
-            (slug,),
-        ).fetchone()
-        if row is None:
-            return None
-        return Conference(
-            row[0],
-            row[1],
-            row[2],
-            row[3],
-            row[4],
-            row[5],
-            parse_time(row[6]),
-            parse_time(row[7]) if row[7] else None,
-            row[8],
-        )
-
-    def conference_slugs(self) -> list[str]:
-        return [r[0] for r in self.conn.execute(f"SELECT slug FROM {CONFERENCES} ORDER BY slug")]
-
-    def day(self, conference: str, number: int) -> Day | None:
-        row = self.conn.execute(
-            f"SELECT conference, number, date, title, opened_at, closed_at, changed_position "
-            f"FROM {DAYS} WHERE conference = ? AND number = ?",
-            (conference, number),
-        ).fetchone()
-        return Day(*row) if row else None
-
-    def days(self, conference: str) -> list[tuple[int, int]]:
-        return [
-            (r[0], r[1])
-            for r in self.conn.execute(
-                f"SELECT number, changed_position FROM {DAYS} WHERE conference = ? ORDER BY number",
-                (conference,),
-            )
-        ]
-
-    def closed_days(self, conference: str) -> list[ClosedDay]:
-        rows = self.conn.execute(
-            f"SELECT number, title, date, closed_at, changed_position FROM {DAYS} "
-            "WHERE conference = ? AND closed_at IS NOT NULL ORDER BY number",
-            (conference,),
-        ).fetchall()
-        return [ClosedDay(r[0], r[1], r[2], parse_time(r[3]), r[4]) for r in rows]
-
-    def day_reporters(self, conference: str, number: int) -> list[str]:
-        return [
-            r[0]
-            for r in self.conn.execute(
-                f"SELECT author FROM {REPORTERS} WHERE conference = ? AND day = ? "
-                "ORDER BY first_position",
-                (conference, number),
-            )
-        ]
-
     # -- entries ------------------------------------------------------------------------
 
     def day_entries(self, conference: str, number: int) -> list[TimelineEntry]:
@@ -544,79 +483,14 @@ class SqliteTimeline:
         ).fetchall()
         return [_timeline_entry(r) for r in rows]
 
-    def live_entries(self, conference: str, size: int, archived_to: int) -> list[TimelineEntry]:
-        conn = self.conn
-        chosen = [
-            r[0]
-            for r in conn.execute(
-                f"SELECT position FROM {ENTRIES} WHERE conference = ? AND position > ? "
-                "ORDER BY position DESC LIMIT ?",
-                (conference, archived_to, size),
-            )
-        ]
-        if len(chosen) < size:  # room left: archived entries corrected since, latest first
-            # The newest corrections only (an index walk backwards, bounded), never all.
-            recent = conn.execute(
-                f"SELECT ev.position FROM {EDITS} AS x JOIN events AS ev ON ev.id = x.entry "
-                "WHERE x.conference = ? AND x.type = 'entry.corrected' "
-                "ORDER BY x.position DESC LIMIT ?",
-                (conference, size * 4),
-            ).fetchall()
-            for (position,) in recent:
-                if len(chosen) >= size:
-                    break
-                if position <= archived_to and position not in chosen:
-                    chosen.append(position)
-        if len(chosen) < size:  # and then the newest archived ones, so a page is full
-            chosen += [
-                r[0]
-                for r in conn.execute(
-                    f"SELECT position FROM {ENTRIES} WHERE conference = ? AND position <= ? "
-                    f"AND retracted = 0 ORDER BY position DESC LIMIT ?",
-                    (conference, archived_to, size),
-                )
-                if r[0] not in chosen
-            ][: size - len(chosen)]
-        if not chosen:
-            return []
-        marks = ", ".join("?" * len(chosen))
-        rows = conn.execute(
+    def _entries_at(self, positions: list[int]) -> list[TimelineEntry]:
+        marks = ", ".join("?" * len(positions))
+        rows = self.conn.execute(
             f"SELECT {_ENTRY_COLUMNS} FROM {TIMELINE} WHERE position IN ({marks}) "
             "AND retracted = 0",
-            chosen,
+            positions,
         ).fetchall()
         return [_timeline_entry(r) for r in rows]
-
-    def tombstones(self, conference: str, size: int) -> list[Tombstone]:
-        rows = self.conn.execute(
-            f"SELECT entry, occurred_at, author, changes FROM {EDITS} "
-            "WHERE conference = ? AND type = 'entry.retracted' ORDER BY position DESC LIMIT ?",
-            (conference, size),
-        ).fetchall()
-        return [
-            Tombstone(r[0], parse_time(r[1]), r[2], json.loads(r[3]).get("reason")) for r in rows
-        ]
-
-    def archive_block(self, conference: str, after: int, size: int) -> list[int] | None:
-        rows = [
-            r[0]
-            for r in self.conn.execute(
-                f"SELECT position FROM {ENTRIES} WHERE conference = ? AND position > ? "
-                "ORDER BY position LIMIT ?",
-                (conference, after, size + 1),
-            )
-        ]
-        return rows if len(rows) == size + 1 else None
-
-    def original_entries(self, conference: str, first: int, last: int) -> list[OriginalEntry]:
-        rows = self.conn.execute(
-            f"SELECT e.position, e.id, e.kind, e.day, e.author, ev.occurred_at, "
-            f"coalesce(e.upcast, ev.data) FROM {ENTRIES} AS e "
-            "JOIN events AS ev ON ev.position = e.position "
-            "WHERE e.conference = ? AND e.position BETWEEN ? AND ? ORDER BY e.position",
-            (conference, first, last),
-        ).fetchall()
-        return [OriginalEntry(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6])) for r in rows]
 
     def edits(self, entries: Sequence[str], before: int) -> dict[str, list[Edit]]:
         out: dict[str, list[Edit]] = {}
@@ -633,54 +507,7 @@ class SqliteTimeline:
             edits.sort(key=lambda e: e.position)  # one entry's edits come from one chunk
         return out
 
-    # -- positions --------------------------------------------------------------------------
-
-    def occurred_at(self, position: int) -> dt.datetime | None:
-        row = self.conn.execute(
-            "SELECT occurred_at FROM events WHERE position = ?", (position,)
-        ).fetchone()
-        return parse_time(row[0]) if row else None
-
-    def recorded_at(self, position: int) -> str | None:
-        row = self.conn.execute(
-            "SELECT recorded_at FROM events WHERE position = ?", (position,)
-        ).fetchone()
-        return str(row[0]) if row else None
-
     # -- the publisher's selection ----------------------------------------------------------
-
-    def any_conference(self) -> bool:
-        return self.conn.execute(f"SELECT 1 FROM {CONFERENCES} LIMIT 1").fetchone() is not None
-
-    def every_conference(self) -> list[tuple[str, int]]:
-        return [
-            (r[0], int(r[1]))
-            for r in self.conn.execute(
-                f"SELECT slug, last_position FROM {CONFERENCES} ORDER BY slug"
-            )
-        ]
-
-    def changed_after(self, position: int) -> list[tuple[str, int]]:
-        # A range scan of the last_position index, as long as the answer.
-        return [
-            (r[0], int(r[1]))
-            for r in self.conn.execute(
-                f"SELECT slug, last_position FROM {CONFERENCES} "
-                "WHERE last_position > ? ORDER BY last_position",
-                (position,),
-            )
-        ]
-
-    def lagging(self, position: int, limit: int) -> tuple[int, list[tuple[str, int]]]:
-        count = self.conn.execute(
-            f"SELECT count(*) FROM {CONFERENCES} WHERE last_position > ?", (position,)
-        ).fetchone()[0]
-        rows = self.conn.execute(
-            f"SELECT slug, last_position FROM {CONFERENCES} WHERE last_position > ? "
-            "ORDER BY last_position LIMIT ?",
-            (position, limit),
-        ).fetchall()
-        return int(count), [(r[0], int(r[1])) for r in rows]
 
     def last_positions(self, slugs: Iterable[str]) -> dict[str, int]:
         out: dict[str, int] = {}
