@@ -10,17 +10,21 @@ method runs the statements it ran in each backend, in as many round trips.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from typing import Any, ClassVar
 
 from ..domain.envelope import Event
 from ..errors import AmbiguousId, InvalidEvent, NotFound
 from .dialect import Dialect, Executes
+from .records import CURRENT_SCHEMA, Record
 from .rows import EVENT_COLUMNS, event_from_row
 
 READ_CHUNK = 1_000
 """Events read per query by `read` (and records per chunk by default)."""
 
+# coalesce: SQLite's ifnull is its two-argument form, the same plan (max() from the index).
+_HEAD = "SELECT coalesce(max(position), 0) FROM events"
+_VERSION = "SELECT coalesce(max(version), 0) FROM events WHERE conference = ?"
 _DATA = "SELECT data FROM events WHERE position = ?"
 _RECORDED_AT = "SELECT recorded_at FROM events WHERE position = ?"
 _READ = f"SELECT {EVENT_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?"
@@ -46,7 +50,9 @@ class LogReads:
     EDITED: ClassVar[str]
     """The end of an unreadable row's message: how it may have got so."""
 
-    def head(self) -> int:
+    def _lazy_data(self, types: list[str]) -> tuple[str, list[Any]]:
+        """The condition, and its parameters, under which `records` leaves out a row's
+        data: a row of one of `types` stored under its current schema."""
         raise NotImplementedError
 
     def row_to_event(self, row: Sequence[Any]) -> Event:
@@ -71,6 +77,58 @@ class LogReads:
             after = rows[-1][0]
             if remaining is not None:
                 remaining -= len(rows)
+
+    def head(self) -> int:
+        """The position of the last event (0 for an empty log)."""
+        return int(self.conn.execute(_HEAD).fetchone()[0])
+
+    def version(self, conference: str) -> int:
+        """The conference's version: how many of its events the log holds."""
+        return int(self.conn.execute(self.dialect.sql(_VERSION), (conference,)).fetchone()[0])
+
+    def records(
+        self,
+        after: int = 0,
+        *,
+        until: int | None = None,
+        conference: str | None = None,
+        chunk: int = READ_CHUNK,
+        lazy: Collection[str] = (),
+    ) -> Iterator[list[Record]]:
+        """Chunks of records with `after` < position <= `until`, in position order.
+
+        For types in `lazy` stored under the current schema, `data` is not fetched with
+        the row (a projection that maps them in SQL never reads it); `Record.data` still
+        loads it on demand.
+        """
+        where = "position > ?"
+        extra: list[Any] = []
+        if until is not None:
+            where += " AND position <= ?"
+            extra.append(until)
+        if conference is not None:
+            where += " AND conference = ?"
+            extra.append(conference)
+        columns = EVENT_COLUMNS
+        lead: list[Any] = []
+        skipped = [t for t in sorted(lazy) if t in CURRENT_SCHEMA]
+        if skipped:
+            skip, lead = self._lazy_data(skipped)
+            columns = columns.replace(", data", f", CASE WHEN {skip} THEN NULL ELSE data END")
+        sql = self.dialect.sql(
+            f"SELECT {columns} FROM events WHERE {where} ORDER BY position LIMIT ?"
+        )
+        conn = self.conn
+        while True:
+            rows = conn.execute(sql, (*lead, after, *extra, chunk)).fetchall()
+            if not rows:
+                return
+            batch = [Record(*row) for row in rows]
+            if skipped:
+                for record in batch:
+                    record.loader = self._load_data
+            yield batch
+            after = rows[-1][0]
 
     def get(self, event_id: str) -> Event | None:
         return self._one("id = ?", (event_id,))

@@ -30,7 +30,7 @@ import datetime as dt
 import hashlib
 import json
 import time
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -45,7 +45,7 @@ from ...errors import (
 )
 from ..dialect import POSTGRES
 from ..log_reads import READ_CHUNK, LogReads
-from ..records import CURRENT_SCHEMA, Appended, Record
+from ..records import CURRENT_SCHEMA, Appended
 from ..rows import EVENT_COLUMNS, event_from_row
 from ..sqlite.log import encode_data
 from . import driver
@@ -315,58 +315,10 @@ class PostgresEventStore(LogReads):
 
     # -- reading ---------------------------------------------------------------------
 
-    def head(self) -> int:
-        """The position of the last event (0 for an empty log)."""
-        return int(self.conn.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()[0])
-
-    def version(self, conference: str) -> int:
-        """The conference's version: how many of its events the log holds."""
-        row = self.conn.execute(
-            "SELECT coalesce(max(version), 0) FROM events WHERE conference = %s", (conference,)
-        ).fetchone()
-        return int(row[0])
-
-    def records(
-        self,
-        after: int = 0,
-        *,
-        until: int | None = None,
-        conference: str | None = None,
-        chunk: int = _READ_CHUNK,
-        lazy: Collection[str] = (),
-    ) -> Iterator[list[Record]]:
-        """Chunks of records with `after` < position <= `until`, in position order.
-
-        For types in `lazy` stored under the current schema, `data` is not fetched with
-        the row; `Record.data` still loads it on demand.
-        """
-        where = "position > %s"
-        extra: list[Any] = []
-        if until is not None:
-            where += " AND position <= %s"
-            extra.append(until)
-        if conference is not None:
-            where += " AND conference = %s"
-            extra.append(conference)
-        columns = _COLUMNS
-        lead: list[Any] = []
-        skipped = [t for t in sorted(lazy) if t in _CURRENT]
-        if skipped:
-            terms = " OR ".join("(type = %s AND schema_version = %s)" for _ in skipped)
-            columns = _COLUMNS.replace(", data", f", CASE WHEN {terms} THEN NULL ELSE data END")
-            for t in skipped:
-                lead += [t, _CURRENT[t]]
-        sql = f"SELECT {columns} FROM events WHERE {where} ORDER BY position LIMIT %s"
-        while True:
-            rows = self.conn.execute(sql, (*lead, after, *extra, chunk)).fetchall()
-            if not rows:
-                return
-            batch = [Record(*row) for row in rows]
-            if skipped:
-                for record in batch:
-                    record.loader = self._load_data
-            yield batch
-            after = rows[-1][0]
+    def _lazy_data(self, types: list[str]) -> tuple[str, list[Any]]:
+        # `?`: it joins the shared statement of `LogReads.records` (turned into %s there).
+        skip = " OR ".join("(type = ? AND schema_version = ?)" for _ in types)
+        return skip, [value for t in types for value in (t, _CURRENT[t])]
 
     # -- the context's queries (liveblog.domain.context): each one indexed lookup ------
 

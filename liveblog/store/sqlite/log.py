@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
@@ -181,60 +181,10 @@ class EventLog(LogReads):
 
     # -- reading ---------------------------------------------------------------------
 
-    def head(self) -> int:
-        """The position of the last event (0 for an empty log)."""
-        return int(self.conn.execute("SELECT ifnull(max(position), 0) FROM events").fetchone()[0])
-
-    def version(self, conference: str) -> int:
-        """The conference's version: how many of its events the log holds."""
-        row = self.conn.execute(
-            "SELECT ifnull(max(version), 0) FROM events WHERE conference = ?", (conference,)
-        ).fetchone()
-        return int(row[0])
-
-    def records(
-        self,
-        after: int = 0,
-        *,
-        until: int | None = None,
-        conference: str | None = None,
-        chunk: int = _READ_CHUNK,
-        lazy: Collection[str] = (),
-    ) -> Iterator[list[Record]]:
-        """Chunks of records with `after` < position <= `until`, in position order.
-
-        For types in `lazy` stored under the current schema, `data` is not fetched with
-        the row (a projection that maps them in SQL never reads it); `Record.data` still
-        loads it on demand.
-        """
-        where = "position > ?"
-        extra: tuple[Any, ...] = ()
-        if until is not None:
-            where += " AND position <= ?"
-            extra += (until,)
-        if conference is not None:
-            where += " AND conference = ?"
-            extra += (conference,)
-        columns = _COLUMNS
-        if lazy:
-            skip = " OR ".join(
-                f"(type = '{t}' AND schema_version = {_CURRENT[t]})"
-                for t in sorted(lazy)
-                if t in _CURRENT
-            )
-            columns = _COLUMNS.replace(", data", f", CASE WHEN {skip} THEN NULL ELSE data END")
-        sql = f"SELECT {columns} FROM events WHERE {where} ORDER BY position LIMIT ?"
-        conn = self.conn
-        while True:
-            rows = conn.execute(sql, (after, *extra, chunk)).fetchall()
-            if not rows:
-                return
-            batch = [Record(*row) for row in rows]
-            if lazy:
-                for record in batch:
-                    record.loader = self._load_data
-            yield batch
-            after = rows[-1][0]
+    def _lazy_data(self, types: list[str]) -> tuple[str, list[Any]]:
+        # Literals (the registry's names and numbers): SQLite plans the CASE once.
+        skip = " OR ".join(f"(type = '{t}' AND schema_version = {_CURRENT[t]})" for t in types)
+        return skip, []
 
     # -- the context's queries (liveblog.domain.context): each one indexed lookup ------------
 
