@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ...errors import UnreadableEvent
-from ..sqlite.verify import SHOWN, Finding
+from ..dialect import POSTGRES
+from ..verifying import Finding, capped, log_findings
 from .log import PostgresEventStore, row_to_event
 from .schema import LATEST, LOG_TRIGGERS, inspect
 
@@ -53,13 +53,6 @@ def verify(store: PostgresEventStore) -> list[Finding]:
         if state.has_log:
             findings.extend(_log(store))
     return findings
-
-
-def _capped(problems: list[str], what: str) -> Iterator[Finding]:
-    for text in problems[:SHOWN]:
-        yield Finding(False, text)
-    if len(problems) > SHOWN:
-        yield Finding(False, f"… and {len(problems) - SHOWN} more {what}")
 
 
 def _schema(store: PostgresEventStore) -> Iterator[Finding]:
@@ -98,7 +91,7 @@ def _schema(store: PostgresEventStore) -> Iterator[Finding]:
         if name not in indexes:
             problems.append(f"the index {name} of the events table is missing")
     if problems:
-        yield from _capped(problems, "schema problems")
+        yield from capped(problems, "schema problems")
         return
     yield Finding(
         True, f"events table, its indexes and its {len(LOG_TRIGGERS)} triggers (always enabled)"
@@ -106,71 +99,13 @@ def _schema(store: PostgresEventStore) -> Iterator[Finding]:
 
 
 def _log(store: PostgresEventStore) -> Iterator[Finding]:
-    conn = store.conn
-    count, low, head = conn.execute(
-        "SELECT count(*), coalesce(min(position), 0), coalesce(max(position), 0) FROM events"
-    ).fetchone()
-    if count == head and (count == 0 or low == 1):
-        yield Finding(True, f"{count} events at positions 1..{head} without a gap")
-    else:
-        gaps = [
-            f"positions {start}..{end} are missing" if start < end else f"position {start} missing"
-            for start, end in conn.execute(
-                "SELECT previous + 1, position - 1 FROM ("
-                " SELECT position, lag(position, 1, 0::bigint) OVER (ORDER BY position)"
-                " AS previous FROM events) AS p WHERE position <> previous + 1"
-            )
-        ]
-        yield from _capped(
-            [f"the log has a gap: {gap} (head {head}, {count} events)" for gap in gaps], "gaps"
-        )
-    wrong = [
-        f"conference {conference}: version {version} at position {position} "
-        f"follows version {previous}"
-        for conference, position, version, previous in conn.execute(
-            "SELECT conference, position, version, previous FROM ("
-            " SELECT conference, position, version,"
-            " lag(version, 1, 0) OVER (PARTITION BY conference ORDER BY position) AS previous"
-            " FROM events) AS v WHERE version <> previous + 1"
-        )
-    ]
-    conferences = conn.execute("SELECT count(DISTINCT conference) FROM events").fetchone()[0]
-    if wrong:
-        yield from _capped(wrong, "version problems")
-    else:
-        noun = "conference" if conferences == 1 else "conferences"
-        yield Finding(True, f"{conferences} {noun}, each at versions 1..n without a gap")
-    duplicates = [
-        f"event id {event_id} appears {times} times"
-        for event_id, times in conn.execute(
-            "SELECT id, count(*) FROM events GROUP BY id HAVING count(*) > 1"
-        )
-    ]
-    if duplicates:
-        yield from _capped(duplicates, "duplicate ids")
-    else:
-        yield Finding(True, "every event id is unique")
-    unreadable: list[str] = []
-    after = 0
-    while True:
-        rows = conn.execute(
-            "SELECT position, id, type, conference, occurred_at, recorded_at, author, version,"
-            " schema_version, data FROM events WHERE position > %s ORDER BY position"
-            " LIMIT 1000",
-            (after,),
-        ).fetchall()
-        if not rows:
-            break
-        for row in rows:
-            try:
-                row_to_event(row)
-            except UnreadableEvent as exc:
-                unreadable.append(str(exc))
-        after = rows[-1][0]
-    if unreadable:
-        yield from _capped(unreadable, "unreadable events")
-    else:
-        yield Finding(True, f"all {count} events are readable")
+    return log_findings(
+        store.conn,
+        POSTGRES,
+        "events",
+        row_to_event,
+        lambda count: f"all {count} events are readable",
+    )
 
 
 __all__ = ["LOG_INDEXES", "verify"]

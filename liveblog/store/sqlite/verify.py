@@ -17,30 +17,20 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ...errors import UnreadableEvent
+from ..dialect import SQLITE
+from ..verifying import SHOWN, Finding, capped, log_findings
 from .driver import Connection, open_raw
 from .log import EventLog, row_to_event
 from .replay import copy_records, create_copy
 from .schema import log_objects
 
+__all__ = ["SHOWN", "Finding", "verify"]
+
 if TYPE_CHECKING:
     from .projections import SqliteProjection as Projection
-
-SHOWN = 10
-"""Problems of one kind listed before the rest are counted."""
-
-
-@dataclass(frozen=True)
-class Finding:
-    ok: bool
-    text: str
-
-    def line(self) -> str:
-        return f"{'ok' if self.ok else 'problem'}: {self.text}"
 
 
 def verify(log: EventLog) -> list[Finding]:
@@ -68,13 +58,6 @@ def verify(log: EventLog) -> list[Finding]:
     return findings
 
 
-def _capped(problems: list[str], what: str) -> Iterator[Finding]:
-    for text in problems[:SHOWN]:
-        yield Finding(False, text)
-    if len(problems) > SHOWN:
-        yield Finding(False, f"… and {len(problems) - SHOWN} more {what}")
-
-
 def _has_events(conn: Connection) -> bool:
     row = conn.execute(
         "SELECT 1 FROM main.sqlite_master WHERE type = 'table' AND name = 'events'"
@@ -90,7 +73,7 @@ def _integrity(log: EventLog) -> Iterator[Finding]:
     if rows == ["ok"]:
         yield Finding(True, "integrity_check passes")
         return
-    yield from _capped([f"integrity_check: {row}" for row in rows], "integrity problems")
+    yield from capped([f"integrity_check: {row}" for row in rows], "integrity problems")
 
 
 def _normal(sql: str) -> str:
@@ -123,7 +106,7 @@ def _schema(log: EventLog) -> Iterator[Finding]:
         if name not in expected and not name.startswith("sqlite_autoindex"):
             problems.append(f"an unknown {kind} {name} on the events table")
     if problems:
-        yield from _capped(problems, "schema problems")
+        yield from capped(problems, "schema problems")
         return
     triggers = sum(1 for kind, _ in expected.values() if kind == "trigger")
     yield Finding(True, f"events table, its indexes and its {triggers} append-only triggers")
@@ -133,74 +116,14 @@ def _schema(log: EventLog) -> Iterator[Finding]:
 
 
 def _log(log: EventLog) -> Iterator[Finding]:
-    conn = log.conn
-    count, low, head = conn.execute(
-        "SELECT count(*), ifnull(min(position), 0), ifnull(max(position), 0) FROM main.events"
-    ).fetchone()
-    if count == head and (count == 0 or low == 1):
-        yield Finding(True, f"{count} events at positions 1..{head} without a gap")
-    else:
-        gaps = [
-            f"positions {start}..{end} are missing" if start < end else f"position {start} missing"
-            for start, end in conn.execute(
-                "SELECT previous + 1, position - 1 FROM ("
-                " SELECT position, lag(position, 1, 0) OVER (ORDER BY position) AS previous"
-                " FROM main.events) WHERE position <> previous + 1"
-            )
-        ]
-        yield from _capped(
-            [f"the log has a gap: {gap} (head {head}, {count} events)" for gap in gaps], "gaps"
-        )
-
-    wrong = [
-        f"conference {conference}: version {version} at position {position} "
-        f"follows version {previous}"
-        for conference, position, version, previous in conn.execute(
-            "SELECT conference, position, version, previous FROM ("
-            " SELECT conference, position, version,"
-            " lag(version, 1, 0) OVER (PARTITION BY conference ORDER BY position) AS previous"
-            " FROM main.events) WHERE version <> previous + 1"
-        )
-    ]
-    conferences = conn.execute("SELECT count(DISTINCT conference) FROM main.events").fetchone()[0]
-    if wrong:
-        yield from _capped(wrong, "version problems")
-    else:
-        noun = "conference" if conferences == 1 else "conferences"
-        yield Finding(True, f"{conferences} {noun}, each at versions 1..n without a gap")
-
-    duplicates = [
-        f"event id {event_id} appears {times} times"
-        for event_id, times in conn.execute(
-            "SELECT id, count(*) FROM main.events GROUP BY id HAVING count(*) > 1"
-        )
-    ]
-    if duplicates:
-        yield from _capped(duplicates, "duplicate ids")
-    else:
-        yield Finding(True, "every event id is unique")
-
-    unreadable = []
-    after = 0
-    while True:
-        rows = conn.execute(
-            "SELECT position, id, type, conference, occurred_at, recorded_at, author, version,"
-            " schema_version, data FROM main.events WHERE position > ? ORDER BY position"
-            " LIMIT 1000",
-            (after,),
-        ).fetchall()
-        if not rows:
-            break
-        for row in rows:
-            try:
-                row_to_event(row)
-            except UnreadableEvent as exc:
-                unreadable.append(str(exc))
-        after = rows[-1][0]
-    if unreadable:
-        yield from _capped(unreadable, "unreadable events")
-    else:
-        yield Finding(True, "every event reads as a valid event")
+    # `main.events`: the scratch databases attached beside it hold tables named `events`.
+    return log_findings(
+        log.conn,
+        SQLITE,
+        "main.events",
+        row_to_event,
+        lambda _: "every event reads as a valid event",
+    )
 
 
 # -- projections -----------------------------------------------------------------------
@@ -252,7 +175,7 @@ def _projections(
             for text in _compare(conn, schema, table, objects.get(table, "table"))
         ]
         if problems:
-            yield from _capped(
+            yield from capped(
                 [f"{name}: {p}; run `liveblog rebuild`" for p in problems], "differences"
             )
         else:
