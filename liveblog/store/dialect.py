@@ -41,6 +41,13 @@ class Dialect:
         # Texts are module constants (or built from a handful of them): converted once.
         self._cache: dict[str, str] = {}
 
+    def insert_ignoring(self, text: str) -> str:
+        """An `INSERT INTO … VALUES (…)` (SQLite's form) that leaves a row whose key is
+        stored already alone, in this dialect (the texts differ in where they say it)."""
+        if self.placeholder == "?":
+            return text.replace("INSERT INTO", "INSERT OR IGNORE INTO", 1)
+        return self.sql(text) + " ON CONFLICT DO NOTHING"
+
     def sql(self, text: str) -> str:
         """`text` with each `?` outside string literals turned into this dialect's
         placeholder; a text without one is taken as already written for it (a backend

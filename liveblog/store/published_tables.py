@@ -62,8 +62,28 @@ class PublishedTables:
     conn: Executes
     dialect: ClassVar[Dialect]
 
-    def ensure(self) -> None:
+    DDL: ClassVar[tuple[str, ...]]
+
+    def present(self) -> bool:
+        """Every table exists (a reader never creates them)."""
         raise NotImplementedError
+
+    def _lock_creation(self) -> None:
+        """Make a second creator wait for the first's commit (inside `_writing`); nothing
+        to do where the write transaction is exclusive."""
+
+    def ensure(self) -> None:
+        """Create the tables if any is missing (dropping the others): one query when present."""
+        if self.present():
+            return
+        with self._writing():
+            self._lock_creation()
+            if self.present():  # made by another process while this one waited
+                return
+            for table in TABLES:
+                self.conn.execute(f'DROP TABLE IF EXISTS "{table}"')
+            for statement in self.DDL:
+                self.conn.execute(statement)
 
     def _writing(self) -> AbstractContextManager[object]:
         """One write transaction (joined if one is open)."""

@@ -34,20 +34,19 @@ from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
-from ...domain.envelope import Event, format_time
+from ...domain.envelope import Event
 from ...domain.events import ENTRY_TYPES
 from ...errors import (
-    ConflictingEvent,
     InvalidEvent,
     ReadOnlyDatabase,
     StoreError,
     VersionConflict,
 )
+from ..appending import appended, check_batch, event_row, new_events
 from ..dialect import POSTGRES
 from ..log_reads import READ_CHUNK, LogReads
 from ..records import CURRENT_SCHEMA, Appended
 from ..rows import EVENT_COLUMNS, event_from_row
-from ..sqlite.log import encode_data
 from . import driver
 from .driver import PgConnection, connect, connect_direct, driver_errors
 from .schema import NOTIFY_CHANNEL, ensure_schema
@@ -232,31 +231,15 @@ class PostgresEventStore(LogReads):
         if not batch:
             return []
         self.require_writable()
-        conferences = {event.conference for event in batch}
-        if expected_version is not None and len(conferences) != 1:
-            raise InvalidEvent("expected_version needs a batch of a single conference")
+        check_batch(batch, expected_version)
         ids = list(dict.fromkeys(event.id for event in batch))
         names = list(dict.fromkeys(event.conference for event in batch))
         with self.conn.writing(lock_log=True):
             rows = self.conn.execute(_NEXT, (ids, names)).fetchall()
             existing = self._existing(list(rows[0][5])) if rows[0][5] else {}
-            new: dict[str, Event] = {}
-            for event in batch:
-                prior = new.get(event.id) or existing.get(event.id)
-                if prior is None:
-                    new[event.id] = event
-                elif not prior.same_content(event):
-                    raise ConflictingEvent(event.id)
+            new = new_events(batch, existing)
             stored = self._insert(list(new.values()), rows, expected_version) if new else {}
-        out: list[Appended] = []
-        for event in batch:
-            if event.id in stored:
-                # The same new id twice in one batch: the second is a repeat.
-                first = new.pop(event.id, None) is not None
-                out.append(Appended(event, created=first, stored=stored[event.id]))
-            else:
-                out.append(Appended(existing[event.id], created=False))
-        return out
+        return appended(batch, new, existing, stored)
 
     def _existing(self, ids: list[str]) -> dict[str, Event]:
         """The stored events among `ids`, with their rows (one query per 500 ids)."""
@@ -291,20 +274,7 @@ class PostgresEventStore(LogReads):
             position += 1
             versions[event.conference] += 1
             version = versions[event.conference]
-            values.append(
-                (
-                    position,
-                    event.id,
-                    event.type,
-                    event.conference,
-                    format_time(event.occurred_at),
-                    stamp,
-                    event.author,
-                    version,
-                    event.schema_version,
-                    encode_data(event.data),
-                )
-            )
+            values.append(event_row(event, position, version, stamp))
             stored[event.id] = (position, version, recorded_at)
         if len(values) == 1:
             self.conn.execute(_INSERT, values[0])

@@ -77,6 +77,7 @@ class PostgresPublished(PublishedTables):
 
     conn: PgConnection
     dialect = POSTGRES
+    DDL = DDL
 
     def __init__(self, conn: PgConnection) -> None:
         self.conn = conn
@@ -90,18 +91,8 @@ class PostgresPublished(PublishedTables):
         ).fetchone()
         return int(row[0]) == len(TABLES)
 
-    def ensure(self) -> None:
-        """Create the tables if any is missing (dropping the others): one query when present."""
-        if self.present():
-            return
-        with self.conn.writing():
-            self.conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", CREATE_LOCK)
-            if self.present():  # another node made them while this one waited
-                return
-            for table in TABLES:
-                self.conn.execute(f'DROP TABLE IF EXISTS "{table}"')
-            for statement in DDL:
-                self.conn.execute(statement)
+    def _lock_creation(self) -> None:
+        self.conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", CREATE_LOCK)
 
     def published_positions(self, target_id: str, slugs: Iterable[str]) -> dict[str, int]:
         """The position each of `slugs` was last published at in this target (if ever)."""

@@ -41,6 +41,7 @@ from ..timeline import (
     TimelineEntry,
     iter_chunks,
 )
+from ..timeline_apply import CALENDAR_TYPES, ChunkChanges, apply_calendar
 from ..timeline_reads import (
     CONFERENCES,
     DAYS,
@@ -342,7 +343,7 @@ class _Entry:
         self.dirty = True
 
 
-class _Batch:
+class _Batch(ChunkChanges):
     """One chunk of records: its entries are inserted first, in one statement.
 
     Every other event then touches only entries positioned before it, so applying a
@@ -351,22 +352,12 @@ class _Batch:
     """
 
     def __init__(self, conn: PgConnection) -> None:
+        super().__init__()
         self.conn = conn
-        self.days: dict[tuple[str, int], int] = {}
-        self.conferences: dict[str, int] = {}
         self.ends: dict[str, tuple[str, int]] = {}  # target → (at, position): the last
         self.retractions: dict[str, tuple[str | None, str, int]] = {}
         self.edits: list[tuple[str, str, str, int, str, str, str, str]] = []
         self.corrections: list[Record] = []
-
-    def conference_changed(self, conference: str, position: int) -> None:
-        self.conferences[conference] = max(position, self.conferences.get(conference, 0))
-
-    def day_changed(self, conference: str, day: int, position: int) -> None:
-        key = (conference, day)
-        self.days[key] = max(position, self.days.get(key, 0))
-        # A correction names its target's conference: the one whose pages change.
-        self.conference_changed(conference, position)
 
     def insert_entries(self, records: Sequence[Record]) -> None:
         entries = [r for r in records if r.type in KINDS]
@@ -471,7 +462,6 @@ class PostgresTimelineProjection:
             batch.finish()
 
     def _other(self, batch: _Batch, r: Record) -> None:
-        execute = batch.conn.execute
         d = r.data
         t = r.type
         if t in ("session.ended", "talk.ended"):
@@ -486,40 +476,8 @@ class PostgresTimelineProjection:
             batch.retractions.pop(d["target"], None)
             batch.retractions[d["target"]] = (d.get("reason"), r.occurred_at, r.position)
             batch.edit(r, {"reason": d.get("reason")})
-        elif t == "day.opened":
-            execute(
-                f"INSERT INTO {DAYS} (conference, number, date, title, opened_at, "
-                "changed_position) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                (r.conference, d["number"], d["date"], d.get("title"), r.occurred_at, r.position),
-            )
-        elif t == "day.closed":
-            execute(
-                f"UPDATE {DAYS} SET closed_at = %s WHERE conference = %s AND number = %s",
-                (r.occurred_at, r.conference, d["number"]),
-            )
-            batch.day_changed(r.conference, d["number"], r.position)
-        elif t == "conference.opened":
-            execute(
-                f"INSERT INTO {CONFERENCES} (slug, title, venue, timezone, url, language, "
-                "opened_at, changed_position, last_position) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                (
-                    r.conference,
-                    d["title"],
-                    d.get("venue"),
-                    d["timezone"],
-                    d.get("url"),
-                    d["language"],
-                    r.occurred_at,
-                    r.position,
-                    r.position,
-                ),
-            )
-        elif t == "conference.closed":
-            execute(
-                f"UPDATE {CONFERENCES} SET closed_at = %s, changed_position = %s WHERE slug = %s",
-                (r.occurred_at, r.position, r.conference),
-            )
+        elif t in CALENDAR_TYPES:
+            apply_calendar(batch.conn, POSTGRES, batch, r)
 
     def _correct(self, batch: _Batch) -> None:
         """The chunk's corrections, in order, each seeing the ones before it.

@@ -12,14 +12,14 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from ...domain.envelope import Event, format_time
-from ...domain.events import ENTRY_TYPES, EventData
+from ...domain.envelope import Event
+from ...domain.events import ENTRY_TYPES
 from ...errors import (
-    ConflictingEvent,
     InvalidEvent,
     ReadOnlyDatabase,
     VersionConflict,
 )
+from ..appending import appended, check_batch, encode_data, event_row, new_events
 from ..dialect import SQLITE
 from ..log_reads import READ_CHUNK, LogReads
 from ..records import CURRENT_SCHEMA, Appended, Record
@@ -31,11 +31,6 @@ from .schema import ensure_schema
 _COLUMNS = EVENT_COLUMNS
 _READ_CHUNK = READ_CHUNK
 _CURRENT = CURRENT_SCHEMA
-
-
-def encode_data(data: EventData) -> str:
-    """Compact JSON of the type's own fields (pydantic's serializer: fast, UTF-8)."""
-    return data.model_dump_json(exclude={"type"})
 
 
 _EDITED = "was events.db edited by hand?"
@@ -104,33 +99,17 @@ class EventLog(LogReads):
         if not batch:
             return []
         self.require_writable()
-        conferences = {event.conference for event in batch}
-        if expected_version is not None and len(conferences) != 1:
-            raise InvalidEvent("expected_version needs a batch of a single conference")
+        check_batch(batch, expected_version)
         with write_transaction(self.conn):
             existing = self._existing([event.id for event in batch])
-            new: dict[str, Event] = {}
-            for event in batch:
-                prior = new.get(event.id) or existing.get(event.id)
-                if prior is None:
-                    new[event.id] = event
-                elif not prior.same_content(event):
-                    raise ConflictingEvent(event.id)
+            new = new_events(batch, existing)
             if new and expected_version is not None:
-                (conference,) = conferences
+                conference = batch[0].conference  # the only one: check_batch
                 actual = self.version(conference)
                 if actual != expected_version:
                     raise VersionConflict(conference, expected_version, actual)
             stored = self._insert(list(new.values())) if new else {}
-        out: list[Appended] = []
-        for event in batch:
-            if event.id in stored:
-                # The same new id twice in one batch: the second is a repeat.
-                first = new.pop(event.id, None) is not None
-                out.append(Appended(event, created=first, stored=stored[event.id]))
-            else:
-                out.append(Appended(existing[event.id], created=False))
-        return out
+        return appended(batch, new, existing, stored)
 
     def _existing(self, ids: list[str]) -> dict[str, Event]:
         """The stored events among `ids`, looked up in chunks (one query per 500 ids)."""
@@ -159,20 +138,7 @@ class EventLog(LogReads):
                 versions[event.conference] = self.version(event.conference)
             versions[event.conference] += 1
             version = versions[event.conference]
-            rows.append(
-                (
-                    position,
-                    event.id,
-                    event.type,
-                    event.conference,
-                    format_time(event.occurred_at),
-                    stamp,
-                    event.author,
-                    version,
-                    event.schema_version,
-                    encode_data(event.data),
-                )
-            )
+            rows.append(event_row(event, position, version, stamp))
             stored[event.id] = (position, version, recorded_at)
         self.conn.executemany(
             f"INSERT INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows

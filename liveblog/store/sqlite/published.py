@@ -60,6 +60,7 @@ class SqlitePublished(PublishedTables):
 
     conn: Connection
     dialect = SQLITE
+    DDL = DDL
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -72,18 +73,6 @@ class SqlitePublished(PublishedTables):
             TABLES,
         ).fetchone()
         return int(row[0]) == len(TABLES)
-
-    def ensure(self) -> None:
-        """Create the tables if any is missing (dropping the others): one query when present."""
-        if self.present():
-            return
-        with write_transaction(self.conn):
-            if self.present():
-                return
-            for table in TABLES:
-                self.conn.execute(f'DROP TABLE IF EXISTS "{table}"')
-            for statement in DDL:
-                self.conn.execute(statement)
 
     def published_positions(self, target_id: str, slugs: Iterable[str]) -> dict[str, int]:
         """The position each of `slugs` was last published at in this target (if ever)."""

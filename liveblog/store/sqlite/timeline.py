@@ -35,6 +35,7 @@ from ..timeline import (
     TimelineEntry,
     iter_chunks,
 )
+from ..timeline_apply import CALENDAR_TYPES, ChunkChanges, apply_calendar
 from ..timeline_reads import (
     CONFERENCES as CONFERENCES,
 )
@@ -208,7 +209,7 @@ _POSITION_OF = "(SELECT position FROM events WHERE id = ?)"
 """An entry's row is keyed by its event's position; the log's unique index finds it."""
 
 
-class _Batch:
+class _Batch(ChunkChanges):
     """One chunk of records: its entries are inserted first, in one statement.
 
     Every other event then touches only entries positioned before it (`AND position <
@@ -217,18 +218,8 @@ class _Batch:
     """
 
     def __init__(self, conn: Connection) -> None:
+        super().__init__()
         self.conn = conn
-        self.days: dict[tuple[str, int], int] = {}
-        self.conferences: dict[str, int] = {}
-
-    def conference_changed(self, conference: str, position: int) -> None:
-        self.conferences[conference] = max(position, self.conferences.get(conference, 0))
-
-    def day_changed(self, conference: str, day: int, position: int) -> None:
-        key = (conference, day)
-        self.days[key] = max(position, self.days.get(key, 0))
-        # A correction names its target's conference: the one whose pages change.
-        self.conference_changed(conference, position)
 
     def insert_entries(self, records: Sequence[Record]) -> None:
         entries = [r for r in records if r.type in KINDS]
@@ -327,40 +318,8 @@ class TimelineProjection:
             self._edit(batch, r, {"reason": d.get("reason")})
             if row:
                 batch.day_changed(row[0], row[1], r.position)
-        elif t == "day.opened":
-            execute(
-                f"INSERT OR IGNORE INTO {DAYS} (conference, number, date, title, opened_at,"
-                " changed_position) VALUES (?, ?, ?, ?, ?, ?)",
-                (r.conference, d["number"], d["date"], d.get("title"), r.occurred_at, r.position),
-            )
-        elif t == "day.closed":
-            execute(
-                f"UPDATE {DAYS} SET closed_at = ? WHERE conference = ? AND number = ?",
-                (r.occurred_at, r.conference, d["number"]),
-            )
-            batch.day_changed(r.conference, d["number"], r.position)
-        elif t == "conference.opened":
-            execute(
-                f"INSERT OR IGNORE INTO {CONFERENCES} (slug, title, venue, timezone, url, "
-                "language, opened_at, changed_position, last_position) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    r.conference,
-                    d["title"],
-                    d.get("venue"),
-                    d["timezone"],
-                    d.get("url"),
-                    d["language"],
-                    r.occurred_at,
-                    r.position,
-                    r.position,
-                ),
-            )
-        elif t == "conference.closed":
-            execute(
-                f"UPDATE {CONFERENCES} SET closed_at = ?, changed_position = ? WHERE slug = ?",
-                (r.occurred_at, r.position, r.conference),
-            )
+        elif t in CALENDAR_TYPES:
+            apply_calendar(batch.conn, SQLITE, batch, r)
 
     def _correct(self, batch: _Batch, r: Record) -> None:
         conn = batch.conn
