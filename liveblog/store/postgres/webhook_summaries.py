@@ -17,11 +17,16 @@ import json
 from typing import Any
 
 from ...webhooks.model import StaleDay
+from ..dialect import POSTGRES
+from ..summary_versions import SharedSummaryVersions
 from .driver import PgConnection
 
 
-class PostgresSummaryVersions:
+class PostgresSummaryVersions(SharedSummaryVersions[PgConnection]):
+    """Summary versions in this backend's SQL (the rest: `SharedSummaryVersions`)."""
+
     conn: PgConnection
+    dialect = POSTGRES
 
     def stale_days(self, after: int) -> list[StaleDay]:
         from ...projections.timeline import DAYS
@@ -39,14 +44,6 @@ class PostgresSummaryVersions:
             StaleDay(str(c), int(n), int(p), None if k is None else int(k)) for c, n, p, k in rows
         ]
 
-    def mark_checked(self, conference: str, day: int, changed_position: int) -> None:
-        self.conn.execute(
-            "INSERT INTO webhook_summary_checks (conference, day, changed_position) "
-            "VALUES (%s, %s, %s) ON CONFLICT (conference, day) "
-            "DO UPDATE SET changed_position = excluded.changed_position",
-            (conference, day, changed_position),
-        )
-
     def day_closed_at(self, conference: str, day: int, until: int) -> int | None:
         row = self.conn.execute(
             "SELECT max(position) FROM events WHERE conference = %s AND type = 'day.closed' "
@@ -54,27 +51,6 @@ class PostgresSummaryVersions:
             (conference, day, until),
         ).fetchone()
         return None if row is None or row[0] is None else int(row[0])
-
-    def nothing_between(self, conference: str, after: int, before: int) -> bool:
-        # A conference's versions grow with positions, gap-free: when both positions
-        # hold its events, their versions answer with two primary-key lookups, however
-        # long the conference or the log.
-        versions = {
-            int(position): int(version)
-            for position, version, of in self.conn.execute(
-                "SELECT position, version, conference FROM events WHERE position IN (%s, %s)",
-                (after, before),
-            )
-            if of == conference
-        }
-        if after in versions and before in versions:
-            return versions[before] - versions[after] == 1
-        found = self.conn.execute(  # a change made by another conference's event (an import)
-            "SELECT 1 FROM events WHERE conference = %s AND position > %s AND position < %s "
-            "LIMIT 1",
-            (conference, after, before),
-        ).fetchone()
-        return found is None
 
     def recorded_at(self, position: int) -> str | None:
         row = self.conn.execute(
@@ -86,14 +62,6 @@ class PostgresSummaryVersions:
         if isinstance(stamp, dt.datetime):  # a timestamptz column: as SQLite stores it
             return stamp.astimezone(dt.UTC).isoformat(timespec="microseconds")
         return str(stamp)
-
-    def last_version(self, conference: str, day: int) -> tuple[int, str] | None:
-        row = self.conn.execute(
-            "SELECT version, digest FROM webhook_summaries WHERE conference = %s AND day = %s "
-            "ORDER BY version DESC LIMIT 1",
-            (conference, day),
-        ).fetchone()
-        return None if row is None else (int(row[0]), str(row[1]))
 
     def add_version(
         self, conference: str, day: int, version: int, position: int, digest: str, body: Any
