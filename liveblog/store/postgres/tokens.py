@@ -3,20 +3,18 @@ the event store's connection."""
 
 from __future__ import annotations
 
-from ...service.roles import EDITOR, REPORTER, Role
-from ..tokens import Holder, StoredToken, TokenInfo
+from ...service.roles import Role
+from ..dialect import POSTGRES
+from ..token_reads import TokenReads
 from .driver import PgConnection
 
 
-def _role(value: object) -> Role:
-    # The table's CHECK allows only these two; anything else (a check dropped by hand)
-    # is treated as the lesser role.
-    return EDITOR if value == EDITOR else REPORTER
-
-
-class PostgresTokenStore:
+class PostgresTokenStore(TokenReads):
     """liveblog.store.tokens.TokenStore on one PgConnection (the configuration
     migration has created the table)."""
+
+    conn: PgConnection
+    dialect = POSTGRES
 
     def __init__(self, conn: PgConnection) -> None:
         self.conn = conn
@@ -32,24 +30,6 @@ class PostgresTokenStore:
         )
         return cursor.rowcount == 1
 
-    def tokens(self) -> list[TokenInfo]:
-        rows = self.conn.execute(
-            "SELECT name, created_at, role FROM api_tokens ORDER BY name"
-        ).fetchall()
-        return [TokenInfo(str(r[0]), str(r[1]), _role(r[2])) for r in rows]
-
-    def stored(self) -> list[StoredToken]:
-        rows = self.conn.execute(
-            "SELECT name, digest, created_at, role FROM api_tokens ORDER BY name"
-        ).fetchall()
-        return [StoredToken(str(r[0]), str(r[1]), str(r[2]), _role(r[3])) for r in rows]
-
     def remove(self, name: str) -> bool:
         cursor = self.conn.execute("DELETE FROM api_tokens WHERE name = %s", (name,))
         return cursor.rowcount == 1
-
-    def holder(self, digest: str) -> Holder | None:
-        row = self.conn.execute(
-            "SELECT name, role FROM api_tokens WHERE digest = %s", (digest,)
-        ).fetchone()
-        return None if row is None else Holder(str(row[0]), _role(row[1]))

@@ -3,20 +3,18 @@ liveblog.store.sqlite.schema), on the event store's connection."""
 
 from __future__ import annotations
 
-from ...service.roles import EDITOR, REPORTER, Role
-from ..tokens import Holder, StoredToken, TokenInfo
+from ...service.roles import Role
+from ..dialect import SQLITE
+from ..token_reads import TokenReads
 from .driver import Connection, write_transaction
 
 
-def _role(value: object) -> Role:
-    # The table's CHECK allows only these two; anything else (edited by hand around
-    # the check) is treated as the lesser role.
-    return EDITOR if value == EDITOR else REPORTER
-
-
-class SqliteTokenStore:
+class SqliteTokenStore(TokenReads):
     """liveblog.store.tokens.TokenStore on one events.db connection (the caller makes
     sure the table exists)."""
+
+    conn: Connection
+    dialect = SQLITE
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -31,24 +29,8 @@ class SqliteTokenStore:
             )
         return True
 
-    def tokens(self) -> list[TokenInfo]:
-        rows = self.conn.execute("SELECT name, created_at, role FROM api_tokens ORDER BY name")
-        return [TokenInfo(r[0], r[1], _role(r[2])) for r in rows.fetchall()]
-
-    def stored(self) -> list[StoredToken]:
-        rows = self.conn.execute(
-            "SELECT name, digest, created_at, role FROM api_tokens ORDER BY name"
-        ).fetchall()
-        return [StoredToken(str(r[0]), str(r[1]), str(r[2]), _role(r[3])) for r in rows]
-
     def remove(self, name: str) -> bool:
         with write_transaction(self.conn):
             return bool(
                 self.conn.execute("DELETE FROM api_tokens WHERE name = ?", (name,)).rowcount
             )
-
-    def holder(self, digest: str) -> Holder | None:
-        row = self.conn.execute(
-            "SELECT name, role FROM api_tokens WHERE digest = ?", (digest,)
-        ).fetchone()
-        return None if row is None else Holder(str(row[0]), _role(row[1]))
