@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -18,52 +17,19 @@ from pysqlite3 import dbapi2 as pysqlite3
 
 from liveblog.store import EventLog
 from liveblog.store.sqlite.schema import MIGRATIONS
+from tests.writers import (
+    EVENTS_PER_WRITER,
+    WRITERS,
+    check_exits,
+    check_written,
+    kill_left,
+    start_writers,
+    wait_ready,
+    writer_script,
+)
 
 # conftest's `run_cli` returns a Proc: returncode, stdout, stderr.
 Proc = Any
-
-WRITERS = 4
-EVENTS_PER_WRITER = 500
-CONFERENCES = ("conf-a", "conf-b", "conf-c")
-
-# Each child imports everything, says it is ready, waits for the parent's "go", then opens
-# the (fresh) log and appends its events one per transaction.
-WRITER = textwrap.dedent(
-    """
-    import datetime as dt
-    import sys
-    import time
-    from pathlib import Path
-
-    from liveblog.domain.envelope import make_event
-    from liveblog.domain.events import NotePosted
-    from liveblog.store import EventLog
-
-    db, workdir, name, count = sys.argv[1], Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
-    conferences = sys.argv[5].split(",")
-    start = dt.datetime(2011, 6, 9, 9, 0, tzinfo=dt.timezone.utc)
-    events = [
-        make_event(
-            id=f"{name}-{n:04d}",
-            conference=conferences[n % len(conferences)],
-            occurred_at=start + dt.timedelta(seconds=n),
-            author=name,
-            data=NotePosted(day=1, text=f"{name} says {n}"),
-        )
-        for n in range(count)
-    ]
-    (workdir / f"ready-{name}").touch()
-    deadline = time.monotonic() + 60
-    while not (workdir / "go").exists():
-        if time.monotonic() > deadline:
-            sys.exit(f"{name}: no go signal")
-        time.sleep(0.002)
-    with EventLog(db) as log:
-        for event in events:
-            (appended,) = log.append([event])
-            assert appended.created
-    """
-)
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
@@ -77,73 +43,29 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
 @pytest.mark.slow
 def test_four_processes_append_to_one_fresh_log(tmp_path: Path) -> None:
     db = tmp_path / "events.db"
-    script = tmp_path / "writer.py"
-    script.write_text(WRITER, encoding="utf-8")
-    names = [f"w{i}" for i in range(WRITERS)]
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    procs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                str(script),
-                str(db),
-                str(tmp_path),
-                name,
-                str(EVENTS_PER_WRITER),
-                ",".join(CONFERENCES),
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-            cwd=tmp_path,
-        )
-        for name in names
-    ]
+    script = writer_script(
+        tmp_path / "writer.py",
+        imports="from liveblog.store import EventLog",
+        opening="EventLog(target)",
+        patience=60,
+    )
+    names, procs = start_writers(script, str(db), tmp_path, cwd=tmp_path)
     try:
-        # Barrier: every child has started and built its events; none has opened the db.
-        wait_for(
-            lambda: (
-                all((tmp_path / f"ready-{n}").exists() for n in names)
-                or any(p.poll() is not None for p in procs)
-            ),
-            timeout=60,
-            what="the writers to be ready",
-        )
-        early = [p for p in procs if p.poll() is not None]
-        assert not early, f"a writer exited before the start: {early[0].communicate()}"
+        wait_ready(tmp_path, names, procs, timeout=60)
         assert not db.exists()
         (tmp_path / "go").touch()
         outputs = [p.communicate(timeout=120) for p in procs]
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
+        kill_left(procs)
 
-    for name, p, (out, err) in zip(names, procs, outputs, strict=True):
-        assert p.returncode == 0, f"{name} exited {p.returncode}: {err}"
-        assert err == "", f"{name} wrote to stderr: {err}"
-        assert out == ""
-
-    total = WRITERS * EVENTS_PER_WRITER
+    check_exits(names, procs, outputs)
     with EventLog(db) as log:
         events = list(log.read())
-        assert log.head() == total
+        assert log.head() == WRITERS * EVENTS_PER_WRITER
         assert log.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         migrations = log.conn.execute("SELECT name FROM _sqlite_migrations").fetchall()
     assert migrations == [(name,) for name, _ in MIGRATIONS]  # once, though four opened it
-    assert len(events) == total
-    assert [e.position for e in events] == list(range(1, total + 1))
-    assert len({e.id for e in events}) == total
-    for conference in CONFERENCES:
-        versions = [e.version for e in events if e.conference == conference]
-        assert versions == list(range(1, len(versions) + 1)), conference
-    assert sum(1 for e in events if e.conference in CONFERENCES) == total
-    for name in names:
-        mine = [e.id for e in events if e.author == name]
-        # Each writer's events are all there, in the order it appended them.
-        assert mine == [f"{name}-{n:04d}" for n in range(EVENTS_PER_WRITER)]
+    check_written(events, names)
 
 
 # Opens a fresh events.db in each round, all openers released together.

@@ -9,10 +9,6 @@ that a plain sequence, the obvious alternative, does not.
 from __future__ import annotations
 
 import datetime as dt
-import os
-import subprocess
-import sys
-import textwrap
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,50 +21,18 @@ from liveblog.domain.envelope import Event, make_event
 from liveblog.domain.events import NotePosted
 from liveblog.store.postgres.log import PostgresEventStore
 from tests.receivers import wait_for
-
-WRITERS = 4
-EVENTS_PER_WRITER = 500
-CONFERENCES = ("conf-a", "conf-b", "conf-c")
-T0 = dt.datetime(2011, 6, 9, 9, 0, tzinfo=dt.UTC)
-
-# A child builds its events, says it is ready, waits for the parent's "go", then opens
-# the (new, not yet migrated) database and appends one event per transaction.
-WRITER = textwrap.dedent(
-    """
-    import datetime as dt
-    import sys
-    import time
-    from pathlib import Path
-
-    from liveblog.domain.envelope import make_event
-    from liveblog.domain.events import NotePosted
-    from liveblog.store import open_store
-
-    url, workdir, name, count = sys.argv[1], Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
-    conferences = sys.argv[5].split(",")
-    start = dt.datetime(2011, 6, 9, 9, 0, tzinfo=dt.timezone.utc)
-    events = [
-        make_event(
-            id=f"{name}-{n:04d}",
-            conference=conferences[n % len(conferences)],
-            occurred_at=start + dt.timedelta(seconds=n),
-            author=name,
-            data=NotePosted(day=1, text=f"{name} says {n}"),
-        )
-        for n in range(count)
-    ]
-    (workdir / f"ready-{name}").touch()
-    deadline = time.monotonic() + 120
-    while not (workdir / "go").exists():
-        if time.monotonic() > deadline:
-            sys.exit(f"{name}: no go signal")
-        time.sleep(0.002)
-    with open_store(url) as store:
-        for event in events:
-            (appended,) = store.append([event])
-            assert appended.created
-    """
+from tests.writers import (
+    EVENTS_PER_WRITER,
+    WRITERS,
+    check_exits,
+    check_written,
+    kill_left,
+    start_writers,
+    wait_ready,
+    writer_script,
 )
+
+T0 = dt.datetime(2011, 6, 9, 9, 0, tzinfo=dt.UTC)
 
 
 class Tail:
@@ -114,41 +78,16 @@ class Tail:
 
 
 def test_four_processes_append_gap_free_and_in_commit_order(pg_url: str, tmp_path: Path) -> None:
-    script = tmp_path / "writer.py"
-    script.write_text(WRITER, encoding="utf-8")
-    names = [f"w{i}" for i in range(WRITERS)]
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    script = writer_script(
+        tmp_path / "writer.py",
+        imports="from liveblog.store import open_store",
+        opening="open_store(target)",
+        patience=120,
+    )
     root = Path(__file__).resolve().parent.parent
-    procs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                str(script),
-                pg_url,
-                str(tmp_path),
-                name,
-                str(EVENTS_PER_WRITER),
-                ",".join(CONFERENCES),
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-            cwd=root,
-        )
-        for name in names
-    ]
+    names, procs = start_writers(script, pg_url, tmp_path, cwd=root)
     try:
-        wait_for(
-            lambda: (
-                all((tmp_path / f"ready-{n}").exists() for n in names)
-                or any(p.poll() is not None for p in procs)
-            ),
-            timeout=120,
-            what="the writers to be ready",
-        )
-        early = [p for p in procs if p.poll() is not None]
-        assert not early, f"a writer exited before the start: {early[0].communicate()}"
+        wait_ready(tmp_path, names, procs, timeout=120)
         with psycopg.connect(pg_url) as conn:  # nothing opened it yet: four first opens
             assert conn.execute("SELECT to_regclass('events')").fetchone() == (None,)
         (tmp_path / "go").touch()
@@ -158,15 +97,9 @@ def test_four_processes_append_gap_free_and_in_commit_order(pg_url: str, tmp_pat
         with Tail(pg_url) as tail:
             outputs = [p.communicate(timeout=300) for p in procs]
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
+        kill_left(procs)
 
-    for name, p, (out, err) in zip(names, procs, outputs, strict=True):
-        assert p.returncode == 0, f"{name} exited {p.returncode}: {err}"
-        assert err == "", f"{name} wrote to stderr: {err}"
-        assert out == ""
+    check_exits(names, procs, outputs)
     total = WRITERS * EVENTS_PER_WRITER
     assert tail.failures == []
     assert tail.skips == []  # never N+1 before N
@@ -175,14 +108,7 @@ def test_four_processes_append_gap_free_and_in_commit_order(pg_url: str, tmp_pat
         events = list(check.read())
         migrations = check.conn.execute("SELECT version FROM liveblog_schema").fetchall()
     assert len(migrations) == len({v for (v,) in migrations})  # each once, though four opened
-    assert [e.position for e in events] == list(range(1, total + 1))
-    assert len({e.id for e in events}) == total
-    for conference in CONFERENCES:
-        versions = [e.version for e in events if e.conference == conference]
-        assert versions == list(range(1, len(versions) + 1))
-    for name in names:
-        mine = [e.id for e in events if e.author == name]
-        assert mine == [f"{name}-{n:04d}" for n in range(EVENTS_PER_WRITER)]
+    check_written(events, names)
     stamps = [e.recorded_at for e in events]
     assert stamps == sorted(stamps)  # recording times grow with position
 
