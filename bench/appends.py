@@ -14,6 +14,7 @@ import json
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from liveblog.domain.envelope import Event, format_time, make_event
@@ -59,11 +60,34 @@ def to_row(event: Event) -> raw.Row:
     )
 
 
+Side = Callable[[int, int], float]
+"""Times one side appending items lo..hi of its prepared list."""
+
+
+def timed_rounds(
+    liveblog: Side, raw_side: Side, warmup: int, rounds: int, per_round: int
+) -> dict[str, float]:
+    """Seconds per side: both warmed up on the first `warmup` items, then `rounds` rounds
+    of `per_round` items, alternating which side goes first (drift hits both)."""
+    liveblog(0, warmup)
+    raw_side(0, warmup)
+    timed = {"liveblog": 0.0, "raw": 0.0}
+    for k in range(rounds):
+        lo = warmup + k * per_round
+        hi = lo + per_round
+        if k % 2 == 0:
+            timed["liveblog"] += liveblog(lo, hi)
+            timed["raw"] += raw_side(lo, hi)
+        else:
+            timed["raw"] += raw_side(lo, hi)
+            timed["liveblog"] += liveblog(lo, hi)
+    return timed
+
+
 def run() -> Outcome:
     events = make_notes(WARMUP + APPENDS)
     rows = [to_row(event) for event in events]
     per_round = APPENDS // ROUNDS
-    timed = {"liveblog": 0.0, "raw": 0.0}
 
     with tempfile.TemporaryDirectory(prefix="liveblog-bench-") as tmp:
         raw_path = Path(tmp) / "raw.db"
@@ -84,18 +108,7 @@ def run() -> Outcome:
                     raw.append_one(conn, row)
                 return time.perf_counter() - start
 
-            liveblog_side(0, WARMUP)
-            raw_side(0, WARMUP)
-            for k in range(ROUNDS):
-                lo = WARMUP + k * per_round
-                hi = lo + per_round
-                # Alternate which side goes first in a round.
-                if k % 2 == 0:
-                    timed["liveblog"] += liveblog_side(lo, hi)
-                    timed["raw"] += raw_side(lo, hi)
-                else:
-                    timed["raw"] += raw_side(lo, hi)
-                    timed["liveblog"] += liveblog_side(lo, hi)
+            timed = timed_rounds(liveblog_side, raw_side, WARMUP, ROUNDS, per_round)
 
             stored = {"liveblog": log.head(), "raw": raw.count(conn)}
             settings = {"liveblog": raw.pragmas(log.conn), "raw": raw.pragmas(conn)}

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .serving import _SERVING, clean_env, liveblog_command, stop
+from .serving import clean_env, liveblog_command, output_tail, serving_address, stop
 
 START_TIMEOUT = 120.0
 """A node's cold start (imports, schema check, first catch-up) on a loaded 2-core machine."""
@@ -131,23 +130,14 @@ class PgServe:
         return self.base
 
     def _wait_for_address(self) -> str:
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            found = _SERVING.search(self.output.read_bytes())
-            if found:
-                return found.group(1).decode()
-            if self.process.poll() is not None:
-                break
-            time.sleep(0.02)
+        found = serving_address(self.output, self.process, START_TIMEOUT)
+        if found:
+            return found
         self.close()
         raise RuntimeError(f"`liveblog serve` on PostgreSQL did not start: {self.tail()}")
 
     def tail(self, lines: int = 5) -> str:
-        try:
-            text = self.output.read_text(errors="replace").strip().splitlines()
-        except OSError:
-            return ""
-        return " | ".join(text[-lines:])
+        return output_tail(self.output, lines)
 
     def close(self) -> int:
         return stop(self.process)

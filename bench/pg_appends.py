@@ -18,7 +18,6 @@ what the lock costs when writers queue behind it (group commit can still help).
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 import time
 from collections.abc import Callable
@@ -26,8 +25,9 @@ from typing import Any
 
 from liveblog.domain.envelope import Event
 
-from .appends import AUTHOR, CONFERENCE, make_notes, to_row
+from .appends import AUTHOR, CONFERENCE, make_notes, timed_rounds, to_row
 from .pg import database, durable_cluster, settings
+from .raw import insert_next
 from .report import Comparison, Outcome
 
 APPENDS = 600
@@ -51,28 +51,11 @@ INSERT_SQL = (
 
 def raw_append(conn: Any, row: tuple[Any, ...]) -> None:
     """One durable raw append in its own transaction, under the log's lock."""
-    id_, type_, conference, occurred_at, author, schema_version, data = row
     from liveblog.store.postgres.driver import LOG_LOCK
 
     with conn.transaction():
         conn.execute(LOG_LOCK)  # the very statement the log's append takes
-        position, version = conn.execute(NEXT_SQL, (conference,)).fetchone()
-        recorded_at = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
-        conn.execute(
-            INSERT_SQL,
-            (
-                position,
-                id_,
-                type_,
-                conference,
-                occurred_at,
-                recorded_at,
-                author,
-                version,
-                schema_version,
-                data,
-            ),
-        )
+        insert_next(conn, NEXT_SQL, INSERT_SQL, row)
 
 
 def concurrently(work: list[Callable[[], None]]) -> float:
@@ -113,7 +96,6 @@ def run() -> Outcome:
         for w, count in enumerate([CONCURRENT // WRITERS] * WRITERS)
     ]
     per_round = APPENDS // ROUNDS
-    timed = {"liveblog": 0.0, "raw": 0.0}
 
     with durable_cluster() as cluster:
         lb_url = database(cluster, "bench_liveblog")
@@ -136,17 +118,7 @@ def run() -> Outcome:
                     raw_append(conn, row)
                 return time.perf_counter() - start
 
-            liveblog_side(0, WARMUP)
-            raw_side(0, WARMUP)
-            for k in range(ROUNDS):
-                lo = WARMUP + k * per_round
-                hi = lo + per_round
-                if k % 2 == 0:
-                    timed["liveblog"] += liveblog_side(lo, hi)
-                    timed["raw"] += raw_side(lo, hi)
-                else:
-                    timed["raw"] += raw_side(lo, hi)
-                    timed["liveblog"] += liveblog_side(lo, hi)
+            timed = timed_rounds(liveblog_side, raw_side, WARMUP, ROUNDS, per_round)
 
             def lb_writer(events: list[Event]) -> Callable[[], None]:
                 def job() -> None:

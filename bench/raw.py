@@ -50,28 +50,34 @@ def connect(path: Path) -> Any:
     return conn
 
 
+def insert_next(conn: Any, next_sql: str, insert_sql: str, row: Row) -> None:
+    """In the caller's transaction: the next position and the conference's next version
+    (`next_sql`, given the conference), then the row's INSERT (`insert_sql`)."""
+    id_, type_, conference, occurred_at, author, schema_version, data = row
+    position, version = conn.execute(next_sql, (conference,)).fetchone()
+    recorded_at = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
+    conn.execute(
+        insert_sql,
+        (
+            position,
+            id_,
+            type_,
+            conference,
+            occurred_at,
+            recorded_at,
+            author,
+            version,
+            schema_version,
+            data,
+        ),
+    )
+
+
 def append_one(conn: Any, row: Row) -> None:
     """One durable append: BEGIN IMMEDIATE; next position and version; INSERT; COMMIT."""
-    id_, type_, conference, occurred_at, author, schema_version, data = row
     conn.execute("BEGIN IMMEDIATE")
     try:
-        position, version = conn.execute(NEXT_SQL, (conference,)).fetchone()
-        recorded_at = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
-        conn.execute(
-            INSERT_SQL,
-            (
-                position,
-                id_,
-                type_,
-                conference,
-                occurred_at,
-                recorded_at,
-                author,
-                version,
-                schema_version,
-                data,
-            ),
-        )
+        insert_next(conn, NEXT_SQL, INSERT_SQL, row)
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:

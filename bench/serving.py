@@ -59,6 +59,29 @@ def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGINT) -> int:
     return process.returncode
 
 
+def serving_address(output: Path, process: subprocess.Popen[bytes], timeout: float) -> str | None:
+    """The base URL `liveblog serve` prints to `output` once it listens; None if the
+    process exits, or `timeout` seconds pass, first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = _SERVING.search(output.read_bytes())
+        if found:
+            return found.group(1).decode()
+        if process.poll() is not None:
+            break
+        time.sleep(0.02)
+    return None
+
+
+def output_tail(output: Path, lines: int = 5) -> str:
+    """The last `lines` lines a server wrote, on one line (for an error message)."""
+    try:
+        text = output.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return " | ".join(text[-lines:])
+
+
 class Serve:
     """`liveblog --db DB --feeds FEEDS serve --port 0 [ARGS]`, until `close`."""
 
@@ -86,23 +109,14 @@ class Serve:
         self.base = self._wait_for_address()
 
     def _wait_for_address(self) -> str:
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            found = _SERVING.search(self.output.read_bytes())
-            if found:
-                return found.group(1).decode()
-            if self.process.poll() is not None:
-                break
-            time.sleep(0.02)
+        found = serving_address(self.output, self.process, START_TIMEOUT)
+        if found:
+            return found
         self.close()
         raise RuntimeError(f"`liveblog serve` did not start: {self.tail()}")
 
     def tail(self, lines: int = 5) -> str:
-        try:
-            text = self.output.read_text(errors="replace").strip().splitlines()
-        except OSError:
-            return ""
-        return " | ".join(text[-lines:])
+        return output_tail(self.output, lines)
 
     def cpu_seconds(self) -> float:
         return cpu_seconds(self.process.pid)
