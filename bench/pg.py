@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .serving import clean_env, liveblog_command, output_tail, serving_address, stop
+from .serving import ServeProcess, clean_env, liveblog_command, spawn_serve
 
 START_TIMEOUT = 120.0
 """A node's cold start (imports, schema check, first catch-up) on a loaded 2-core machine."""
@@ -81,8 +81,11 @@ def start_nodes(url: str, workdir: Path, count: int, env: dict[str, str]) -> lis
     return nodes
 
 
-class PgServe:
+class PgServe(ServeProcess):
     """`liveblog --db URL serve --port 0 [ARGS]` with its own working directory."""
+
+    START_TIMEOUT = START_TIMEOUT
+    WHAT = "`liveblog serve` on PostgreSQL"
 
     def __init__(
         self,
@@ -96,29 +99,9 @@ class PgServe:
         """Start the node; with `wait=False` call `ready()` before using `base`."""
         workdir.mkdir(parents=True, exist_ok=True)
         self.output = workdir / "serve.log"
-        command = [
-            *liveblog_command(),
-            "--db",
-            url,
-            "--feeds",
-            str(workdir / "feeds"),
-            "--author",
-            "bench",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            *args,
-        ]
-        with open(self.output, "wb") as sink:
-            self.process = subprocess.Popen(
-                command,
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-                env={**clean_env(), **(env or {})},
-                cwd=workdir,
-            )
+        self.process = spawn_serve(
+            url, workdir / "feeds", self.output, workdir, args, {**clean_env(), **(env or {})}
+        )
         self.base = ""
         if wait:
             self.ready()
@@ -128,19 +111,6 @@ class PgServe:
         if not self.base:
             self.base = self._wait_for_address()
         return self.base
-
-    def _wait_for_address(self) -> str:
-        found = serving_address(self.output, self.process, START_TIMEOUT)
-        if found:
-            return found
-        self.close()
-        raise RuntimeError(f"`liveblog serve` on PostgreSQL did not start: {self.tail()}")
-
-    def tail(self, lines: int = 5) -> str:
-        return output_tail(self.output, lines)
-
-    def close(self) -> int:
-        return stop(self.process)
 
 
 def liveblog(url: str, *args: str, secret_key: str | None = None) -> str:

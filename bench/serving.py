@@ -82,44 +82,59 @@ def output_tail(output: Path, lines: int = 5) -> str:
     return " | ".join(text[-lines:])
 
 
-class Serve:
-    """`liveblog --db DB --feeds FEEDS serve --port 0 [ARGS]`, until `close`."""
+def spawn_serve(
+    db: str, feeds: Path, output: Path, cwd: Path, args: tuple[str, ...], env: dict[str, str]
+) -> subprocess.Popen[bytes]:
+    """`liveblog --db DB --feeds FEEDS serve --port 0 [ARGS]`, its output into `output`."""
+    command = [
+        *liveblog_command(),
+        "--db",
+        db,
+        "--feeds",
+        str(feeds),
+        "--author",
+        "bench",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        *args,
+    ]
+    with open(output, "wb") as sink:
+        return subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env, cwd=cwd)
 
-    def __init__(self, db: Path, feeds: Path, output: Path, args: tuple[str, ...] = ()) -> None:
-        self.output = output
-        command = [
-            *liveblog_command(),
-            "--db",
-            str(db),
-            "--feeds",
-            str(feeds),
-            "--author",
-            "bench",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            *args,
-        ]
-        with open(output, "wb") as sink:
-            self.process = subprocess.Popen(
-                command, stdout=sink, stderr=subprocess.STDOUT, env=clean_env(), cwd=db.parent
-            )
-        self.base = self._wait_for_address()
+
+class ServeProcess:
+    """A `liveblog serve` process writing to `output`: its address once it listens, the
+    tail of what it wrote, and stopping it (SQLite's `Serve`, PostgreSQL's `PgServe`)."""
+
+    output: Path
+    process: subprocess.Popen[bytes]
+    START_TIMEOUT = START_TIMEOUT
+    WHAT = "`liveblog serve`"
 
     def _wait_for_address(self) -> str:
-        found = serving_address(self.output, self.process, START_TIMEOUT)
+        found = serving_address(self.output, self.process, self.START_TIMEOUT)
         if found:
             return found
         self.close()
-        raise RuntimeError(f"`liveblog serve` did not start: {self.tail()}")
+        raise RuntimeError(f"{self.WHAT} did not start: {self.tail()}")
 
     def tail(self, lines: int = 5) -> str:
         return output_tail(self.output, lines)
 
-    def cpu_seconds(self) -> float:
-        return cpu_seconds(self.process.pid)
-
     def close(self) -> int:
         return stop(self.process)
+
+
+class Serve(ServeProcess):
+    """`liveblog --db DB --feeds FEEDS serve --port 0 [ARGS]`, until `close`."""
+
+    def __init__(self, db: Path, feeds: Path, output: Path, args: tuple[str, ...] = ()) -> None:
+        self.output = output
+        self.process = spawn_serve(str(db), feeds, output, db.parent, args, clean_env())
+        self.base = self._wait_for_address()
+
+    def cpu_seconds(self) -> float:
+        return cpu_seconds(self.process.pid)

@@ -20,17 +20,8 @@ import pytest
 from liveblog.domain.envelope import Event, make_event
 from liveblog.domain.events import NotePosted
 from liveblog.store.postgres.log import PostgresEventStore
+from tests import writers
 from tests.receivers import wait_for
-from tests.writers import (
-    EVENTS_PER_WRITER,
-    WRITERS,
-    check_exits,
-    check_written,
-    kill_left,
-    start_writers,
-    wait_ready,
-    writer_script,
-)
 
 T0 = dt.datetime(2011, 6, 9, 9, 0, tzinfo=dt.UTC)
 
@@ -78,16 +69,16 @@ class Tail:
 
 
 def test_four_processes_append_gap_free_and_in_commit_order(pg_url: str, tmp_path: Path) -> None:
-    script = writer_script(
+    script = writers.writer_script(
         tmp_path / "writer.py",
         imports="from liveblog.store import open_store",
         opening="open_store(target)",
         patience=120,
     )
     root = Path(__file__).resolve().parent.parent
-    names, procs = start_writers(script, pg_url, tmp_path, cwd=root)
+    names, procs = writers.start_writers(script, pg_url, tmp_path, cwd=root)
     try:
-        wait_ready(tmp_path, names, procs, timeout=120)
+        writers.wait_ready(tmp_path, names, procs, timeout=120)
         with psycopg.connect(pg_url) as conn:  # nothing opened it yet: four first opens
             assert conn.execute("SELECT to_regclass('events')").fetchone() == (None,)
         (tmp_path / "go").touch()
@@ -97,10 +88,10 @@ def test_four_processes_append_gap_free_and_in_commit_order(pg_url: str, tmp_pat
         with Tail(pg_url) as tail:
             outputs = [p.communicate(timeout=300) for p in procs]
     finally:
-        kill_left(procs)
+        writers.kill_left(procs)
 
-    check_exits(names, procs, outputs)
-    total = WRITERS * EVENTS_PER_WRITER
+    writers.check_exits(names, procs, outputs)
+    total = writers.WRITERS * writers.EVENTS_PER_WRITER
     assert tail.failures == []
     assert tail.skips == []  # never N+1 before N
     assert tail.seen == list(range(1, total + 1))
@@ -108,7 +99,7 @@ def test_four_processes_append_gap_free_and_in_commit_order(pg_url: str, tmp_pat
         events = list(check.read())
         migrations = check.conn.execute("SELECT version FROM liveblog_schema").fetchall()
     assert len(migrations) == len({v for (v,) in migrations})  # each once, though four opened
-    check_written(events, names)
+    writers.check_written(events, names)
     stamps = [e.recorded_at for e in events]
     assert stamps == sorted(stamps)  # recording times grow with position
 

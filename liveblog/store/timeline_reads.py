@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterable
 from typing import ClassVar
 
 from .dialect import Dialect, Executes
@@ -103,6 +104,10 @@ class TimelineReads:
         """The entries at `positions` that are not retracted (one statement)."""
         raise NotImplementedError
 
+    def _counts(self, table: str, slugs: Iterable[str] | None) -> dict[str, int]:
+        """Rows of `table` per conference: of `slugs` (each, 0 if none), or of all."""
+        raise NotImplementedError
+
     # -- conferences and days -------------------------------------------------------------
 
     def conference(self, slug: str) -> Conference | None:
@@ -184,6 +189,12 @@ class TimelineReads:
 
     def every_conference(self) -> list[tuple[str, int]]:
         return [(r[0], int(r[1])) for r in self.conn.execute(_EVERY)]
+
+    def entry_counts(self, slugs: Iterable[str] | None) -> dict[str, int]:
+        return self._counts(ENTRIES, slugs)
+
+    def day_counts(self, slugs: Iterable[str] | None) -> dict[str, int]:
+        return self._counts(DAYS, slugs)
 
     def changed_after(self, position: int) -> list[tuple[str, int]]:
         # A range scan of the last_position index, as long as the answer.

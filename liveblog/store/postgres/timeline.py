@@ -660,12 +660,6 @@ class PostgresTimeline(TimelineReads):
         }
         return {slug: found[slug] for slug in dict.fromkeys(wanted) if slug in found}
 
-    def entry_counts(self, slugs: Iterable[str] | None) -> dict[str, int]:
-        return self._counts(ENTRIES, slugs)
-
-    def day_counts(self, slugs: Iterable[str] | None) -> dict[str, int]:
-        return self._counts(DAYS, slugs)
-
     def _counts(self, table: str, slugs: Iterable[str] | None) -> dict[str, int]:
         if slugs is None:
             return {

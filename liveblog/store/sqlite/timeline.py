@@ -478,12 +478,6 @@ class SqliteTimeline(TimelineReads):
                 out[slug] = int(row[0])
         return out
 
-    def entry_counts(self, slugs: Iterable[str] | None) -> dict[str, int]:
-        return self._counts(ENTRIES, slugs)
-
-    def day_counts(self, slugs: Iterable[str] | None) -> dict[str, int]:
-        return self._counts(DAYS, slugs)
-
     def _counts(self, table: str, slugs: Iterable[str] | None) -> dict[str, int]:
         if slugs is None:
             return {
