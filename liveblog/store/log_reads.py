@@ -176,6 +176,8 @@ class LogReads:
     # -- the context's queries (liveblog.domain.context): each one indexed lookup ------
 
     def _one(self, where: str, params: Sequence[Any]) -> Event | None:
+        """The first event matching `where`: a shared `?` condition, or one in the
+        backend's own SQL (no `?` in it: PostgreSQL's `?` jsonb operator is never used)."""
         sql = self.dialect.sql(f"SELECT {EVENT_COLUMNS} FROM events WHERE {where}")
         row = self.conn.execute(sql, params).fetchone()
         return self.row_to_event(row) if row else None
