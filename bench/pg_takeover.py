@@ -60,19 +60,12 @@ _ROLE = re.compile(rb"^(leader|standby):", re.MULTILINE)
 _LEADER = re.compile(rb"^leader:", re.MULTILINE)
 
 
-def rounds_wanted() -> int:
-    value = os.environ.get(ROUNDS_ENV, "").replace("_", "")
-    n = int(value) if value else DEFAULT_ROUNDS
-    if n < 1:
-        raise ValueError(f"{ROUNDS_ENV} must be at least 1, not {n}")
-    return n
-
-
-def coverage_wanted() -> int:
-    value = os.environ.get(COVERAGE_ENV, "").replace("_", "")
-    n = int(value) if value else DEFAULT_COVERAGE
-    if n < 100:
-        raise ValueError(f"{COVERAGE_ENV} must be at least 100, not {n}")
+def wanted(env: str, default: int, least: int) -> int:
+    """A count from the environment variable `env` (underscores allowed), else `default`."""
+    value = os.environ.get(env, "").replace("_", "")
+    n = int(value) if value else default
+    if n < least:
+        raise ValueError(f"{env} must be at least {least}, not {n}")
     return n
 
 
@@ -217,8 +210,8 @@ def run() -> Outcome:
     from liveblog.domain.events import DayClosed, DayOpened
     from liveblog.webhooks.secretkey import new_key
 
-    rounds = rounds_wanted()
-    entries = coverage_wanted()
+    rounds = wanted(ROUNDS_ENV, DEFAULT_ROUNDS, 1)
+    entries = wanted(COVERAGE_ENV, DEFAULT_COVERAGE, 100)
     key = new_key()
     env = {"LIVEBLOG_SECRET_KEY": key}
     lock_s: list[float] = []
