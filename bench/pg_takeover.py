@@ -3,11 +3,13 @@ survivor leads, and until a note posted right after the kill is in the JSON feed
 survivor serves. The issue's target: publishing moved to a surviving node within 5 s.
 
 Setup: a durable throwaway cluster (bench.pg), one database; a conference with a day of
-coverage (day 1 closed, day 2 open: sessions, talks, DEFAULT_COVERAGE entries in all (or
-$COVERAGE_ENV), appended
-in this process through the event store), an editor's token (CLI), then three `liveblog
-serve` nodes started together, each with a feeds directory of its own (no shared disk,
-as in tests/test_pg_nodes.py). Once every node serves the coverage, ROUNDS rounds:
+coverage (day 1 closed, day 2 open: sessions, talks, DEFAULT_COVERAGE entries in all, or
+LIVEBLOG_BENCH_PG_TAKEOVER_ENTRIES; appended in this process through the event store),
+an editor's token (CLI), then three `liveblog serve` nodes started together, each with
+a feeds directory of its own (no shared disk, as in tests/test_pg_nodes.py). Once every
+node serves the coverage, REPORTERS threads post a note every REPORTER_SECONDS each, to
+the nodes in turn (the conference is live: the kill comes mid-run; a post to the dead
+node fails, the next goes to the next node), and ROUNDS rounds are run:
 
 1. the leader (the node whose latest role line is `leader:`) is SIGKILLed; the clock
    starts;
@@ -32,8 +34,10 @@ import os
 import re
 import statistics
 import tempfile
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +50,9 @@ ROUNDS_ENV = "LIVEBLOG_BENCH_PG_TAKEOVER_ROUNDS"
 DEFAULT_COVERAGE = 400
 COVERAGE_ENV = "LIVEBLOG_BENCH_PG_TAKEOVER_ENTRIES"
 """Entries of the conference before the first kill (days 1 and 2)."""
+REPORTERS = 2
+REPORTER_SECONDS = 0.5
+"""Each reporter posts a note this often, to the next node, throughout the rounds."""
 ROUND_ENTRIES = 20
 """Entries appended after each round, so the next leader's own directory is behind."""
 POLL_SECONDS = 0.02
@@ -155,6 +162,56 @@ def leader_lines(node: PgServe) -> int:
         return 0
 
 
+class Reporters:
+    """REPORTERS threads posting notes to the nodes in turn until `stop` (a post that
+    fails, its node dead, is counted; the next goes to the next node)."""
+
+    def __init__(self, bases: Callable[[], list[str]], token: str) -> None:
+        self.bases = bases
+        self.token = token
+        self.posted = 0
+        self.failed = 0
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads = [
+            threading.Thread(target=self._run, args=(k,), daemon=True) for k in range(REPORTERS)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def _run(self, k: int) -> None:
+        import httpx
+
+        with httpx.Client(timeout=10, trust_env=False) as client:
+            turn = k
+            while not self._stop.wait(REPORTER_SECONDS):
+                turn += 1
+                bases = self.bases()
+                base = bases[turn % len(bases)]
+                try:
+                    answer = client.post(
+                        f"{base}/api/events",
+                        json={
+                            "id": uuid.uuid4().hex,
+                            "type": "note.posted",
+                            "conference": CONFERENCE,
+                            "data": {"text": f"Reporter {k}, note {turn}: {TEXT}"},
+                        },
+                        headers={"authorization": f"Bearer {self.token}"},
+                    )
+                    ok = answer.status_code == 201
+                except httpx.TransportError:
+                    ok = False
+                with self._lock:
+                    self.posted += ok
+                    self.failed += not ok
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
+
+
 class Feeds:
     """Each node's live.json, polled with its ETag (304 until it changes)."""
 
@@ -221,6 +278,8 @@ def run() -> Outcome:
     details: list[str] = []
     nodes: list[PgServe] = []
     feeds = Feeds()
+    reporters: Reporters | None = None
+    posted = failed = 0
     with durable_cluster() as cluster, tempfile.TemporaryDirectory(prefix="lb-pgt-") as tmp:
         url = database(cluster, "bench_takeover")
         liveblog(url, "conference", "open", CONFERENCE, "--title", "PG takeover")
@@ -249,6 +308,7 @@ def run() -> Outcome:
                     SETTLE_TIMEOUT,
                     "the coverage in every node's feed",
                 )
+                reporters = Reporters(lambda: [n.base for n in nodes if n.base], token)
                 for number_ in range(1, rounds + 1):
                     wait(
                         lambda: (
@@ -312,6 +372,9 @@ def run() -> Outcome:
                         "the restarted node's role line",
                     )
         finally:
+            if reporters is not None:
+                reporters.stop()
+                posted, failed = reporters.posted, reporters.failed
             feeds.close()
             for node in nodes:
                 node.close()
@@ -321,6 +384,8 @@ def run() -> Outcome:
         f"{len(feed_s)} round(s): {NODES} nodes, each with its own feeds directory; "
         f"{first_entries} entries (day 1 closed, day 2 open) before the first kill, "
         f"+{ROUND_ENTRIES} per round; the killed node restarted each round",
+        f"meanwhile {REPORTERS} reporters posted a note every {REPORTER_SECONDS:g} s each "
+        f"to the nodes in turn: {posted} acknowledged, {failed} failed (a node down)",
         "kill → note served: the note is POSTed to a survivor right after the SIGKILL; "
         f"live.json of every survivor polled every {POLL_SECONDS * 1000:.0f} ms",
         *details,

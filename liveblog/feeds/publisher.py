@@ -21,10 +21,16 @@ also goes into the database (feeds/outputs.py), or only there (`write_files=Fals
 feeds directory). The database is a publish target of its own (`DATABASE_TARGET`, with
 its own high-water mark and its own `.state.json` documents), so a directory and the
 documents may be at different positions (nodes with and without a directory, taking
-turns as leader): a publish renders what either lacks, using only what both states
-agree on, and writes to each only what changed there. Its documents and both targets'
-records commit in one transaction, after the files; a second publisher waits on the
-documents' advisory lock. Helper processes are not used then (they write files only).
+turns as leader). The documents come first: their plan is rendered into them alone and
+committed with their target's record (a second publisher waits on the documents'
+advisory lock), so what every node serves never waits for this node's directory. The
+directory then takes the documents' bytes where its files differ (`_copy`: a directory
+in step with the documents takes what this publish staged; one behind, new or damaged
+compares each file with its document): no conference is rendered twice, and a node
+taking the lead with a stale directory renders only what the documents lack. Only when
+the documents hold a later state than this publisher's timeline (another node caught up
+further) are they left alone and the directory rendered by itself. Helper processes are
+not used with documents (they write files only).
 """
 
 from __future__ import annotations
