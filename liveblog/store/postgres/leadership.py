@@ -133,18 +133,25 @@ class PostgresLeadership:
         with self._mutex:
             if self._conn is not None:
                 return True
-            conn = self._waiting if self._waiting is not None else self._connect()
-            self._waiting = None
-            try:
-                row = conn.execute("SELECT pg_try_advisory_lock(%s, %s)", self.keys).fetchone()
-            except BaseException:
-                conn.close()
-                raise
-            if not row[0]:
-                self._waiting = conn
-                return False
-            self._conn = conn
-            return True
+            kept, self._waiting = self._waiting, None
+            if kept is not None:
+                try:
+                    return self._try(kept)
+                except DriverError:
+                    pass  # the kept session ended (a restart, a cut): try on a new one
+            return self._try(self._connect())
+
+    def _try(self, conn: Any) -> bool:
+        try:
+            row = conn.execute("SELECT pg_try_advisory_lock(%s, %s)", self.keys).fetchone()
+        except BaseException:
+            conn.close()
+            raise
+        if not row[0]:
+            self._waiting = conn
+            return False
+        self._conn = conn
+        return True
 
     def held(self) -> bool:
         with self._mutex:
