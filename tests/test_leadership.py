@@ -8,6 +8,7 @@ was ended learns it from `held()`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -227,17 +228,28 @@ def sessions_named(url: str, holder: str) -> list[int]:
     return sorted(int(pid) for (pid,) in rows)
 
 
-def test_postgres_standby_tries_on_one_session_which_then_leads(pg_url: str) -> None:
-    """A standby's tries are one query each on a session it keeps (so it may try often,
-    and take over as soon as the lock is free); that session is the one that leads."""
+@contextlib.contextmanager
+def leader_and_standby(url: str) -> Iterator[tuple[Any, Any, int]]:
+    """A PostgreSQL leader ("serve") and a standby ("run") that tried once: both, and
+    the standby's session (backend pid); both released after."""
     from liveblog.store.postgres.leadership import PostgresLeadership
 
-    leader = PostgresLeadership(pg_url, "scheduler", "serve")
-    standby = PostgresLeadership(pg_url, "scheduler", "run")
+    leader = PostgresLeadership(url, "scheduler", "serve")
+    standby = PostgresLeadership(url, "scheduler", "run")
     try:
         assert leader.try_acquire()
         assert not standby.try_acquire()
-        [session] = sessions_named(pg_url, "run")
+        [session] = sessions_named(url, "run")
+        yield leader, standby, session
+    finally:
+        leader.release()
+        standby.release()
+
+
+def test_postgres_standby_tries_on_one_session_which_then_leads(pg_url: str) -> None:
+    """A standby's tries are one query each on a session it keeps (so it may try often,
+    and take over as soon as the lock is free); that session is the one that leads."""
+    with leader_and_standby(pg_url) as (leader, standby, session):
         for _ in range(3):
             assert not standby.try_acquire()
             assert sessions_named(pg_url, "run") == [session]
@@ -246,23 +258,14 @@ def test_postgres_standby_tries_on_one_session_which_then_leads(pg_url: str) -> 
         assert sessions_named(pg_url, "run") == [session]
         assert standby.held()
         assert not leader.try_acquire()
-    finally:
-        leader.release()
-        standby.release()
     assert sessions_named(pg_url, "run") == []  # released: no session left open
     assert sessions_named(pg_url, "serve") == []
 
 
 def test_postgres_standby_whose_session_ended_tries_on_a_new_one(pg_url: str) -> None:
     from liveblog.store.postgres.driver import connect
-    from liveblog.store.postgres.leadership import PostgresLeadership
 
-    leader = PostgresLeadership(pg_url, "scheduler", "serve")
-    standby = PostgresLeadership(pg_url, "scheduler", "run")
-    try:
-        assert leader.try_acquire()
-        assert not standby.try_acquire()
-        [session] = sessions_named(pg_url, "run")
+    with leader_and_standby(pg_url) as (leader, standby, session):
         conn = connect(pg_url)
         try:
             conn.execute("SELECT pg_terminate_backend(%s)", (session,))
@@ -274,6 +277,3 @@ def test_postgres_standby_whose_session_ended_tries_on_a_new_one(pg_url: str) ->
         assert again != session
         leader.release()
         assert standby.try_acquire()
-    finally:
-        leader.release()
-        standby.release()

@@ -21,6 +21,7 @@ import pytest
 from test_pg_publish import Pg, files, pg, sqlite_publish
 from test_pg_timeline import generated_day
 
+from liveblog.domain.envelope import Event
 from liveblog.feeds import publisher as publisher_module
 from liveblog.feeds.publisher import DATABASE_TARGET, MARKER_FILE
 
@@ -31,15 +32,24 @@ def directory_target(pg: Pg, feeds: Path) -> Any:
     return pg.stores.published.target((feeds / MARKER_FILE).read_text().strip())
 
 
+def node_a_led_then_node_b(pg: Pg, tmp_path: Path, seed: int) -> list[Event]:
+    """Half a generated day published by node A (its directory `node-a`), the rest by
+    node B, which keeps no directory: A's directory is behind the documents."""
+    events = generated_day(seed)
+    half = len(events) // 2
+    for feeds, part, write_files in (
+        ("node-a", events[:half], True),
+        ("node-b", events[half:], False),
+    ):
+        pg.append(part)
+        pg.publish(tmp_path / feeds, write_files=write_files)
+    return events
+
+
 def test_a_directory_behind_the_documents_is_copied_not_rendered(pg: Pg, tmp_path: Path) -> None:
     """Node A led, then node B (no directory) published the rest: A's next publish
     renders nothing (the documents are current) and its directory equals them."""
-    events = generated_day(11)
-    cut = len(events) // 2
-    pg.append(events[:cut])
-    pg.publish(tmp_path / "node-a")
-    pg.append(events[cut:])
-    pg.publish(tmp_path / "node-b", write_files=False)
+    events = node_a_led_then_node_b(pg, tmp_path, 11)
     documents = pg.bodies()
     assert files(tmp_path / "node-a") != documents
 
@@ -139,12 +149,7 @@ def test_documents_published_from_a_later_state_are_never_taken_back(
     """The documents' target is ahead of this publisher's timeline (another node caught
     up further): the directory is rendered from this snapshot, by itself, and the
     documents (`.state.json` included, which would say the older position) stay."""
-    events = generated_day(16)
-    cut = len(events) // 2
-    pg.append(events[:cut])
-    pg.publish(tmp_path / "node-a")
-    pg.append(events[cut:])
-    pg.publish(tmp_path / "node-b", write_files=False)
+    node_a_led_then_node_b(pg, tmp_path, 16)
     documents = pg.bodies()
     later = pg.stores.published.target(DATABASE_TARGET)
     assert later is not None

@@ -23,6 +23,7 @@ connection names itself in `application_name` (the command, pid and host).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import socket
@@ -196,6 +197,12 @@ class PostgresLeadership:
 
     def release(self) -> None:
         with self._mutex:
+            if self._conn is not None:
+                # Unlocked before the session is closed: the server ends a closed session
+                # a moment after the client has gone, and a standby trying meanwhile
+                # would wait a round for nothing. Unlocked here, it is free on return.
+                with contextlib.suppress(DriverError):
+                    self._conn.execute("SELECT pg_advisory_unlock(%s, %s)", self.keys)
             self._drop()
             waiting, self._waiting = self._waiting, None
             if waiting is not None:
