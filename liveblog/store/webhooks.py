@@ -33,8 +33,10 @@ Contracts every implementation keeps (tests/contract/test_webhook_store.py):
   across every process on the store. `claim(id, owner, until)` takes the subscription
   for `owner` until `until` (seconds since the epoch) and is true unless another owner
   holds a claim that has not expired; the holder's own claim is renewed. `renew` moves
-  the holder's claims on, `release` gives one up. A claim is a lease, never a lock a
-  dead process keeps: one not renewed expires and anyone may take it. A claim does not
+  the holder's claims on, `release` gives one up (`claim_many` and `release_many`:
+  several in one statement, for a deliverer starting many senders). A claim is a
+  lease, never a lock a dead process keeps: one not renewed expires and anyone may
+  take it. A claim does not
   change the queue: what its holder sent but did not record is still pending, and the
   next holder sends it again (at least once). On a backend several nodes share, expiry is
   judged by the database's clock: nodes keep their clocks close to it (NTP), well
@@ -201,6 +203,26 @@ class DeliveryQueue(Protocol):
         """`record_delivered` of every (delivery id, status, stamp), in one statement."""
         ...
 
+    # -- the deliverer's batched reads and writes: several senders' runs at a time ----
+
+    def subscriptions_among(self, subscription_ids: Collection[str]) -> list[Subscription]:
+        """The subscriptions with these ids (those that exist), in no particular order."""
+        ...
+
+    def pending_many(
+        self, subscription_ids: Collection[str], limit: int
+    ) -> dict[str, list[Delivery]]:
+        """`pending` of each of these subscriptions, in one read: id -> its first `limit`
+        pending deliveries by id (a subscription with none pending is absent)."""
+        ...
+
+    def lock_queues(self, subscription_ids: Collection[str]) -> None:
+        """Inside a write transaction: hold these subscriptions' queues until it ends,
+        taken in one order (by id), so that two transactions each changing several
+        queues never deadlock. A backend whose write transactions run one at a time
+        (SQLite) has nothing to do."""
+        ...
+
     # -- one sender per subscription (the module's contract: Claims) -----------------
 
     def claim(self, subscription_id: str, owner: str, until: float) -> bool:
@@ -215,6 +237,15 @@ class DeliveryQueue(Protocol):
 
     def release(self, subscription_id: str, owner: str) -> None:
         """Give up `owner`'s claim (another owner's is left as it is)."""
+        ...
+
+    def claim_many(self, subscription_ids: Collection[str], owner: str, until: float) -> set[str]:
+        """`claim` of each of these subscriptions, in one statement: the ids `owner`
+        holds afterwards."""
+        ...
+
+    def release_many(self, subscription_ids: Collection[str], owner: str) -> None:
+        """`release` of each of these subscriptions, in one statement."""
         ...
 
     def record_delivered(self, delivery_id: int, status: int, stamp: str) -> None: ...

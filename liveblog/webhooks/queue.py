@@ -56,15 +56,57 @@ class Attempted:
     retry_at: float | None = None
 
 
-def fill(db: WebhookStore, subscription: Subscription, until: int, now: float) -> int:
+class _Reads:
+    """What queueing reads of the log, read once per `fill_all`: the subscriptions it
+    fills mostly ask for the same range (a hundred subscribers owed the same events ask
+    one question a hundred times). Valid within one write transaction, which the
+    reads' tables (events, summary versions, the progress) do not change in."""
+
+    def __init__(self, store: WebhookStore) -> None:
+        self.store = store
+        self.progress = store.progress()
+        self._events: dict[tuple[object, ...], list[Message]] = {}
+        self._versions: dict[tuple[object, ...], list[SummaryVersion]] = {}
+
+    def event_messages(
+        self, after: int, until: int, conference: str | None, types: list[str], limit: int
+    ) -> list[Message]:
+        key = (after, until, conference, tuple(types), limit)
+        found = self._events.get(key)
+        if found is None:
+            found = self._events[key] = self.store.event_messages(
+                after, until, conference, types, limit
+            )
+        return found
+
+    def summary_versions(
+        self, after: int, until: int, conference: str | None
+    ) -> list[SummaryVersion]:
+        key = (after, until, conference)
+        found = self._versions.get(key)
+        if found is None:
+            found = self._versions[key] = self.store.summary_versions(after, until, conference)
+        return found
+
+
+def fill(
+    db: WebhookStore,
+    subscription: Subscription,
+    until: int,
+    now: float,
+    reads: _Reads | None = None,
+) -> int:
     """Queue `subscription`'s messages after its cursor, up to log position `until`,
     keeping at most WINDOW pending. Returns how many were queued. The caller holds the
-    write transaction (the cursor moves with the rows).
+    write transaction (the cursor moves with the rows); `reads` shares what it reads
+    with the other fills of the same transaction (fill_all).
 
     A subscription that reaches the deliverer's progress follows it from then on; one
     whose window filled up keeps its own cursor (it is filled again as it drains)."""
     store = db
-    progress = store.progress()
+    if reads is None:
+        reads = _Reads(store)
+    progress = reads.progress
     if subscription.cursor >= until:
         if subscription.cursor >= progress and not subscription.follows:
             store.move_cursor(subscription.id, subscription.cursor, follows=True)
@@ -77,14 +119,14 @@ def fill(db: WebhookStore, subscription: Subscription, until: int, now: float) -
     types = subscription.types
     event_types = [t for t in types if t not in SUMMARY_TYPES]
     summary_types = {t for t in types if t in SUMMARY_TYPES}
-    messages = store.event_messages(
+    messages = reads.event_messages(
         subscription.cursor, until, subscription.conference, event_types, room
     )
     # Full window: stop the cursor at the last queued event, so nothing is skipped.
     full = len(messages) == room
     cursor = messages[-1].position if full else until
     if summary_types:
-        versions = store.summary_versions(subscription.cursor, cursor, subscription.conference)
+        versions = reads.summary_versions(subscription.cursor, cursor, subscription.conference)
         messages = ordered(
             [
                 *messages,
@@ -127,7 +169,8 @@ def fill_all(db: WebhookStore, until: int, now: float) -> int:
             chosen += _concerned_followers(store, progress, until)
             store.advance_progress(until)
         chosen.sort(key=lambda s: s.id)  # a stable order of writes, whatever was chosen
-        return sum(fill(store, s, until, now) for s in chosen)
+        reads = _Reads(store)  # after the progress moved: the fills compare with it
+        return sum(fill(store, s, until, now, reads) for s in chosen)
 
 
 def _concerned_followers(store: WebhookStore, after: int, until: int) -> list[Subscription]:
@@ -187,9 +230,10 @@ def record_failure(
 
 
 def record_attempts(db: WebhookStore, attempts: Sequence[Attempted]) -> None:
-    """Record a sender's run of attempts in one transaction: the deliveries it sent in
-    a row, each only if still pending. Until it commits they are all still pending, so a
-    sender that dies first loses nothing: they are sent again (at least once)."""
+    """Record runs of attempts in one transaction (one sender's, or several senders'
+    at once): the deliveries sent in a row, each only if still pending. Until it
+    commits they are all still pending, so a sender that dies first loses nothing: they
+    are sent again (at least once)."""
     if not attempts:
         return
     store = db
@@ -197,6 +241,9 @@ def record_attempts(db: WebhookStore, attempts: Sequence[Attempted]) -> None:
         (a.delivery.id, a.status or 0, a.stamp) for a in attempts if a.outcome == "delivered"
     ]
     with store.writing():
+        # Several senders' runs may be recorded together: their queues are taken in one
+        # order before any is written.
+        store.lock_queues({a.delivery.subscription for a in attempts})
         if delivered:
             store.record_delivered_many(delivered)
         for a in attempts:
