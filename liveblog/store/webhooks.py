@@ -182,6 +182,26 @@ class DeliveryQueue(Protocol):
 
     def move_cursor(self, subscription_id: str, cursor: int, *, follows: bool) -> None: ...
 
+    # -- queueing for many subscriptions at once (the deliverer's prepare) ------------
+
+    def pending_counts(self, subscription_ids: Collection[str]) -> dict[str, int]:
+        """`pending_count` of each, in one read (a subscription with none is absent)."""
+        ...
+
+    def enqueue_many(
+        self,
+        queues: Sequence[tuple[str, Sequence[Message]]],
+        due_at: float,
+        created_at: str,
+    ) -> None:
+        """`enqueue` of each (subscription id, messages), in one statement: each
+        subscription's messages in their order (ids grow within each queue)."""
+        ...
+
+    def move_cursors(self, moves: Sequence[tuple[str, int, bool]]) -> None:
+        """`move_cursor` of each (subscription id, cursor, follows), in one statement."""
+        ...
+
     def rewind(self, subscription_id: str, position: int) -> None:
         """Move the cursor back to `position` (never forward) and stop following."""
         ...

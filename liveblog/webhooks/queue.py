@@ -89,33 +89,64 @@ class _Reads:
         return found
 
 
-def fill(
-    db: WebhookStore,
-    subscription: Subscription,
-    until: int,
-    now: float,
-    reads: _Reads | None = None,
-) -> int:
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What filling one queue writes: messages to queue, and the cursor moved to
+    `move` (the cursor, and whether it follows the progress), if it moves."""
+
+    subscription: str
+    messages: list[Message]
+    move: tuple[int, bool] | None
+
+
+def fill(db: WebhookStore, subscription: Subscription, until: int, now: float) -> int:
     """Queue `subscription`'s messages after its cursor, up to log position `until`,
     keeping at most WINDOW pending. Returns how many were queued. The caller holds the
-    write transaction (the cursor moves with the rows); `reads` shares what it reads
-    with the other fills of the same transaction (fill_all).
+    write transaction (the cursor moves with the rows).
 
     A subscription that reaches the deliverer's progress follows it from then on; one
     whose window filled up keeps its own cursor (it is filled again as it drains)."""
+    return fill_many(db, [subscription], until, now)
+
+
+def fill_many(db: WebhookStore, subscriptions: list[Subscription], until: int, now: float) -> int:
+    """`fill` of each of these subscriptions (sorted by id), in a few statements
+    whatever their number: their pending counts read at once, the log read once per
+    range asked (_Reads), their queues locked in id order, then every window queued
+    in one statement and every cursor moved in another."""
     store = db
-    if reads is None:
-        reads = _Reads(store)
+    reads = _Reads(store)
+    behind = [s.id for s in subscriptions if s.cursor < until]
+    pending = store.pending_counts(behind) if behind else {}
+    plans = [
+        plan
+        for s in subscriptions
+        if (plan := _plan(s, until, pending.get(s.id, 0), reads)) is not None
+    ]
+    if not plans:
+        return 0
+    # Every queue written, locked first and in one order: the deliverers recording
+    # outcomes take theirs in that order too, so neither waits on the other in a cycle.
+    store.lock_queues([p.subscription for p in plans])
+    queued = [(p.subscription, p.messages) for p in plans if p.messages]
+    if queued:
+        store.enqueue_many(queued, now, _now_text())
+    store.move_cursors([(p.subscription, *p.move) for p in plans if p.move is not None])
+    return sum(len(p.messages) for p in plans)
+
+
+def _plan(subscription: Subscription, until: int, pending: int, reads: _Reads) -> _Plan | None:
+    """What `fill` writes for one subscription with `pending` deliveries pending."""
     progress = reads.progress
     if subscription.cursor >= until:
         if subscription.cursor >= progress and not subscription.follows:
-            store.move_cursor(subscription.id, subscription.cursor, follows=True)
-        return 0
-    room = WINDOW - store.pending_count(subscription.id)
+            return _Plan(subscription.id, [], (subscription.cursor, True))
+        return None
+    room = WINDOW - pending
     if room <= 0:
         if subscription.follows:
-            store.move_cursor(subscription.id, subscription.cursor, follows=False)
-        return 0
+            return _Plan(subscription.id, [], (subscription.cursor, False))
+        return None
     types = subscription.types
     event_types = [t for t in types if t not in SUMMARY_TYPES]
     summary_types = {t for t in types if t in SUMMARY_TYPES}
@@ -137,9 +168,7 @@ def fill(
                 ),
             ]
         )
-    store.enqueue(subscription.id, messages, now, _now_text())
-    store.move_cursor(subscription.id, cursor, follows=not full and cursor >= progress)
-    return len(messages)
+    return _Plan(subscription.id, messages, (cursor, not full and cursor >= progress))
 
 
 def _summary_id(version: SummaryVersion) -> str:
@@ -169,8 +198,8 @@ def fill_all(db: WebhookStore, until: int, now: float) -> int:
             chosen += _concerned_followers(store, progress, until)
             store.advance_progress(until)
         chosen.sort(key=lambda s: s.id)  # a stable order of writes, whatever was chosen
-        reads = _Reads(store)  # after the progress moved: the fills compare with it
-        return sum(fill(store, s, until, now, reads) for s in chosen)
+        # After the progress moved: the fills compare the cursors with it.
+        return fill_many(store, chosen, until, now)
 
 
 def _concerned_followers(store: WebhookStore, after: int, until: int) -> list[Subscription]:

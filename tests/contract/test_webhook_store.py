@@ -265,6 +265,32 @@ class WebhookStoreContract:
         assert hooks.pending_count("wh_a") == 301 and hooks.counts()["pending"] == 301
         assert hooks.due(3.0) == ["wh_a"]
 
+    def test_several_queues_are_filled_at_once(self, backend: Backend) -> None:
+        hooks = backend.hooks
+        for id_ in ("wh_a", "wh_b", "wh_c"):
+            hooks.insert_subscription(new(id_))
+        hooks.enqueue("wh_b", messages(1), 0.0, "then")
+        with hooks.writing():
+            hooks.enqueue_many(
+                [("wh_b", messages(9, 2, 5)), ("wh_a", messages(4, 3)), ("wh_c", [])],
+                7.0,
+                "now",
+            )
+            hooks.move_cursors([("wh_a", 4, False), ("wh_c", 2, True)])
+        assert [d.position for d in hooks.pending("wh_b", 10)] == [1, 9, 2, 5]
+        assert [d.position for d in hooks.pending("wh_a", 10)] == [4, 3]
+        assert {d.created_at for d in hooks.pending("wh_a", 10)} == {"now"}
+        assert hooks.pending_counts(["wh_a", "wh_b", "wh_c", "wh_gone"]) == {"wh_a": 2, "wh_b": 4}
+        assert hooks.pending_counts([]) == {}
+        assert sorted(hooks.due(7.0)) == ["wh_a", "wh_b"]
+        head = hooks.head("wh_a")
+        assert head is not None and head.position == 4
+        moved = {s.id: (s.cursor, s.follows) for s in hooks.subscriptions()}
+        assert moved == {"wh_a": (4, False), "wh_b": (0, False), "wh_c": (2, True)}
+        hooks.enqueue_many([], 7.0, "now")
+        hooks.move_cursors([])
+        assert hooks.counts()["pending"] == 6 and hooks.queue_state().heads_match
+
     def test_several_queues_are_read_and_recorded_at_once(self, backend: Backend) -> None:
         hooks = backend.hooks
         for id_ in ("wh_a", "wh_b", "wh_c"):

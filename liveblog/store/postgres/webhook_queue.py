@@ -41,6 +41,14 @@ _INSERT_MANY = (
     "FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::bigint[]) "
     "WITH ORDINALITY AS m (message_id, type, position, summary, n) ORDER BY m.n"
 )
+_INSERT_QUEUES = (
+    "INSERT INTO webhook_deliveries (subscription, message_id, type, position, summary, "
+    "status, next_attempt_at, created_at) "
+    "SELECT m.subscription, m.message_id, m.type, m.position, m.summary, 'pending', %s, %s "
+    "FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[], %s::bigint[]) "
+    "WITH ORDINALITY AS m (subscription, message_id, type, position, summary, n) "
+    "ORDER BY m.n"
+)
 _LOCK = "SELECT 1 FROM webhook_subscriptions WHERE id = %s FOR NO KEY UPDATE"
 _LOCK_MANY = (
     # ORDER BY under FOR NO KEY UPDATE: the rows are locked as they come, in id order.
@@ -197,6 +205,49 @@ class PostgresDeliveryQueue:
                     [m.position for m in messages],
                     [m.summary for m in messages],
                 ),
+            )
+
+    def pending_counts(self, subscription_ids: Collection[str]) -> dict[str, int]:
+        rows = self.conn.execute(
+            "SELECT subscription, count(*) FROM webhook_deliveries "
+            "WHERE subscription = ANY (%s) AND status = 'pending' GROUP BY subscription",
+            (list(subscription_ids),),
+        ).fetchall()
+        return {str(s): int(n) for s, n in rows}
+
+    def enqueue_many(
+        self,
+        queues: Sequence[tuple[str, Sequence[Message]]],
+        due_at: float,
+        created_at: str,
+    ) -> None:
+        rows = [(s, m) for s, messages in queues for m in messages]
+        if not rows:
+            return
+        with self.conn.writing():
+            self.lock_queues({s for s, _ in rows})
+            # The windows one after another, each in its order: ids follow that order
+            # (as in enqueue), so they grow within every queue.
+            self.conn.execute(
+                _INSERT_QUEUES,
+                (
+                    due_at,
+                    created_at,
+                    [s for s, _ in rows],
+                    [m.message_id for _, m in rows],
+                    [m.type for _, m in rows],
+                    [m.position for _, m in rows],
+                    [m.summary for _, m in rows],
+                ),
+            )
+
+    def move_cursors(self, moves: Sequence[tuple[str, int, bool]]) -> None:
+        if moves:
+            self.conn.execute(
+                "UPDATE webhook_subscriptions AS s SET cursor = v.cursor, follows = v.follows "
+                "FROM unnest(%s::text[], %s::bigint[], %s::boolean[]) AS v (id, cursor, follows) "
+                "WHERE s.id = v.id",
+                ([m[0] for m in moves], [m[1] for m in moves], [m[2] for m in moves]),
             )
 
     def move_cursor(self, subscription_id: str, cursor: int, *, follows: bool) -> None:
