@@ -43,6 +43,8 @@ class GroupCommit(Generic[Item, Result]):
             batch, self._waiting = self._waiting, []
             try:
                 results = await self._work([item for item, _ in batch])
+                if len(results) != len(batch):  # a bug of `work`: never a sender left waiting
+                    raise ValueError(f"{len(results)} results for {len(batch)} requests")
             except Exception as exc:
                 for _, future in batch:
                     if not future.done():
