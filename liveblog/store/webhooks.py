@@ -220,7 +220,9 @@ class DeliveryQueue(Protocol):
         ...
 
     def record_delivered_many(self, delivered: Sequence[tuple[int, int, str]]) -> None:
-        """`record_delivered` of every (delivery id, status, stamp), in one statement."""
+        """`record_delivered` of every (delivery id, status, stamp), in one statement;
+        the queues of these deliveries are held first, in one order, as by
+        `lock_queues`."""
         ...
 
     # -- the deliverer's batched reads and writes: several senders' runs at a time ----
