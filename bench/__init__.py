@@ -20,6 +20,7 @@ from . import (
     pg_appends,
     pg_delivery,
     pg_freshness,
+    pg_takeover,
     publish,
     rebuild,
     render,
@@ -103,6 +104,11 @@ BENCHMARKS: dict[str, Benchmark] = {
     "pg_delivery": Benchmark(
         "webhook deliveries/s on PostgreSQL to 100 receivers: 3 `serve` nodes vs 1",
         pg_delivery.run,
+    ),
+    "pg_takeover": Benchmark(
+        "3 `serve` nodes on PostgreSQL, the leader SIGKILLed: kill → lock taken, kill → a "
+        "note posted after it in every survivor's live.json, p50 and max s",
+        pg_takeover.run,
     ),
 }
 

@@ -8,6 +8,7 @@ was ended learns it from `held()`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -209,3 +210,70 @@ def test_postgres_holder_is_none_when_no_one_leads(pg_url: str) -> None:
     lead = PostgresLeadership(pg_url, "scheduler", "serve")
     assert lead.holder() is None
     assert not lead.held()
+
+
+def sessions_named(url: str, holder: str) -> list[int]:
+    """Backend pids of the sessions a leadership of `holder` opened (by application_name)."""
+    from liveblog.store.postgres.driver import connect
+    from liveblog.store.postgres.leadership import application_name
+
+    conn = connect(url)
+    try:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = %s",
+            (application_name(holder),),
+        ).fetchall()
+    finally:
+        conn.close()
+    return sorted(int(pid) for (pid,) in rows)
+
+
+@contextlib.contextmanager
+def leader_and_standby(url: str) -> Iterator[tuple[Any, Any, int]]:
+    """A PostgreSQL leader ("serve") and a standby ("run") that tried once: both, and
+    the standby's session (backend pid); both released after."""
+    from liveblog.store.postgres.leadership import PostgresLeadership
+
+    leader = PostgresLeadership(url, "scheduler", "serve")
+    standby = PostgresLeadership(url, "scheduler", "run")
+    try:
+        assert leader.try_acquire()
+        assert not standby.try_acquire()
+        [session] = sessions_named(url, "run")
+        yield leader, standby, session
+    finally:
+        leader.release()
+        standby.release()
+
+
+def test_postgres_standby_tries_on_one_session_which_then_leads(pg_url: str) -> None:
+    """A standby's tries are one query each on a session it keeps (so it may try often,
+    and take over as soon as the lock is free); that session is the one that leads."""
+    with leader_and_standby(pg_url) as (leader, standby, session):
+        for _ in range(3):
+            assert not standby.try_acquire()
+            assert sessions_named(pg_url, "run") == [session]
+        leader.release()
+        assert standby.try_acquire()
+        assert sessions_named(pg_url, "run") == [session]
+        assert standby.held()
+        assert not leader.try_acquire()
+    assert sessions_named(pg_url, "run") == []  # released: no session left open
+    assert sessions_named(pg_url, "serve") == []
+
+
+def test_postgres_standby_whose_session_ended_tries_on_a_new_one(pg_url: str) -> None:
+    from liveblog.store.postgres.driver import connect
+
+    with leader_and_standby(pg_url) as (leader, standby, session):
+        conn = connect(pg_url)
+        try:
+            conn.execute("SELECT pg_terminate_backend(%s)", (session,))
+        finally:
+            conn.close()
+        wait_for(lambda: session not in sessions_named(pg_url, "run"), what="its session gone")
+        assert not standby.try_acquire()  # no error: a new session, still standing by
+        [again] = sessions_named(pg_url, "run")
+        assert again != session
+        leader.release()
+        assert standby.try_acquire()

@@ -44,6 +44,7 @@ class Outputs:
         self._known: dict[str, str] = {}  # document path: ETag, of the conference begun
         self._spool: IO[bytes] | None = None  # made on the first document staged
         self._staged: list[tuple[str, int, int, str]] = []  # path, offset, length, ETag
+        self._committed = 0  # of them put into the database already
         self._end = 0
 
     def close(self) -> None:
@@ -134,14 +135,22 @@ class Outputs:
     @property
     def staged(self) -> int:
         """Documents waiting for `commit`."""
-        return len(self._staged)
+        return len(self._staged) - self._committed
+
+    def staged_under(self, slug: str) -> Iterator[tuple[str, bytes]]:
+        """The documents of conference `slug` this publish staged (committed or not),
+        as (path, bytes) in the order staged: what changed in the database, for a
+        directory that was as the documents were before to write too."""
+        for path, offset, length, _ in list(self._staged):
+            if path.startswith(f"{slug}/"):
+                yield path, self._read_staged(offset, length)
 
     def _batches(self) -> Iterator[list[Document]]:
         # One time for the whole publish: its documents changed together.
         now = dt.datetime.now(dt.UTC).replace(microsecond=0)
         batch: list[Document] = []
         size = 0
-        for path, offset, length, _ in self._staged:
+        for path, offset, length, _ in self._staged[self._committed :]:
             batch.append(Document.of(path, self._read_staged(offset, length), modified=now))
             size += length
             if size >= COMMIT_BATCH_BYTES:
@@ -152,15 +161,14 @@ class Outputs:
 
     def commit(self) -> list[str]:
         """Put every staged document into the database (call inside its unit of work);
-        returns the paths whose bytes changed there."""
+        returns the paths whose bytes changed there. Their bytes stay readable
+        (`staged_under`) until `close`."""
         changed: list[str] = []
         if self.documents is None:
             return changed
         for batch in self._batches():
             changed += self.documents.put(batch)
-        self._staged.clear()
-        self.close()
-        self._end = 0
+        self._committed = len(self._staged)
         return changed
 
     def unit_of_work(self) -> contextlib.AbstractContextManager[object]:

@@ -21,10 +21,16 @@ also goes into the database (feeds/outputs.py), or only there (`write_files=Fals
 feeds directory). The database is a publish target of its own (`DATABASE_TARGET`, with
 its own high-water mark and its own `.state.json` documents), so a directory and the
 documents may be at different positions (nodes with and without a directory, taking
-turns as leader): a publish renders what either lacks, using only what both states
-agree on, and writes to each only what changed there. Its documents and both targets'
-records commit in one transaction, after the files; a second publisher waits on the
-documents' advisory lock. Helper processes are not used then (they write files only).
+turns as leader). The documents come first: their plan is rendered into them alone and
+committed with their target's record (a second publisher waits on the documents'
+advisory lock), so what every node serves never waits for this node's directory. The
+directory then takes the documents' bytes where its files differ (`_copy`: a directory
+in step with the documents takes what this publish staged; one behind, new or damaged
+compares each file with its document): no conference is rendered twice, and a node
+taking the lead with a stale directory renders only what the documents lack. Only when
+the documents hold a later state than this publisher's timeline (another node caught up
+further) are they left alone and the directory rendered by itself. Helper processes are
+not used with documents (they write files only).
 """
 
 from __future__ import annotations
@@ -38,14 +44,15 @@ import random
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from markupsafe import escape
 
-from ..store.documents import FeedDocuments
+from ..store.documents import Document as StoredDocument
+from ..store.documents import DocumentVersion, FeedDocuments, content_etag
 from ..store.publishing import Published, PublishState, Target
 from ..store.timeline import Timeline
 from ..summary import build_day_summary
@@ -102,6 +109,8 @@ AUDIT_FILES = 200
 """Remembered files each publish compares with the disk (one stat each)."""
 LOCK_SECONDS = 30.0
 """How long a publish waits for another one writing the same feeds directory."""
+COPY_BATCH_BYTES = 8 * 1024 * 1024
+"""Document bodies read from the database at once while a directory copies them."""
 PROGRESS_CONFERENCES = 20
 PROGRESS_FILES = 100
 """A progress callback is called only for a plan this large (conferences, or files to
@@ -166,22 +175,6 @@ class _Plan:
             or self.folders_moved
             or (t.position, t.signature) != (head, self.signature)
         )
-
-
-def _merged(plans: list[_Plan]) -> _Plan:
-    """What one render must cover for every output: each conference any of them needs,
-    from scratch where any needs it so."""
-    if len(plans) == 1:
-        return plans[0]
-    merged = _Plan(None, "", "")
-    for plan in plans:
-        merged.forget_all = merged.forget_all or plan.forget_all
-        for slug, (last, fresh) in plan.work.items():
-            before = merged.work.get(slug)
-            if before is not None:
-                last, fresh = max(last, before[0]), fresh or before[1]
-            merged.work[slug] = (last, fresh)
-    return merged
 
 
 class _Progress:
@@ -259,6 +252,14 @@ def _exclusive(feeds: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+def _same_bytes(path: Path, etag: str) -> bool:
+    """The file holds the bytes of that ETag (the document's): nothing to copy."""
+    try:
+        return content_etag(path.read_bytes()) == etag
+    except OSError:
+        return False
 
 
 def _read_marker(feeds: Path) -> str | None:
@@ -370,24 +371,25 @@ class Publisher:
         transaction of its own.
         """
         started = time.perf_counter()
-        feeds = self.options.feeds_dir
-        files = self.options.write_files
         result = PublishResult()
-        self._out = Outputs(feeds, files=files, documents=self.documents)
-        with self._out:
-            return self._publish(everything, progress, started, result)
+        self._opened: list[Outputs] = []
+        try:
+            self._publish(everything, progress, result)
+        finally:
+            for out in self._opened:
+                out.close()
+        result.seconds = time.perf_counter() - started
+        return result
 
-    def _publish(
-        self, everything: bool, progress: Progress | None, started: float, result: PublishResult
-    ) -> PublishResult:
+    def _publish(self, everything: bool, progress: Progress | None, result: PublishResult) -> None:
         feeds = self.options.feeds_dir
         files = self.options.write_files
         if files:
             check_feeds_dir(feeds)
             if not feeds.is_dir() and not self.timeline.any_conference():
-                return result  # nothing to publish, and nowhere made for it
+                return  # nothing to publish, and nowhere made for it
         elif not self.timeline.any_conference():
-            return result
+            return
         self.published.ensure()
         with contextlib.ExitStack() as stack:
             marker = None
@@ -402,62 +404,196 @@ class Publisher:
                 # here, and recording the head would mark it published (never rendered).
                 self.head = self.timeline.projected()
                 self.log_head = self.timeline.head()
-                plans = []
-                if files:
-                    plans.append(self._plan(marker, everything, result))
+                file_plan = self._plan(marker, everything, result) if files else None
+                database = None
                 if self.documents is not None:
-                    plans.append(self._database_plan(everything, result))
-                plan = _merged(plans)
-                self._progress = _Progress.start(self, plan, progress)
-                done: dict[str, Published] = {}
-                forget: list[str] = []
-                for slug, (position, fresh) in sorted(plan.work.items()):
-                    conference = load_conference(self.timeline, slug)
-                    if conference is None:
-                        forget.append(slug)
-                        continue
-                    if self._progress is not None:
-                        self._progress.conference(slug)
-                    written = self._conference(conference, result, fresh=fresh)
-                    done[slug] = Published(position, written, fresh)
-                    result.rendered.append(slug)
-                    if self._progress is not None:
-                        self._progress.conference_done()
-            now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-            file_plan = plans[0] if files else None
-            if file_plan is not None:
-                if file_plan.target is None:  # new to this database: a marker of its own
-                    file_plan.target_id = secrets.token_hex(16)
-                    write_if_changed(feeds / MARKER_FILE, f"{file_plan.target_id}\n".encode())
-                else:
-                    file_plan.target_id = file_plan.target.id
-            # The documents and both records in one transaction: the database's target
-            # moves only with the documents it describes.
-            with self._out.unit_of_work():
-                self._out.commit()
-                for one in plans:
-                    if not one.needs_record(self.head, done, forget):
-                        continue
-                    database = one is not file_plan
-                    self.published.record(
-                        target_id=DATABASE_TARGET if database else one.target_id,
-                        path=one.path,
-                        seen=one.target,
-                        head=self.head,
-                        signature=one.signature,
-                        folders_mtime_ns=0 if database else feeds.stat().st_mtime_ns,
-                        # The audit compares files with the disk: documents have none.
-                        published={
-                            slug: Published(p.position, [], p.fresh) for slug, p in done.items()
-                        }
-                        if database
-                        else done,
-                        forget_all=one.forget_all,
-                        forget=forget,
-                        now=now,
+                    database = self._database_plan(everything, result)
+                # The documents first, alone: every node serves them, and their plan is
+                # incremental (the shared target is current), while this node's own
+                # directory may be far behind (or new: it led before, or never). The
+                # directory then copies their bytes (`_copy`) instead of rendering.
+                if database is not None:
+                    done, forget = self._render(database, result, progress, documents=True)
+                    staged = self._out
+                copy = file_plan is not None and database is not None and not database.behind
+                if file_plan is not None and not copy:
+                    # No documents; or they hold a later state than this snapshot's (left
+                    # alone, never taken back): the directory is rendered by itself.
+                    file_done, file_forget = self._render(
+                        file_plan, result, progress, documents=False
                     )
-        result.seconds = time.perf_counter() - started
-        return result
+            now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+            if database is not None:
+                # The documents and their target's record in one transaction: the target
+                # moves only with the documents it describes. Every node serves them
+                # from here on, whatever this node's directory still has to do.
+                with staged.unit_of_work():
+                    staged.commit()
+                    self._record(database, done, forget, now)
+            if file_plan is None:
+                return
+            if copy:
+                assert database is not None
+                file_done, file_forget = self._copy(file_plan, database.target, staged, result)
+            if file_plan.target is None:  # new to this database: a marker of its own
+                file_plan.target_id = secrets.token_hex(16)
+                write_if_changed(feeds / MARKER_FILE, f"{file_plan.target_id}\n".encode())
+            else:
+                file_plan.target_id = file_plan.target.id
+            self._record(file_plan, file_done, file_forget, now)
+        # A file written to both outputs changed once.
+        result.changed = list(dict.fromkeys(result.changed))
+
+    def _render(
+        self,
+        plan: _Plan,
+        result: PublishResult,
+        progress: Progress | None,
+        *,
+        documents: bool,
+    ) -> tuple[dict[str, Published], list[str]]:
+        """Render the plan's conferences into one output: the database's documents, or
+        else the directory. Returns what was rendered (slug: Published) and the
+        conferences to forget (gone from the timeline)."""
+        self._use(documents)
+        self._progress = _Progress.start(self, plan, progress)
+        done: dict[str, Published] = {}
+        forget: list[str] = []
+        for slug, (position, fresh) in sorted(plan.work.items()):
+            conference = load_conference(self.timeline, slug)
+            if conference is None:
+                forget.append(slug)
+                continue
+            if self._progress is not None:
+                self._progress.conference(slug)
+            written = self._conference(conference, result, fresh=fresh)
+            done[slug] = Published(position, written, fresh)
+            result.rendered.append(slug)
+            if self._progress is not None:
+                self._progress.conference_done()
+        return done, forget
+
+    def _use(self, documents: bool) -> None:
+        """Write to the documents only, or to the directory only, from now on (what the
+        documents' output staged waits for its commit: `publish` closes them all)."""
+        keep = self.documents if documents else None
+        self._out = Outputs(self.options.feeds_dir, files=not documents, documents=keep)
+        self._opened.append(self._out)
+        self._progress = None
+
+    def _record(self, plan: _Plan, done: dict[str, Published], forget: list[str], now: str) -> None:
+        """Remember the publish of one target, if there is anything to remember."""
+        if not plan.needs_record(self.head, done, forget):
+            return
+        database = plan.path == DATABASE_PATH
+        self.published.record(
+            target_id=DATABASE_TARGET if database else plan.target_id,
+            path=plan.path,
+            seen=plan.target,
+            head=self.head,
+            signature=plan.signature,
+            folders_mtime_ns=0 if database else self.options.feeds_dir.stat().st_mtime_ns,
+            # The audit compares files with the disk: documents have none.
+            published={slug: Published(p.position, [], p.fresh) for slug, p in done.items()}
+            if database
+            else done,
+            forget_all=plan.forget_all,
+            forget=forget,
+            now=now,
+        )
+
+    def _copy(
+        self, plan: _Plan, documents_were: Target | None, staged: Outputs, result: PublishResult
+    ) -> tuple[dict[str, Published], list[str]]:
+        """Bring the directory's conferences of `plan` up to date from the documents
+        just committed (as of this publish's snapshot; the documents' lock is still
+        held). No rendering: the documents are what a render would write, byte for byte.
+        A directory that was in step with the documents (both targets at one position,
+        one signature: this node published both last time) takes what this publish
+        staged; any other (behind, new, damaged) compares each file with its document
+        and writes those that differ (`_copy_conference`). Returns what to record, as
+        `_render` does."""
+        self._use(False)
+        held = self.published.published_conferences(DATABASE_TARGET)
+        was = plan.target
+        in_step = (
+            was is not None
+            and documents_were is not None
+            and not plan.forget_all
+            and was.position == documents_were.position
+            and was.signature == documents_were.signature == plan.signature
+        )
+        done: dict[str, Published] = {}
+        forget: list[str] = []
+        for slug, (position, fresh) in sorted(plan.work.items()):
+            if slug not in held:  # gone from the timeline: the documents forgot it
+                forget.append(slug)
+            elif in_step and not fresh:
+                news = list(staged.staged_under(slug))  # a publish's changes: a few
+                written = self._copy_files(slug, news, len(news), result)
+                done[slug] = Published(position, written, False)
+            else:
+                done[slug] = Published(position, self._copy_conference(slug, result), True)
+        return done, forget
+
+    def _copy_conference(self, slug: str, result: PublishResult) -> list[tuple[str, int, int]]:
+        """Every document of the conference into the directory, where its bytes differ;
+        the fingerprints of all its files (the list is complete: recorded `fresh`)."""
+        assert self.documents is not None
+        feeds = self.options.feeds_dir
+        versions = self.documents.list(f"{slug}/")
+        stale = [v for v in versions if not _same_bytes(feeds / v.path, v.etag)]
+        differ = {v.path for v in stale}
+        self._slug, self._files = slug, {}
+        for version in versions:
+            if version.path not in differ:
+                self._remember(feeds / version.path)
+        bodies = ((d.path, d.body) for d in self._bodies(stale))
+        return self._copy_files(slug, bodies, len(stale), result, keep=self._files)
+
+    def _copy_files(
+        self,
+        slug: str,
+        documents: Iterable[tuple[str, bytes]],
+        count: int,
+        result: PublishResult,
+        keep: dict[str, tuple[int, int]] | None = None,
+    ) -> list[tuple[str, int, int]]:
+        """Write these `count` documents (path, bytes) into the directory, `.state.json`
+        last (in the directory too, the state never claims more than is there); the
+        fingerprints of the files written (and of `keep`'s)."""
+        feeds = self.options.feeds_dir
+        folder = feeds / slug
+        if folder not in _swept:
+            for place in (folder, folder / "archive"):
+                sweep_stale_temporaries(place)
+            _swept.add(folder)
+        self._slug, self._files = slug, dict(keep or {})
+        state: bytes | None = None
+        with self._writes(result, count) as w:
+            for path, body in documents:
+                if path == f"{slug}/{STATE_FILE}":
+                    state = body
+                else:
+                    w.write(feeds / path, body)
+        if state is not None:
+            write_if_changed(folder / STATE_FILE, state)
+            self._remember(folder / STATE_FILE)
+        return [(name, size, mtime) for name, (size, mtime) in sorted(self._files.items())]
+
+    def _bodies(self, versions: list[DocumentVersion]) -> Iterator[StoredDocument]:
+        """The documents of `versions`, in their order, read a bounded batch at a time."""
+        assert self.documents is not None
+        batch: list[str] = []
+        size = 0
+        for version in versions:
+            batch.append(version.path)
+            size += version.size
+            if size >= COPY_BATCH_BYTES:
+                yield from self.documents.get_many(batch)
+                batch, size = [], 0
+        if batch:
+            yield from self.documents.get_many(batch)
 
     def signature(self) -> str:
         """What every published file depends on besides the log."""
@@ -480,12 +616,21 @@ class Publisher:
         )
 
     def _database_plan(self, everything: bool, result: PublishResult) -> _Plan:
-        """The database's documents, published to as a target of their own: what changed
-        after its high-water mark, or everything (as for a directory without a marker,
-        each conference's `.state.json` document, if any, still holds)."""
-        signature = self.signature()
+        """The database's documents, published to as a target of their own (see
+        `_target_plan`); documents have no audit: nothing edits them by hand."""
         target = self.published.target(DATABASE_TARGET)
-        plan = _Plan(target, DATABASE_PATH, signature)
+        return self._target_plan(target, DATABASE_PATH, everything, result)
+
+    def _target_plan(
+        self, target: Target | None, path: str, everything: bool, result: PublishResult
+    ) -> _Plan:
+        """What one target (a directory, or the documents) lacks: nothing if it holds a
+        later state than this snapshot (`behind`); everything, from nothing (a new
+        target: each conference's `.state.json`, if any, still holds) or anew (the
+        options changed, the log is not the one published, or --all); else the
+        conferences changed after its high-water mark."""
+        signature = self.signature()
+        plan = _Plan(target, path, signature)
         if self._ahead_of_timeline(target, everything, signature):
             plan.behind = True
             return plan
@@ -506,33 +651,16 @@ class Publisher:
         return plan
 
     def _plan(self, marker: str | None, everything: bool, result: PublishResult) -> _Plan:
+        """The feeds directory's plan (`_target_plan`), and the conferences whose files
+        are damaged."""
         feeds = self.options.feeds_dir
         path = str(feeds.resolve())
-        signature = self.signature()
         target = self.published.target(marker) if marker else None
         if target is not None and target.path != path:
             target = None  # a copy of another feeds directory: it gets an id of its own
-        plan = _Plan(target, path, signature)
-        if self._ahead_of_timeline(target, everything, signature):
-            plan.behind = True
+        plan = self._target_plan(target, path, everything, result)
+        if target is None or plan.behind or plan.forget_all:
             return plan
-        if (
-            target is None
-            or everything
-            or target.signature != signature
-            or target.position > self.log_head
-        ):
-            # From nothing (no marker): each conference's .state.json, if any, still
-            # holds. Otherwise every file is rendered anew: the options changed, the log
-            # is not the one published, or --all.
-            fresh = target is not None or everything
-            plan.forget_all = True
-            plan.work = {slug: (last, fresh) for slug, last in self.timeline.every_conference()}
-            result.everything = True
-            return plan
-        plan.work = {
-            slug: (last, False) for slug, last in self.timeline.changed_after(target.position)
-        }
         # Damage: a conference folder gone (one stat of feeds/ says whether to look), or a
         # file that is not what was written (a bounded window of the rotating audit).
         damaged = set()
@@ -591,8 +719,8 @@ class Publisher:
 
     def _remember(self, path: Path) -> None:
         """The file's fingerprint as written (or found equal), for the audit."""
-        if not self.options.write_files:
-            return  # documents only: no file to audit
+        if not self._out.files:
+            return  # rendering the documents: no file to audit
         stat = path.stat()
         folder = self.options.feeds_dir / self._slug
         self._files[path.relative_to(folder).as_posix()] = (stat.st_size, stat.st_mtime_ns)
@@ -622,15 +750,12 @@ class Publisher:
         return [(name, size, mtime) for name, (size, mtime) in sorted(self._files.items())]
 
     def _load_state(self, folder: Path, *, fresh: bool = False) -> dict[str, Any]:
-        """The cache of what was published, if it still matches the files and options;
-        with two outputs, only what both states agree on (the other is rendered)."""
+        """The cache of what was published, if it still matches the output being
+        rendered (the directory, or the documents) and the options."""
         out = self._out
-        states = []
         if out.files:
-            states.append(self._output_state(folder, out.read_file, out.in_files, fresh))
-        if out.documents is not None:
-            states.append(self._output_state(folder, out.read_document, out.in_documents, fresh))
-        return states[0] if len(states) == 1 else _common_state(states[0], states[1])
+            return self._output_state(folder, out.read_file, out.in_files, fresh)
+        return self._output_state(folder, out.read_document, out.in_documents, fresh)
 
     def _output_state(
         self,
@@ -901,26 +1026,6 @@ def _empty_state(page_size: int) -> dict[str, Any]:
         "days": {},
         "closed": None,  # unknown: the reflections are written
         "position": 0,
-    }
-
-
-def _common_state(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    """What two outputs' states agree on: each may be behind the other (a directory a
-    node without it never wrote; documents a publish elsewhere did not commit), and
-    whatever either lacks is rendered again (the other output's copy is then unchanged).
-    """
-    if a.get("signature") != b.get("signature"):
-        merged = _empty_state(a["page_size"])
-        # Archives depend on the URL and page size only, both checked when loaded.
-        fewer = a if a["count"] <= b["count"] else b
-        merged["count"], merged["last"] = fewer["count"], fewer["last"]
-        return merged
-    fewer = a if a["count"] <= b["count"] else b
-    days_a, days_b = a.get("days", {}), b.get("days", {})
-    return {
-        **fewer,
-        "days": {d: p for d, p in days_a.items() if days_b.get(d) == p},
-        "closed": a.get("closed") if a.get("closed") == b.get("closed") else None,
     }
 
 

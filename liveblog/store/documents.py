@@ -21,8 +21,9 @@ Contract every implementation keeps:
   changes a document only when its bytes (or content type) differ: an unchanged
   document keeps its `modified` time, so conditional GETs keep answering 304.
 - **Reads**: `version` is cheap (no body read) for conditional GETs; `get` returns the
-  body; `list` gives the versions under a prefix in path order; `folders` the
-  conferences, for the /feeds/ listing. A reader never creates anything.
+  body, `get_many` the bodies of many paths at once; `list` gives the versions under a
+  prefix in path order; `folders` the conferences, for the /feeds/ listing. A reader
+  never creates anything.
 - `exclusive(seconds)`: one publish at a time into the documents (any process, any
   node); held by a session that dies with its node.
 """
@@ -130,6 +131,10 @@ class FeedDocuments(Protocol):
 
     def get(self, path: str) -> Document | None:
         """The document at `path` with its body, or None."""
+
+    def get_many(self, paths: Sequence[str]) -> builtins.list[Document]:
+        """The documents at these paths with their bodies, in the order given (those
+        missing left out): one read for many (a directory copying the documents)."""
 
     def version(self, path: str) -> DocumentVersion | None:
         """The document's ETag, time, size and type, without reading its body."""

@@ -33,8 +33,10 @@ Contracts every implementation keeps (tests/contract/test_webhook_store.py):
   across every process on the store. `claim(id, owner, until)` takes the subscription
   for `owner` until `until` (seconds since the epoch) and is true unless another owner
   holds a claim that has not expired; the holder's own claim is renewed. `renew` moves
-  the holder's claims on, `release` gives one up. A claim is a lease, never a lock a
-  dead process keeps: one not renewed expires and anyone may take it. A claim does not
+  the holder's claims on, `release` gives one up (`claim_many` and `release_many`:
+  several in one statement, for a deliverer starting many senders). A claim is a
+  lease, never a lock a dead process keeps: one not renewed expires and anyone may
+  take it. A claim does not
   change the queue: what its holder sent but did not record is still pending, and the
   next holder sends it again (at least once). On a backend several nodes share, expiry is
   judged by the database's clock: nodes keep their clocks close to it (NTP), well
@@ -180,6 +182,26 @@ class DeliveryQueue(Protocol):
 
     def move_cursor(self, subscription_id: str, cursor: int, *, follows: bool) -> None: ...
 
+    # -- queueing for many subscriptions at once (the deliverer's prepare) ------------
+
+    def pending_counts(self, subscription_ids: Collection[str]) -> dict[str, int]:
+        """`pending_count` of each, in one read (a subscription with none is absent)."""
+        ...
+
+    def enqueue_many(
+        self,
+        queues: Sequence[tuple[str, Sequence[Message]]],
+        due_at: float,
+        created_at: str,
+    ) -> None:
+        """`enqueue` of each (subscription id, messages), in one statement: each
+        subscription's messages in their order (ids grow within each queue)."""
+        ...
+
+    def move_cursors(self, moves: Sequence[tuple[str, int, bool]]) -> None:
+        """`move_cursor` of each (subscription id, cursor, follows), in one statement."""
+        ...
+
     def rewind(self, subscription_id: str, position: int) -> None:
         """Move the cursor back to `position` (never forward) and stop following."""
         ...
@@ -198,7 +220,29 @@ class DeliveryQueue(Protocol):
         ...
 
     def record_delivered_many(self, delivered: Sequence[tuple[int, int, str]]) -> None:
-        """`record_delivered` of every (delivery id, status, stamp), in one statement."""
+        """`record_delivered` of every (delivery id, status, stamp), in one statement;
+        the queues of these deliveries are held first, in one order, as by
+        `lock_queues`."""
+        ...
+
+    # -- the deliverer's batched reads and writes: several senders' runs at a time ----
+
+    def subscriptions_among(self, subscription_ids: Collection[str]) -> list[Subscription]:
+        """The subscriptions with these ids (those that exist), in no particular order."""
+        ...
+
+    def pending_many(
+        self, subscription_ids: Collection[str], limit: int
+    ) -> dict[str, list[Delivery]]:
+        """`pending` of each of these subscriptions, in one read: id -> its first `limit`
+        pending deliveries by id (a subscription with none pending is absent)."""
+        ...
+
+    def lock_queues(self, subscription_ids: Collection[str]) -> None:
+        """Inside a write transaction: hold these subscriptions' queues until it ends,
+        taken in one order (by id), so that two transactions each changing several
+        queues never deadlock. A backend whose write transactions run one at a time
+        (SQLite) has nothing to do."""
         ...
 
     # -- one sender per subscription (the module's contract: Claims) -----------------
@@ -215,6 +259,15 @@ class DeliveryQueue(Protocol):
 
     def release(self, subscription_id: str, owner: str) -> None:
         """Give up `owner`'s claim (another owner's is left as it is)."""
+        ...
+
+    def claim_many(self, subscription_ids: Collection[str], owner: str, until: float) -> set[str]:
+        """`claim` of each of these subscriptions, in one statement: the ids `owner`
+        holds afterwards."""
+        ...
+
+    def release_many(self, subscription_ids: Collection[str], owner: str) -> None:
+        """`release` of each of these subscriptions, in one statement."""
         ...
 
     def record_delivered(self, delivery_id: int, status: int, stamp: str) -> None: ...

@@ -15,6 +15,11 @@ A sender sends a run of its queue (up to `DeliveryOptions.batch` deliveries, fet
 once) and records the run's outcomes in one transaction: one trip to the database per
 run, not per POST. Until the run is recorded its deliveries are still pending, so a
 node killed mid-run loses nothing: the next holder of the claim sends them again.
+The senders' bookkeeping is batched across senders too (liveblog.webhooks.bookkeeping):
+the runs that end while the database thread is busy are recorded together, in one
+transaction, and their next runs fetched in one read; `start_due` claims every due
+subscription and fetches their first runs in one trip. A hundred subscribers owed a
+few messages each then cost a few transactions, not a few hundred.
 
 The deliverer writes only delivery state, never the log, so its connection commits
 with synchronous=NORMAL: a power cut can at worst forget that a delivery succeeded,
@@ -48,6 +53,7 @@ from ..errors import DriverError, LiveblogError, NotFound, RefusedAddress
 from ..store.factory import open_stores
 from . import queue
 from .addresses import Resolver, parse_url, pin_addresses, system_resolver
+from .bookkeeping import GroupCommit
 from .model import Delivery
 from .payloads import Payloads
 from .policy import RetryPolicy, parse_retry_after
@@ -113,6 +119,15 @@ class _Batch:
     items: list[tuple[Delivery, bytes | LiveblogError]]
 
 
+@dataclass(frozen=True)
+class _Ran:
+    """A run sent, for the bookkeeping: its attempts, and whether the queue may go on."""
+
+    batch: _Batch
+    attempts: list[queue.Attempted]
+    go_on: bool
+
+
 @dataclass
 class Outcome:
     status: int | None = None
@@ -176,6 +191,10 @@ class Deliverer:
         self._timeouts = httpx.Timeout(self.options.timeout).as_dict()
         self._slots = asyncio.Semaphore(self.options.concurrency)
         self._workers: dict[str, asyncio.Task[None]] = {}
+        # One start_due at a time (the scheduler's catch-up and deliver jobs overlap):
+        # senders start only there, so what it sees running stays running meanwhile.
+        self._starting = asyncio.Lock()
+        self._books: GroupCommit[_Ran, _Batch | None] = GroupCommit(self._book_runs)
         self._closing = False  # set on exit: finish the attempts in flight, start no more
         self._prepared_until = 0
         self._prepares = False  # set by the first `prepare`: this deliverer queues
@@ -215,6 +234,7 @@ class Deliverer:
     async def __aexit__(self, *exc: object) -> None:
         self._closing = True
         await self.drain_workers()
+        await self._books.wait_idle()
         if self._renewer is not None:
             self._renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -275,36 +295,35 @@ class Deliverer:
         """Start a sender for every subscription with a due head, none running here and
         no other process's claim on it (the deliverer claims it first). This is all a
         node that does not prepare runs each tick: it sends what the leader queued."""
-        if self._closing:
-            return 0
-        claimed, until = await self.in_db(self._claim_due, self._running())
-        started = 0
-        # Checked again after the wait: a start_due that ran meanwhile (the scheduler's
-        # catch-up and deliver jobs overlap) may have started one (the claim was ours
-        # either way: claiming again only renewed it).
-        running = self._running()
-        for subscription in claimed:
-            if subscription in running:
-                continue
-            self._held[subscription] = until
-            self._workers[subscription] = asyncio.create_task(self._drain(subscription))
-            started += 1
-        if started and self._renewer is None:
-            self._renewer = asyncio.create_task(self._renew_claims())
-        return started
+        async with self._starting:
+            if self._closing:
+                return 0
+            runs, until = await self.in_db(self._claim_due, self._running())
+            for subscription, batch in runs:
+                self._held[subscription] = until
+                self._workers[subscription] = asyncio.create_task(self._drain(subscription, batch))
+            if runs and self._renewer is None:
+                self._renewer = asyncio.create_task(self._renew_claims())
+            return len(runs)
 
     def _running(self) -> set[str]:
         return {s for s, worker in self._workers.items() if not worker.done()}
 
-    def _claim_due(self, running: set[str]) -> tuple[list[str], float]:
-        """Claim the due subscriptions not already sent here (database thread)."""
+    def _claim_due(self, running: set[str]) -> tuple[list[tuple[str, _Batch]], float]:
+        """Claim the due subscriptions not already sent here, in one statement, and
+        fetch their first runs in one read (database thread). A claim won with nothing
+        to send (removed, disabled or emptied meanwhile) is given back at once; no
+        sender of this process holds it (`start_due` runs one at a time)."""
         until = time.time() + self.options.lease  # leases run on real time, never `clock`
-        claimed = [
-            subscription
-            for subscription in queue.due_subscriptions(self.hooks, self.clock())
-            if subscription not in running and self.hooks.claim(subscription, self.owner, until)
-        ]
-        return claimed, until
+        due = [s for s in queue.due_subscriptions(self.hooks, self.clock()) if s not in running]
+        if not due:
+            return [], until
+        won = self.hooks.claim_many(due, self.owner, until)
+        runs = self._fetch_many([s for s in due if s in won])
+        idle = [s for s in won if s not in runs]
+        if idle:
+            self.hooks.release_many(idle, self.owner)
+        return [(s, runs[s]) for s in due if s in runs], until
 
     async def run_once(self, *, prepare: bool = True) -> Tally:
         """Queue what is new (as far as the projections are caught up; not with
@@ -346,19 +365,23 @@ class Deliverer:
         until = self._held.get(subscription_id)
         return until is not None and until - time.time() > self.options.lease / 3
 
-    async def _drain(self, subscription_id: str) -> None:
+    async def _drain(self, subscription_id: str, first: _Batch) -> None:
         """Send one subscription's queue, head first, in runs (a batch at a time) while
-        the claim is ours; record each run in one transaction, then fetch the next."""
+        the claim is ours; record each run, then fetch the next (both with other
+        senders' runs: `_book_runs`), until the bookkeeping finds none and gives the
+        claim back."""
+        batch: _Batch | None = first
+        released = False
         try:
-            batch = await self.in_db(self._fetch, subscription_id)
             while batch is not None:
                 attempts, go_on = await self._send(batch)
-                # One trip to the database thread per run: record it, then fetch the next.
-                batch = await self.in_db(self._record_and_fetch, batch, attempts, go_on)
+                batch = await self._books.submit(_Ran(batch, attempts, go_on))
+            released = True
         finally:
             self._held.pop(subscription_id, None)
-            with contextlib.suppress(LiveblogError):  # a claim not released expires
-                await self.in_db(self.hooks.release, subscription_id, self.owner)
+            if not released:  # the bookkeeping failed: give the claim back on our own
+                with contextlib.suppress(LiveblogError):  # a claim not released expires
+                    await self.in_db(self.hooks.release, subscription_id, self.owner)
 
     async def _send(self, batch: _Batch) -> tuple[list[queue.Attempted], bool]:
         """POST a run of deliveries in queue order, stopping at a failure that is tried
@@ -383,32 +406,59 @@ class Deliverer:
                 break
         return attempts, True
 
-    def _record_and_fetch(
-        self, batch: _Batch, attempts: list[queue.Attempted], go_on: bool
-    ) -> _Batch | None:
-        queue.record_attempts(self.hooks, attempts)
-        if not go_on or self._closing:
-            return None
-        return self._fetch(batch.subscription.id)
+    async def _book_runs(self, ran: list[_Ran]) -> list[_Batch | None]:
+        return await self.in_db(self._record_and_fetch, ran)
 
-    def _fetch(self, subscription_id: str) -> _Batch | None:
-        """The subscription's next run: its first pending deliveries that are due, with
-        their bodies (database thread). A queue found empty is filled again first by a
-        deliverer that prepares (its window: liveblog.webhooks.queue)."""
-        try:
-            subscription = get(self.hooks, subscription_id)
-        except NotFound:  # removed (`webhook remove`) while its attempt was out
-            return None
-        if subscription.status != "active":
-            return None
-        deliveries = self.hooks.pending(subscription_id, self.options.batch)
-        if not deliveries and self._prepares:
-            with self.hooks.writing():
-                # Read again under the lock: `redeliver --since` may have moved its cursor.
-                current = get(self.hooks, subscription_id)
-                if not queue.fill(self.hooks, current, self._prepared_until, self.clock()):
-                    return None
-            deliveries = self.hooks.pending(subscription_id, self.options.batch)
+    def _record_and_fetch(self, ran: list[_Ran]) -> list[_Batch | None]:
+        """Record these senders' runs in one transaction, fetch the next runs of those
+        that go on in one read, and give back the claims of those that end (database
+        thread). A sender whose next run is None has no claim left."""
+        queue.record_attempts(self.hooks, [a for r in ran for a in r.attempts])
+        going = [] if self._closing else [r.batch.subscription.id for r in ran if r.go_on]
+        runs = self._fetch_many(going)
+        ending = [r.batch.subscription.id for r in ran if r.batch.subscription.id not in runs]
+        if ending:
+            self.hooks.release_many(ending, self.owner)
+        return [runs.get(r.batch.subscription.id) for r in ran]
+
+    def _fetch_many(self, subscription_ids: list[str]) -> dict[str, _Batch]:
+        """The next runs of these subscriptions, those that have one: their first
+        pending deliveries that are due, with their bodies (database thread). A removed
+        (`webhook remove`) or disabled subscription has none. A queue found empty is
+        filled again first by a deliverer that prepares, when its cursor is behind what
+        was prepared (its window: liveblog.webhooks.queue); one that is not behind has
+        nothing to fill, and the next `prepare` would see to it anyway."""
+        if not subscription_ids:
+            return {}
+        found = {s.id: s for s in self.hooks.subscriptions_among(subscription_ids)}
+        active = [s for s in subscription_ids if s in found and found[s].status == "active"]
+        pending = self.hooks.pending_many(active, self.options.batch)
+        runs = {}
+        for subscription_id in active:
+            deliveries = pending.get(subscription_id)
+            if not deliveries:
+                deliveries = self._refill(found[subscription_id])
+            batch = self._batch(found[subscription_id], deliveries)
+            if batch is not None:
+                runs[subscription_id] = batch
+        return runs
+
+    def _refill(self, subscription: Subscription) -> list[Delivery]:
+        """An empty queue's next window, if this deliverer queues and it is behind."""
+        if not self._prepares or subscription.cursor >= self._prepared_until:
+            return []
+        with self.hooks.writing():
+            # Read again under the lock: `redeliver --since` may have moved its cursor.
+            try:
+                current = get(self.hooks, subscription.id)
+            except NotFound:  # removed meanwhile
+                return []
+            if not queue.fill(self.hooks, current, self._prepared_until, self.clock()):
+                return []
+        return self.hooks.pending(subscription.id, self.options.batch)
+
+    def _batch(self, subscription: Subscription, deliveries: list[Delivery]) -> _Batch | None:
+        """The run: the deliveries that are due, in queue order, with their bodies."""
         now = self.clock()
         items: list[tuple[Delivery, bytes | LiveblogError]] = []
         for delivery in deliveries:

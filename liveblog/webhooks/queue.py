@@ -56,6 +56,49 @@ class Attempted:
     retry_at: float | None = None
 
 
+class _Reads:
+    """What queueing reads of the log, read once per `fill_all`: the subscriptions it
+    fills mostly ask for the same range (a hundred subscribers owed the same events ask
+    one question a hundred times). Valid within one write transaction, which the
+    reads' tables (events, summary versions, the progress) do not change in."""
+
+    def __init__(self, store: WebhookStore) -> None:
+        self.store = store
+        self.progress = store.progress()
+        self._events: dict[tuple[object, ...], list[Message]] = {}
+        self._versions: dict[tuple[object, ...], list[SummaryVersion]] = {}
+
+    def event_messages(
+        self, after: int, until: int, conference: str | None, types: list[str], limit: int
+    ) -> list[Message]:
+        key = (after, until, conference, tuple(types), limit)
+        found = self._events.get(key)
+        if found is None:
+            found = self._events[key] = self.store.event_messages(
+                after, until, conference, types, limit
+            )
+        return found
+
+    def summary_versions(
+        self, after: int, until: int, conference: str | None
+    ) -> list[SummaryVersion]:
+        key = (after, until, conference)
+        found = self._versions.get(key)
+        if found is None:
+            found = self._versions[key] = self.store.summary_versions(after, until, conference)
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What filling one queue writes: messages to queue, and the cursor moved to
+    `move` (the cursor, and whether it follows the progress), if it moves."""
+
+    subscription: str
+    messages: list[Message]
+    move: tuple[int, bool] | None
+
+
 def fill(db: WebhookStore, subscription: Subscription, until: int, now: float) -> int:
     """Queue `subscription`'s messages after its cursor, up to log position `until`,
     keeping at most WINDOW pending. Returns how many were queued. The caller holds the
@@ -63,28 +106,58 @@ def fill(db: WebhookStore, subscription: Subscription, until: int, now: float) -
 
     A subscription that reaches the deliverer's progress follows it from then on; one
     whose window filled up keeps its own cursor (it is filled again as it drains)."""
+    return fill_many(db, [subscription], until, now)
+
+
+def fill_many(db: WebhookStore, subscriptions: list[Subscription], until: int, now: float) -> int:
+    """`fill` of each of these subscriptions (sorted by id), in a few statements
+    whatever their number: their pending counts read at once, the log read once per
+    range asked (_Reads), their queues locked in id order, then every window queued
+    in one statement and every cursor moved in another."""
     store = db
-    progress = store.progress()
+    reads = _Reads(store)
+    behind = [s.id for s in subscriptions if s.cursor < until]
+    pending = store.pending_counts(behind) if behind else {}
+    plans = [
+        plan
+        for s in subscriptions
+        if (plan := _plan(s, until, pending.get(s.id, 0), reads)) is not None
+    ]
+    if not plans:
+        return 0
+    # Every queue written, locked first and in one order: the deliverers recording
+    # outcomes take theirs in that order too, so neither waits on the other in a cycle.
+    store.lock_queues([p.subscription for p in plans])
+    queued = [(p.subscription, p.messages) for p in plans if p.messages]
+    if queued:
+        store.enqueue_many(queued, now, _now_text())
+    store.move_cursors([(p.subscription, *p.move) for p in plans if p.move is not None])
+    return sum(len(p.messages) for p in plans)
+
+
+def _plan(subscription: Subscription, until: int, pending: int, reads: _Reads) -> _Plan | None:
+    """What `fill` writes for one subscription with `pending` deliveries pending."""
+    progress = reads.progress
     if subscription.cursor >= until:
         if subscription.cursor >= progress and not subscription.follows:
-            store.move_cursor(subscription.id, subscription.cursor, follows=True)
-        return 0
-    room = WINDOW - store.pending_count(subscription.id)
+            return _Plan(subscription.id, [], (subscription.cursor, True))
+        return None
+    room = WINDOW - pending
     if room <= 0:
         if subscription.follows:
-            store.move_cursor(subscription.id, subscription.cursor, follows=False)
-        return 0
+            return _Plan(subscription.id, [], (subscription.cursor, False))
+        return None
     types = subscription.types
     event_types = [t for t in types if t not in SUMMARY_TYPES]
     summary_types = {t for t in types if t in SUMMARY_TYPES}
-    messages = store.event_messages(
+    messages = reads.event_messages(
         subscription.cursor, until, subscription.conference, event_types, room
     )
     # Full window: stop the cursor at the last queued event, so nothing is skipped.
     full = len(messages) == room
     cursor = messages[-1].position if full else until
     if summary_types:
-        versions = store.summary_versions(subscription.cursor, cursor, subscription.conference)
+        versions = reads.summary_versions(subscription.cursor, cursor, subscription.conference)
         messages = ordered(
             [
                 *messages,
@@ -95,9 +168,7 @@ def fill(db: WebhookStore, subscription: Subscription, until: int, now: float) -
                 ),
             ]
         )
-    store.enqueue(subscription.id, messages, now, _now_text())
-    store.move_cursor(subscription.id, cursor, follows=not full and cursor >= progress)
-    return len(messages)
+    return _Plan(subscription.id, messages, (cursor, not full and cursor >= progress))
 
 
 def _summary_id(version: SummaryVersion) -> str:
@@ -127,7 +198,8 @@ def fill_all(db: WebhookStore, until: int, now: float) -> int:
             chosen += _concerned_followers(store, progress, until)
             store.advance_progress(until)
         chosen.sort(key=lambda s: s.id)  # a stable order of writes, whatever was chosen
-        return sum(fill(store, s, until, now) for s in chosen)
+        # After the progress moved: the fills compare the cursors with it.
+        return fill_many(store, chosen, until, now)
 
 
 def _concerned_followers(store: WebhookStore, after: int, until: int) -> list[Subscription]:
@@ -187,9 +259,10 @@ def record_failure(
 
 
 def record_attempts(db: WebhookStore, attempts: Sequence[Attempted]) -> None:
-    """Record a sender's run of attempts in one transaction: the deliveries it sent in
-    a row, each only if still pending. Until it commits they are all still pending, so a
-    sender that dies first loses nothing: they are sent again (at least once)."""
+    """Record runs of attempts in one transaction (one sender's, or several senders'
+    at once): the deliveries sent in a row, each only if still pending. Until it
+    commits they are all still pending, so a sender that dies first loses nothing: they
+    are sent again (at least once)."""
     if not attempts:
         return
     store = db
@@ -197,6 +270,11 @@ def record_attempts(db: WebhookStore, attempts: Sequence[Attempted]) -> None:
         (a.delivery.id, a.status or 0, a.stamp) for a in attempts if a.outcome == "delivered"
     ]
     with store.writing():
+        # Several senders' runs may be recorded together: their queues are taken in one
+        # order before any is written (record_delivered_many takes those of its own
+        # deliveries so: enough when every attempt delivered, the usual run).
+        if len(delivered) < len(attempts):
+            store.lock_queues({a.delivery.subscription for a in attempts})
         if delivered:
             store.record_delivered_many(delivered)
         for a in attempts:

@@ -35,6 +35,10 @@ class Claims(Protocol):
     def claim(self, subscription_id: str, owner: str, until: float) -> bool: ...
     def renew(self, subscription_ids: Collection[str], owner: str, until: float) -> set[str]: ...
     def release(self, subscription_id: str, owner: str) -> None: ...
+    def claim_many(
+        self, subscription_ids: Collection[str], owner: str, until: float
+    ) -> set[str]: ...
+    def release_many(self, subscription_ids: Collection[str], owner: str) -> None: ...
 
 
 Views = Callable[[], Claims]
@@ -95,6 +99,30 @@ class ClaimsContract:
         assert not b.claim("wh_1", "node-b", later())
         wait_for(lambda: b.claim("wh_1", "node-b", later()), what="the lease to expire")
         assert not a.claim("wh_1", "node-a", later())
+
+    def test_many_at_once_as_one_at_a_time(self, stores: Views) -> None:
+        a, b = stores(), stores()
+        assert a.claim("wh_1", "node-a", later())
+        assert a.claim("wh_4", "node-a", time.time() - 1)  # a's, run out
+        # Each id once, whatever the list repeats: the free, the run out, never a's live.
+        assert b.claim_many(["wh_3", "wh_1", "wh_2", "wh_2", "wh_4"], "node-b", later()) == {
+            "wh_2",
+            "wh_3",
+            "wh_4",
+        }
+        assert b.claim_many(["wh_2"], "node-b", later()) == {"wh_2"}  # its own: renewed
+        assert a.claim_many(["wh_1", "wh_2", "wh_4"], "node-a", later()) == {"wh_1"}
+        assert b.claim_many([], "node-b", later()) == set()
+        b.release_many(["wh_1", "wh_2", "wh_3"], "node-b")  # wh_1 is a's: left as it is
+        assert not b.claim("wh_1", "node-b", later())
+        assert a.claim_many(["wh_2", "wh_3", "wh_4"], "node-a", later()) == {"wh_2", "wh_3"}
+        a.release_many(["wh_1", "wh_2", "wh_3"], "node-a")
+        a.release_many([], "node-a")
+        assert b.claim_many(["wh_1", "wh_2", "wh_3"], "node-b", later()) == {
+            "wh_1",
+            "wh_2",
+            "wh_3",
+        }
 
     def test_of_many_racing_for_a_free_claim_one_wins(self, stores: Views) -> None:
         views = [stores() for _ in range(6)]

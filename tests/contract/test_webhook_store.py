@@ -246,6 +246,92 @@ class WebhookStoreContract:
         assert second is not None and second.position == 2
         assert hooks.counts() == {"pending": 2, "delivered": 1, "dead": 0, "cancelled": 0}
 
+    def test_a_window_is_queued_in_the_order_given(self, backend: Backend) -> None:
+        hooks = backend.hooks
+        hooks.insert_subscription(new("wh_a"))
+        # Not in position order (a summary goes right after its day's event), and more
+        # than one batch of anything: ids must follow the messages as given.
+        order = [(n * 37) % 301 + 1 for n in range(301)]
+        window = [Message(p, f"msg_{p}", "note.posted") for p in order]
+        hooks.enqueue("wh_a", window, 3.0, "then")
+        queued = hooks.pending("wh_a", 500)
+        assert [d.message_id for d in queued] == [m.message_id for m in window]
+        assert [d.position for d in queued] == order
+        ids = [d.id for d in queued]
+        assert ids == sorted(ids) and len(set(ids)) == len(ids)
+        assert hooks.pending("wh_a", 2) == queued[:2]
+        head = hooks.head("wh_a")
+        assert head is not None and head.id == ids[0]
+        assert hooks.pending_count("wh_a") == 301 and hooks.counts()["pending"] == 301
+        assert hooks.due(3.0) == ["wh_a"]
+
+    def test_several_queues_are_filled_at_once(self, backend: Backend) -> None:
+        hooks = backend.hooks
+        for id_ in ("wh_a", "wh_b", "wh_c"):
+            hooks.insert_subscription(new(id_))
+        hooks.enqueue("wh_b", messages(1), 0.0, "then")
+        with hooks.writing():
+            hooks.enqueue_many(
+                [("wh_b", messages(9, 2, 5)), ("wh_a", messages(4, 3)), ("wh_c", [])],
+                7.0,
+                "now",
+            )
+            hooks.move_cursors([("wh_a", 4, False), ("wh_c", 2, True)])
+        assert [d.position for d in hooks.pending("wh_b", 10)] == [1, 9, 2, 5]
+        assert [d.position for d in hooks.pending("wh_a", 10)] == [4, 3]
+        assert {d.created_at for d in hooks.pending("wh_a", 10)} == {"now"}
+        assert hooks.pending_counts(["wh_a", "wh_b", "wh_c", "wh_gone"]) == {"wh_a": 2, "wh_b": 4}
+        assert hooks.pending_counts([]) == {}
+        assert sorted(hooks.due(7.0)) == ["wh_a", "wh_b"]
+        head = hooks.head("wh_a")
+        assert head is not None and head.position == 4
+        moved = {s.id: (s.cursor, s.follows) for s in hooks.subscriptions()}
+        assert moved == {"wh_a": (4, False), "wh_b": (0, False), "wh_c": (2, True)}
+        hooks.enqueue_many([], 7.0, "now")
+        hooks.move_cursors([])
+        assert hooks.counts()["pending"] == 6 and hooks.queue_state().heads_match
+
+    def test_several_queues_are_read_and_recorded_at_once(self, backend: Backend) -> None:
+        hooks = backend.hooks
+        for id_ in ("wh_a", "wh_b", "wh_c"):
+            hooks.insert_subscription(new(id_))
+        hooks.enqueue("wh_a", messages(1, 2, 3), 0.0, "then")
+        hooks.enqueue("wh_b", messages(1, 2), 0.0, "then")
+        found = hooks.subscriptions_among(["wh_c", "wh_a", "wh_gone"])
+        assert sorted(s.id for s in found) == ["wh_a", "wh_c"]
+        assert hooks.subscriptions_among([]) == []
+        pending = hooks.pending_many(["wh_a", "wh_b", "wh_c", "wh_gone"], 2)
+        assert sorted(pending) == ["wh_a", "wh_b"]  # nothing pending: absent
+        assert pending["wh_a"] == hooks.pending("wh_a", 2)
+        assert [d.position for d in pending["wh_b"]] == [1, 2]
+        assert hooks.pending_many([], 2) == {}
+        a1, a2 = pending["wh_a"]
+        b1 = pending["wh_b"][0]
+        hooks.cancel_pending_after("wh_b", 1, "cancelled-at")  # b's second, while out
+        b2 = hooks.deliveries("wh_b", "cancelled", 1)[0]
+        with hooks.writing():
+            hooks.lock_queues(["wh_b", "wh_a", "wh_b"])
+            hooks.record_delivered_many(
+                [(a1.id, 200, "s1"), (b1.id, 204, "s2"), (a2.id, 202, "s3"), (b2.id, 200, "s4")]
+            )
+        done = {d.id: d for d in hooks.deliveries(None, None, 10)}
+        assert [
+            (done[i].status, done[i].last_status, done[i].finished_at)
+            for i in (a1.id, a2.id, b1.id)
+        ] == [
+            ("delivered", 200, "s1"),
+            ("delivered", 202, "s3"),
+            ("delivered", 204, "s2"),
+        ]
+        assert (done[b2.id].status, done[b2.id].finished_at) == ("cancelled", "cancelled-at")
+        head = hooks.head("wh_a")
+        assert head is not None and head.position == 3
+        assert hooks.head("wh_b") is None
+        assert hooks.due(1.0) == ["wh_a"]
+        assert hooks.counts() == {"pending": 1, "delivered": 3, "dead": 0, "cancelled": 1}
+        state = hooks.queue_state()  # the kept heads and counts, as the history says
+        assert state.heads_match and state.counted == {"pending": 1, "delivered": 3, "cancelled": 1}
+
     def test_retries_move_the_due_time_and_the_last_attempt_dead_letters(
         self, backend: Backend
     ) -> None:

@@ -148,6 +148,20 @@ class PostgresDocuments:
         body, content_type, etag, modified = row
         return Document(path, bytes(body), content_type, etag, modified.astimezone(dt.UTC))
 
+    def get_many(self, paths: Sequence[str]) -> builtins.list[Document]:
+        wanted = builtins.list(paths)
+        if not wanted:
+            return []
+        rows = self.conn.execute(
+            f"SELECT path, body, content_type, etag, modified FROM {TABLE} WHERE path = ANY(%s)",
+            (wanted,),
+        ).fetchall()
+        found = {
+            path: Document(path, bytes(body), content_type, etag, modified.astimezone(dt.UTC))
+            for path, body, content_type, etag, modified in rows
+        }
+        return [found[path] for path in dict.fromkeys(wanted) if path in found]
+
     def version(self, path: str) -> DocumentVersion | None:
         row = self.conn.execute(
             f"SELECT {_COLUMNS} FROM {TABLE} WHERE path = %s", (path,)

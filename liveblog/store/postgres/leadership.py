@@ -9,9 +9,11 @@ seconds; `tcp_user_timeout` bounds a send that is never acknowledged). So no nod
 a lock it cannot use, and a standby's next `try_acquire` takes over.
 
 The connection is `connect_direct`'s (outside the pool: a pooled connection handed to
-another user would carry the lock with it). `held()` asks the server whether this
-session still holds the lock (one catalog lookup): a leader whose connection died, or
-whose session was terminated, learns it there and steps down.
+another user would carry the lock with it). A standby keeps its session between tries
+(one query each, so it can try often); the session that wins keeps the lock. `held()`
+asks the server whether this session still holds the lock (one catalog lookup): a
+leader whose connection died, or whose session was terminated, learns it there and
+steps down.
 
 The key is two 32-bit integers: a constant that says "liveblog", and a hash of the name.
 Advisory locks are per database: two liveblog databases on one server never collide.
@@ -21,6 +23,7 @@ connection names itself in `application_name` (the command, pid and host).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import socket
@@ -83,6 +86,7 @@ class PostgresLeadership:
         self.command = holder
         self.keys = lock_key(name)
         self._conn: Any = None  # a PgConnection while we hold the lock
+        self._waiting: Any = None  # a standby's, kept between tries (see try_acquire)
         # One caller at a time on the connection (the scheduler's thread, a test).
         self._mutex = threading.Lock()
 
@@ -122,20 +126,33 @@ class PostgresLeadership:
         return conn
 
     def try_acquire(self) -> bool:
+        """One `pg_try_advisory_lock` on a session kept between a standby's tries: a
+        try is then one round trip, not a new session (a backend started, TLS and
+        authentication, four settings), so a standby may try often and take over
+        soon after the leader's session ends. A session that failed is dropped and
+        the next try opens another."""
         with self._mutex:
             if self._conn is not None:
                 return True
-            conn = self._connect()
-            try:
-                row = conn.execute("SELECT pg_try_advisory_lock(%s, %s)", self.keys).fetchone()
-            except BaseException:
-                conn.close()
-                raise
-            if not row[0]:
-                conn.close()  # a standby keeps no session open between tries
-                return False
-            self._conn = conn
-            return True
+            kept, self._waiting = self._waiting, None
+            if kept is not None:
+                try:
+                    return self._try(kept)
+                except DriverError:
+                    pass  # the kept session ended (a restart, a cut): try on a new one
+            return self._try(self._connect())
+
+    def _try(self, conn: Any) -> bool:
+        try:
+            row = conn.execute("SELECT pg_try_advisory_lock(%s, %s)", self.keys).fetchone()
+        except BaseException:
+            conn.close()
+            raise
+        if not row[0]:
+            self._waiting = conn
+            return False
+        self._conn = conn
+        return True
 
     def held(self) -> bool:
         with self._mutex:
@@ -180,7 +197,16 @@ class PostgresLeadership:
 
     def release(self) -> None:
         with self._mutex:
+            if self._conn is not None:
+                # Unlocked before the session is closed: the server ends a closed session
+                # a moment after the client has gone, and a standby trying meanwhile
+                # would wait a round for nothing. Unlocked here, it is free on return.
+                with contextlib.suppress(DriverError):
+                    self._conn.execute("SELECT pg_advisory_unlock(%s, %s)", self.keys)
             self._drop()
+            waiting, self._waiting = self._waiting, None
+            if waiting is not None:
+                waiting.close()
 
     def __enter__(self) -> PostgresLeadership:
         return self

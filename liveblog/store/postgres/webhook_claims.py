@@ -50,6 +50,15 @@ _RENEW = (
     "WHERE owner = %s AND subscription = ANY(%s) RETURNING subscription"
 )
 _RELEASE = "DELETE FROM webhook_claims WHERE subscription = %s AND owner = %s"
+_CLAIM_MANY = (
+    # In id order, as every node claims: two claiming overlapping sets never deadlock.
+    "INSERT INTO webhook_claims AS c (subscription, owner, expires) "
+    "SELECT s, %s, %s FROM unnest(%s::text[]) AS s ORDER BY s "
+    "ON CONFLICT (subscription) DO UPDATE SET owner = excluded.owner, "
+    "expires = excluded.expires "
+    f"WHERE c.owner = excluded.owner OR c.expires < {_NOW} RETURNING subscription"
+)
+_RELEASE_MANY = "DELETE FROM webhook_claims WHERE subscription = ANY (%s) AND owner = %s"
 
 # The deliveries' columns, in liveblog.webhooks.model.Delivery's order: the same table
 # as SQLite's webhook_deliveries (PostgresWebhookStore may override both methods if
@@ -82,6 +91,18 @@ class WebhookClaimsMixin:
 
     def release(self, subscription_id: str, owner: str) -> None:
         self.conn.execute(_RELEASE, (subscription_id, owner))
+
+    def claim_many(self, subscription_ids: Collection[str], owner: str, until: float) -> set[str]:
+        if not subscription_ids:
+            return set()
+        # Each id once: a statement may not update the same row twice.
+        wanted = sorted(set(subscription_ids))
+        rows = self.conn.execute(_CLAIM_MANY, (owner, until, wanted)).fetchall()
+        return {str(r[0]) for r in rows}
+
+    def release_many(self, subscription_ids: Collection[str], owner: str) -> None:
+        if subscription_ids:
+            self.conn.execute(_RELEASE_MANY, (list(subscription_ids), owner))
 
     def pending(self, subscription_id: str, limit: int) -> list[Delivery]:
         rows = self.conn.execute(

@@ -13,7 +13,7 @@ subscription cannot overlap. Different subscriptions' queues never wait on each 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ...webhooks.model import DELIVERY_STATUSES, Delivery, Message, QueueState, SummaryVersion
@@ -34,13 +34,35 @@ _INSERT = (
     "INSERT INTO webhook_deliveries (subscription, message_id, type, position, summary, "
     "status, next_attempt_at, created_at) VALUES (%s, %s, %s, %s, %s, 'pending', %s, %s)"
 )
+_INSERT_MANY = (
+    "INSERT INTO webhook_deliveries (subscription, message_id, type, position, summary, "
+    "status, next_attempt_at, created_at) "
+    "SELECT %s, m.message_id, m.type, m.position, m.summary, 'pending', %s, %s "
+    "FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::bigint[]) "
+    "WITH ORDINALITY AS m (message_id, type, position, summary, n) ORDER BY m.n"
+)
+_INSERT_QUEUES = (
+    "INSERT INTO webhook_deliveries (subscription, message_id, type, position, summary, "
+    "status, next_attempt_at, created_at) "
+    "SELECT m.subscription, m.message_id, m.type, m.position, m.summary, 'pending', %s, %s "
+    "FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[], %s::bigint[]) "
+    "WITH ORDINALITY AS m (subscription, message_id, type, position, summary, n) "
+    "ORDER BY m.n"
+)
 _LOCK = "SELECT 1 FROM webhook_subscriptions WHERE id = %s FOR NO KEY UPDATE"
+_LOCK_MANY = (
+    # ORDER BY under FOR NO KEY UPDATE: the rows are locked as they come, in id order.
+    "SELECT 1 FROM webhook_subscriptions WHERE id = ANY (%s) ORDER BY id FOR NO KEY UPDATE"
+)
 _LOCK_OF_DELIVERY = (
     "SELECT 1 FROM webhook_subscriptions WHERE id = "
     "(SELECT subscription FROM webhook_deliveries WHERE id = %s) FOR NO KEY UPDATE"
 )
 FOLD_EVERY = 100
 """Fold the counts of departed backends into stripe 0 once per this many progress moves."""
+
+
+_D_COLUMNS = ", ".join(f"d.{c.strip()}" for c in _COLUMNS.split(","))
 
 
 def _delivery(row: Sequence[Any]) -> Delivery:
@@ -169,22 +191,63 @@ class PostgresDeliveryQueue:
         if not messages:
             return
         with self._lock_queue(subscription_id):
-            # One statement per message, in this order: each takes its id from the
-            # identity as it runs, so ids follow the messages' order.
-            self.conn.executemany(
-                _INSERT,
-                [
-                    (
-                        subscription_id,
-                        m.message_id,
-                        m.type,
-                        m.position,
-                        m.summary,
-                        due_at,
-                        created_at,
-                    )
-                    for m in messages
-                ],
+            # One statement for the whole window (its triggers run once, not per row).
+            # Ids follow the messages' order: the rows reach the insert sorted by their
+            # ordinality, and each takes its id from the identity as it is inserted.
+            self.conn.execute(
+                _INSERT_MANY,
+                (
+                    subscription_id,
+                    due_at,
+                    created_at,
+                    [m.message_id for m in messages],
+                    [m.type for m in messages],
+                    [m.position for m in messages],
+                    [m.summary for m in messages],
+                ),
+            )
+
+    def pending_counts(self, subscription_ids: Collection[str]) -> dict[str, int]:
+        rows = self.conn.execute(
+            "SELECT subscription, count(*) FROM webhook_deliveries "
+            "WHERE subscription = ANY (%s) AND status = 'pending' GROUP BY subscription",
+            (list(subscription_ids),),
+        ).fetchall()
+        return {str(s): int(n) for s, n in rows}
+
+    def enqueue_many(
+        self,
+        queues: Sequence[tuple[str, Sequence[Message]]],
+        due_at: float,
+        created_at: str,
+    ) -> None:
+        rows = [(s, m) for s, messages in queues for m in messages]
+        if not rows:
+            return
+        with self.conn.writing():
+            self.lock_queues({s for s, _ in rows})
+            # The windows one after another, each in its order: ids follow that order
+            # (as in enqueue), so they grow within every queue.
+            self.conn.execute(
+                _INSERT_QUEUES,
+                (
+                    due_at,
+                    created_at,
+                    [s for s, _ in rows],
+                    [m.message_id for _, m in rows],
+                    [m.type for _, m in rows],
+                    [m.position for _, m in rows],
+                    [m.summary for _, m in rows],
+                ),
+            )
+
+    def move_cursors(self, moves: Sequence[tuple[str, int, bool]]) -> None:
+        if moves:
+            self.conn.execute(
+                "UPDATE webhook_subscriptions AS s SET cursor = v.cursor, follows = v.follows "
+                "FROM unnest(%s::text[], %s::bigint[], %s::boolean[]) AS v (id, cursor, follows) "
+                "WHERE s.id = v.id",
+                ([m[0] for m in moves], [m[1] for m in moves], [m[2] for m in moves]),
             )
 
     def move_cursor(self, subscription_id: str, cursor: int, *, follows: bool) -> None:
@@ -219,6 +282,28 @@ class PostgresDeliveryQueue:
             (now,),
         ).fetchall()
         return [str(r[0]) for r in rows]
+
+    def subscriptions_among(self, subscription_ids: Collection[str]) -> list[Subscription]:
+        return self._read("WHERE id = ANY (%s)", (list(subscription_ids),))
+
+    def pending_many(
+        self, subscription_ids: Collection[str], limit: int
+    ) -> dict[str, list[Delivery]]:
+        # One statement for every sender starting a run: a range of the pending index
+        # (subscription, id) per subscription.
+        found: dict[str, list[Delivery]] = {}
+        for row in self.conn.execute(
+            f"SELECT {_D_COLUMNS} FROM unnest(%s::text[]) AS w (id) CROSS JOIN LATERAL "
+            f"(SELECT {_COLUMNS} FROM webhook_deliveries WHERE subscription = w.id "
+            "AND status = 'pending' ORDER BY id LIMIT %s) AS d ORDER BY d.id",
+            (sorted(set(subscription_ids)), limit),
+        ):
+            found.setdefault(str(row[1]), []).append(_delivery(row))
+        return found
+
+    def lock_queues(self, subscription_ids: Collection[str]) -> None:
+        if subscription_ids:
+            self.conn.execute(_LOCK_MANY, (sorted(set(subscription_ids)),))
 
     # Every outcome is written only to a delivery still pending (the contract).
 
@@ -279,17 +364,23 @@ class PostgresDeliveryQueue:
         first (in id order, so two batches never deadlock), as every queue change here."""
         if not delivered:
             return
+        ids = [d for d, _, _ in delivered]
         with self.conn.writing():
+            # Already held when the caller took them (lock_queues): then no wait at all.
             self.conn.execute(
                 "SELECT 1 FROM webhook_subscriptions WHERE id IN (SELECT subscription "
                 "FROM webhook_deliveries WHERE id = ANY (%s)) ORDER BY id FOR NO KEY UPDATE",
-                ([d for d, _, _ in delivered],),
+                (ids,),
             )
-            self.conn.executemany(
-                "UPDATE webhook_deliveries SET status = 'delivered', attempts = attempts + 1, "
-                "last_attempt_at = %s, last_status = %s, last_error = NULL, finished_at = %s "
-                "WHERE id = %s AND status = 'pending'",
-                [(stamp, status, stamp, d) for d, status, stamp in delivered],
+            # One statement for the batch: the triggers keeping the heads and counts run
+            # once for it, not once per delivery.
+            self.conn.execute(
+                "UPDATE webhook_deliveries AS d SET status = 'delivered', "
+                "attempts = d.attempts + 1, last_attempt_at = v.stamp, last_status = v.status, "
+                "last_error = NULL, finished_at = v.stamp "
+                "FROM unnest(%s::bigint[], %s::integer[], %s::text[]) AS v (id, status, stamp) "
+                "WHERE d.id = v.id AND d.status = 'pending'",
+                (ids, [s for _, s, _ in delivered], [stamp for _, _, stamp in delivered]),
             )
 
     # -- history ---------------------------------------------------------------------
