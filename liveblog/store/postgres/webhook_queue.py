@@ -16,16 +16,15 @@ import contextlib
 from collections.abc import Collection, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ...webhooks.model import DELIVERY_STATUSES, Delivery, Message, QueueState, SummaryVersion
+from ...webhooks.model import DELIVERY_STATUSES, Delivery, Message, QueueState
+from ..delivery_reads import DELIVERY_COLUMNS, DeliveryReads, delivery_from_row
+from ..dialect import POSTGRES
 from .driver import PgConnection
 
 if TYPE_CHECKING:
     from ...webhooks.model import Subscription
 
-_COLUMNS = (
-    "id, subscription, message_id, type, position, summary, status, attempts, "
-    "next_attempt_at, last_attempt_at, last_status, last_error, created_at, finished_at"
-)
+_COLUMNS = DELIVERY_COLUMNS
 PROGRESS = "coalesce((SELECT position FROM webhook_progress WHERE id = 1), 0)"
 """The log position the deliverer has prepared through (0 before it first ran)."""
 CURSOR = f"CASE WHEN follows THEN greatest(cursor, {PROGRESS}) ELSE cursor END"
@@ -65,12 +64,12 @@ FOLD_EVERY = 100
 _D_COLUMNS = ", ".join(f"d.{c.strip()}" for c in _COLUMNS.split(","))
 
 
-def _delivery(row: Sequence[Any]) -> Delivery:
-    return Delivery(*row)
+class PostgresDeliveryQueue(DeliveryReads[PgConnection]):
+    """The queues in this backend's SQL (the rest: `DeliveryReads`)."""
 
-
-class PostgresDeliveryQueue:
     conn: PgConnection
+    dialect = POSTGRES
+    summary_type = "body ->> 'type'"
     _progress_moves: int = 0
 
     # Provided by PostgresWebhookStore (the subscriptions' SELECT, cursor included).
@@ -89,6 +88,15 @@ class PostgresDeliveryQueue:
         with self.conn.writing():
             self.conn.execute(_LOCK_OF_DELIVERY, (delivery_id,))
             yield
+
+    def _queue_change(self, subscription_id: str) -> contextlib.AbstractContextManager[object]:
+        return self._lock_queue(subscription_id)
+
+    def _queue_transaction(self, subscription_id: str) -> contextlib.AbstractContextManager[object]:
+        return self._lock_queue(subscription_id)
+
+    def _outcome_change(self, delivery_id: int) -> contextlib.AbstractContextManager[object]:
+        return self._lock_queue_of(delivery_id)
 
     # -- filling ---------------------------------------------------------------------
 
@@ -112,21 +120,6 @@ class PostgresDeliveryQueue:
         # The partial index webhook_subscriptions_own_cursor.
         return self._read("WHERE status = 'active' AND NOT follows ORDER BY created_at, id")
 
-    def changed_types(self, after: int, until: int) -> dict[str, set[str]]:
-        kinds: dict[str, set[str]] = {}
-        for conference, kind in self.conn.execute(
-            "SELECT DISTINCT conference, type FROM events WHERE position > %s AND position <= %s",
-            (after, until),
-        ):
-            kinds.setdefault(conference, set()).add(kind)
-        for conference, kind in self.conn.execute(
-            "SELECT DISTINCT conference, body ->> 'type' FROM webhook_summaries "
-            "WHERE position > %s AND position <= %s",
-            (after, until),
-        ):
-            kinds.setdefault(conference, set()).add(kind)
-        return kinds
-
     def followers(self, conferences: Sequence[str]) -> list[Subscription]:
         # The partial index webhook_subscriptions_following, by conference.
         followers = "WHERE status = 'active' AND follows AND "
@@ -137,15 +130,6 @@ class PostgresDeliveryQueue:
                 (sorted(conferences),),
             ),
         ]
-
-    def pending_count(self, subscription_id: str) -> int:
-        return int(
-            self.conn.execute(
-                "SELECT count(*) FROM webhook_deliveries "
-                "WHERE subscription = %s AND status = 'pending'",
-                (subscription_id,),
-            ).fetchone()[0]
-        )
 
     def event_messages(
         self,
@@ -169,21 +153,6 @@ class PostgresDeliveryQueue:
                 (*params, limit),
             )
         ]
-
-    def summary_versions(
-        self, after: int, until: int, conference: str | None
-    ) -> list[SummaryVersion]:
-        where = "position > %s AND position <= %s"
-        params: tuple[Any, ...] = (after, until)
-        if conference is not None:
-            where += " AND conference = %s"
-            params += (conference,)
-        rows = self.conn.execute(
-            "SELECT seq, conference, day, position, body ->> 'type' "
-            f"FROM webhook_summaries WHERE {where} ORDER BY seq",
-            params,
-        ).fetchall()
-        return [SummaryVersion(int(s), str(c), int(d), int(p), str(t)) for s, c, d, p, t in rows]
 
     def enqueue(
         self, subscription_id: str, messages: Sequence[Message], due_at: float, created_at: str
@@ -265,14 +234,6 @@ class PostgresDeliveryQueue:
 
     # -- draining --------------------------------------------------------------------
 
-    def head(self, subscription_id: str) -> Delivery | None:
-        row = self.conn.execute(
-            f"SELECT {_COLUMNS} FROM webhook_deliveries WHERE subscription = %s "
-            "AND status = 'pending' ORDER BY id LIMIT 1",
-            (subscription_id,),
-        ).fetchone()
-        return _delivery(row) if row else None
-
     def due(self, now: float) -> list[str]:
         # A range of the partial index of heads by due time: a tick reads only the heads
         # that are due, never the deliveries or the subscriptions.
@@ -298,64 +259,12 @@ class PostgresDeliveryQueue:
             "AND status = 'pending' ORDER BY id LIMIT %s) AS d ORDER BY d.id",
             (sorted(set(subscription_ids)), limit),
         ):
-            found.setdefault(str(row[1]), []).append(_delivery(row))
+            found.setdefault(str(row[1]), []).append(delivery_from_row(row))
         return found
 
     def lock_queues(self, subscription_ids: Collection[str]) -> None:
         if subscription_ids:
             self.conn.execute(_LOCK_MANY, (sorted(set(subscription_ids)),))
-
-    # Every outcome is written only to a delivery still pending (the contract).
-
-    def record_delivered(self, delivery_id: int, status: int, stamp: str) -> None:
-        with self._lock_queue_of(delivery_id):
-            self.conn.execute(
-                "UPDATE webhook_deliveries SET status = 'delivered', attempts = attempts + 1, "
-                "last_attempt_at = %s, last_status = %s, last_error = NULL, finished_at = %s "
-                "WHERE id = %s AND status = 'pending'",
-                (stamp, status, stamp, delivery_id),
-            )
-
-    def record_retry(
-        self,
-        delivery_id: int,
-        *,
-        status: int | None,
-        error: str,
-        retry_at: float,
-        stamp: str,
-    ) -> None:
-        with self._lock_queue_of(delivery_id):
-            self.conn.execute(
-                "UPDATE webhook_deliveries SET attempts = attempts + 1, next_attempt_at = %s, "
-                "last_attempt_at = %s, last_status = %s, last_error = %s "
-                "WHERE id = %s AND status = 'pending'",
-                (retry_at, stamp, status, error, delivery_id),
-            )
-
-    def record_dead(self, delivery_id: int, *, status: int | None, error: str, stamp: str) -> None:
-        with self._lock_queue_of(delivery_id):
-            self.conn.execute(
-                "UPDATE webhook_deliveries SET status = 'dead', attempts = attempts + 1, "
-                "last_attempt_at = %s, last_status = %s, last_error = %s, finished_at = %s "
-                "WHERE id = %s AND status = 'pending'",
-                (stamp, status, error, stamp, delivery_id),
-            )
-
-    def record_gone(
-        self, delivery_id: int, subscription_id: str, status: int, reason: str, stamp: str
-    ) -> None:
-        with self._lock_queue(subscription_id):
-            self.conn.execute(
-                "UPDATE webhook_deliveries SET attempts = attempts + 1, last_attempt_at = %s, "
-                "last_status = %s, last_error = %s WHERE id = %s AND status = 'pending'",
-                (stamp, status, reason, delivery_id),
-            )
-            self.conn.execute(
-                "UPDATE webhook_subscriptions SET status = 'disabled', status_reason = %s "
-                "WHERE id = %s",
-                (f"{reason} at {stamp}", subscription_id),
-            )
 
     def record_delivered_many(self, delivered: Sequence[tuple[int, int, str]]) -> None:
         """`record_delivered` of every (delivery id, status, stamp), in one transaction.
@@ -385,29 +294,6 @@ class PostgresDeliveryQueue:
 
     # -- history ---------------------------------------------------------------------
 
-    def delivery(self, delivery_id: int) -> Delivery | None:
-        row = self.conn.execute(
-            f"SELECT {_COLUMNS} FROM webhook_deliveries WHERE id = %s", (delivery_id,)
-        ).fetchone()
-        return None if row is None else _delivery(row)
-
-    def deliveries(
-        self, subscription_id: str | None, status: str | None, limit: int
-    ) -> list[Delivery]:
-        where: list[str] = []
-        params: list[Any] = []
-        if subscription_id is not None:
-            where.append("subscription = %s")
-            params.append(subscription_id)
-        if status is not None:
-            where.append("status = %s")
-            params.append(status)
-        sql = f"SELECT {_COLUMNS} FROM webhook_deliveries"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        rows = self.conn.execute(f"{sql} ORDER BY id DESC LIMIT %s", (*params, limit)).fetchall()
-        return [_delivery(r) for r in rows]
-
     def requeue(self, old: Delivery, due_at: float, created_at: str) -> Delivery:
         with self._lock_queue(old.subscription):
             row = self.conn.execute(
@@ -422,15 +308,7 @@ class PostgresDeliveryQueue:
                     created_at,
                 ),
             ).fetchone()
-        return _delivery(row)
-
-    def cancel_pending_after(self, subscription_id: str, position: int, stamp: str) -> None:
-        with self._lock_queue(subscription_id):
-            self.conn.execute(
-                "UPDATE webhook_deliveries SET status = 'cancelled', finished_at = %s "
-                "WHERE subscription = %s AND status = 'pending' AND position > %s",
-                (stamp, subscription_id, position),
-            )
+        return delivery_from_row(row)
 
     # -- the kept heads and counts ---------------------------------------------------
 
@@ -454,26 +332,7 @@ class PostgresDeliveryQueue:
         # One snapshot (joins an open transaction): the kept and the derived state are
         # compared as of one moment, while other nodes go on delivering.
         with self.conn.snapshot():
-            kept = self.counts()
-            counted = {
-                str(s): int(n)
-                for s, n in self.conn.execute(
-                    "SELECT status, count(*) FROM webhook_deliveries GROUP BY status"
-                ).fetchall()
-            }
-            heads = self.conn.execute(
-                "SELECT subscription, delivery, due_at, active FROM webhook_queue_heads "
-                "ORDER BY subscription"
-            ).fetchall()
-            derived = self.conn.execute(
-                "SELECT d.subscription, d.id, d.next_attempt_at, s.status = 'active' "
-                "FROM (SELECT subscription, min(id) AS id FROM webhook_deliveries "
-                "      WHERE status = 'pending' GROUP BY subscription) AS h "
-                "JOIN webhook_deliveries AS d ON d.id = h.id "
-                "JOIN webhook_subscriptions AS s ON s.id = d.subscription "
-                "ORDER BY d.subscription"
-            ).fetchall()
-        return QueueState(deliveries=True, kept=kept, counted=counted, heads_match=heads == derived)
+            return self._compared_state()
 
     def refill_queue_state(self) -> None:
         refill_queue_state(self.conn)

@@ -12,6 +12,7 @@ lock it would wait for behind an appending reporter).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -19,7 +20,9 @@ from collections.abc import Collection, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from ...webhooks.model import DELIVERY_STATUSES, Delivery, Message, QueueState, SummaryVersion
+from ...webhooks.model import DELIVERY_STATUSES, Delivery, Message, QueueState
+from ..delivery_reads import DELIVERY_COLUMNS, DeliveryReads, delivery_from_row
+from ..dialect import SQLITE
 from .driver import Connection, write_transaction
 from .schema import has_queue_state, refill_queue_state
 
@@ -28,10 +31,6 @@ if TYPE_CHECKING:
 
     from ...webhooks.model import Subscription
 
-_COLUMNS = (
-    "id, subscription, message_id, type, position, summary, status, attempts, "
-    "next_attempt_at, last_attempt_at, last_status, last_error, created_at, finished_at"
-)
 PROGRESS = "ifnull((SELECT position FROM webhook_progress), 0)"
 """The log position the deliverer has prepared through (0 before it first ran)."""
 CURSOR = f"CASE WHEN follows = 1 THEN max(cursor, {PROGRESS}) ELSE cursor END"
@@ -43,10 +42,6 @@ _INSERT = (
     "INSERT INTO webhook_deliveries (subscription, message_id, type, position, summary, "
     "status, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)"
 )
-
-
-def _delivery(row: Any) -> Delivery:
-    return Delivery(*row)
 
 
 class _Claims:
@@ -69,15 +64,30 @@ def _claims_of(key: str) -> _Claims:
         return found
 
 
-class SqliteDeliveryQueue:
+class SqliteDeliveryQueue(DeliveryReads[Connection]):
+    """The queues in this backend's SQL (the rest: `DeliveryReads`)."""
+
     conn: Connection
+    dialect = SQLITE
+    summary_type = "json_extract(body, '$.type')"
 
     # Provided by SqliteWebhookStore (the subscriptions' SELECT, cursor included).
-    def _read(self, where: str, params: tuple[Any, ...] = ()) -> list[Subscription]:
+    def _read(self, where: str, params: Sequence[Any] = ()) -> list[Subscription]:
         raise NotImplementedError
 
     def database_path(self) -> Path:
         raise NotImplementedError
+
+    # A write transaction already excludes every other writer: a single statement
+    # needs nothing more, several take one transaction.
+    def _queue_change(self, subscription_id: str) -> contextlib.AbstractContextManager[object]:
+        return contextlib.nullcontext()
+
+    def _queue_transaction(self, subscription_id: str) -> contextlib.AbstractContextManager[object]:
+        return write_transaction(self.conn)
+
+    def _outcome_change(self, delivery_id: int) -> contextlib.AbstractContextManager[object]:
+        return contextlib.nullcontext()
 
     # -- filling ---------------------------------------------------------------------
 
@@ -96,21 +106,6 @@ class SqliteDeliveryQueue:
         # The partial index webhook_subscriptions_own_cursor.
         return self._read("WHERE status = 'active' AND follows = 0")
 
-    def changed_types(self, after: int, until: int) -> dict[str, set[str]]:
-        kinds: dict[str, set[str]] = {}
-        for conference, kind in self.conn.execute(
-            "SELECT DISTINCT conference, type FROM events WHERE position > ? AND position <= ?",
-            (after, until),
-        ):
-            kinds.setdefault(conference, set()).add(kind)
-        for conference, kind in self.conn.execute(
-            "SELECT DISTINCT conference, json_extract(body, '$.type') FROM webhook_summaries "
-            "WHERE position > ? AND position <= ?",
-            (after, until),
-        ):
-            kinds.setdefault(conference, set()).add(kind)
-        return kinds
-
     def followers(self, conferences: Sequence[str]) -> list[Subscription]:
         # The partial index webhook_subscriptions_following, by conference.
         followers = "WHERE status = 'active' AND follows = 1 AND "
@@ -121,15 +116,6 @@ class SqliteDeliveryQueue:
                 (json.dumps(sorted(conferences)),),
             ),
         ]
-
-    def pending_count(self, subscription_id: str) -> int:
-        return int(
-            self.conn.execute(
-                "SELECT count(*) FROM webhook_deliveries "
-                "WHERE subscription = ? AND status = 'pending'",
-                (subscription_id,),
-            ).fetchone()[0]
-        )
 
     def event_messages(
         self,
@@ -161,21 +147,6 @@ class SqliteDeliveryQueue:
                 (*params, *types, limit),
             )
         ]
-
-    def summary_versions(
-        self, after: int, until: int, conference: str | None
-    ) -> list[SummaryVersion]:
-        where = "position > ? AND position <= ?"
-        params: tuple[Any, ...] = (after, until)
-        if conference is not None:
-            where += " AND conference = ?"
-            params += (conference,)
-        rows = self.conn.execute(
-            "SELECT seq, conference, day, position, "
-            f"json_extract(body, '$.type') FROM webhook_summaries WHERE {where} ORDER BY seq",
-            params,
-        ).fetchall()
-        return [SummaryVersion(*row) for row in rows]
 
     def enqueue(
         self, subscription_id: str, messages: Sequence[Message], due_at: float, created_at: str
@@ -221,25 +192,17 @@ class SqliteDeliveryQueue:
 
     # -- draining --------------------------------------------------------------------
 
-    def head(self, subscription_id: str) -> Delivery | None:
-        row = self.conn.execute(
-            f"SELECT {_COLUMNS} FROM webhook_deliveries WHERE subscription = ? "
-            "AND status = 'pending' ORDER BY id LIMIT 1",
-            (subscription_id,),
-        ).fetchone()
-        return _delivery(row) if row else None
-
     def due(self, now: float) -> list[str]:
         return [r[0] for r in self.conn.execute(DUE_SQL, (now,)).fetchall()]
 
     def pending(self, subscription_id: str, limit: int) -> list[Delivery]:
         # webhook_deliveries_pending (subscription, id) WHERE status = 'pending': a range.
         rows = self.conn.execute(
-            f"SELECT {_COLUMNS} FROM webhook_deliveries WHERE subscription = ? "
+            f"SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE subscription = ? "
             "AND status = 'pending' ORDER BY id LIMIT ?",
             (subscription_id, limit),
         ).fetchall()
-        return [_delivery(r) for r in rows]
+        return [delivery_from_row(r) for r in rows]
 
     def record_delivered_many(self, delivered: Sequence[tuple[int, int, str]]) -> None:
         self.conn.executemany(
@@ -306,78 +269,7 @@ class SqliteDeliveryQueue:
                 if held is not None and held[0] == owner:
                     del claims.held[subscription_id]
 
-    # Every outcome is written only to a delivery still pending (the contract).
-
-    def record_delivered(self, delivery_id: int, status: int, stamp: str) -> None:
-        self.conn.execute(
-            "UPDATE webhook_deliveries SET status = 'delivered', attempts = attempts + 1, "
-            "last_attempt_at = ?, last_status = ?, last_error = NULL, finished_at = ? "
-            "WHERE id = ? AND status = 'pending'",
-            (stamp, status, stamp, delivery_id),
-        )
-
-    def record_retry(
-        self,
-        delivery_id: int,
-        *,
-        status: int | None,
-        error: str,
-        retry_at: float,
-        stamp: str,
-    ) -> None:
-        self.conn.execute(
-            "UPDATE webhook_deliveries SET attempts = attempts + 1, next_attempt_at = ?, "
-            "last_attempt_at = ?, last_status = ?, last_error = ? "
-            "WHERE id = ? AND status = 'pending'",
-            (retry_at, stamp, status, error, delivery_id),
-        )
-
-    def record_dead(self, delivery_id: int, *, status: int | None, error: str, stamp: str) -> None:
-        self.conn.execute(
-            "UPDATE webhook_deliveries SET status = 'dead', attempts = attempts + 1, "
-            "last_attempt_at = ?, last_status = ?, last_error = ?, finished_at = ? "
-            "WHERE id = ? AND status = 'pending'",
-            (stamp, status, error, stamp, delivery_id),
-        )
-
-    def record_gone(
-        self, delivery_id: int, subscription_id: str, status: int, reason: str, stamp: str
-    ) -> None:
-        with write_transaction(self.conn):
-            self.conn.execute(
-                "UPDATE webhook_deliveries SET attempts = attempts + 1, last_attempt_at = ?, "
-                "last_status = ?, last_error = ? WHERE id = ? AND status = 'pending'",
-                (stamp, status, reason, delivery_id),
-            )
-            self.conn.execute(
-                "UPDATE webhook_subscriptions SET status = 'disabled', status_reason = ? "
-                "WHERE id = ?",
-                (f"{reason} at {stamp}", subscription_id),
-            )
-
     # -- history ---------------------------------------------------------------------
-
-    def delivery(self, delivery_id: int) -> Delivery | None:
-        row = self.conn.execute(
-            f"SELECT {_COLUMNS} FROM webhook_deliveries WHERE id = ?", (delivery_id,)
-        ).fetchone()
-        return None if row is None else _delivery(row)
-
-    def deliveries(
-        self, subscription_id: str | None, status: str | None, limit: int
-    ) -> list[Delivery]:
-        where, params = [], []
-        if subscription_id is not None:
-            where.append("subscription = ?")
-            params.append(subscription_id)
-        if status is not None:
-            where.append("status = ?")
-            params.append(status)
-        sql = f"SELECT {_COLUMNS} FROM webhook_deliveries"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        rows = self.conn.execute(f"{sql} ORDER BY id DESC LIMIT ?", (*params, limit)).fetchall()
-        return [_delivery(r) for r in rows]
 
     def requeue(self, old: Delivery, due_at: float, created_at: str) -> Delivery:
         cursor = self.conn.execute(
@@ -396,13 +288,6 @@ class SqliteDeliveryQueue:
         new = self.delivery(cursor.lastrowid)
         assert new is not None
         return new
-
-    def cancel_pending_after(self, subscription_id: str, position: int, stamp: str) -> None:
-        self.conn.execute(
-            "UPDATE webhook_deliveries SET status = 'cancelled', finished_at = ? "
-            "WHERE subscription = ? AND status = 'pending' AND position > ?",
-            (stamp, subscription_id, position),
-        )
 
     # -- the kept heads and counts ---------------------------------------------------
 
@@ -428,29 +313,7 @@ class SqliteDeliveryQueue:
             return QueueState(deliveries=False, kept=None, counted={}, heads_match=True)
         if not has_queue_state(self.conn) or len(tables) < 3:
             return QueueState(deliveries=True, kept=None, counted={}, heads_match=True)
-        kept = self.counts()
-        counted: dict[str, int] = dict(
-            self.conn.execute(
-                "SELECT status, count(*) FROM webhook_deliveries GROUP BY status"
-            ).fetchall()
-        )
-        heads = self.conn.execute(
-            "SELECT subscription, delivery, due_at, active FROM webhook_queue_heads "
-            "ORDER BY subscription"
-        ).fetchall()
-        derived = self.conn.execute(
-            "SELECT d.subscription, d.id, d.next_attempt_at, s.status = 'active' "
-            "FROM (SELECT subscription, min(id) AS id FROM webhook_deliveries "
-            "      WHERE status = 'pending' GROUP BY subscription) AS h "
-            "JOIN webhook_deliveries AS d ON d.id = h.id "
-            "JOIN webhook_subscriptions AS s ON s.id = d.subscription ORDER BY d.subscription"
-        ).fetchall()
-        return QueueState(
-            deliveries=True,
-            kept=kept,
-            counted={str(s): int(n) for s, n in counted.items()},
-            heads_match=heads == derived,
-        )
+        return self._compared_state()
 
     def refill_queue_state(self) -> None:
         refill_queue_state(self.conn)
