@@ -23,6 +23,12 @@ DELIVERY_COLUMNS = (
 )
 """A delivery's columns, in the order of Delivery's fields."""
 
+INSERT_DELIVERY = (
+    "INSERT INTO webhook_deliveries (subscription, message_id, type, position, summary, "
+    "status, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)"
+)
+"""One new pending delivery: its parameters are `requeued`'s, or a message's."""
+
 _PENDING_COUNT = (
     "SELECT count(*) FROM webhook_deliveries WHERE subscription = ? AND status = 'pending'"
 )
@@ -75,6 +81,19 @@ def delivery_from_row(row: Sequence[Any]) -> Delivery:
     return Delivery(*row)
 
 
+def requeued(old: Delivery, due_at: float, created_at: str) -> tuple[Any, ...]:
+    """INSERT_DELIVERY's parameters for a new delivery of `old`'s message."""
+    return (
+        old.subscription,
+        old.message_id,
+        old.type,
+        old.position,
+        old.summary,
+        due_at,
+        created_at,
+    )
+
+
 Conn = TypeVar("Conn", bound=Executes)
 
 
@@ -99,6 +118,15 @@ class DeliveryReads(Generic[Conn]):
 
     def _outcome_change(self, delivery_id: int) -> contextlib.AbstractContextManager[object]:
         """Around the statement recording this delivery's outcome."""
+        raise NotImplementedError
+
+    def _kept_tables(self) -> bool | None:
+        """None without a deliveries table, else whether the kept heads and counts are
+        there too (not in a log from an older release)."""
+        raise NotImplementedError
+
+    def _snapshot(self) -> contextlib.AbstractContextManager[object]:
+        """One consistent view for several reads, where other writers go on."""
         raise NotImplementedError
 
     # -- filling ---------------------------------------------------------------------
@@ -211,11 +239,16 @@ class DeliveryReads(Generic[Conn]):
     def counts(self) -> dict[str, int]:
         raise NotImplementedError
 
-    def _compared_state(self) -> QueueState:
-        """The kept heads and counts against those derived from the deliveries (the
-        caller has checked the tables are there, and takes one snapshot if it can)."""
-        kept = self.counts()
-        counted = {str(s): int(n) for s, n in self.conn.execute(_COUNTED).fetchall()}
-        heads = self.conn.execute(_HEADS).fetchall()
-        derived = self.conn.execute(_DERIVED_HEADS).fetchall()
+    def queue_state(self) -> QueueState:
+        kept_tables = self._kept_tables()
+        if kept_tables is None:
+            return QueueState(deliveries=False, kept=None, counted={}, heads_match=True)
+        if not kept_tables:
+            return QueueState(deliveries=True, kept=None, counted={}, heads_match=True)
+        # The kept and the derived state compared as of one moment.
+        with self._snapshot():
+            kept = self.counts()
+            counted = {str(s): int(n) for s, n in self.conn.execute(_COUNTED).fetchall()}
+            heads = self.conn.execute(_HEADS).fetchall()
+            derived = self.conn.execute(_DERIVED_HEADS).fetchall()
         return QueueState(deliveries=True, kept=kept, counted=counted, heads_match=heads == derived)

@@ -16,8 +16,14 @@ import contextlib
 from collections.abc import Collection, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ...webhooks.model import DELIVERY_STATUSES, Delivery, Message, QueueState
-from ..delivery_reads import DELIVERY_COLUMNS, DeliveryReads, delivery_from_row
+from ...webhooks.model import DELIVERY_STATUSES, Delivery, Message
+from ..delivery_reads import (
+    DELIVERY_COLUMNS,
+    INSERT_DELIVERY,
+    DeliveryReads,
+    delivery_from_row,
+    requeued,
+)
 from ..dialect import POSTGRES
 from .driver import PgConnection
 
@@ -29,10 +35,6 @@ PROGRESS = "coalesce((SELECT position FROM webhook_progress WHERE id = 1), 0)"
 """The log position the deliverer has prepared through (0 before it first ran)."""
 CURSOR = f"CASE WHEN follows THEN greatest(cursor, {PROGRESS}) ELSE cursor END"
 """A subscription's cursor, in SQL: a follower's moves with the deliverer's progress."""
-_INSERT = (
-    "INSERT INTO webhook_deliveries (subscription, message_id, type, position, summary, "
-    "status, next_attempt_at, created_at) VALUES (%s, %s, %s, %s, %s, 'pending', %s, %s)"
-)
 _INSERT_MANY = (
     "INSERT INTO webhook_deliveries (subscription, message_id, type, position, summary, "
     "status, next_attempt_at, created_at) "
@@ -297,16 +299,8 @@ class PostgresDeliveryQueue(DeliveryReads[PgConnection]):
     def requeue(self, old: Delivery, due_at: float, created_at: str) -> Delivery:
         with self._lock_queue(old.subscription):
             row = self.conn.execute(
-                _INSERT + f" RETURNING {_COLUMNS}",
-                (
-                    old.subscription,
-                    old.message_id,
-                    old.type,
-                    old.position,
-                    old.summary,
-                    due_at,
-                    created_at,
-                ),
+                self.dialect.sql(INSERT_DELIVERY) + f" RETURNING {_COLUMNS}",
+                requeued(old, due_at, created_at),
             ).fetchone()
         return delivery_from_row(row)
 
@@ -321,18 +315,16 @@ class PostgresDeliveryQueue(DeliveryReads[PgConnection]):
         }
         return {s: counts.get(s, 0) for s in DELIVERY_STATUSES}
 
-    def queue_state(self) -> QueueState:
+    def _kept_tables(self) -> bool | None:
         if not _exists(self.conn, "webhook_deliveries"):
-            return QueueState(deliveries=False, kept=None, counted={}, heads_match=True)
-        if not (
-            _exists(self.conn, "webhook_queue_heads")
-            and _exists(self.conn, "webhook_delivery_counts")
-        ):
-            return QueueState(deliveries=True, kept=None, counted={}, heads_match=True)
-        # One snapshot (joins an open transaction): the kept and the derived state are
-        # compared as of one moment, while other nodes go on delivering.
-        with self.conn.snapshot():
-            return self._compared_state()
+            return None
+        return _exists(self.conn, "webhook_queue_heads") and _exists(
+            self.conn, "webhook_delivery_counts"
+        )
+
+    def _snapshot(self) -> contextlib.AbstractContextManager[object]:
+        # Joins an open transaction; other nodes go on delivering meanwhile.
+        return self.conn.snapshot()
 
     def refill_queue_state(self) -> None:
         refill_queue_state(self.conn)

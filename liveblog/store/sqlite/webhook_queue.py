@@ -20,8 +20,14 @@ from collections.abc import Collection, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from ...webhooks.model import DELIVERY_STATUSES, Delivery, Message, QueueState
-from ..delivery_reads import DELIVERY_COLUMNS, DeliveryReads, delivery_from_row
+from ...webhooks.model import DELIVERY_STATUSES, Delivery, Message
+from ..delivery_reads import (
+    DELIVERY_COLUMNS,
+    INSERT_DELIVERY,
+    DeliveryReads,
+    delivery_from_row,
+    requeued,
+)
 from ..dialect import SQLITE
 from .driver import Connection, write_transaction
 from .schema import has_queue_state, refill_queue_state
@@ -38,10 +44,6 @@ CURSOR = f"CASE WHEN follows = 1 THEN max(cursor, {PROGRESS}) ELSE cursor END"
 DUE_SQL = "SELECT subscription FROM webhook_queue_heads WHERE active = 1 AND due_at <= ?"
 """A range of the index of heads by due time: a tick reads only the heads that are due,
 never the deliveries or the subscriptions."""
-_INSERT = (
-    "INSERT INTO webhook_deliveries (subscription, message_id, type, position, summary, "
-    "status, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)"
-)
 
 
 class _Claims:
@@ -152,7 +154,7 @@ class SqliteDeliveryQueue(DeliveryReads[Connection]):
         self, subscription_id: str, messages: Sequence[Message], due_at: float, created_at: str
     ) -> None:
         self.conn.executemany(
-            _INSERT,
+            INSERT_DELIVERY,
             [
                 (subscription_id, m.message_id, m.type, m.position, m.summary, due_at, created_at)
                 for m in messages
@@ -272,18 +274,7 @@ class SqliteDeliveryQueue(DeliveryReads[Connection]):
     # -- history ---------------------------------------------------------------------
 
     def requeue(self, old: Delivery, due_at: float, created_at: str) -> Delivery:
-        cursor = self.conn.execute(
-            _INSERT,
-            (
-                old.subscription,
-                old.message_id,
-                old.type,
-                old.position,
-                old.summary,
-                due_at,
-                created_at,
-            ),
-        )
+        cursor = self.conn.execute(INSERT_DELIVERY, requeued(old, due_at, created_at))
         assert cursor.lastrowid is not None
         new = self.delivery(cursor.lastrowid)
         assert new is not None
@@ -301,7 +292,7 @@ class SqliteDeliveryQueue(DeliveryReads[Connection]):
         counts: dict[str, int] = dict(self.conn.execute(sql).fetchall())
         return {s: int(counts.get(s, 0)) for s in DELIVERY_STATUSES}
 
-    def queue_state(self) -> QueueState:
+    def _kept_tables(self) -> bool | None:
         tables = {
             r[0]
             for r in self.conn.execute(
@@ -310,10 +301,12 @@ class SqliteDeliveryQueue(DeliveryReads[Connection]):
             )
         }
         if "webhook_deliveries" not in tables:
-            return QueueState(deliveries=False, kept=None, counted={}, heads_match=True)
-        if not has_queue_state(self.conn) or len(tables) < 3:
-            return QueueState(deliveries=True, kept=None, counted={}, heads_match=True)
-        return self._compared_state()
+            return None
+        return has_queue_state(self.conn) and len(tables) == 3
+
+    def _snapshot(self) -> contextlib.AbstractContextManager[object]:
+        # One deliverer and one connection: the reads already see one state.
+        return contextlib.nullcontext()
 
     def refill_queue_state(self) -> None:
         refill_queue_state(self.conn)
