@@ -7,6 +7,7 @@ columns), its upserts, locks and catalogue lookups; these differ only in placeho
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
@@ -27,6 +28,8 @@ _INSERT = (
 _STARTING = "WHERE id >= ? AND id < ? ORDER BY id LIMIT ?"
 _ANY_ACTIVE = "SELECT 1 FROM webhook_subscriptions WHERE status = 'active' LIMIT 1"
 _SET_STATUS = "UPDATE webhook_subscriptions SET status = ?, status_reason = ? WHERE id = ?"
+_DELETE_DELIVERIES = "DELETE FROM webhook_deliveries WHERE subscription = ?"
+_DELETE = "DELETE FROM webhook_subscriptions WHERE id = ?"
 _SECRETS = "SELECT id, secret FROM webhook_subscriptions ORDER BY id"
 
 
@@ -58,6 +61,15 @@ class SubscriptionReads(Generic[Conn]):
 
     # The backend's: its SELECT of every column, the cursor as it stands.
     def _read(self, where: str, params: Sequence[Any] = ()) -> list[Subscription]:
+        raise NotImplementedError
+
+    def _totals_sql(self) -> str:
+        """`totals`' one pass over the subscriptions, in the backend's SQL: count,
+        active, and the log positions the active ones have still to queue (`head`)."""
+        raise NotImplementedError
+
+    def _deleting(self, subscription_id: str) -> contextlib.AbstractContextManager[object]:
+        """The transaction deleting this subscription and its queue."""
         raise NotImplementedError
 
     @staticmethod
@@ -101,6 +113,16 @@ class SubscriptionReads(Generic[Conn]):
         # The trigger webhook_subscriptions_status stops a disabled follower following
         # (on PostgreSQL webhook_subscriptions_head_active also marks its head).
         self.conn.execute(self.dialect.sql(_SET_STATUS), (status, reason, subscription_id))
+
+    def totals(self, head: int) -> dict[str, int]:
+        # One pass in SQL, never a count of the delivery history.
+        row = self.conn.execute(self._totals_sql(), (head,)).fetchone()
+        return {"subscriptions": int(row[0]), "active": int(row[1]), "unqueued": int(row[2])}
+
+    def delete_subscription(self, subscription_id: str) -> None:
+        with self._deleting(subscription_id):
+            self.conn.execute(self.dialect.sql(_DELETE_DELIVERIES), (subscription_id,))
+            self.conn.execute(self.dialect.sql(_DELETE), (subscription_id,))
 
     def sealed_secrets(self) -> list[tuple[str, str]]:
         rows = self.conn.execute(_SECRETS).fetchall()

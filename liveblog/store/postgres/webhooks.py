@@ -11,7 +11,7 @@ subscriptions, their secrets, and the unit of work.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -72,26 +72,21 @@ class PostgresWebhookStore(
         rows = self.conn.execute(f"{_SELECT} {where}", params).fetchall()
         return [subscription_from_row(r) for r in rows]
 
-    def totals(self, head: int) -> dict[str, int]:
-        # One pass in SQL, never a count of the delivery history.
-        row = self.conn.execute(
+    def _totals_sql(self) -> str:
+        return (
             "SELECT count(*), count(*) FILTER (WHERE status = 'active'), "
             f"coalesce(sum(%s - {CURSOR}) FILTER (WHERE status = 'active'), 0) "
-            "FROM webhook_subscriptions",
-            (head,),
-        ).fetchone()
-        return {"subscriptions": int(row[0]), "active": int(row[1]), "unqueued": int(row[2])}
+            "FROM webhook_subscriptions"
+        )
 
-    def delete_subscription(self, subscription_id: str) -> None:
+    @contextlib.contextmanager
+    def _deleting(self, subscription_id: str) -> Iterator[None]:
         with self.conn.writing():
             # FOR UPDATE first: the queue's lock (webhook_queue), then the rows.
             self.conn.execute(
                 "SELECT 1 FROM webhook_subscriptions WHERE id = %s FOR UPDATE", (subscription_id,)
             )
-            self.conn.execute(
-                "DELETE FROM webhook_deliveries WHERE subscription = %s", (subscription_id,)
-            )
-            self.conn.execute("DELETE FROM webhook_subscriptions WHERE id = %s", (subscription_id,))
+            yield
 
     def keeps_subscriptions(self) -> bool:
         return bool(

@@ -71,23 +71,16 @@ class SqliteWebhookStore(SqliteDeliveryQueue, SqliteSummaryVersions, Subscriptio
         rows = self.conn.execute(f"{self._select()} {where}", params).fetchall()
         return [subscription_from_row(r) for r in rows]
 
-    def totals(self, head: int) -> dict[str, int]:
-        # One pass in SQL, never a count of the delivery history.
+    def _totals_sql(self) -> str:
         cursor = CURSOR if has_queue_state(self.conn) else "cursor"
-        row = self.conn.execute(
+        return (
             "SELECT count(*), ifnull(sum(status = 'active'), 0), "
             f"ifnull(sum(CASE WHEN status = 'active' THEN ? - {cursor} END), 0) "
-            "FROM webhook_subscriptions",
-            (head,),
-        ).fetchone()
-        return {"subscriptions": int(row[0]), "active": int(row[1]), "unqueued": int(row[2])}
+            "FROM webhook_subscriptions"
+        )
 
-    def delete_subscription(self, subscription_id: str) -> None:
-        with write_transaction(self.conn):
-            self.conn.execute(
-                "DELETE FROM webhook_deliveries WHERE subscription = ?", (subscription_id,)
-            )
-            self.conn.execute("DELETE FROM webhook_subscriptions WHERE id = ?", (subscription_id,))
+    def _deleting(self, subscription_id: str) -> contextlib.AbstractContextManager[object]:
+        return write_transaction(self.conn)
 
     def keeps_subscriptions(self) -> bool:
         return bool(
