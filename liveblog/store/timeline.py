@@ -95,6 +95,19 @@ class TimelineEntry:
     retracted: bool = False
     retraction_reason: str | None = None
     retracted_at: str | None = None
+    # The reader's page (pins and key moments are events like every other):
+    pinned: bool = False  # the conference's one pinned entry (never a retracted one)
+    highlighted: bool = False  # a key moment
+    highlight_label: str | None = None  # its optional short label
+    # The last event that changed how this entry reads: its own, a correction, a
+    # retraction, a pin or unpin (pinning another entry unpins this one), a highlight or
+    # an unhighlight. The live stream's position: "every change after P". 0 = not known
+    # (an entry built by hand): read it through `changed`.
+    changed_position: int = 0
+
+    @property
+    def changed(self) -> int:
+        return self.changed_position or self.position
 
 
 @dataclass(frozen=True)
