@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -41,23 +42,54 @@ IDS_ENV = "PARITY_EVENT_IDS"
 # `python -m liveblog`, but the new events' ids are the ones in PARITY_EVENT_IDS
 # (comma-separated, in order); a command that makes more events than it was given ids
 # for, or fewer, fails, so a wrong script is caught here rather than as a diff later.
+#
+# About a hundred commands are typed, and most of each one's time was the interpreter
+# starting and importing liveblog (~0.35 s quiet, far more under load). So one launcher
+# per backend imports liveblog once and forks a child per command: each command is still
+# a process of its own (own argv, environment, cwd, stdout/stderr, database
+# connection, exit status), started from a parent that has run nothing but imports.
+# A fresh `python -m liveblog` start-up is proven by tests/test_cli_subprocess.py.
 LAUNCHER = f"""
-import atexit, os, sys
-ids = [i for i in os.environ.get({IDS_ENV!r}, "").split(",") if i]
+import json, os, sys
 import liveblog.service.reporting as reporting
-def fixed_id():
-    if not ids:
-        sys.stderr.write("launcher: more events than ids given\\n")
-        os._exit(3)
-    return ids.pop(0)
-reporting.new_event_id = fixed_id
-@atexit.register
-def all_used():
+from liveblog.cli.main import main
+
+def command(request):
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    for fd, name in ((1, "out"), (2, "err")):
+        os.dup2(os.open(request[name], os.O_WRONLY | os.O_CREAT | os.O_TRUNC), fd)
+    os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+    ids = [i for i in os.environ.get({IDS_ENV!r}, "").split(",") if i]
+    def fixed_id():
+        if not ids:
+            sys.stderr.write("launcher: more events than ids given\\n")
+            sys.stderr.flush()
+            os._exit(3)
+        return ids.pop(0)
+    reporting.new_event_id = fixed_id
+    sys.argv = ["liveblog", *request["args"]]
+    try:
+        main()
+        code = 0
+    except SystemExit as stop:
+        code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
     if ids:
         sys.stderr.write("launcher: ids left unused: " + ",".join(ids) + "\\n")
-from liveblog.cli.main import main
-sys.argv[0] = "liveblog"
-main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    return code
+
+for line in sys.stdin:
+    pid = os.fork()
+    if pid == 0:
+        try:
+            status = command(json.loads(line))
+        finally:
+            os._exit(locals().get("status", 70))
+    _, status = os.waitpid(pid, 0)
+    print(json.dumps(os.waitstatus_to_exitcode(status)), flush=True)
 """
 
 
@@ -164,26 +196,52 @@ class Backend:
     name: str
     db: str
     root: Path
+    launcher: subprocess.Popen[str] | None = None
+    runs: int = 0
 
     def run(
         self, *args: str, author: str = "ann", ids: tuple[str, ...] = (), quiet: bool = True
     ) -> str:
-        """`liveblog --db DB ARGS` in a process of its own; must succeed (with nothing
-        on stderr if `quiet`). Returns stdout."""
-        env = clean_env(LIVEBLOG_AUTHOR=author, **{IDS_ENV: ",".join(ids)})
-        done = subprocess.run(
-            [sys.executable, "-c", LAUNCHER, "--db", self.db, *args],
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=self.root,
-            timeout=CLI_SECONDS,
-        )
-        assert done.returncode == 0, (self.name, args, done.stdout, done.stderr)
+        """`liveblog --db DB ARGS` in a process of its own (forked by this backend's
+        launcher); must succeed (with nothing on stderr if `quiet`). Returns stdout."""
+        if self.launcher is None:
+            self.launcher = subprocess.Popen(
+                [sys.executable, "-c", LAUNCHER],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                env=clean_env(),
+                cwd=self.root,
+            )
+        assert self.launcher.stdin is not None and self.launcher.stdout is not None
+        self.runs += 1
+        out, err = (self.root.parent / f"{self.name}-{self.runs}.{n}" for n in ("out", "err"))
+        request = {
+            "args": ["--db", self.db, *args],
+            "env": clean_env(LIVEBLOG_AUTHOR=author, **{IDS_ENV: ",".join(ids)}),
+            "cwd": str(self.root),
+            "out": str(out),
+            "err": str(err),
+        }
+        self.launcher.stdin.write(json.dumps(request) + "\n")
+        self.launcher.stdin.flush()
+        ready, _, _ = select.select([self.launcher.stdout], [], [], CLI_SECONDS)
+        assert ready, (self.name, args, "no exit status within", CLI_SECONDS)
+        line = self.launcher.stdout.readline()
+        assert line, (self.name, args, "the launcher died")
+        returncode = json.loads(line)
+        stdout, stderr = out.read_text(encoding="utf-8"), err.read_text(encoding="utf-8")
+        assert returncode == 0, (self.name, args, stdout, stderr)
         if quiet:
-            assert done.stderr == "", (self.name, args, done.stderr)
-        assert "Traceback" not in done.stderr
-        return done.stdout
+            assert stderr == "", (self.name, args, stderr)
+        assert "Traceback" not in stderr
+        return stdout
+
+    def close(self) -> None:
+        if self.launcher is not None:
+            assert self.launcher.stdin is not None
+            self.launcher.stdin.close()
+            self.launcher.wait(timeout=CLI_SECONDS)
 
     def type_the_day(self) -> None:
         for item in DAY:
@@ -247,10 +305,13 @@ def as_typed(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def backends(tmp_path: Path, pg_url: str) -> Iterator[tuple[Backend, Backend]]:
     (tmp_path / "sqlite").mkdir()
     (tmp_path / "pg").mkdir()
-    yield (
+    pair = (
         Backend("sqlite", str(tmp_path / "sqlite" / "events.db"), tmp_path / "sqlite"),
         Backend("postgresql", pg_url, tmp_path / "pg"),
     )
+    yield pair
+    for backend in pair:
+        backend.close()
 
 
 def both(backends: tuple[Backend, Backend], job: Any) -> tuple[Any, Any]:
@@ -264,7 +325,6 @@ def test_the_day_typed_on_postgresql_gives_what_it_gives_on_sqlite(
     backends: tuple[Backend, Backend], tmp_path: Path
 ) -> None:
     both(backends, Backend.type_the_day)
-    pg = backends[1]
 
     # The export: the same events, in the same positions, but for the log's own clock.
     lite_events, pg_events = both(backends, Backend.export)
@@ -276,12 +336,15 @@ def test_the_day_typed_on_postgresql_gives_what_it_gives_on_sqlite(
     assert as_typed(pg_events) == as_typed(sample_events())
 
     # Every day's summary, in every format.
+    pg_summaries = {}
     for day in DAYS:
         for fmt in FORMATS:
             lite_text, pg_text = both(backends, lambda b, d=day, f=fmt: b.summary(d, f))
             assert pg_text == lite_text, (day, fmt)
+            pg_summaries[day, fmt] = pg_text
     for fmt, ext in zip(FORMATS, ("md", "html", "json"), strict=True):
-        assert pg.summary("2", fmt) == (GOLDEN / f"day-2.{ext}").read_text(encoding="utf-8")
+        golden = (GOLDEN / f"day-2.{ext}").read_text(encoding="utf-8")
+        assert pg_summaries["2", fmt] == golden, fmt
 
     # The feeds: every file, byte for byte (archives, pages and the index too).
     lite_feeds, pg_feeds = both(backends, lambda b: b.publish(tmp_path / f"feeds-{b.name}"))
