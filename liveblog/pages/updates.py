@@ -40,9 +40,12 @@ def _body(entry: TimelineEntry) -> str:
     if kind == "link":
         url = escape(str(data.get("url", "")))
         title = escape(str(data.get("title") or data.get("url", "")))
-        return f'<p class="link-card"><a href="{url}" rel="nofollow">{title}</a></p>'
+        about = data.get("description")
+        more = f"<span>{escape(str(about))}</span>" if about else ""
+        return f'<p class="link-card"><a href="{url}" rel="nofollow">{title}</a>{more}</p>'
     if kind in ("talk", "session"):
-        return f'<p class="context">{escape(str(data.get("title", "")))}</p>'
+        who = f" — {escape(str(data['speaker']))}" if data.get("speaker") else ""
+        return f'<p class="context">{escape(str(data.get("title", "")))}{who}</p>'
     parts = [escape(str(data[name])) for name in _BODY_FIELDS if data.get(name)]
     return "".join(f"<p>{part}</p>" for part in parts)
 
