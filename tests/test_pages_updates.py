@@ -98,3 +98,17 @@ def test_key_moment_label() -> None:
         TIMELINE, CONFERENCE, [entry(highlighted=True, highlight_label="Keynote")]
     )
     assert update["key_moment"] == {"label": "Keynote"}
+
+
+def test_each_kind_has_its_element() -> None:
+    cases = {
+        "photo": ({"url": "https://x.test/a.jpg", "caption": "Stage"}, "figcaption"),
+        "link": ({"url": "https://x.test/", "title": "Slides"}, "a"),
+        "talk": ({"title": "Keynote", "speaker": "Jane"}, "p"),
+        "session": ({"title": "Morning"}, "p"),
+    }
+    for kind, (data, element) in cases.items():
+        [update] = entry_updates(TIMELINE, CONFERENCE, [entry(kind=kind, data=data)])
+        parsed = parse(update["html"])
+        assert element in [tag for tag, _ in parsed.tags], kind
+        assert str(data.get("caption") or data["title"]) in "".join(parsed.text), kind
