@@ -1,0 +1,1 @@
+"""The reader's pages: the live page, the embed page and their shared entry fragment."""
