@@ -10,9 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from liveblog.store.timeline import Conference, Timeline, TimelineEntry
-
-# The data fields a kind's body is read from, in the order they are shown.
-_BODY_FIELDS = ("text", "quote", "title", "url", "caption", "speaker")
+from liveblog.summary.kinds import rendering
 
 
 def _local_time(conference: Conference, utc_at: str) -> tuple[str, str]:
@@ -22,32 +20,6 @@ def _local_time(conference: Conference, utc_at: str) -> tuple[str, str]:
         when = when.replace(tzinfo=dt.UTC)
     local = when.astimezone(ZoneInfo(conference.timezone))
     return local.isoformat(), local.strftime("%H:%M")
-
-
-def _body(entry: TimelineEntry) -> str:
-    data = entry.data
-    kind = entry.kind
-    if kind == "quote":
-        speaker = data.get("speaker")
-        cite = f"<footer>{escape(str(speaker))}</footer>" if speaker else ""
-        return f"<blockquote><p>{escape(str(data.get('text', '')))}</p>{cite}</blockquote>"
-    if kind == "photo":
-        caption = escape(str(data.get("caption") or data.get("text") or ""))
-        src = escape(str(data.get("url", "")))
-        return (
-            f'<figure><img src="{src}" alt="{caption}"><figcaption>{caption}</figcaption></figure>'
-        )
-    if kind == "link":
-        url = escape(str(data.get("url", "")))
-        title = escape(str(data.get("title") or data.get("url", "")))
-        about = data.get("description")
-        more = f"<span>{escape(str(about))}</span>" if about else ""
-        return f'<p class="link-card"><a href="{url}" rel="nofollow">{title}</a>{more}</p>'
-    if kind in ("talk", "session"):
-        who = f" — {escape(str(data['speaker']))}" if data.get("speaker") else ""
-        return f'<p class="context">{escape(str(data.get("title", "")))}{who}</p>'
-    parts = [escape(str(data[name])) for name in _BODY_FIELDS if data.get(name)]
-    return "".join(f"<p>{part}</p>" for part in parts)
 
 
 def entry_html(conference: Conference, entry: TimelineEntry) -> str:
@@ -65,7 +37,9 @@ def entry_html(conference: Conference, entry: TimelineEntry) -> str:
         f' data-kind="{escape(entry.kind)}">'
         f'<p class="meta"><time datetime="{iso}">{hhmm}</time>'
         f' <span class="author">{escape(entry.author)}</span></p>'
-        f"{_body(entry)}{corrected}</article>"
+        # The kind's own feed rendering (summary/kinds.py): a page entry reads as its
+        # feed entry does, and a kind without renderings is an error, never a guess.
+        f"{rendering(entry.kind).feed(entry.data).html}{corrected}</article>"
     )
 
 
