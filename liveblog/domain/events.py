@@ -32,16 +32,18 @@ from typing import Annotated, Any, ClassVar, Literal, TypeAlias, get_args
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
+    StringConstraints,
     TypeAdapter,
     field_validator,
     model_serializer,
     model_validator,
 )
 
-from .text import Body, Caption, EventId, Name, Reason, Title, Url
+from .text import Body, Caption, EventId, Name, Reason, Title, Url, clean_line
 
 SessionKind = Literal[
     "session",
@@ -578,6 +580,58 @@ class EntryRetracted(EventData):
         return f"{short(self.target)}{reason}"
 
 
+# The reader's page: pins and key moments are events like every other (the timeline
+# projects them; a rebuild gives them back).
+HighlightLabel = Annotated[str, StringConstraints(max_length=80), BeforeValidator(clean_line)]
+"""A key moment's label: short, one line."""
+
+
+class EntryPinned(EventData):
+    DESCRIPTION: ClassVar[str] = (
+        "An entry pinned at the top of the live page (replacing the pinned one, if any)."
+    )
+    EXAMPLE: ClassVar[Mapping[str, Any]] = MappingProxyType({"target": "3f2a9c1e"})
+    type: Literal["entry.pinned"] = "entry.pinned"
+    target: EventId
+
+    def line(self) -> str:
+        return short(self.target)
+
+
+class EntryUnpinned(EventData):
+    DESCRIPTION: ClassVar[str] = "The pinned entry taken off the top of the live page."
+    EXAMPLE: ClassVar[Mapping[str, Any]] = MappingProxyType({"target": "3f2a9c1e"})
+    type: Literal["entry.unpinned"] = "entry.unpinned"
+    target: EventId
+
+    def line(self) -> str:
+        return short(self.target)
+
+
+class EntryHighlighted(EventData):
+    DESCRIPTION: ClassVar[str] = "An entry marked as a key moment, with an optional label."
+    EXAMPLE: ClassVar[Mapping[str, Any]] = MappingProxyType(
+        {"target": "3f2a9c1e", "label": "The announcement"}
+    )
+    type: Literal["entry.highlighted"] = "entry.highlighted"
+    target: EventId
+    label: HighlightLabel | None = None
+
+    def line(self) -> str:
+        label = f": {self.label}" if self.label else ""
+        return f"{short(self.target)}{label}"
+
+
+class EntryUnhighlighted(EventData):
+    DESCRIPTION: ClassVar[str] = "An entry no longer a key moment."
+    EXAMPLE: ClassVar[Mapping[str, Any]] = MappingProxyType({"target": "3f2a9c1e"})
+    type: Literal["entry.unhighlighted"] = "entry.unhighlighted"
+    target: EventId
+
+    def line(self) -> str:
+        return short(self.target)
+
+
 AnyEvent: TypeAlias = Annotated[
     ConferenceOpened
     | ConferenceClosed
@@ -592,7 +646,11 @@ AnyEvent: TypeAlias = Annotated[
     | PhotoPosted
     | LinkPosted
     | EntryCorrected
-    | EntryRetracted,
+    | EntryRetracted
+    | EntryPinned
+    | EntryUnpinned
+    | EntryHighlighted
+    | EntryUnhighlighted,
     Field(discriminator="type"),
 ]
 

@@ -96,4 +96,16 @@ def timeline_entry(row: Sequence[Any], data: dict[str, Any], rest: int) -> Timel
         retracted=bool(row[rest + 2]),
         retraction_reason=row[rest + 3],
         retracted_at=row[rest + 4],
+        # then pinned, highlighted, highlight_label, changed_position (a backend without
+        # them yet gives the defaults)
+        **(
+            {
+                "pinned": bool(row[rest + 5]),
+                "highlighted": bool(row[rest + 6]),
+                "highlight_label": row[rest + 7],
+                "changed_position": int(row[rest + 8]),
+            }
+            if len(row) > rest + 8
+            else {}
+        ),
     )

@@ -194,6 +194,20 @@ class Timeline(Protocol):
         before it corrected since (the latest corrections first), then the newest of
         the others, until `size` are chosen."""
 
+    def changes(self, conference: str, after: int, limit: int) -> list[TimelineEntry]:
+        """Entries of `conference` whose `changed_position` is after `after`, retracted
+        ones included, by (changed_position, position), at most `limit` (the live
+        stream and polling)."""
+
+    def entries_by_id(self, conference: str, ids: Sequence[str]) -> list[TimelineEntry]:
+        """Those entries of `conference` (full ids), in no particular order."""
+
+    def pinned_entry(self, conference: str) -> TimelineEntry | None:
+        """The conference's pinned entry (never a retracted one), or None."""
+
+    def key_moments(self, conference: str) -> list[TimelineEntry]:
+        """The conference's key moments (highlighted, not retracted), by (utc_at, position)."""
+
     def tombstones(self, conference: str, size: int) -> list[Tombstone]:
         """The `size` most recent retractions filed in `conference`, newest first."""
 

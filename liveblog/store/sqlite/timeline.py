@@ -146,10 +146,17 @@ CREATE TABLE {ENTRIES} (
     retracted INTEGER NOT NULL DEFAULT 0,
     retraction_reason TEXT,
     retracted_at TEXT,
-    upcast TEXT
+    upcast TEXT,
+    pinned INTEGER NOT NULL DEFAULT 0,
+    highlighted INTEGER NOT NULL DEFAULT 0,
+    highlight_label TEXT,
+    changed_position INTEGER NOT NULL  -- the last event that changed how it reads
 );
 CREATE INDEX {ENTRIES}_by_day ON {ENTRIES} (conference, day, utc_at, position);
 CREATE INDEX {ENTRIES}_by_conference ON {ENTRIES} (conference, position);
+-- The live stream's "every change after P" and the page's pinned entry: range scans.
+CREATE INDEX {ENTRIES}_by_change ON {ENTRIES} (conference, changed_position, position);
+CREATE INDEX {ENTRIES}_pinned ON {ENTRIES} (conference) WHERE pinned = 1;
 CREATE TABLE {EDITS} (
     event_id TEXT PRIMARY KEY,
     conference TEXT NOT NULL,
@@ -164,7 +171,8 @@ CREATE INDEX {EDITS}_by_entry ON {EDITS} (entry, position);
 CREATE INDEX {EDITS}_by_conference ON {EDITS} (conference, position);
 CREATE VIEW {TIMELINE} AS
 SELECT position, id, conference, day, kind, author, occurred_at, utc_at, session, talk,
-    data, {_field_columns()}ended_at, updated_at, retracted, retraction_reason, retracted_at
+    data, {_field_columns()}ended_at, updated_at, retracted, retraction_reason, retracted_at,
+    pinned, highlighted, highlight_label, changed_position
 FROM (
     SELECT e.*, ev.occurred_at AS occurred_at,
         CASE WHEN e.corrected IS NULL THEN coalesce(e.upcast, ev.data)
@@ -182,12 +190,12 @@ SELECT position, id, conference, json_extract(data, '$.day'),
     author, strftime('%Y-%m-%dT%H:%M:%fZ', occurred_at),
     CASE WHEN type = 'session.started' THEN id ELSE json_extract(data, '$.session') END,
     CASE WHEN type = 'talk.started' THEN id ELSE json_extract(data, '$.talk') END,
-    {upcast}
+    {upcast}, position
 FROM {source}
 """
 _INSERT_ENTRIES = f"""
 INSERT OR IGNORE INTO {ENTRIES} (position, id, conference, day, kind, author, utc_at,
-    session, talk, upcast)
+    session, talk, upcast, changed_position)
 """
 _ENTRY_TYPE_LIST = ", ".join(f"'{t}'" for t in ENTRY_TYPES)
 _CURRENT_SCHEMA = " ".join(f"WHEN '{t}' THEN {REGISTRY[t].SCHEMA_VERSION}" for t in ENTRY_TYPES)
@@ -204,6 +212,11 @@ INSERT_ONE = _INSERT_ENTRIES + _ENTRY_SELECT.format(
     source="(SELECT ? AS position, ? AS id, ? AS type, ? AS conference, ? AS author, "
     "? AS occurred_at, ? AS data)",
 )
+
+_MARK_TYPES = frozenset(
+    {"entry.pinned", "entry.unpinned", "entry.highlighted", "entry.unhighlighted"}
+)
+"""The reader's page marks: each sets a flag of its target entry."""
 
 _POSITION_OF = "(SELECT position FROM events WHERE id = ?)"
 """An entry's row is keyed by its event's position; the log's unique index finds it."""
@@ -273,7 +286,7 @@ class TimelineProjection:
     """The timeline, projected on SQLite (the runner drives it)."""
 
     name = "timeline"
-    version = 7
+    version = 8
     tables = (CONFERENCES, DAYS, REPORTERS, ENTRIES, EDITS, TIMELINE)
     lazy_types = frozenset(ENTRY_TYPES)
     """Entry events are mapped in SQL: the runner need not fetch their data."""
@@ -311,13 +324,16 @@ class TimelineProjection:
         elif t == "entry.retracted":
             row = execute(
                 f"UPDATE {ENTRIES} SET retracted = 1, retraction_reason = ?, "
-                f"retracted_at = ? WHERE position = {_POSITION_OF} AND position < ? "
+                "retracted_at = ?, pinned = 0, highlighted = 0, highlight_label = NULL, "
+                f"changed_position = {r.position} WHERE position = {_POSITION_OF} AND position < ? "
                 "RETURNING conference, day",
                 (d.get("reason"), r.occurred_at, d["target"], r.position),
             ).fetchone()
             self._edit(batch, r, {"reason": d.get("reason")})
             if row:
                 batch.day_changed(row[0], row[1], r.position)
+        elif t in _MARK_TYPES:
+            self._mark(batch, r)
         elif t in CALENDAR_TYPES:
             apply_calendar(batch.conn, SQLITE, batch, r)
 
@@ -342,8 +358,8 @@ class TimelineProjection:
         conn.execute(
             f"UPDATE {ENTRIES} SET corrected = CASE WHEN ?1 = '{{}}' THEN corrected "
             "ELSE json_patch(coalesce(corrected, '{}'), ?1) END, "
-            f"updated_at = ?2 WHERE position = ?3",
-            (json.dumps(patch, ensure_ascii=False), r.occurred_at, target_position),
+            f"updated_at = ?2, changed_position = ?4 WHERE position = ?3",
+            (json.dumps(patch, ensure_ascii=False), r.occurred_at, target_position, r.position),
         )
         if kind == "talk" and "speaker" in patch:
             # Quotes defaulted to the talk's speaker follow the corrected name.
@@ -351,13 +367,48 @@ class TimelineProjection:
             # range, however large the day.
             conn.execute(
                 f"UPDATE {ENTRIES} SET corrected = "
-                "json_patch(coalesce(corrected, '{}'), json_object('speaker', ?)) "
-                f"WHERE position IN (SELECT position FROM {TIMELINE} WHERE position > ? "
+                "json_patch(coalesce(corrected, '{}'), json_object('speaker', ?)), "
+                f"changed_position = {r.position} WHERE position IN "
+                f"(SELECT position FROM {TIMELINE} WHERE position > ? "
                 "AND position < ? AND talk = ? AND kind = 'quote' "
                 "AND json_extract(data, '$.speaker') = ?)",
                 (patch["speaker"], target_position, r.position, d["target"], old_speaker),
             )
         batch.day_changed(conference, day, r.position)
+
+    def _mark(self, batch: _Batch, r: Record) -> None:
+        """A pin, unpin, highlight or unhighlight: only a non-retracted entry of the
+        event's conference positioned before it takes one."""
+        execute = batch.conn.execute
+        t = r.type
+        target = (
+            f"WHERE position = {_POSITION_OF} AND position < ? AND conference = ? "
+            "AND retracted = 0 RETURNING conference, day"
+        )
+        args: tuple[object, ...] = (r.data["target"], r.position, r.conference)
+        if t == "entry.pinned":
+            sets = "pinned = 1"
+        elif t == "entry.unpinned":
+            sets = "pinned = 0"
+        elif t == "entry.highlighted":
+            sets = "highlighted = 1, highlight_label = ?"
+            args = (r.data.get("label"), *args)
+        else:
+            sets = "highlighted = 0, highlight_label = NULL"
+        row = execute(
+            f"UPDATE {ENTRIES} SET {sets}, changed_position = {r.position} {target}", args
+        ).fetchone()
+        if row is None:
+            return  # no such entry here (an import's stray mark): kept in the log only
+        batch.day_changed(row[0], row[1], r.position)
+        if t == "entry.pinned":
+            # One pinned entry per conference: the old one is unpinned by this event.
+            for conference, day in execute(
+                f"UPDATE {ENTRIES} SET pinned = 0, changed_position = ? WHERE conference = ? "
+                f"AND pinned = 1 AND position <> {_POSITION_OF} RETURNING conference, day",
+                (r.position, r.conference, r.data["target"]),
+            ).fetchall():
+                batch.day_changed(conference, day, r.position)
 
     def _edit(self, batch: _Batch, r: Record, changes: dict[str, object]) -> None:
         batch.conn.execute(
@@ -380,7 +431,8 @@ class TimelineProjection:
 
 _ENTRY_COLUMNS = (
     "position, id, conference, day, kind, author, occurred_at, utc_at, session, talk, data, "
-    "ended_at, updated_at, retracted, retraction_reason, retracted_at"
+    "ended_at, updated_at, retracted, retraction_reason, retracted_at, "
+    "pinned, highlighted, highlight_label, changed_position"
 )
 
 
@@ -439,6 +491,42 @@ class SqliteTimeline(TimelineReads):
             f"SELECT {_ENTRY_COLUMNS} FROM {TIMELINE} WHERE conference = ? AND day = ? "
             "ORDER BY utc_at, position",
             (conference, number),
+        ).fetchall()
+        return [_timeline_entry(r) for r in rows]
+
+    def changes(self, conference: str, after: int, limit: int) -> list[TimelineEntry]:
+        rows = self.conn.execute(
+            f"SELECT {_ENTRY_COLUMNS} FROM {TIMELINE} WHERE conference = ? "
+            "AND changed_position > ? ORDER BY changed_position, position LIMIT ?",
+            (conference, after, limit),
+        ).fetchall()
+        return [_timeline_entry(r) for r in rows]
+
+    def entries_by_id(self, conference: str, ids: Sequence[str]) -> list[TimelineEntry]:
+        out: list[TimelineEntry] = []
+        for chunk in iter_chunks(ids, _IDS_PER_QUERY):
+            rows = self.conn.execute(
+                f"SELECT {_ENTRY_COLUMNS} FROM {TIMELINE} WHERE position IN "
+                f"(SELECT position FROM events WHERE id IN ({', '.join('?' * len(chunk))})) "
+                "AND conference = ?",
+                [*chunk, conference],
+            ).fetchall()
+            out.extend(_timeline_entry(r) for r in rows)
+        return out
+
+    def pinned_entry(self, conference: str) -> TimelineEntry | None:
+        row = self.conn.execute(
+            f"SELECT {_ENTRY_COLUMNS} FROM {TIMELINE} WHERE position = (SELECT position "
+            f"FROM {ENTRIES} WHERE conference = ? AND pinned = 1 AND retracted = 0)",
+            (conference,),
+        ).fetchone()
+        return _timeline_entry(row) if row else None
+
+    def key_moments(self, conference: str) -> list[TimelineEntry]:
+        rows = self.conn.execute(
+            f"SELECT {_ENTRY_COLUMNS} FROM {TIMELINE} WHERE conference = ? "
+            "AND highlighted = 1 AND retracted = 0 ORDER BY utc_at, position",
+            (conference,),
         ).fetchall()
         return [_timeline_entry(r) for r in rows]
 
