@@ -8,7 +8,7 @@ java / vnu.jar) the tests that need it are skipped with a one-line reason, which
 prints; with `LIVEBLOG_REQUIRE_BROWSER=1` (`.ci/run` sets it) they fail instead, so CI
 never passes by skipping them.
 
-Test modules import the fixtures they use by name (`from browser import browser, page`).
+Test modules load the fixtures with `pytest_plugins = ["browser"]`.
 Waiting is always on a condition in the page (`wait_for_function`, `wait_for_selector`)
 with a generous deadline: no test asserts how fast something happens (bench/ does).
 """
@@ -155,6 +155,14 @@ class Tab:
         )
         assert isinstance(value, str), f"no element {selector}"
         return " ".join(value.split())
+
+
+def _console(tab: Tab, kind: str, text: str) -> None:
+    """A console error is the page's script failing, except the browser's own report of
+    a resource that did not load (the stream while the server restarts, or on static
+    hosting where there is none): those are expected, and the tests check the outcome."""
+    if kind == "error" and "Failed to load resource" not in text and "net::" not in text:
+        tab.errors.append(f"console: {text}")
 
 
 @pytest.fixture
