@@ -10,6 +10,7 @@ from __future__ import annotations
 from . import (
     appends,
     big_feed,
+    browser_latency,
     bulk_import,
     catch_up,
     cli_latency,
@@ -77,6 +78,11 @@ BENCHMARKS: dict[str, Benchmark] = {
         "append → feed file / webhook received, p50 and p99 ms over 200 events: "
         "`liveblog serve` vs a raw data_version poller",
         freshness.run,
+    ),
+    "browser_latency": Benchmark(
+        "append → entry in an open browser page's DOM, p50 and p99 ms over 100 API posts: "
+        "`liveblog serve` + its live page vs a bare SSE server + a one-line page",
+        browser_latency.run,
     ),
     "conditional_get": Benchmark(
         "conditional GETs/s of live.atom (304s): `liveblog serve` vs a bare uvicorn app (200s)",
