@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import LiveblogError
 from .guard import printable, send_error
-from .stream import Broadcaster, Reader, stream_slug
+from .stream import Broadcaster, NotBuilt, Reader, stream_slug
 
 if TYPE_CHECKING:
     from ..store.timeline import Conference
@@ -179,7 +179,8 @@ class Site:
                 await self.api(scope, receive, send)
         except LiveblogError as exc:
             # The database unreachable (a driver's error): the reader can try again.
-            await send_error(send, 503, f"database unavailable: {exc}", [(b"retry-after", b"2")])
+            what = str(exc) if isinstance(exc, NotBuilt) else f"database unavailable: {exc}"
+            await send_error(send, 503, what, [(b"retry-after", b"2")])
         except Exception as exc:
             # An answer may have started (a stream): then uvicorn ends it; say it once.
             where = f"{printable(scope['method'], 20)} {printable(path, 200)}"

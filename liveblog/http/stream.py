@@ -164,6 +164,13 @@ class Page:
     done: bool
 
 
+class NotBuilt(LiveblogError):
+    """The timeline projection has not been built yet (a new database, just started)."""
+
+    def __init__(self) -> None:
+        super().__init__("the timeline is being built: try again in a moment")
+
+
 class Reader:
     """One database thread with its own store (SQLite connections stay in their thread)."""
 
@@ -171,14 +178,22 @@ class Reader:
         self.db_path = db_path
         self.executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=name)
         self._stores: Stores | None = None
+        self._built = False
 
     def timeline(self) -> Timeline:
-        """The timeline (in the reader's thread only)."""
+        """The timeline (in the reader's thread only); NotBuilt until the scheduler's
+        first catch-up has made it (serve answers before that)."""
         if self._stores is None:
             from ..store.factory import open_stores
 
             self._stores = open_stores(self.db_path, readonly=True)
-        return self._stores.timeline
+        timeline = self._stores.timeline
+        if not self._built:
+            state = self._stores.projection_state
+            if not state.exists() or (timeline.projected() == 0 and timeline.head() > 0):
+                raise NotBuilt
+            self._built = True
+        return timeline
 
     async def run(self, fn: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn)
@@ -434,7 +449,8 @@ class Broadcaster:
                 page = await self.first_page(slug, after)
             except LiveblogError as exc:
                 retry = [(b"retry-after", b"2")]
-                await send_error(send, 503, f"database unavailable: {exc}", retry)
+                what = str(exc) if isinstance(exc, NotBuilt) else f"database unavailable: {exc}"
+                await send_error(send, 503, what, retry)
                 return
             if page is None:
                 await send_error(send, 404, f"no conference {slug!r}")
