@@ -26,6 +26,7 @@ from . import (
     rebuild,
     render,
     scheduler_tick,
+    sse_fanout,
     webhooks,
 )
 from .report import Benchmark
@@ -115,6 +116,11 @@ BENCHMARKS: dict[str, Benchmark] = {
         "3 `serve` nodes on PostgreSQL, the leader SIGKILLed: kill → lock taken, kill → a "
         "note posted after it in every survivor's live.json, p50 and max s",
         pg_takeover.run,
+    ),
+    "sse_fanout": Benchmark(
+        "live readers: 5,000 SSE streams on one `liveblog serve`, one post fanned out to all "
+        "(delivery p50/p99, memory per connection) vs a bare Starlette SSE app",
+        sse_fanout.run,
     ),
 }
 
