@@ -258,7 +258,7 @@ def vnu_errors(paths: Sequence[Path]) -> list[str]:
     except ValueError:
         raise AssertionError(f"vnu gave no JSON report: {done.stderr[-2000:]!r}") from None
     ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / "vnu.json").write_text(json.dumps(report, indent=1))
+    (ARTIFACTS / f"vnu-{Path(paths[0]).stem}.json").write_text(json.dumps(report, indent=1))
     errors: list[str] = []
     for message in report.get("messages", []):
         if message.get("type") in ("error", "non-document-error"):

@@ -2,8 +2,9 @@
 JSON-LD is a schema.org LiveBlogPosting a search engine can read.
 
 A sample conference (every kind of entry, a correction, a retraction, a pin, a key moment,
-two days) is published by `liveblog publish` in a real process; `liveblog serve` gives
-its `/` page. vnu checks all of them in one run (the JVM starts slowly), once per module.
+two days) is published by `liveblog publish` in a real process;
+vnu checks all of them in one run (the JVM starts slowly), once per module. (serve's `/`
+page: test_html_valid_serve.py.)
 """
 
 from __future__ import annotations
@@ -15,15 +16,14 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from browser import ARTIFACTS, SAMPLE, sample_conference, vnu_errors
-from servers import Service, Workspace
+from servers import Workspace
 
 pytestmark = pytest.mark.slow
 
 FEEDS_URL = "https://blog.example.org/feeds"
-PAGES = ("index.html", "embed.html", "day-1.html", "day-2.html", "serve-root.html")
+PAGES = ("index.html", "embed.html", "day-1.html", "day-2.html")
 
 
 @pytest.fixture(scope="module")
@@ -33,17 +33,11 @@ def published(
     ws = Workspace(tmp_path_factory.mktemp("valid"))
     ids = sample_conference(ws.db)
     ws.ok("publish", "--feeds-url", FEEDS_URL)
-    with Service(ws) as service:
-        response = httpx.get(f"{service.url}/", headers={"accept": "text/html"}, timeout=30)
-        assert response.status_code == 200, response.text
-        assert response.headers["content-type"].startswith("text/html"), response.headers
-        (ws.root / "serve-root.html").write_text(response.text)
-        service.stop_cleanly()
     yield ws, ids
 
 
 def page_path(ws: Workspace, name: str) -> Path:
-    return ws.root / name if name == "serve-root.html" else ws.feeds / SAMPLE / name
+    return ws.feeds / SAMPLE / name
 
 
 @pytest.fixture(scope="module")
