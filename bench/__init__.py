@@ -10,6 +10,7 @@ from __future__ import annotations
 from . import (
     appends,
     big_feed,
+    browser_latency,
     bulk_import,
     catch_up,
     cli_latency,
@@ -25,6 +26,7 @@ from . import (
     rebuild,
     render,
     scheduler_tick,
+    sse_fanout,
     webhooks,
 )
 from .report import Benchmark
@@ -78,6 +80,11 @@ BENCHMARKS: dict[str, Benchmark] = {
         "`liveblog serve` vs a raw data_version poller",
         freshness.run,
     ),
+    "browser_latency": Benchmark(
+        "append → entry in an open browser page's DOM, p50 and p99 ms over 100 API posts: "
+        "`liveblog serve` + its live page vs a bare SSE server + a one-line page",
+        browser_latency.run,
+    ),
     "conditional_get": Benchmark(
         "conditional GETs/s of live.atom (304s): `liveblog serve` vs a bare uvicorn app (200s)",
         conditional_get.run,
@@ -109,6 +116,11 @@ BENCHMARKS: dict[str, Benchmark] = {
         "3 `serve` nodes on PostgreSQL, the leader SIGKILLed: kill → lock taken, kill → a "
         "note posted after it in every survivor's live.json, p50 and max s",
         pg_takeover.run,
+    ),
+    "sse_fanout": Benchmark(
+        "live readers: 5,000 SSE streams on one `liveblog serve`, one post fanned out to all "
+        "(delivery p50/p99, memory per connection) vs a bare Starlette SSE app",
+        sse_fanout.run,
     ),
 }
 

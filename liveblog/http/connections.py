@@ -22,7 +22,13 @@ second at a time, and nobody is served). This module extends uvicorn's h11 proto
   unless what is left is small (DRAIN_BYTES declared): then it is read and dropped, on
   the head deadline, so the connection stays usable (closing a socket with unread data
   sends a reset, which can destroy the answer before the client reads it);
-- h11's own 400 for a malformed request as `{"error": …}`.
+- h11's own 400 for a malformed request as `{"error": …}`;
+- live streams (liveblog.http.stream) counted apart: a connection whose response is a
+  stream (`become_stream`) leaves the cap of request connections (the stream cap is the
+  broadcaster's), and a server stop ends its response at once instead of waiting for it.
+
+Each request's scope carries its connection (`scope["liveblog.connection"]`), which is
+how the stream endpoint reaches `become_stream` and `reset`.
 
 `raise_file_limit` lifts the soft RLIMIT_NOFILE to the hard one, and `connection_cap`
 keeps the cap below it, with room for the database, the log and webhook sockets.
@@ -37,6 +43,7 @@ import resource
 import socket
 import struct
 from collections import OrderedDict
+from collections.abc import Callable
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -76,6 +83,7 @@ class ConnectionRegistry:
         self.open: set[asyncio.Protocol] = set()
         self.waiting: OrderedDict[GuardedProtocol, None] = OrderedDict()
         self.stalled: OrderedDict[GuardedProtocol, None] = OrderedDict()
+        self.streams: set[GuardedProtocol] = set()
 
     def admit(self, connection: GuardedProtocol) -> bool:
         """Make room for `connection` (closing idle, then stalled ones); False if none."""
@@ -107,7 +115,14 @@ class ConnectionRegistry:
     def unstall(self, connection: GuardedProtocol) -> None:
         self.stalled.pop(connection, None)
 
+    def become_stream(self, connection: GuardedProtocol) -> None:
+        """From now on a stream: off the request connections' cap, never evicted."""
+        if connection in self.open:
+            self.forget(connection)
+            self.streams.add(connection)
+
     def forget(self, connection: GuardedProtocol) -> None:
+        self.streams.discard(connection)
         self.open.discard(connection)
         self.waiting.pop(connection, None)
         self.stalled.pop(connection, None)
@@ -139,6 +154,8 @@ class GuardedProtocol(H11Protocol):
     _send_timer: asyncio.TimerHandle | None = None
     # Set when the server stops: a response that stalls from then on is not waited for.
     _stopping = False
+    # A live stream's "end now" (it is one: see ConnectionRegistry.become_stream).
+    _stream_end: Callable[[], None] | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -159,6 +176,9 @@ class GuardedProtocol(H11Protocol):
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
+        if self.cycle is not None:
+            # The app runs as a task that has not started yet: it finds its connection.
+            self.cycle.scope["liveblog.connection"] = self  # type: ignore[typeddict-unknown-key]
         if self._head_timer is not None and self.cycle is not self._timed_cycle:
             self._cancel_head_timer()
             self.registry.busy(self)
@@ -201,8 +221,15 @@ class GuardedProtocol(H11Protocol):
         self.registry.unstall(self)
         super().resume_writing()
 
+    def become_stream(self, end: Callable[[], None]) -> None:
+        """This connection's response is a live stream; `end` ends it (server stop)."""
+        self._stream_end = end
+        self.registry.become_stream(self)
+
     def shutdown(self) -> None:
         self._stopping = True
+        if self._stream_end is not None:
+            self._stream_end()  # its writer sends the last chunk; uvicorn then closes
         if self._send_timer is not None:
             # Stopping waits for responses in progress: not for one nobody reads.
             self.registry.forget(self)

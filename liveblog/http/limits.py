@@ -3,6 +3,7 @@ the CLI can show them in --help without loading the web stack)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 MIB = 1024 * 1024
@@ -46,3 +47,47 @@ class Limits:
     # Peers whose X-Forwarded-For / X-Forwarded-Proto are believed (uvicorn's setting):
     # comma-separated addresses or networks, "*" for any, "" for none.
     forwarded_allow_ips: str = "127.0.0.1,::1"
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    """What the live streams (`/api/conferences/{slug}/stream`) may cost the server."""
+
+    # Streams open at once (each one a connection, counted apart from --max-connections);
+    # a newcomer over it gets 503 with Retry-After. Lowered to fit the file limit.
+    max_streams: int = 10_000
+    # Seconds between heartbeats (`: ping`), so proxies keep an idle stream open.
+    heartbeat: float = 15.0
+    # Bytes queued for one stream at most: a reader that falls this far behind is
+    # disconnected (it resumes from its Last-Event-ID).
+    queue_bytes: int = 1 * MIB
+    # Changed entries read per page (a catch-up from an old position is paged).
+    batch: int = 256
+    # Seconds between looks at the projection when nothing wakes the broadcaster.
+    poll: float = 1.0
+
+
+# Environment variables `liveblog serve` reads for StreamSettings: (field, variable, kind).
+STREAM_ENV = (
+    ("max_streams", "LIVEBLOG_MAX_STREAMS", int),
+    ("heartbeat", "LIVEBLOG_STREAM_HEARTBEAT", float),
+    ("queue_bytes", "LIVEBLOG_STREAM_QUEUE_BYTES", int),
+)
+
+
+def stream_settings(environ: Mapping[str, str]) -> StreamSettings:
+    """StreamSettings from LIVEBLOG_MAX_STREAMS, LIVEBLOG_STREAM_HEARTBEAT and
+    LIVEBLOG_STREAM_QUEUE_BYTES (defaults where unset); ValueError, in words, if bad."""
+    values: dict[str, float] = {}
+    for name, variable, kind in STREAM_ENV:
+        text = environ.get(variable, "").strip()
+        if not text:
+            continue
+        try:
+            value = kind(text)
+        except ValueError:
+            raise ValueError(f"{variable} must be a number, not {text[:40]!r}") from None
+        if not 0 < value <= 10**9:
+            raise ValueError(f"{variable} must be above 0 (and at most 1e9), not {text[:40]}")
+        values[name] = value
+    return StreamSettings(**values)  # type: ignore[arg-type]

@@ -3,14 +3,22 @@
 The listening socket is bound first (`listen`), before anything opens or creates the
 database, so a busy port is one line and nothing on disk. uvicorn runs with our own
 HTTP protocol class (liveblog.http.connections: head deadline, connection cap) and the app
-behind liveblog.http.guard (token first, bounded bodies).
+behind liveblog.http.guard (token first, bounded bodies), with the public routes of
+liveblog.http.site in front (`/`, the live streams, oEmbed, offline /docs).
+
+Live streams are connections too, counted apart (StreamSettings.max_streams, from
+LIVEBLOG_MAX_STREAMS): the file limit is lifted to the hard one and shared between the
+request connections' cap and the streams' cap. On SIGTERM / SIGINT the streams end at
+once (uvicorn would otherwise wait for every open response for ever).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
+import os
 import signal
 import socket
 from collections.abc import Iterator
@@ -20,8 +28,14 @@ from typing import TYPE_CHECKING
 from ..errors import RefusedCommand
 from ..scheduler.main import Report, RunOptions, Scheduler
 from ..store.display import shown
-from .connections import ConnectionRegistry, connection_cap, protocol_class, raise_file_limit
-from .limits import Limits
+from .connections import (
+    RESERVED_FILES,
+    ConnectionRegistry,
+    connection_cap,
+    protocol_class,
+    raise_file_limit,
+)
+from .limits import Limits, StreamSettings, stream_settings
 
 if TYPE_CHECKING:
     from ..store.leadership import Leadership
@@ -68,6 +82,8 @@ def serve(
     import uvicorn
 
     from .api import create_app
+    from .site import Conferences, Site
+    from .stream import Broadcaster
 
     class Server(uvicorn.Server):
         # uvicorn re-raises a captured SIGTERM once it has stopped, which would kill the
@@ -76,10 +92,19 @@ def serve(
         def capture_signals(self) -> Iterator[None]:
             yield
 
-    registry = ConnectionRegistry(connection_cap(limits.max_connections, raise_file_limit()))
-    app = create_app(options.db_path, feeds_dir, limits=limits, report=report)
+    try:
+        streams = stream_settings(os.environ)
+    except ValueError as exc:
+        raise RefusedCommand(str(exc)) from None
+    files = raise_file_limit()
+    cap = connection_cap(limits.max_connections, files)
+    streams = fit_streams(streams, files - RESERVED_FILES - cap, report)
+    registry = ConnectionRegistry(cap)
+    api = create_app(options.db_path, feeds_dir, limits=limits, report=report)
+    broadcaster = Broadcaster(options.db_path, streams, report)
+    conferences = Conferences(options.db_path)
     config = uvicorn.Config(
-        app,
+        Site(api, broadcaster, conferences, report),
         log_level="warning",
         access_log=False,
         lifespan="off",
@@ -96,8 +121,9 @@ def serve(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
-        scheduler = Scheduler(options, report, lead)
+        scheduler = Scheduler(options, report, lead, on_projected=broadcaster.wake)
         await scheduler.start()
+        await broadcaster.start()
         serving = asyncio.create_task(server.serve(sockets=[sock]))
         try:
             while not server.started and not serving.done():
@@ -120,9 +146,23 @@ def serve(
                 report(f"  health   {base}/healthz")
             await serving
         finally:
+            await broadcaster.stop()
+            await conferences.close()
             await scheduler.stop()
 
     asyncio.run(main())
+
+
+def fit_streams(settings: StreamSettings, files: int, report: Report) -> StreamSettings:
+    """The stream cap lowered to the file descriptors left (said once if it is)."""
+    room = max(1, files)
+    if settings.max_streams <= room:
+        return settings
+    report(
+        f"live streams: at most {room} at once (the file limit; raise `ulimit -n` for "
+        f"{settings.max_streams})"
+    )
+    return dataclasses.replace(settings, max_streams=room)
 
 
 def _host(address: str) -> str:

@@ -162,8 +162,17 @@ class Scheduler:
     was refused; PostgreSQL: held or not, the `lead` job keeps trying). None: this
     scheduler leads alone (tests, embedders)."""
 
-    def __init__(self, options: RunOptions, report: Report, lead: Leadership | None = None) -> None:
+    def __init__(
+        self,
+        options: RunOptions,
+        report: Report,
+        lead: Leadership | None = None,
+        *,
+        on_projected: Callable[[], None] | None = None,
+    ) -> None:
         self.options = options
+        # Told whenever the timeline projection may have advanced (serve's live stream).
+        self.on_projected = on_projected
         self.report = report
         self.lead = lead
         self.leading = lead is None or lead.held()
@@ -310,13 +319,17 @@ class Scheduler:
     async def catch_up(self) -> None:
         assert self.deliverer is not None and self._projections is not None
         if not self.leading:
-            return  # the leader catches up and queues; `deliver` sends what is due here
+            # The leader catches up and queues; `deliver` sends what is due here. The
+            # leader's projection may have moved: the live stream looks (one query).
+            self._projected()
+            return
         try:
             version = await self.deliverer.data_version()
             if version == self._seen_version:
                 return
             self._seen_version = version
             await self._projections.catch_up()
+            self._projected()
             await self.deliverer.prepare()
             await self.deliverer.start_due()
             # Any commit moves data_version (a token, a delivery recorded by another
@@ -329,6 +342,10 @@ class Scheduler:
         except LiveblogError as exc:  # the store's driver errors included
             self._seen_version = None  # try again next tick
             self._warn("catch-up", f"catching up: {exc}")
+
+    def _projected(self) -> None:
+        if self.on_projected is not None:
+            self.on_projected()
 
     async def deliver(self) -> None:
         assert self.deliverer is not None

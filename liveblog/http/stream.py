@@ -1,0 +1,535 @@
+"""The live stream of `liveblog serve`: `GET /api/conferences/{slug}/stream`, Server-Sent
+Events, one message per log position that changed an entry of the conference.
+
+    retry: 2000                      once, first
+    id: <position>                   then, per position that changed entries
+    event: update
+    data: {"position": P, "entries": [EntryUpdate, ...], "live": bool}
+    : ping                           every `heartbeat` seconds
+
+The `id` is the log position, so a reader that reconnects with `Last-Event-ID` (or
+`?since=P`, the page's own position) gets every message after it, nothing twice.
+
+One `Broadcaster` per process does the reading. It is woken when the timeline projection
+advances (the scheduler calls `wake` after each catch-up; a standby node's scheduler on
+every tick, since another node projects), reads once, on one database thread, the
+changes of the conferences somebody watches, encodes each message once, and hands the
+same bytes to every subscriber of that conference. A subscriber is a bounded queue of
+bytes: a reader too slow to keep it under `queue_bytes` is disconnected (its browser
+reconnects with Last-Event-ID and resumes exactly), and an idle stream holds no database
+connection, only its place in the queue table.
+
+Nothing missed, nothing twice, without a lock: the broadcaster's reads and a new
+subscriber's catch-up pages run on the same single database thread, one after another.
+The broadcaster's reads publish every change up to `published`; a catch-up page reads
+the conference's changes after the reader's position up to that same `published`, and
+the live messages queued meanwhile are dropped up to where the catch-up reached. An
+entry changed again later is read in its latest state, at its latest position: a
+message is "how these entries read as of this position".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import functools
+import json
+import re
+import urllib.parse
+from collections import deque
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ..domain.text import SLUG_PATTERN
+from ..errors import LiveblogError
+from .guard import send_error
+from .limits import StreamSettings
+
+if TYPE_CHECKING:
+    from ..store.stores import Stores
+    from ..store.timeline import Conference, Timeline, TimelineEntry
+
+T = TypeVar("T")
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+Report = Callable[[str], None]
+
+PREFIX = "/api/conferences/"
+SUFFIX = "/stream"
+_SLUG = re.compile(SLUG_PATTERN)
+MAX_POSITION = 2**63 - 1
+RETRY_MS = 2000
+START = f"retry: {RETRY_MS}\n\n".encode()
+PING = b": ping\n\n"
+HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+# A broadcast that finds more changed entries than this for one conference (an import,
+# a rebuild) does not hold them all in memory for every subscriber: those subscribers'
+# streams end, and each resumes from its Last-Event-ID by catch-up pages.
+MAX_BROADCAST_PAGES = 4
+
+
+def stream_slug(path: str) -> str | None:
+    """The conference slug of a stream path, or None if `path` is not one."""
+    if path.startswith(PREFIX) and path.endswith(SUFFIX):
+        return path[len(PREFIX) : -len(SUFFIX)]
+    return None
+
+
+@dataclass(frozen=True)
+class Message:
+    """Bytes ready for the wire, for the log position they are about (0: a heartbeat)."""
+
+    position: int
+    body: bytes
+
+
+def encode(position: int, entries: list[dict[str, Any]], live: bool) -> Message:
+    """One SSE message. JSON never holds a raw newline (it escapes them), so `data` is
+    one line; non-ASCII stays UTF-8 (SSE splits lines on CR and LF only)."""
+    data = json.dumps(
+        {"position": position, "entries": entries, "live": live},
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return Message(position, f"id: {position}\nevent: update\ndata: {data}\n\n".encode())
+
+
+class Subscriber:
+    """One open stream: a bounded queue of messages and the wake-up of its writer."""
+
+    __slots__ = ("_waiter", "after", "closed", "conference", "items", "limit", "overflow", "size")
+
+    def __init__(self, conference: str, after: int, limit: int) -> None:
+        self.conference = conference
+        self.after = after  # the reader's position (Last-Event-ID / since)
+        self.limit = limit
+        self.items: deque[Message] = deque()
+        self.size = 0
+        self.closed = False
+        # Called when the queue overflows: ends the connection even if its writer is
+        # stuck in a send to a client that reads nothing (set by the handler).
+        self.overflow: Callable[[], None] | None = None
+        self._waiter: asyncio.Future[None] | None = None
+
+    def push(self, message: Message) -> None:
+        if self.closed:
+            return
+        if self.size + len(message.body) > self.limit:
+            self.close()
+            if self.overflow is not None:
+                self.overflow()
+            return
+        self.items.append(message)
+        self.size += len(message.body)
+        self._wake()
+
+    def close(self) -> None:
+        self.closed = True
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def take(self) -> list[Message]:
+        taken = list(self.items)
+        self.items.clear()
+        self.size = 0
+        return taken
+
+    async def wait(self) -> None:
+        """Until there is something to take, or the subscriber is closed."""
+        while not self.items and not self.closed:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+
+
+@dataclass(frozen=True)
+class Page:
+    """What one read of a conference's changes found: its messages, the position they
+    reach (every change up to it is in them), and whether that is all there is."""
+
+    messages: list[Message]
+    reached: int
+    done: bool
+
+
+class NotBuilt(LiveblogError):
+    """The timeline projection has not been built yet (a new database, just started)."""
+
+    def __init__(self) -> None:
+        super().__init__("the timeline is being built: try again in a moment")
+
+
+class Reader:
+    """One database thread with its own store (SQLite connections stay in their thread)."""
+
+    def __init__(self, db_path: str, name: str) -> None:
+        self.db_path = db_path
+        self.executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=name)
+        self._stores: Stores | None = None
+        self._built = False
+
+    def timeline(self) -> Timeline:
+        """The timeline (in the reader's thread only); NotBuilt until the scheduler's
+        first catch-up has made it (serve answers before that)."""
+        if self._stores is None:
+            from ..store.factory import open_stores
+
+            self._stores = open_stores(self.db_path, readonly=True)
+        timeline = self._stores.timeline
+        if not self._built:
+            state = self._stores.projection_state
+            if not state.exists() or (timeline.projected() == 0 and timeline.head() > 0):
+                raise NotBuilt
+            self._built = True
+        return timeline
+
+    async def run(self, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn)
+
+    def _close(self) -> None:
+        if self._stores is not None:
+            self._stores.events.close()
+            self._stores = None
+
+    async def close(self) -> None:
+        with contextlib.suppress(RuntimeError):  # already shut down
+            await self.run(self._close)
+        self.executor.shutdown(wait=False)
+
+
+def read_page(
+    timeline: Timeline, conference: Conference, after: int, upto: int, batch: int
+) -> Page:
+    """The messages for the changes of `conference` in (after, upto], at most about
+    `batch` entries of them (`Timeline.changes` pages by changed position)."""
+    if after >= upto:
+        return Page([], max(after, upto), True)
+    rows = timeline.changes(conference.slug, after, batch)
+    full = len(rows) == batch
+    kept = [row for row in rows if row.changed <= upto]
+    done = not full or len(kept) < len(rows)
+    if done:
+        reached = upto
+    else:
+        # The page may have cut the last position's entries in two (a pin changes two):
+        # that position is read whole by the next page.
+        last = kept[-1].changed
+        trimmed = [row for row in kept if row.changed < last]
+        if trimmed:
+            kept = trimmed
+            reached = kept[-1].changed
+        else:  # one position with more entries than a page: cannot happen (≤ 2 each)
+            reached = last
+    return Page(messages_for(timeline, conference, kept, after, reached), reached, done)
+
+
+def messages_for(
+    timeline: Timeline,
+    conference: Conference,
+    entries: list[TimelineEntry],
+    after: int,
+    reached: int,
+) -> list[Message]:
+    """One message per changed position, in position order; the conference's own last
+    change (its closing: `live` turns false) is a message too, even with no entry."""
+    from ..pages.updates import entry_updates
+
+    live = conference.closed_at is None
+    groups: dict[int, list[dict[str, Any]]] = {}
+    updates = entry_updates(timeline, conference, entries) if entries else []
+    for entry, update in zip(entries, updates, strict=True):
+        groups.setdefault(entry.changed, []).append(update)
+    if after < conference.changed_position <= reached:
+        groups.setdefault(conference.changed_position, [])
+    return [encode(position, groups[position], live) for position in sorted(groups)]
+
+
+class Broadcaster:
+    """Reads each change once and fans the same bytes out to every open stream."""
+
+    def __init__(self, db_path: str, settings: StreamSettings, report: Report) -> None:
+        self.settings = settings
+        self.report = report
+        self.reader = Reader(db_path, "stream")
+        self.subscribers: dict[str, set[Subscriber]] = {}
+        self.count = 0
+        # Every change up to it was broadcast (read and written in the thread only);
+        # None until first read (a new database has no projection yet when serve starts).
+        self.published: int | None = None
+        self.closing = False
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._problem: str | None = None
+
+    async def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._broadcasting()),
+            asyncio.create_task(self._heartbeats()),
+        ]
+
+    def wake(self) -> None:
+        """The timeline projection may have advanced (on the event loop's thread)."""
+        self._wake.set()
+
+    async def stop(self) -> None:
+        """End every stream (each writer finishes its response), then the reading."""
+        self.closing = True
+        self.close_all()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.reader.close()
+
+    def close_all(self) -> None:
+        for subscribers in list(self.subscribers.values()):
+            for subscriber in list(subscribers):
+                subscriber.close()
+
+    # -- subscribers ------------------------------------------------------------------
+
+    def subscribe(self, conference: str, after: int) -> Subscriber | None:
+        """A new subscriber, queuing from now on; None when the cap is reached."""
+        if self.closing or self.count >= self.settings.max_streams:
+            return None
+        subscriber = Subscriber(conference, after, self.settings.queue_bytes)
+        self.subscribers.setdefault(conference, set()).add(subscriber)
+        self.count += 1
+        return subscriber
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        subscribers = self.subscribers.get(subscriber.conference)
+        if subscribers is None or subscriber not in subscribers:
+            return
+        subscribers.discard(subscriber)
+        self.count -= 1
+        if not subscribers:
+            del self.subscribers[subscriber.conference]
+
+    async def first_page(self, conference: str, after: int) -> Page | None:
+        """The first catch-up page of a new subscriber; None: no such conference."""
+        return await self.reader.run(lambda: self._catch_up(conference, after, check=True))
+
+    async def next_page(self, conference: str, after: int) -> Page | None:
+        return await self.reader.run(lambda: self._catch_up(conference, after, check=False))
+
+    def _catch_up(self, slug: str, after: int, *, check: bool) -> Page | None:
+        timeline = self.reader.timeline()
+        with timeline.snapshot():
+            conference = timeline.conference(slug)
+            if conference is None:
+                return None if check else Page([], after, True)
+            # Up to `published`, read here on the broadcaster's own thread: what comes
+            # after it reaches this subscriber as a broadcast.
+            upto = self._published(timeline)
+            return read_page(timeline, conference, after, upto, self.settings.batch)
+
+    # -- broadcasting -------------------------------------------------------------------
+
+    async def _broadcasting(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.settings.poll)
+            self._wake.clear()
+            if not self.subscribers:
+                # Nobody to tell: later subscribers catch up from their own position.
+                with contextlib.suppress(LiveblogError):
+                    await self.reader.run(self._skip)
+                continue
+            watched = frozenset(self.subscribers)
+            try:
+                found = await self.reader.run(functools.partial(self._collect, watched))
+            except LiveblogError as exc:  # the database unreachable: try on the next wake
+                self._warn(f"live stream: {exc}")
+                continue
+            self._warn(None)
+            for slug, messages in found:
+                for subscriber in list(self.subscribers.get(slug, ())):
+                    if messages is None:
+                        subscriber.close()  # too much at once: it resumes by catch-up
+                        continue
+                    for message in messages:
+                        subscriber.push(message)
+
+    def _published(self, timeline: Timeline) -> int:
+        if self.published is None:
+            self.published = timeline.projected()
+        return self.published
+
+    def _skip(self) -> None:
+        timeline = self.reader.timeline()
+        self.published = max(self.published or 0, timeline.projected())
+
+    def _collect(self, watched: frozenset[str]) -> list[tuple[str, list[Message] | None]]:
+        """The messages of every watched conference's changes since `published` (None
+        for a conference with too many); then `published` moves to the projection's."""
+        timeline = self.reader.timeline()
+        found: list[tuple[str, list[Message] | None]] = []
+        with timeline.snapshot():
+            after = self._published(timeline)
+            upto = timeline.projected()
+            if upto <= after:
+                return found
+            for slug, _ in timeline.changed_after(after):
+                if slug not in watched:
+                    continue
+                conference = timeline.conference(slug)
+                if conference is None:
+                    continue
+                found.append((slug, self._read(timeline, conference, after, upto)))
+            self.published = upto
+        return found
+
+    def _read(
+        self, timeline: Timeline, conference: Conference, after: int, upto: int
+    ) -> list[Message] | None:
+        messages: list[Message] = []
+        for _ in range(MAX_BROADCAST_PAGES):
+            page = read_page(timeline, conference, after, upto, self.settings.batch)
+            messages.extend(page.messages)
+            if page.done:
+                return messages
+            after = page.reached
+        return None
+
+    async def _heartbeats(self) -> None:
+        ping = Message(0, PING)
+        while True:
+            await asyncio.sleep(self.settings.heartbeat)
+            for subscribers in list(self.subscribers.values()):
+                for subscriber in list(subscribers):
+                    subscriber.push(ping)
+
+    def _warn(self, problem: str | None) -> None:
+        if problem != self._problem:
+            if problem is not None:
+                self.report(f"Warning: {problem} (retrying)")
+            elif self._problem is not None:
+                self.report("live stream: working again")
+            self._problem = problem
+
+    # -- the endpoint -------------------------------------------------------------------
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, slug: str) -> None:
+        """GET /api/conferences/{slug}/stream."""
+        if scope["method"] != "GET":
+            await send_error(send, 405, "method not allowed: the stream is read with GET")
+            return
+        try:
+            after = requested_position(scope)
+        except ValueError as exc:
+            await send_error(send, 400, str(exc))
+            return
+        if not _SLUG.match(slug):
+            await send_error(send, 404, f"no conference {slug[:80]!r}")
+            return
+        subscriber = self.subscribe(slug, after)
+        if subscriber is None:
+            busy = "shutting down" if self.closing else f"{self.count} live streams open"
+            await send_error(
+                send, 503, f"server busy ({busy}): try again shortly", [(b"retry-after", b"5")]
+            )
+            return
+        watcher: asyncio.Task[None] | None = None
+        try:
+            try:
+                page = await self.first_page(slug, after)
+            except LiveblogError as exc:
+                retry = [(b"retry-after", b"2")]
+                what = str(exc) if isinstance(exc, NotBuilt) else f"database unavailable: {exc}"
+                await send_error(send, 503, what, retry)
+                return
+            if page is None:
+                await send_error(send, 404, f"no conference {slug!r}")
+                return
+            _become_stream(scope, subscriber)
+            watcher = asyncio.create_task(_watch_disconnect(receive, subscriber))
+            await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
+            await self._write(send, subscriber, page, after)
+        finally:
+            self.unsubscribe(subscriber)
+            if watcher is not None:
+                watcher.cancel()
+
+    async def _write(self, send: Send, subscriber: Subscriber, page: Page, after: int) -> None:
+        await _body(send, START + b"".join(m.body for m in page.messages))
+        while not page.done and not subscriber.closed:
+            try:
+                found = await self.next_page(subscriber.conference, page.reached)
+            except LiveblogError:
+                break  # the reader reconnects and resumes from what it was sent
+            assert found is not None
+            page = found
+            await _body(send, b"".join(m.body for m in page.messages))
+        last = max(after, page.reached)
+        while True:
+            await subscriber.wait()
+            taken = subscriber.take()
+            if subscriber.closed:
+                # Disconnected, dropped as too slow, too much at once, or the server
+                # stopping: the response ends, and a browser reconnects from its
+                # Last-Event-ID (nothing it was not sent is lost).
+                break
+            fresh = [m for m in taken if m.position == 0 or m.position > last]
+            if fresh:
+                await _body(send, b"".join(m.body for m in fresh))
+                last = max(last, *(m.position for m in fresh))
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _body(send: Send, data: bytes) -> None:
+    if data:
+        await send({"type": "http.response.body", "body": data, "more_body": True})
+
+
+async def _watch_disconnect(receive: Receive, subscriber: Subscriber) -> None:
+    """Close the subscriber when its client goes away (uvicorn's `send` to a closed
+    connection returns quietly: only `receive` tells)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    subscriber.close()
+
+
+def _become_stream(scope: Scope, subscriber: Subscriber) -> None:
+    """Tell the connection layer this connection is a stream: it is counted apart from
+    the request connections, and a server stop ends it (its writer finishes)."""
+    from .connections import GuardedProtocol
+
+    connection = scope.get("liveblog.connection")
+    if isinstance(connection, GuardedProtocol):
+        connection.become_stream(subscriber.close)
+        subscriber.overflow = connection.reset
+
+
+def requested_position(scope: Scope) -> int:
+    """Where the reader resumes: `Last-Event-ID`, else `?since=`, else 0 (everything).
+    ValueError, in words, for anything but a position."""
+    for name, value in scope["headers"]:
+        if name == b"last-event-id":
+            return _position(value.decode("latin-1"), "Last-Event-ID")
+    query = urllib.parse.parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    since = query.get("since")
+    if since:
+        return _position(since[-1], "since")
+    return 0
+
+
+def _position(text: str, what: str) -> int:
+    text = text.strip()
+    if not text.isascii() or not text.isdigit() or len(text) > 19 or int(text) > MAX_POSITION:
+        shown = text[:40]
+        raise ValueError(f"{what} must be a log position (0 or more), not {shown!r}")
+    return int(text)

@@ -1,0 +1,338 @@
+"""The reader's live page in a real browser, on a real `liveblog serve`.
+
+One `serve` for the module (a temporary events.db and feeds/), one conference per test so
+tests do not see each other's entries; the entries under test are posted by the CLI in
+a real process (local mode, on the same events.db, as a reporter at the venue does), and
+the page must show them without a reload: the stream (SSE) delivers them. The restart
+test has a `serve` of its own. Every wait is on a condition in the page with a generous
+deadline; how fast is bench/browser_latency.py's question.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+# Before importing it: `browser` is also loaded as a plugin below, whose asserts pytest
+# rewrites only if it marked the module before its first import.
+pytest.register_assert_rewrite("browser")
+from browser import (  # noqa: E402
+    PAGE_SECONDS,
+    Tab,
+    axe_violations,
+    sample_conference,
+    screenshots,
+)
+from servers import Service, Workspace, wait_until  # noqa: E402
+
+from liveblog.service.facade import Liveblog  # noqa: E402
+
+# The `browser` and `tab` fixtures.
+pytest_plugins = ["browser"]
+pytestmark = pytest.mark.slow
+
+SAME_DOCUMENT = "() => window.__liveblogTestDocument === 'the first load'"
+"""True while the page was never reloaded: a reload drops the mark set at first load."""
+
+
+@dataclass
+class Live:
+    ws: Workspace
+    service: Service
+
+    def page_url(self, slug: str, page: str = "index.html") -> str:
+        return f"{self.service.feeds_url}/{slug}/{page}"
+
+    def open_conference(self, slug: str, notes: int = 0) -> None:
+        """A conference with day 1 open (and `notes` notes), appended in-process (set-up),
+        then waited for until serve has published its live page."""
+        with Liveblog(self.ws.db, "ann") as lb:
+            lb.open_conference(slug, title=f"Conference {slug}", venue="Hall B")
+            lb.open_day(1, conference=slug)
+            for k in range(notes):
+                lb.note(f"Earlier note number {k}: the room fills up slowly.", conference=slug)
+        wait_for_page(self.page_url(slug), "liveblog-data")
+
+    def post(self, *args: str, slug: str) -> str:
+        """A CLI command in a real process; the short id it printed (`#P type ID  …`)."""
+        out = self.ws.ok(*args, "--conference", slug)
+        found = re.match(r"#\d+ \S+ ([0-9a-f]+)\b", out[0]) if out else None
+        assert found, out
+        return found.group(1)
+
+
+def wait_for_page(url: str, needle: str) -> None:
+    def ready() -> bool:
+        try:
+            response = httpx.get(url, timeout=5)
+        except httpx.TransportError:
+            return False
+        return response.status_code == 200 and needle in response.text
+
+    wait_until(ready, PAGE_SECONDS, what=f"{url} to be published with {needle!r}")
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    ws = Workspace(tmp_path_factory.mktemp("live"))
+    with Service(ws) as service:
+        yield Live(ws, service)
+        service.stop_cleanly()
+
+
+def open_live(tab: Tab, url: str) -> None:
+    """Open the page, mark the document (see SAME_DOCUMENT), wait for the open stream."""
+    tab.goto(url)
+    tab.page.evaluate("() => { window.__liveblogTestDocument = 'the first load' }")
+    tab.wait_state("stream")
+
+
+def entry_ids(tab: Tab, container: str = "#entries") -> list[str]:
+    """The ids of the entries in `container`, in document order (newest first)."""
+    found = tab.page.evaluate(
+        "(c) => [...document.querySelectorAll(c + ' article.entry')].map(e => e.id)", container
+    )
+    assert isinstance(found, list)
+    return [str(x) for x in found]
+
+
+def full_id(tab: Tab, short: str) -> str:
+    matches = [x for x in entry_ids(tab, "body") if x.startswith(f"entry-{short}")]
+    assert len(matches) == 1, (short, matches)
+    return matches[0]
+
+
+def test_posts_from_the_cli_appear_without_a_reload(live: Live, tab: Tab) -> None:
+    slug = "appear"
+    live.open_conference(slug)
+    open_live(tab, live.page_url(slug))
+    assert tab.page.get_attribute("#entries", "aria-live") == "polite"
+
+    note = live.post("note", "The keynote starts ten minutes late.", slug=slug)
+    tab.wait_entry(note)
+    quote = live.post("quote", "Ship it <today> & not tomorrow.", "--speaker", "Ada", slug=slug)
+    tab.wait_entry(quote)
+    photo = live.post("photo", "https://example.org/p.jpg", "--caption", "The stage", slug=slug)
+    tab.wait_entry(photo)
+
+    assert tab.page.evaluate(SAME_DOCUMENT), "the page was reloaded"
+    kinds = {
+        short: tab.page.get_attribute(tab.entry(short), "data-kind")
+        for short in (note, quote, photo)
+    }
+    assert kinds == {note: "note", quote: "quote", photo: "photo"}
+    assert "ten minutes late" in tab.text(tab.entry(note))
+    # A quote as a quote with its speaker, escaped text; a photo as a figure with its caption.
+    assert "Ship it <today> & not tomorrow." in tab.text(f"{tab.entry(quote)} blockquote")
+    assert "Ada" in tab.text(tab.entry(quote))
+    assert "The stage" in tab.text(f"{tab.entry(photo)} figure figcaption")
+    assert tab.page.get_attribute(f"{tab.entry(photo)} img", "src") == "https://example.org/p.jpg"
+    # Newest first.
+    order = entry_ids(tab)
+    assert order[:3] == [full_id(tab, photo), full_id(tab, quote), full_id(tab, note)], order
+    assert tab.errors == []
+
+
+def test_a_correction_changes_the_entry_in_place(live: Live, tab: Tab) -> None:
+    slug = "correct"
+    live.open_conference(slug)
+    open_live(tab, live.page_url(slug))
+    wrong = live.post("note", "Attendance is 300.", slug=slug)
+    tab.wait_entry(wrong)
+    after = live.post("note", "Coffee is served in the foyer.", slug=slug)
+    tab.wait_entry(after)
+    before = entry_ids(tab)
+
+    live.post("correct", wrong, "Attendance is 400.", slug=slug)
+    selector = tab.entry(wrong)
+    tab.wait(
+        "(s) => { const e = document.querySelector(s); return e && e.querySelector('.corrected') }",
+        selector,
+        what="the entry marked .corrected",
+    )
+    assert entry_ids(tab) == before, "the corrected entry moved, or one was added"
+    text = tab.text(f"{selector} .corrected")
+    assert re.search(r"corrected \d{1,2}:\d{2}", text), text
+    assert "Attendance is 400." in tab.text(selector)
+    assert "Attendance is 300." in tab.text(f"{selector} details.earlier")
+    # The earlier wording is folded away until the reader opens it.
+    assert tab.page.get_attribute(f"{selector} details.earlier", "open") is None
+    assert tab.count(selector) == 1
+    assert tab.page.evaluate(SAME_DOCUMENT)
+    assert tab.errors == []
+
+
+def test_a_retraction_removes_the_entry_and_says_so(live: Live, tab: Tab) -> None:
+    slug = "retract"
+    live.open_conference(slug)
+    open_live(tab, live.page_url(slug))
+    rumour = live.post("note", "A rumour nobody confirmed.", slug=slug)
+    tab.wait_entry(rumour)
+    kept = live.post("note", "The session on procurement begins.", slug=slug)
+    tab.wait_entry(kept)
+
+    live.post("retract", rumour, "--reason", "unconfirmed", slug=slug)
+    tab.wait(
+        "(s) => document.querySelector(s) === null",
+        tab.entry(rumour),
+        what="the retracted entry gone",
+    )
+    assert tab.count(".retracted-notice") == 1
+    assert "rumour" not in tab.text("#liveblog")
+    assert tab.count(tab.entry(kept)) == 1
+    assert tab.page.evaluate(SAME_DOCUMENT)
+    assert tab.errors == []
+
+
+def test_a_pin_moves_the_entry_to_the_top_and_a_key_moment_is_listed(live: Live, tab: Tab) -> None:
+    slug = "pins"
+    live.open_conference(slug)
+    open_live(tab, live.page_url(slug))
+    first = live.post("note", "Voting opens at noon.", slug=slug)
+    second = live.post("note", "The results will be read out at five.", slug=slug)
+    tab.wait_entry(second)
+    tab.wait_entry(first)
+
+    live.post("pin", first, slug=slug)
+    tab.wait_entry(first, inside="#pinned")
+    # Moved, not copied.
+    assert tab.count(tab.entry(first)) == 1
+    assert full_id(tab, first) not in entry_ids(tab)
+
+    # Pinning another replaces it: the first goes back among the entries.
+    live.post("pin", second, slug=slug)
+    tab.wait_entry(second, inside="#pinned")
+    tab.wait_entry(first)
+    assert entry_ids(tab, "#pinned") == [full_id(tab, second)]
+    assert tab.count(tab.entry(first)) == 1 and tab.count(tab.entry(second)) == 1
+
+    live.ws.ok("unpin", "--conference", slug)
+    tab.wait_entry(second)
+    assert entry_ids(tab, "#pinned") == []
+    assert entry_ids(tab) == [full_id(tab, second), full_id(tab, first)]
+
+    live.post("highlight", first, "--label", "Voting opens", slug=slug)
+    link = f'#key-moments a[href="#{full_id(tab, first)}"]'
+    tab.wait("(s) => document.querySelector(s) !== null", link, what=f"{link}")
+    assert "Voting opens" in tab.text(link)
+    live.ws.ok("unhighlight", first, "--conference", slug)
+    tab.wait("(s) => document.querySelector(s) === null", link, what=f"{link} gone")
+    assert tab.page.evaluate(SAME_DOCUMENT)
+    assert tab.errors == []
+
+
+def test_a_reader_scrolled_down_sees_n_new_entries_instead_of_a_jump(live: Live, tab: Tab) -> None:
+    slug = "scrolled"
+    live.open_conference(slug, notes=30)
+    tab.page.set_viewport_size({"width": 390, "height": 700})
+    open_live(tab, live.page_url(slug))
+    assert tab.page.is_hidden("#new-entries")
+    tab.page.evaluate("() => window.scrollTo(0, document.documentElement.scrollHeight)")
+    tab.wait("() => window.scrollY > 300", what="the page scrolled down")
+    # The entry the reader is looking at, and where it is on the screen.
+    anchor = tab.page.evaluate(
+        "() => { const e = [...document.querySelectorAll('#entries article.entry')]"
+        ".find(a => a.getBoundingClientRect().top >= 0); return e.id }"
+    )
+    top = tab.page.evaluate(
+        "(id) => document.getElementById(id).getBoundingClientRect().top", anchor
+    )
+
+    fresh = live.post("note", "Breaking: the minister has arrived.", slug=slug)
+    tab.wait(
+        "() => { const b = document.querySelector('#new-entries'); return b && !b.hidden"
+        " && b.offsetParent !== null && /\\b1 new entry\\b/.test(b.textContent) }",
+        what="#new-entries visible, saying 1 new entry",
+    )
+    live.post("note", "The minister speaks at three.", slug=slug)
+    tab.wait(
+        "() => /\\b2 new entries\\b/.test(document.querySelector('#new-entries').textContent)",
+        what="#new-entries saying 2 new entries",
+    )
+    now = tab.page.evaluate(
+        "(id) => document.getElementById(id).getBoundingClientRect().top", anchor
+    )
+    assert abs(now - top) <= 2, f"the entry under the reader's eyes moved from {top} to {now}"
+
+    tab.page.click("#new-entries")
+    tab.wait_entry(fresh)
+    tab.wait(
+        "() => document.querySelector('#new-entries').offsetParent === null",
+        what="#new-entries hidden again after a click",
+    )
+    assert tab.page.evaluate(SAME_DOCUMENT)
+    assert tab.errors == []
+
+
+def test_screenshots_and_no_serious_accessibility_violation(live: Live, tab: Tab) -> None:
+    slug = "sample"
+    sample_conference(live.ws.db, slug)
+    wait_for_page(live.page_url(slug), "liveblog-data")
+    wait_for_page(live.page_url(slug, "embed.html"), "liveblog-data")
+
+    open_live(tab, live.page_url(slug))
+    assert tab.page.is_visible(".live-marker")
+    assert tab.count("#pinned article.entry") == 1
+    assert tab.count("#key-moments a") == 1
+    assert tab.count("main#liveblog") == 1
+    shots = screenshots(tab.page, "live")
+    assert all(path.stat().st_size > 0 for path in shots)
+    live_problems = axe_violations(tab.page, "live")
+
+    open_live(tab, live.page_url(slug, "embed.html"))
+    # The same stream without the page's chrome (an entry may have a header of its own).
+    assert tab.count("header:not(article header), nav, footer:not(article footer)") == 0
+    assert tab.count("#entries article.entry") >= 5
+    screenshots(tab.page, "embed")
+    embed_problems = axe_violations(tab.page, "embed")
+
+    assert live_problems == [], "\n".join(live_problems)
+    assert embed_problems == [], "\n".join(embed_problems)
+    assert tab.errors == []
+
+
+def test_the_page_resumes_after_a_server_restart_with_nothing_missed_or_twice(
+    tmp_path_factory: pytest.TempPathFactory, tab: Tab
+) -> None:
+    ws = Workspace(tmp_path_factory.mktemp("restart"))
+    slug = "restart"
+    # Every `update` message the page's EventSource receives, by its id (log position).
+    tab.page.add_init_script(
+        """(() => {
+          window.__liveblogMessages = [];
+          const Native = window.EventSource;
+          window.EventSource = function (url, options) {
+            const source = new Native(url, options);
+            source.addEventListener('update', (m) => window.__liveblogMessages.push(m.lastEventId));
+            return source;
+          };
+          window.EventSource.prototype = Native.prototype;
+          Object.assign(window.EventSource, {CONNECTING: 0, OPEN: 1, CLOSED: 2});
+        })();"""
+    )
+    with Service(ws) as service:
+        live = Live(ws, service)
+        live.open_conference(slug)
+        open_live(tab, live.page_url(slug))
+        before = live.post("note", "Posted before the restart.", slug=slug)
+        tab.wait_entry(before)
+
+        service.stop_cleanly()
+        during = live.post("note", "Posted while the server was down.", slug=slug)
+        service.start()
+        after = live.post("note", "Posted after the restart.", slug=slug)
+
+        tab.wait_entry(during)
+        tab.wait_entry(after)
+        tab.wait_state("stream")
+        assert tab.page.evaluate(SAME_DOCUMENT)
+        ids = entry_ids(tab)
+        assert len(ids) == len(set(ids)), ids
+        assert ids == [full_id(tab, after), full_id(tab, during), full_id(tab, before)]
+        messages = [int(x) for x in tab.page.evaluate("() => window.__liveblogMessages")]
+        assert messages == sorted(set(messages)), f"a message twice or out of order: {messages}"
+        service.stop_cleanly()
