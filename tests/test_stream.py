@@ -6,6 +6,7 @@ with Last-Event-ID (across a server restart too) gets exactly what it missed.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -292,3 +293,33 @@ def test_a_conference_closing_says_live_false(ws: Workspace, service: Service) -
         ws.ok("conference", "close")
         closing = stream.until(last_position(ws))[-1]
         assert closing.json["live"] is False
+
+
+def test_a_reader_that_falls_behind_is_cut_and_resumes_exactly(ws: Workspace) -> None:
+    # A queue of 2,000 bytes per stream: a burst of 40 notes (an import) overflows it,
+    # so the server drops the stream; the reader resumes from the last id it got.
+    with_env(ws, LIVEBLOG_STREAM_QUEUE_BYTES="2000")
+    ws.ok("note", "template")
+    template = last_event(ws)
+    lines = []
+    for n in range(40):
+        event = {k: template[k] for k in ("type", "conference", "occurred_at", "author")}
+        event["id"] = uuid.uuid4().hex
+        event["data"] = {**template["data"], "text": f"burst note {n} " + "x" * 200}
+        lines.append(json.dumps(event))
+    burst = ws.root / "burst.jsonl"
+    burst.write_text("\n".join(lines) + "\n")
+    with Service(ws) as service:
+        timeline_ready(service)
+        start = last_position(ws)
+        got: list[int] = []
+        with SseStream(service.port, stream_path(since=start)) as stream:
+            assert stream.wait_head() == 200
+            ws.ok("import", str(burst))
+            assert stream.closed.wait(30), "the stream was not cut"
+            got += [m.position for m in stream.no_more()]
+        end = last_position(ws)
+        resume = {"Last-Event-ID": str(got[-1] if got else start)}
+        with SseStream(service.port, stream_path(), resume) as stream:
+            got += [m.position for m in stream.until(end)]
+        assert got == list(range(start + 1, end + 1))  # each once, in order
