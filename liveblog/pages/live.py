@@ -94,7 +94,7 @@ def _read(timeline: Timeline, conference: Conference) -> _Content:
     pinned = timeline.pinned_entry(slug)
     sections = day_sections(timeline, conference, position, pinned.id if pinned else None)
     pinned_html = ""
-    newest = [e for s in sections for e in s.newest]
+    newest = [e for s in sections for e in s.shown[:LD_UPDATES]]
     if pinned is not None:
         pinned_html = entry_updates(timeline, conference, [pinned])[0]["html"]
         newest.append(pinned)
@@ -131,12 +131,12 @@ def _page_data(content: _Content, options: PageOptions) -> str:
 
 def _key_moments(content: _Content) -> str:
     items = []
-    # An entry of a day shown only as a link is on its day page (its `e-` anchor there).
-    elsewhere = {s.day.number for s in content.sections if not s.full}
+    # An entry past the page's budget is on its day page (its `e-` anchor there).
+    here = {e.id for s in content.sections for e in s.shown}
     for entry in content.moments:
         label = entry.highlight_label or rendering(entry.kind).feed(entry.data).title
         href = f"#entry-{entry.id}"
-        if entry.day in elsewhere and not entry.pinned:
+        if entry.id not in here and not entry.pinned:
             href = f"day-{entry.day}.html#e-{entry.id}"
         items.append(f'<li><a href="{escape(href)}">{escape(label)}</a></li>')
     inner = "\n".join(items)
