@@ -356,13 +356,20 @@ def test_the_pinned_item_leads_live_json_even_past_the_window(site: Site) -> Non
 
 
 def test_incremental_renders_equal_a_render_from_scratch(site: Site, tmp_path: Path) -> None:
-    """The cached day sections: after each change (a note, a correction of day 1, a new
-    pin, a retraction, a day title) the page is byte for byte a fresh render's."""
+    """The cached days, pin and key moments: after each change (a note, corrections of
+    day 1 and of the pinned entry, a key moment labelled by its entry's title and that
+    entry corrected, a new pin, an unhighlight, a retraction, an unpin) the pages and
+    live.json are byte for byte a fresh render's."""
+    ids = site.ids
     steps = [
         lambda lb: lb.note("Later.", conference=SLUG),
-        lambda lb: lb.correct(site.ids["note"], text="A very full room.", conference=SLUG),
-        lambda lb: lb.pin(site.ids["link"], conference=SLUG),
-        lambda lb: lb.retract(site.ids["photo"], reason="wrong", conference=SLUG),
+        lambda lb: lb.correct(ids["note"], text="A very full room.", conference=SLUG),
+        lambda lb: lb.correct(ids["quote"], text="We moved it all.", conference=SLUG),
+        lambda lb: lb.highlight(ids["note"], conference=SLUG),  # labelled by its title
+        lambda lb: lb.correct(ids["note"], text="A packed room.", conference=SLUG),
+        lambda lb: lb.pin(ids["link"], conference=SLUG),
+        lambda lb: lb.unhighlight(ids["note"], conference=SLUG),
+        lambda lb: lb.retract(ids["photo"], reason="wrong", conference=SLUG),
         lambda lb: lb.unpin(conference=SLUG),
     ]
     for k, step in enumerate(steps):
@@ -372,7 +379,7 @@ def test_incremental_renders_equal_a_render_from_scratch(site: Site, tmp_path: P
         sections._cache.clear()
         fresh = tmp_path / f"fresh-{k}"
         site.publish(feeds=fresh)
-        for name in ("index.html", "embed.html"):
+        for name in ("index.html", "embed.html", "live.json"):
             assert (site.folder / name).read_bytes() == (fresh / SLUG / name).read_bytes(), (
                 k,
                 name,

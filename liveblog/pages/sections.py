@@ -60,11 +60,20 @@ class Section:
 
 
 @dataclass(frozen=True)
+class State:
+    """What the live page shows of a conference as of its last position."""
+
+    position: int  # the conference's last log position
+    pinned: TimelineEntry | None
+    moments: tuple[TimelineEntry, ...]  # key moments, by (utc_at, position)
+    sections: tuple[Section, ...]  # one per day, newest day first
+
+
+@dataclass(frozen=True)
 class _Kept:
-    position: int  # the conference's last position it was rendered as of
-    recorded: str | None  # when the log recorded that position (the same log?)
+    state: State
+    recorded: str | None  # when the log recorded its position (the same log?)
     conference_changed: int
-    pinned: str | None
     days: dict[int, Rendered]
 
 
@@ -128,42 +137,71 @@ def _section(rendered: Rendered, room: int) -> Section:
     return Section(day, html, tuple(entries[:take]), complete)
 
 
-def _dirty(
-    timeline: Timeline,
-    conference: Conference,
-    kept: _Kept | None,
-    position: int,
-    pinned: str | None,
-) -> set[int] | None:
-    """The days whose entries changed since `kept` was rendered; None: every day."""
+def _changes(
+    timeline: Timeline, conference: Conference, kept: _Kept | None, position: int
+) -> list[TimelineEntry] | None:
+    """The entries changed since `kept` was rendered; None: none of it can be reused."""
     if (
         kept is None
         or kept.conference_changed != conference.changed_position
-        or kept.position > position
-        or timeline.recorded_at(kept.position) != kept.recorded
+        or kept.state.position > position
+        or timeline.recorded_at(kept.state.position) != kept.recorded
     ):
         return None
-    if kept.position == position:
-        return set() if kept.pinned == pinned else None
-    # A pin or an unpin moves its entries' changed positions: their days are in here.
-    changed = timeline.changes(conference.slug, kept.position, DIRTY_LIMIT + 1)
-    if len(changed) > DIRTY_LIMIT:
-        return None
-    return {e.day for e in changed}
+    if kept.state.position == position:
+        return []
+    changed = timeline.changes(conference.slug, kept.state.position, DIRTY_LIMIT + 1)
+    return None if len(changed) > DIRTY_LIMIT else changed
 
 
-def day_sections(
-    timeline: Timeline, conference: Conference, position: int, pinned: str | None
-) -> list[Section]:
-    """The section of every day of the conference, newest first, as of `position`
-    (the conference's last), leaving out the pinned entry; days that did not change
-    come from the cache, days past the page's budget are not read at all."""
+def conference_state(timeline: Timeline, conference: Conference) -> State:
+    """The pinned entry, the key moments and the section of every day (newest first,
+    the pinned entry left out), as of the conference's last position. What did not
+    change since this process last rendered the conference is reused: a day whose
+    entries all kept their changed positions, and the pin and key moments unless an
+    entry changed that is or was one of them (pinning, highlighting, retracting or
+    correcting an entry moves its changed position). Days past the page's budget are
+    not read at all."""
     slug = conference.slug
+    position = timeline.last_positions([slug]).get(slug, conference.changed_position)
     key = (timeline.location() or f"memory:{id(timeline)}", slug)
     with _lock:
         kept = _cache.get(key)
-    dirty = _dirty(timeline, conference, kept, position, pinned)
-    old = kept.days if kept is not None and dirty is not None else {}
+    changed = _changes(timeline, conference, kept, position)
+    if kept is not None and changed == []:
+        return kept.state
+    if kept is None or changed is None:
+        pinned, moments = timeline.pinned_entry(slug), tuple(timeline.key_moments(slug))
+        dirty: set[int] | None = None
+        old: dict[int, Rendered] = {}
+    else:
+        ids = {e.id for e in changed}
+        pinned, moments = kept.state.pinned, kept.state.moments
+        if any(e.pinned for e in changed) or (pinned is not None and pinned.id in ids):
+            pinned = timeline.pinned_entry(slug)
+        if any(e.highlighted for e in changed) or any(m.id in ids for m in moments):
+            moments = tuple(timeline.key_moments(slug))
+        dirty, old = {e.day for e in changed}, kept.days
+    days, sections = _sections(timeline, conference, pinned, dirty, old)
+    state = State(position, pinned, moments, tuple(sections))
+    done = _Kept(state, timeline.recorded_at(position), conference.changed_position, days)
+    with _lock:
+        _cache[key] = done
+        _cache.move_to_end(key)
+        while len(_cache) > CACHED_CONFERENCES:
+            _cache.popitem(last=False)
+    return state
+
+
+def _sections(
+    timeline: Timeline,
+    conference: Conference,
+    pinned_entry: TimelineEntry | None,
+    dirty: set[int] | None,
+    old: dict[int, Rendered],
+) -> tuple[dict[int, Rendered], list[Section]]:
+    slug = conference.slug
+    pinned = pinned_entry.id if pinned_entry is not None else None
     days: dict[int, Rendered] = {}
     sections: list[Section] = []
     room = LIVE_PAGE_ENTRIES
@@ -187,12 +225,4 @@ def day_sections(
         section = _section(rendered, room)
         room -= len(section.shown)
         sections.append(section)
-    done = _Kept(
-        position, timeline.recorded_at(position), conference.changed_position, pinned, days
-    )
-    with _lock:
-        _cache[key] = done
-        _cache.move_to_end(key)
-        while len(_cache) > CACHED_CONFERENCES:
-            _cache.popitem(last=False)
-    return sections
+    return days, sections
