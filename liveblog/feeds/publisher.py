@@ -102,7 +102,7 @@ DATABASE_TARGET = "documents"
 random id in its marker): the database is published to like a directory of its own."""
 DATABASE_PATH = "<database>"
 _MARKER = re.compile(r"[0-9a-f]{32}")
-RENDERING = 1
+RENDERING = 2
 """Bump when the renderers write other bytes for the same log: every feeds directory is
 then rendered anew by its next publish (the version is part of the options signature)."""
 AUDIT_FILES = 200
@@ -286,7 +286,13 @@ class _Site:
         return self.conference.tag("entry", event_id)
 
     def entry_link(self, entry: FeedEntry) -> str:
-        return f"{self.pages}/day-{entry.day}.html#e-{entry.id}"
+        """Where the entry really is: its anchor on the live page, which holds every
+        entry not retracted (a day page holds only its day, and only once written)."""
+        return f"{self.pages}/index.html#entry-{entry.id}"
+
+    def day_link(self, number: int) -> str:
+        """A day's reflection entry: its day page."""
+        return f"{self.pages}/day-{number}.html"
 
 
 def _document(
@@ -985,7 +991,7 @@ class Publisher:
                     expired=site.conference.closed_at is not None,
                 )
                 doc.entry_ids.update({e.id: site.conference.tag(e.id) for e in entries})
-                doc.entry_links.update({e.id: f"{site.pages}/day-{e.day}.html" for e in entries})
+                doc.entry_links.update({e.id: site.day_link(e.day) for e in entries})
                 writes.write(path, render_doc(doc))
 
     def _index(self, site: _Site, folder: Path, result: PublishResult) -> None:
