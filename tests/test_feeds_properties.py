@@ -225,11 +225,42 @@ def escaping_problems(folder: Path) -> list[str]:
             for item in rss_items(data):
                 problems += markup_problems(str(item["description"]), f"{name} {item['guid']}")
     for page in sorted(folder.glob("*.html")):
-        text = page.read_text(encoding="utf-8").lower()
-        scripts = 1 if page.name.startswith("day-") else 0  # the JSON-LD block
-        if text.count("<script") != scripts or text.count("</script") != scripts:
+        text = page.read_text(encoding="utf-8")
+        scripts = _scripts(text)
+        lower = text.lower()
+        # Every raw "<script" is one of the pages' own scripts (the JSON-LD block, the
+        # page data, live.js): user text never opened or closed one.
+        if lower.count("<script") != len(scripts) or lower.count("</script") != len(scripts):
             problems.append(f"{page.name}: user text opened or closed a <script>")
+        for attrs in scripts:
+            if attrs not in OWN_SCRIPTS:
+                problems.append(f"{page.name}: a <script> of none of ours: {attrs}")
     return problems
+
+
+OWN_SCRIPTS = (
+    {"type": "application/ld+json"},
+    {"type": "application/json", "id": "liveblog-data"},
+    {"src": "live.js", "defer": None},
+)
+"""The <script> elements the pages write, by their attributes."""
+
+
+class _Scripts(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: list[dict[str, str | None]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "script":
+            self.found.append(dict(attrs))
+
+
+def _scripts(text: str) -> list[dict[str, str | None]]:
+    parser = _Scripts()
+    parser.feed(text)
+    parser.close()
+    return parser.found
 
 
 def feedparser_problems(folder: Path) -> list[str]:
