@@ -37,6 +37,7 @@ from feedcheck import (
     check_atom,
     check_feed,
     check_feed_dates_order,
+    check_title_references,
     parse_rfc822,
     parse_rfc3339,
     rss_items,
@@ -144,7 +145,7 @@ def validate(folder: Path) -> list[str]:
         else:
             found = check_feed(data, kind)
         if not found:
-            found = check_feed_dates_order(data, kind)
+            found = check_feed_dates_order(data, kind) + check_title_references(data, kind)
         problems += [f"{name}: {p}" for p in found]
     return problems
 
