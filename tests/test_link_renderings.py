@@ -199,14 +199,18 @@ def test_links_in_the_markdown_summary(links: Invoke) -> None:
 
 def test_links_in_the_html_summary_and_its_json_ld(links: Invoke) -> None:
     html = run_ok(links, "summary", "3", "--format", "html").output
+    # Each entry opens with its line (time, reporter), then its own content.
+    slides = html.index('<div class="link" id="e-l-slides">\n  <p class="meta"><time ')
     assert (
-        '<div class="link" id="e-l-slides"><p><a href="https://example.org/slides.pdf?talk=1'
-        '&amp;v=2">Keynote slides &lt;v2&gt;</a></p><p>All 40 slides.</p><p>With *notes*.</p>'
-        "</div>"
-    ) in html
-    assert f'<div class="link" id="e-l-report"><p><a href="{REPORT}">The report</a></p></div>' in (
-        html
+        html.index(
+            '</p><p><a href="https://example.org/slides.pdf?talk=1'
+            '&amp;v=2">Keynote slides &lt;v2&gt;</a></p><p>All 40 slides.</p><p>With *notes*.</p>'
+            "</div>"
+        )
+        > slides
     )
+    report = html.index('<div class="link" id="e-l-report">\n  <p class="meta"><time ')
+    assert html.index(f'</p><p><a href="{REPORT}">The report</a></p></div>') > report
     start = html.index('<script type="application/ld+json">') + len(
         '<script type="application/ld+json">'
     )
