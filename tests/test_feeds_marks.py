@@ -288,3 +288,48 @@ def test_a_mark_republishes_the_item_and_the_incremental_publish_matches_a_full_
     assert marked(folder)["rss"] == {"q-patel": ["key-moment"]}
     step("r-patel", "entry.retracted", "10:06", {"target": "q-patel"})
     assert marked(folder) == {"atom": {}, "rss": {}}
+
+
+# -- the day page ----------------------------------------------------------------------------
+
+
+def test_the_day_page_shows_each_entrys_time_reporter_and_correction(
+    invoke: Invoke, publish: Callable[..., Result], feeds: Path
+) -> None:
+    from lxml import html as lxml_html
+
+    lines = notes_log(2, slug="ny")
+    opened = json.loads(lines[0])
+    opened["data"]["timezone"] = "America/New_York"
+    lines[0] = json.dumps(opened) + "\n"
+    import_lines(invoke, lines)  # notes at 09:02 and 09:03 UTC: 04:02 and 04:03 in New York
+    run_ok(invoke, "correct", "ny-n1", "note one, fixed", "--at", "2012-03-01T09:30:00Z")
+    run_ok(invoke, "note", "bob's", "--conference", "ny", "--at", "2012-03-01T15:45:00+00:00",
+           author="bob")  # fmt: skip
+    publish()
+    page = lxml_html.fromstring((feeds / "ny" / "day-1.html").read_bytes())
+    seen = {}
+    for entry in page.xpath('//*[starts-with(@id, "e-")]'):
+        (meta,) = entry.xpath('./p[@class="meta"]')
+        (when, *corrected) = meta.xpath(".//time")
+        seen[entry.get("id")] = (
+            when.get("datetime"),
+            when.text,
+            meta.xpath('string(./span[@class="author"])'),
+            [
+                (t.get("datetime"), " ".join(t.getparent().text_content().split()))
+                for t in corrected
+            ],
+        )
+    assert seen == {
+        "e-ny-n1": ("2012-03-01T09:02:00+00:00", "04:02", "ann",
+                    [("2012-03-01T09:30:00+00:00", "corrected 04:30")]),
+        "e-ny-n2": ("2012-03-01T09:03:00+00:00", "04:03", "ann", []),
+        "e-" + seen_id(seen, "bob"): ("2012-03-01T15:45:00+00:00", "10:45", "bob", []),
+    }  # fmt: skip
+
+
+def seen_id(seen: dict[str, Any], author: str) -> str:
+    """The event id of the one entry `author` posted (the CLI chose it)."""
+    (key,) = [k for k, v in seen.items() if v[2] == author]
+    return str(key)[2:]
