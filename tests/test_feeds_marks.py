@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import feedparser
+import pytest
 from click.testing import Result
 from feedcheck import atom_entries, check_title_references, rss_items
 from test_feeds import (
     FEEDS_URL,
+    RETRACTED,
     SITE,
     SLUG,
     changed_paths,
@@ -37,10 +39,13 @@ from test_feeds import (
     validate,
 )
 
+from liveblog.pages import sections
+
 __all__ = ["feeds", "folder", "publish", "sample"]  # fixtures, used by name
 
 Invoke = Callable[..., Result]
 LIVE = ("live.atom", "live.rss", "live.json")
+PAGE_NAMES = ("index.html", "day-1.html", "day-2.html", "day-3.html")
 
 
 def mark(invoke: Invoke, id_: str, type_: str, at: str, data: dict[str, Any]) -> None:
@@ -112,6 +117,63 @@ def test_every_feed_links_each_entry_to_its_anchor_on_the_live_page(
         assert [x["href"] for x in entry["links"] if x["rel"] == "alternate"] == [
             f"{SITE}/{day}.html"
         ]
+    assert validate(folder) == []
+
+
+def link_targets(folder: Path) -> dict[str, list[str]]:
+    """Every entry link of every live and archive document (Atom, RSS, JSON Feed), by
+    document."""
+    out: dict[str, list[str]] = {}
+    for path in [*(folder / n for n in LIVE), *sorted((folder / "archive").glob("*.atom"))]:
+        data = path.read_bytes()
+        kind = kind_of(path)
+        if kind == "json":
+            hrefs = [i["url"] for i in json.loads(data)["items"]]
+        elif kind == "rss":
+            hrefs = [str(i["link"]) for i in rss_items(data)]
+        else:
+            hrefs = [
+                str(x["href"])
+                for e in atom_entries(data)
+                for x in e["links"]
+                if x["rel"] == "alternate"
+            ]
+        out[path.relative_to(folder).as_posix()] = hrefs
+    return out
+
+
+def test_an_entry_past_the_live_pages_window_links_its_day_page(
+    sample: Invoke,
+    publish: Callable[..., Result],
+    folder: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A live page that holds only the newest 4 entries (and the pinned one).
+    monkeypatch.setattr(sections, "LIVE_PAGE_ENTRIES", 4)
+    mark(sample, "pin-burns", "entry.pinned", "10:00", {"target": "q-burns"})
+    publish("--page-size", "3")
+    pages = {name: parse_html((folder / name).read_bytes()).ids for name in PAGE_NAMES}
+    on_page = {i[len("entry-") :] for i in pages["index.html"] if i.startswith("entry-")}
+    assert "q-burns" in on_page and len(on_page) == 5  # the newest 4 and the pinned one
+    kinds_seen = set()
+    for document, hrefs in link_targets(folder).items():
+        assert hrefs, document
+        for href in hrefs:
+            page_url, anchor = href.split("#")
+            assert page_url.startswith(f"{SITE}/"), href
+            name = page_url[len(SITE) + 1 :]
+            event_id = anchor.removeprefix("entry-").removeprefix("e-")
+            # Every link's anchor is in the file it names; but an archive shows an entry
+            # retracted since as it stood, and the entry is no longer anywhere.
+            if event_id not in RETRACTED:
+                assert anchor in pages[name], (document, href)
+            if document.startswith("archive/"):
+                # Archives always link the day page (written once, as entries stood).
+                assert name.startswith("day-"), (document, href)
+            else:
+                assert (name == "index.html") == (event_id in on_page), (document, href)
+            kinds_seen.add(name == "index.html")
+    assert kinds_seen == {True, False}
     assert validate(folder) == []
 
 
