@@ -168,8 +168,8 @@ def conference_state(timeline: Timeline, conference: Conference) -> State:
     with _lock:
         kept = _cache.get(key)
     changed = _changes(timeline, conference, kept, position)
-    if kept is not None and changed == []:
-        return kept.state
+    if kept is not None and changed is not None and kept.state.position == position:
+        return kept.state  # nothing new (the page and live.json of one publish)
     if kept is None or changed is None:
         pinned, moments = timeline.pinned_entry(slug), tuple(timeline.key_moments(slug))
         dirty: set[int] | None = None
