@@ -12,6 +12,7 @@ from feedgen.feed import FeedGenerator
 from lxml import etree
 
 from .document import ATOM_TYPE, Document
+from .model import FeedEntry
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 HISTORY_NS = "http://purl.org/syndication/history/1.0"
@@ -51,7 +52,7 @@ KEY_MOMENT_LABEL = "Key moment"
 key moment that has none of its own."""
 
 
-def categories(entry: Any) -> list[tuple[str, str | None]]:
+def categories(entry: FeedEntry) -> list[tuple[str, str | None]]:
     """(term, label) of an entry's marks: pinned first, then a key moment."""
     out: list[tuple[str, str | None]] = []
     if entry.pinned:
