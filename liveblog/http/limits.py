@@ -65,6 +65,9 @@ class StreamSettings:
     batch: int = 256
     # Seconds between looks at the projection when nothing wakes the broadcaster.
     poll: float = 1.0
+    # Encoded messages kept for catch-ups (bytes): readers resuming from the same part of
+    # the history share one rendering of it, and its bytes.
+    cache_bytes: int = 32 * MIB
 
 
 # Environment variables `liveblog serve` reads for StreamSettings: (field, variable, kind).
