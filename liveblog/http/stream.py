@@ -108,10 +108,21 @@ def encode(position: int, entries: list[dict[str, Any]], live: bool) -> Message:
 class Subscriber:
     """One open stream: a bounded queue of messages and the wake-up of its writer."""
 
-    __slots__ = ("_waiter", "after", "closed", "conference", "items", "limit", "overflow", "size")
+    __slots__ = (
+        "_waiter",
+        "after",
+        "client",
+        "closed",
+        "conference",
+        "items",
+        "limit",
+        "overflow",
+        "size",
+    )
 
-    def __init__(self, conference: str, after: int, limit: int) -> None:
+    def __init__(self, conference: str, after: int, limit: int, client: str = "") -> None:
         self.conference = conference
+        self.client = client  # its address (the one X-Forwarded-For gives, if trusted)
         self.after = after  # the reader's position (Last-Event-ID / since)
         self.limit = limit
         self.items: deque[Message] = deque()
@@ -188,6 +199,13 @@ _CLOSE = 9  # after whatever is queued (each skips fast once its stream is close
 
 # (priority, cost, order, the job: False when the thread is to end)
 Job = tuple[int, int, int, Callable[[], bool]]
+
+
+class Ahead(Exception):
+    """A reader asked to resume after a position the log has not reached."""
+
+    def __init__(self, head: int) -> None:
+        super().__init__(f"the log's last position is {head}")
 
 
 class Reader:
@@ -399,6 +417,7 @@ class Broadcaster:
         self.cache = MessageCache(settings.cache_bytes)
         self.subscribers: dict[str, set[Subscriber]] = {}
         self.count = 0
+        self.per_client: dict[str, int] = {}  # open streams by client address
         # Every change up to it was broadcast (read and written in the thread only);
         # None until first read (a new database has no projection yet when serve starts).
         self.published: int | None = None
@@ -435,13 +454,18 @@ class Broadcaster:
 
     # -- subscribers ------------------------------------------------------------------
 
-    def subscribe(self, conference: str, after: int) -> Subscriber | None:
-        """A new subscriber, queuing from now on; None when the cap is reached."""
-        if self.closing or self.count >= self.settings.max_streams:
-            return None
-        subscriber = Subscriber(conference, after, self.settings.queue_bytes)
+    def subscribe(self, conference: str, after: int, client: str = "") -> Subscriber | str:
+        """A new subscriber, queuing from now on; or why not (a cap is reached)."""
+        if self.closing:
+            return "shutting down"
+        if self.count >= self.settings.max_streams:
+            return f"{self.count} live streams open"
+        if self.per_client.get(client, 0) >= self.settings.max_per_client:
+            return f"{self.settings.max_per_client} live streams open from {client}"
+        subscriber = Subscriber(conference, after, self.settings.queue_bytes, client)
         self.subscribers.setdefault(conference, set()).add(subscriber)
         self.count += 1
+        self.per_client[client] = self.per_client.get(client, 0) + 1
         return subscriber
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
@@ -452,6 +476,11 @@ class Broadcaster:
         self.count -= 1
         if not subscribers:
             del self.subscribers[subscriber.conference]
+        left = self.per_client[subscriber.client] - 1
+        if left:
+            self.per_client[subscriber.client] = left
+        else:
+            del self.per_client[subscriber.client]
 
     async def first_page(self, subscriber: Subscriber) -> Page | None:
         """The first catch-up page of a new subscriber; None: no such conference."""
@@ -477,6 +506,8 @@ class Broadcaster:
             conference = timeline.conference(slug)
             if conference is None:
                 return None if check else Page([], after, True)
+            if check and after > (head := timeline.head()):
+                raise Ahead(head)
             # Up to `published`, read here on the broadcaster's own thread: what comes
             # after it reaches this subscriber as a broadcast.
             upto = self._published(timeline)
@@ -575,18 +606,21 @@ class Broadcaster:
             await send_error(send, 405, "method not allowed: the stream is read with GET")
             return
         try:
-            after = requested_position(scope)
+            after, source = requested_position(scope)
         except ValueError as exc:
             await send_error(send, 400, str(exc))
             return
         if not _SLUG.match(slug):
             await send_error(send, 404, f"no conference {slug[:80]!r}")
             return
-        subscriber = self.subscribe(slug, after)
-        if subscriber is None:
-            busy = "shutting down" if self.closing else f"{self.count} live streams open"
+        client = scope.get("client")
+        subscriber = self.subscribe(slug, after, str(client[0]) if client else "")
+        if isinstance(subscriber, str):
             await send_error(
-                send, 503, f"server busy ({busy}): try again shortly", [(b"retry-after", b"5")]
+                send,
+                503,
+                f"server busy ({subscriber}): try again shortly",
+                [(b"retry-after", b"5")],
             )
             return
         watcher: asyncio.Task[None] | None = None
@@ -597,6 +631,11 @@ class Broadcaster:
                 retry = [(b"retry-after", b"2")]
                 what = str(exc) if isinstance(exc, NotBuilt) else f"database unavailable: {exc}"
                 await send_error(send, 503, what, retry)
+                return
+            except Ahead as exc:
+                # Nothing would ever reach this reader (until the log grew past it): a
+                # position no page or message of this log has given.
+                await send_error(send, 400, f"{source} {after} is past the log's end ({exc})")
                 return
             if page is None:
                 await send_error(send, 404, f"no conference {slug!r}")
@@ -671,17 +710,18 @@ def _become_stream(scope: Scope, subscriber: Subscriber) -> None:
         subscriber.overflow = connection.reset
 
 
-def requested_position(scope: Scope) -> int:
-    """Where the reader resumes: `Last-Event-ID`, else `?since=`, else 0 (everything).
-    ValueError, in words, for anything but a position."""
+def requested_position(scope: Scope) -> tuple[int, str]:
+    """Where the reader resumes, and what said so: `Last-Event-ID`, else `?since=`, else
+    0 (everything). ValueError, in words, for anything but a position. An empty
+    Last-Event-ID is no Last-Event-ID (what a browser sends after an event with no id)."""
     for name, value in scope["headers"]:
-        if name == b"last-event-id":
-            return _position(value.decode("latin-1"), "Last-Event-ID")
+        if name == b"last-event-id" and value.strip():
+            return _position(value.decode("latin-1"), "Last-Event-ID"), "Last-Event-ID"
     query = urllib.parse.parse_qs(scope.get("query_string", b"").decode("latin-1"))
     since = query.get("since")
     if since:
-        return _position(since[-1], "since")
-    return 0
+        return _position(since[-1], "since"), "since"
+    return 0, "since"
 
 
 def _position(text: str, what: str) -> int:
