@@ -109,16 +109,21 @@ def test_the_database_thread_runs_broadcasts_first_then_the_cheapest_catch_up(
 
 def test_the_message_cache_keeps_the_most_recent_within_its_bytes() -> None:
     cache = MessageCache(limit=100)
-    keys = [(p, (f"e{p}",), True) for p in range(4)]
+    keys = [("demo", p, (f"e{p}",), True) for p in range(4)]
     for position, key in enumerate(keys):
         cache.put(key, Message(position, b"x" * 40))
     assert cache.size <= 100
     assert cache.get(keys[0]) is None and cache.get(keys[1]) is None  # the oldest went
     assert cache.get(keys[2]) is not None and cache.get(keys[3]) is not None
-    cache.put((9, (), True), Message(9, b"y" * 101))  # larger than the whole cache
-    assert cache.get((9, (), True)) is None and cache.size <= 100
+    cache.put(("demo", 9, (), True), Message(9, b"y" * 101))  # larger than the whole cache
+    assert cache.get(("demo", 9, (), True)) is None and cache.size <= 100
     # `live` is part of what a message says: the same entries once closed are another.
-    assert cache.get((3, ("e3",), False)) is None
+    assert cache.get(("demo", 3, ("e3",), False)) is None
+    # A conference's messages go together (a talk retitled), the others' stay.
+    cache.put(("other", 5, ("e5",), True), Message(5, b"z" * 10))
+    cache.drop("demo")
+    assert cache.get(keys[3]) is None and cache.size == 10
+    assert cache.get(("other", 5, ("e5",), True)) is not None
 
 
 def test_a_flood_of_catch_ups_from_zero_does_not_hold_up_a_live_reader(ws: Workspace) -> None:
