@@ -235,3 +235,35 @@ def test_before_the_timeline_is_built_503_with_retry_after_then_it_streams(
             service.stop_cleanly()
     finally:
         holder.close()
+
+
+def test_a_retitled_talk_is_shown_by_later_catch_ups_of_its_entries(ws: Workspace) -> None:
+    # Catch-ups share rendered messages; an entry's fragment shows its talk's title, so
+    # a change to the talk must not leave readers the old title from that cache.
+    ws.ok("session", "start", "Morning")
+    ws.ok("talk", "start", "Old title", "--speaker", "Ann")
+    talk = ws.exported()[-1]["id"]
+    ws.ok("note", "under the talk")
+    note = ws.exported()[-1]["id"]
+
+    def note_html(stream: SseStream, upto: int) -> str:
+        found = [e for m in stream.until(upto) for e in m.json["entries"] if e["id"] == note]
+        return str(found[-1]["html"])
+
+    with Service(ws) as service:
+        timeline_ready(service)
+        with SseStream(service.port, stream_path(since=0)) as watching:
+            assert "Old title" in note_html(watching, last_position(ws))
+            ws.ok("correct", talk, "New title")  # read by the broadcast: a stream is open
+            watching.until(last_position(ws))
+        with SseStream(service.port, stream_path(since=0)) as later:
+            html = note_html(later, last_position(ws))
+        assert "New title" in html and "Old title" not in html
+
+        ws.ok("correct", talk, "Newest title")  # no stream open: nobody reads it live
+
+        def shown() -> bool:
+            with SseStream(service.port, stream_path(since=0)) as again:
+                return "Newest title" in note_html(again, last_position(ws))
+
+        wait_until(shown, 30, what="the newest talk title in a catch-up")
