@@ -20,7 +20,7 @@ from servers import Service, Workspace, wait_until
 from sse import SseStream
 from test_stream import last_position, stream_path, timeline_ready, with_env
 
-from liveblog.http.stream import (
+from liveblog.http.streamdb import (
     BROADCAST,
     FIRST_PAGE,
     NEXT_PAGE,
