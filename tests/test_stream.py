@@ -157,6 +157,30 @@ def test_a_pin_arrives_and_the_entry_it_replaces_is_unpinned(
         # One event changes both: the new one pinned, the old one unpinned.
         assert states == {first["id"]: False, second["id"]: True}
 
+        ws.ok("unpin")
+        unpinned = stream.next()
+        assert unpinned.position == last_position(ws)
+        assert [(e["id"], e["pinned"]) for e in unpinned.json["entries"]] == [(second["id"], False)]
+
+
+def test_key_moments_arrive_with_their_label_and_go_again(ws: Workspace, service: Service) -> None:
+    ws.ok("note", "the decision")
+    note = last_event(ws)
+    with SseStream(service.port, stream_path(since=note["position"])) as stream:
+        assert stream.wait_head() == 200
+        ws.ok("highlight", "--last", "--label", "The vote")
+        marked = stream.next()
+        assert marked.position == last_position(ws)
+        [entry] = marked.json["entries"]
+        assert (entry["id"], entry["key_moment"]) == (note["id"], {"label": "The vote"})
+        assert "the decision" in entry["html"]
+
+        ws.ok("unhighlight", note["id"])
+        unmarked = stream.next()
+        assert unmarked.position == last_position(ws)
+        [entry] = unmarked.json["entries"]
+        assert (entry["id"], entry["key_moment"]) == (note["id"], None)
+
 
 def test_last_event_id_resumes_with_exactly_the_missed_messages(
     ws: Workspace, service: Service
@@ -217,7 +241,7 @@ def test_heartbeats_keep_an_idle_stream_open(ws: Workspace) -> None:
     with_env(ws, LIVEBLOG_STREAM_HEARTBEAT="0.2")
     with (
         Service(ws) as service,
-        SseStream(timeline_ready(service).port, stream_path(since=9)) as stream,
+        SseStream(timeline_ready(service).port, stream_path(since=last_position(ws))) as stream,
     ):
         assert stream.wait_head() == 200
         for _ in range(2):
@@ -275,6 +299,11 @@ def test_sigterm_with_streams_open_stops_promptly_and_cleanly(ws: Workspace) -> 
         ("/api/conferences/demo/stream?since=abc", {}, 400, "since must be a log position"),
         (stream_path(), {"Last-Event-ID": "x1"}, 400, "Last-Event-ID must be"),
         (stream_path(since=10**30), {}, 400, "since must be"),
+        (stream_path(), {"Last-Event-ID": "-5"}, 400, "Last-Event-ID must be"),
+        (stream_path(), {"Last-Event-ID": "1" * 400}, 400, "Last-Event-ID must be"),
+        (stream_path(), {"Last-Event-ID": "\u0661\u0662"}, 400, "Last-Event-ID must be"),
+        (stream_path(since=10**12), {}, 400, "since 1000000000000 is past the log's end"),
+        (stream_path(), {"Last-Event-ID": "99999"}, 400, "Last-Event-ID 99999 is past"),
     ],
 )
 def test_bad_requests_get_one_line_errors(

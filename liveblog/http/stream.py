@@ -26,12 +26,16 @@ the conference's changes after the reader's position up to that same `published`
 the live messages queued meanwhile are dropped up to where the catch-up reached. An
 entry changed again later is read in its latest state, at its latest position: a
 message is "how these entries read as of this position".
+
+The database thread (its jobs by priority: broadcasts first, then the cheapest catch-up)
+and the cache of encoded messages that readers catching up share are in
+liveblog.http.streamdb; sends are chunked, so a reader that reads nothing holds no more
+than a chunk of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import functools
 import json
@@ -46,9 +50,19 @@ from ..domain.text import SLUG_PATTERN
 from ..errors import LiveblogError
 from .guard import send_error
 from .limits import StreamSettings
+from .streamdb import (
+    BROADCAST,
+    CONTAINERS,
+    FIRST_PAGE,
+    NEXT_PAGE,
+    Ahead,
+    Message,
+    MessageCache,
+    NotBuilt,
+    Reader,
+)
 
 if TYPE_CHECKING:
-    from ..store.stores import Stores
     from ..store.timeline import Conference, Timeline, TimelineEntry
 
 T = TypeVar("T")
@@ -73,6 +87,8 @@ HEADERS = [
 # a rebuild) does not hold them all in memory for every subscriber: those subscribers'
 # streams end, and each resumes from its Last-Event-ID by catch-up pages.
 MAX_BROADCAST_PAGES = 4
+# Bytes handed to the connection per send at most (messages joined up to it).
+CHUNK = 32 * 1024
 
 
 def stream_slug(path: str) -> str | None:
@@ -80,14 +96,6 @@ def stream_slug(path: str) -> str | None:
     if path.startswith(PREFIX) and path.endswith(SUFFIX):
         return path[len(PREFIX) : -len(SUFFIX)]
     return None
-
-
-@dataclass(frozen=True)
-class Message:
-    """Bytes ready for the wire, for the log position they are about (0: a heartbeat)."""
-
-    position: int
-    body: bytes
 
 
 def encode(position: int, entries: list[dict[str, Any]], live: bool) -> Message:
@@ -104,10 +112,21 @@ def encode(position: int, entries: list[dict[str, Any]], live: bool) -> Message:
 class Subscriber:
     """One open stream: a bounded queue of messages and the wake-up of its writer."""
 
-    __slots__ = ("_waiter", "after", "closed", "conference", "items", "limit", "overflow", "size")
+    __slots__ = (
+        "_waiter",
+        "after",
+        "client",
+        "closed",
+        "conference",
+        "items",
+        "limit",
+        "overflow",
+        "size",
+    )
 
-    def __init__(self, conference: str, after: int, limit: int) -> None:
+    def __init__(self, conference: str, after: int, limit: int, client: str = "") -> None:
         self.conference = conference
+        self.client = client  # its address (the one X-Forwarded-For gives, if trusted)
         self.after = after  # the reader's position (Last-Event-ID / since)
         self.limit = limit
         self.items: deque[Message] = deque()
@@ -164,56 +183,19 @@ class Page:
     done: bool
 
 
-class NotBuilt(LiveblogError):
-    """The timeline projection has not been built yet (a new database, just started)."""
-
-    def __init__(self) -> None:
-        super().__init__("the timeline is being built: try again in a moment")
-
-
-class Reader:
-    """One database thread with its own store (SQLite connections stay in their thread)."""
-
-    def __init__(self, db_path: str, name: str) -> None:
-        self.db_path = db_path
-        self.executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=name)
-        self._stores: Stores | None = None
-        self._built = False
-
-    def timeline(self) -> Timeline:
-        """The timeline (in the reader's thread only); NotBuilt until the scheduler's
-        first catch-up has made it (serve answers before that)."""
-        if self._stores is None:
-            from ..store.factory import open_stores
-
-            self._stores = open_stores(self.db_path, readonly=True)
-        timeline = self._stores.timeline
-        if not self._built:
-            state = self._stores.projection_state
-            if not state.exists() or (timeline.projected() == 0 and timeline.head() > 0):
-                raise NotBuilt
-            self._built = True
-        return timeline
-
-    async def run(self, fn: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self.executor, fn)
-
-    def _close(self) -> None:
-        if self._stores is not None:
-            self._stores.events.close()
-            self._stores = None
-
-    async def close(self) -> None:
-        with contextlib.suppress(RuntimeError):  # already shut down
-            await self.run(self._close)
-        self.executor.shutdown(wait=False)
-
-
 def read_page(
-    timeline: Timeline, conference: Conference, after: int, upto: int, batch: int
+    timeline: Timeline,
+    conference: Conference,
+    after: int,
+    upto: int,
+    batch: int,
+    cache: MessageCache | None = None,
+    *,
+    fresh: bool = False,
 ) -> Page:
     """The messages for the changes of `conference` in (after, upto], at most about
-    `batch` entries of them (`Timeline.changes` pages by changed position)."""
+    `batch` entries of them (`Timeline.changes` pages by changed position). `fresh`: the
+    changes are new (a broadcast), so a talk or session among them drops the cache."""
     if after >= upto:
         return Page([], max(after, upto), True)
     rows = timeline.changes(conference.slug, after, batch)
@@ -232,7 +214,15 @@ def read_page(
             reached = kept[-1].changed
         else:  # one position with more entries than a page: cannot happen (≤ 2 each)
             reached = last
-    return Page(messages_for(timeline, conference, kept, after, reached), reached, done)
+    if fresh and cache is not None and any(_recontexts(row) for row in kept):
+        cache.drop(conference.slug)
+    messages = messages_for(timeline, conference, kept, after, reached, cache)
+    return Page(messages, reached, done)
+
+
+def _recontexts(entry: TimelineEntry) -> bool:
+    """A change to a talk or session that was there before: the entries in it show it."""
+    return entry.kind in CONTAINERS and entry.changed != entry.position
 
 
 def messages_for(
@@ -241,19 +231,40 @@ def messages_for(
     entries: list[TimelineEntry],
     after: int,
     reached: int,
+    cache: MessageCache | None = None,
 ) -> list[Message]:
     """One message per changed position, in position order; the conference's own last
-    change (its closing: `live` turns false) is a message too, even with no entry."""
+    change (its closing: `live` turns false) is a message too, even with no entry.
+    Messages found in `cache` are not rendered again."""
     from ..pages.updates import entry_updates
 
     live = conference.closed_at is None
-    groups: dict[int, list[dict[str, Any]]] = {}
-    updates = entry_updates(timeline, conference, entries) if entries else []
-    for entry, update in zip(entries, updates, strict=True):
-        groups.setdefault(entry.changed, []).append(update)
+    groups: dict[int, list[TimelineEntry]] = {}
+    for entry in entries:
+        groups.setdefault(entry.changed, []).append(entry)
     if after < conference.changed_position <= reached:
         groups.setdefault(conference.changed_position, [])
-    return [encode(position, groups[position], live) for position in sorted(groups)]
+    found: dict[int, Message] = {}
+    missing: list[TimelineEntry] = []
+    keys = {
+        p: (conference.slug, p, tuple(e.id for e in group), live) for p, group in groups.items()
+    }
+    for position, group in groups.items():
+        cached = cache.get(keys[position]) if cache is not None else None
+        if cached is not None:
+            found[position] = cached
+        else:
+            missing.extend(group)
+    updates = entry_updates(timeline, conference, missing) if missing else []
+    rendered: dict[int, list[dict[str, Any]]] = {}
+    for entry, update in zip(missing, updates, strict=True):
+        rendered.setdefault(entry.changed, []).append(update)
+    for position in groups:
+        if position not in found:
+            found[position] = encode(position, rendered.get(position, []), live)
+            if cache is not None:
+                cache.put(keys[position], found[position])
+    return [found[position] for position in sorted(found)]
 
 
 class Broadcaster:
@@ -263,8 +274,10 @@ class Broadcaster:
         self.settings = settings
         self.report = report
         self.reader = Reader(db_path, "stream")
+        self.cache = MessageCache(settings.cache_bytes)
         self.subscribers: dict[str, set[Subscriber]] = {}
         self.count = 0
+        self.per_client: dict[str, int] = {}  # open streams by client address
         # Every change up to it was broadcast (read and written in the thread only);
         # None until first read (a new database has no projection yet when serve starts).
         self.published: int | None = None
@@ -301,13 +314,18 @@ class Broadcaster:
 
     # -- subscribers ------------------------------------------------------------------
 
-    def subscribe(self, conference: str, after: int) -> Subscriber | None:
-        """A new subscriber, queuing from now on; None when the cap is reached."""
-        if self.closing or self.count >= self.settings.max_streams:
-            return None
-        subscriber = Subscriber(conference, after, self.settings.queue_bytes)
+    def subscribe(self, conference: str, after: int, client: str = "") -> Subscriber | str:
+        """A new subscriber, queuing from now on; or why not (a cap is reached)."""
+        if self.closing:
+            return "shutting down"
+        if self.count >= self.settings.max_streams:
+            return f"{self.count} live streams open"
+        if self.per_client.get(client, 0) >= self.settings.max_per_client:
+            return f"{self.settings.max_per_client} live streams open from {client}"
+        subscriber = Subscriber(conference, after, self.settings.queue_bytes, client)
         self.subscribers.setdefault(conference, set()).add(subscriber)
         self.count += 1
+        self.per_client[client] = self.per_client.get(client, 0) + 1
         return subscriber
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
@@ -318,24 +336,42 @@ class Broadcaster:
         self.count -= 1
         if not subscribers:
             del self.subscribers[subscriber.conference]
+        left = self.per_client[subscriber.client] - 1
+        if left:
+            self.per_client[subscriber.client] = left
+        else:
+            del self.per_client[subscriber.client]
 
-    async def first_page(self, conference: str, after: int) -> Page | None:
+    async def first_page(self, subscriber: Subscriber) -> Page | None:
         """The first catch-up page of a new subscriber; None: no such conference."""
-        return await self.reader.run(lambda: self._catch_up(conference, after, check=True))
+        read = functools.partial(self._catch_up, subscriber, subscriber.after, check=True)
+        return await self.reader.run(read, FIRST_PAGE, self._behind(subscriber.after))
 
-    async def next_page(self, conference: str, after: int) -> Page | None:
-        return await self.reader.run(lambda: self._catch_up(conference, after, check=False))
+    async def next_page(self, subscriber: Subscriber, after: int) -> Page | None:
+        read = functools.partial(self._catch_up, subscriber, after, check=False)
+        return await self.reader.run(read, NEXT_PAGE, self._behind(after))
 
-    def _catch_up(self, slug: str, after: int, *, check: bool) -> Page | None:
+    def _behind(self, after: int) -> int:
+        """How much a catch-up from `after` may have to read, roughly (log positions)."""
+        published = self.published  # written by the database thread: a hint only
+        return max(0, published - after) if published is not None else 0
+
+    def _catch_up(self, subscriber: Subscriber, after: int, *, check: bool) -> Page | None:
+        if subscriber.closed:
+            # Gone while queued (a flood of streams opened and dropped): nothing to read.
+            return Page([], after, True)
+        slug = subscriber.conference
         timeline = self.reader.timeline()
         with timeline.snapshot():
             conference = timeline.conference(slug)
             if conference is None:
                 return None if check else Page([], after, True)
+            if check and after > (head := timeline.head()):
+                raise Ahead(head)
             # Up to `published`, read here on the broadcaster's own thread: what comes
             # after it reaches this subscriber as a broadcast.
             upto = self._published(timeline)
-            return read_page(timeline, conference, after, upto, self.settings.batch)
+            return read_page(timeline, conference, after, upto, self.settings.batch, self.cache)
 
     # -- broadcasting -------------------------------------------------------------------
 
@@ -347,11 +383,14 @@ class Broadcaster:
             if not self.subscribers:
                 # Nobody to tell: later subscribers catch up from their own position.
                 with contextlib.suppress(LiveblogError):
-                    await self.reader.run(self._skip)
+                    await self.reader.run(self._skip, BROADCAST)
                 continue
             watched = frozenset(self.subscribers)
             try:
-                found = await self.reader.run(functools.partial(self._collect, watched))
+                collect = functools.partial(self._collect, watched)
+                found = await self.reader.run(collect, BROADCAST)
+            except NotBuilt:
+                continue  # the scheduler's first catch-up is under way: nothing to say
             except LiveblogError as exc:  # the database unreachable: try on the next wake
                 self._warn(f"live stream: {exc}")
                 continue
@@ -371,7 +410,10 @@ class Broadcaster:
 
     def _skip(self) -> None:
         timeline = self.reader.timeline()
-        self.published = max(self.published or 0, timeline.projected())
+        projected = timeline.projected()
+        if projected > (self.published or 0):
+            self.cache.clear()  # changes nobody read: what they changed is not known
+        self.published = max(self.published or 0, projected)
 
     def _collect(self, watched: frozenset[str]) -> list[tuple[str, list[Message] | None]]:
         """The messages of every watched conference's changes since `published` (None
@@ -385,6 +427,8 @@ class Broadcaster:
                 return found
             for slug, _ in timeline.changed_after(after):
                 if slug not in watched:
+                    # Not read now: whatever changed there, its cached messages go.
+                    self.cache.drop(slug)
                     continue
                 conference = timeline.conference(slug)
                 if conference is None:
@@ -398,7 +442,9 @@ class Broadcaster:
     ) -> list[Message] | None:
         messages: list[Message] = []
         for _ in range(MAX_BROADCAST_PAGES):
-            page = read_page(timeline, conference, after, upto, self.settings.batch)
+            page = read_page(
+                timeline, conference, after, upto, self.settings.batch, self.cache, fresh=True
+            )
             messages.extend(page.messages)
             if page.done:
                 return messages
@@ -429,28 +475,36 @@ class Broadcaster:
             await send_error(send, 405, "method not allowed: the stream is read with GET")
             return
         try:
-            after = requested_position(scope)
+            after, source = requested_position(scope)
         except ValueError as exc:
             await send_error(send, 400, str(exc))
             return
         if not _SLUG.match(slug):
             await send_error(send, 404, f"no conference {slug[:80]!r}")
             return
-        subscriber = self.subscribe(slug, after)
-        if subscriber is None:
-            busy = "shutting down" if self.closing else f"{self.count} live streams open"
+        client = scope.get("client")
+        subscriber = self.subscribe(slug, after, str(client[0]) if client else "")
+        if isinstance(subscriber, str):
             await send_error(
-                send, 503, f"server busy ({busy}): try again shortly", [(b"retry-after", b"5")]
+                send,
+                503,
+                f"server busy ({subscriber}): try again shortly",
+                [(b"retry-after", b"5")],
             )
             return
         watcher: asyncio.Task[None] | None = None
         try:
             try:
-                page = await self.first_page(slug, after)
+                page = await self.first_page(subscriber)
             except LiveblogError as exc:
                 retry = [(b"retry-after", b"2")]
                 what = str(exc) if isinstance(exc, NotBuilt) else f"database unavailable: {exc}"
                 await send_error(send, 503, what, retry)
+                return
+            except Ahead as exc:
+                # Nothing would ever reach this reader (until the log grew past it): a
+                # position no page or message of this log has given.
+                await send_error(send, 400, f"{source} {after} is past the log's end ({exc})")
                 return
             if page is None:
                 await send_error(send, 404, f"no conference {slug!r}")
@@ -465,15 +519,15 @@ class Broadcaster:
                 watcher.cancel()
 
     async def _write(self, send: Send, subscriber: Subscriber, page: Page, after: int) -> None:
-        await _body(send, START + b"".join(m.body for m in page.messages))
+        await _bodies(send, [START, *(m.body for m in page.messages)])
         while not page.done and not subscriber.closed:
             try:
-                found = await self.next_page(subscriber.conference, page.reached)
+                found = await self.next_page(subscriber, page.reached)
             except LiveblogError:
                 break  # the reader reconnects and resumes from what it was sent
             assert found is not None
             page = found
-            await _body(send, b"".join(m.body for m in page.messages))
+            await _bodies(send, [m.body for m in page.messages])
         last = max(after, page.reached)
         while True:
             await subscriber.wait()
@@ -485,14 +539,25 @@ class Broadcaster:
                 break
             fresh = [m for m in taken if m.position == 0 or m.position > last]
             if fresh:
-                await _body(send, b"".join(m.body for m in fresh))
+                await _bodies(send, [m.body for m in fresh])
                 last = max(last, *(m.position for m in fresh))
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
-async def _body(send: Send, data: bytes) -> None:
-    if data:
-        await send({"type": "http.response.body", "body": data, "more_body": True})
+async def _bodies(send: Send, bodies: list[bytes]) -> None:
+    """Send `bodies` in chunks of about CHUNK bytes: `send` waits while the socket is
+    full, so a reader that reads slowly (or not at all) holds at most one chunk of its
+    own in our memory, besides the transport's buffer; the messages stay shared."""
+    chunk: list[bytes] = []
+    size = 0
+    for body in bodies:
+        chunk.append(body)
+        size += len(body)
+        if size >= CHUNK:
+            await send({"type": "http.response.body", "body": b"".join(chunk), "more_body": True})
+            chunk, size = [], 0
+    if size:
+        await send({"type": "http.response.body", "body": b"".join(chunk), "more_body": True})
 
 
 async def _watch_disconnect(receive: Receive, subscriber: Subscriber) -> None:
@@ -514,17 +579,18 @@ def _become_stream(scope: Scope, subscriber: Subscriber) -> None:
         subscriber.overflow = connection.reset
 
 
-def requested_position(scope: Scope) -> int:
-    """Where the reader resumes: `Last-Event-ID`, else `?since=`, else 0 (everything).
-    ValueError, in words, for anything but a position."""
+def requested_position(scope: Scope) -> tuple[int, str]:
+    """Where the reader resumes, and what said so: `Last-Event-ID`, else `?since=`, else
+    0 (everything). ValueError, in words, for anything but a position. An empty
+    Last-Event-ID is no Last-Event-ID (what a browser sends after an event with no id)."""
     for name, value in scope["headers"]:
-        if name == b"last-event-id":
-            return _position(value.decode("latin-1"), "Last-Event-ID")
+        if name == b"last-event-id" and value.strip():
+            return _position(value.decode("latin-1"), "Last-Event-ID"), "Last-Event-ID"
     query = urllib.parse.parse_qs(scope.get("query_string", b"").decode("latin-1"))
     since = query.get("since")
     if since:
-        return _position(since[-1], "since")
-    return 0
+        return _position(since[-1], "since"), "since"
+    return 0, "since"
 
 
 def _position(text: str, what: str) -> int:
