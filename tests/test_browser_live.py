@@ -243,9 +243,11 @@ def test_a_reader_scrolled_down_sees_n_new_entries_instead_of_a_jump(live: Live,
     )
 
     fresh = live.post("note", "Breaking: the minister has arrived.", slug=slug)
+    # checkVisibility, not offsetParent: the button may float (position: fixed, so that
+    # showing it moves nothing), and a fixed element has no offsetParent.
     tab.wait(
         "() => { const b = document.querySelector('#new-entries'); return b && !b.hidden"
-        " && b.offsetParent !== null && /\\b1 new entry\\b/.test(b.textContent) }",
+        " && b.checkVisibility() && /\\b1 new entry\\b/.test(b.textContent) }",
         what="#new-entries visible, saying 1 new entry",
     )
     live.post("note", "The minister speaks at three.", slug=slug)
@@ -261,7 +263,7 @@ def test_a_reader_scrolled_down_sees_n_new_entries_instead_of_a_jump(live: Live,
     tab.page.click("#new-entries")
     tab.wait_entry(fresh)
     tab.wait(
-        "() => document.querySelector('#new-entries').offsetParent === null",
+        "() => !document.querySelector('#new-entries').checkVisibility()",
         what="#new-entries hidden again after a click",
     )
     assert tab.page.evaluate(SAME_DOCUMENT)
