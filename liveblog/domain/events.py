@@ -582,7 +582,10 @@ class EntryRetracted(EventData):
 
 # The reader's page: pins and key moments are events like every other (the timeline
 # projects them; a rebuild gives them back).
-HighlightLabel = Annotated[str, StringConstraints(max_length=80), BeforeValidator(clean_line)]
+HIGHLIGHT_LABEL_MAX = 80
+HighlightLabel = Annotated[
+    str, StringConstraints(max_length=HIGHLIGHT_LABEL_MAX), BeforeValidator(clean_line)
+]
 """A key moment's label: short, one line."""
 
 
@@ -591,6 +594,17 @@ class EntryPinned(EventData):
         "An entry pinned at the top of the live page (replacing the pinned one, if any)."
     )
     EXAMPLE: ClassVar[Mapping[str, Any]] = MappingProxyType({"target": "3f2a9c1e"})
+    COMMAND: ClassVar[Command | None] = Command(
+        name=("pin",),
+        method="pin",
+        help="Pin an entry at the top of the live page (EVENT_ID may be a unique prefix, "
+        "or --last).\n\nAt most one entry is pinned per conference: pinning another "
+        "replaces it.",
+        arguments=(
+            Argument("target", metavar="(EVENT_ID | --last)"),
+            Argument("last", "Pin your latest entry.", "--last", flag=True),
+        ),
+    )
     type: Literal["entry.pinned"] = "entry.pinned"
     target: EventId
 
@@ -601,6 +615,12 @@ class EntryPinned(EventData):
 class EntryUnpinned(EventData):
     DESCRIPTION: ClassVar[str] = "The pinned entry taken off the top of the live page."
     EXAMPLE: ClassVar[Mapping[str, Any]] = MappingProxyType({"target": "3f2a9c1e"})
+    # No argument: the service fills in the conference's pinned entry.
+    COMMAND: ClassVar[Command | None] = Command(
+        name=("unpin",),
+        method="unpin",
+        help="Take the pinned entry off the top of the live page.",
+    )
     type: Literal["entry.unpinned"] = "entry.unpinned"
     target: EventId
 
@@ -612,6 +632,17 @@ class EntryHighlighted(EventData):
     DESCRIPTION: ClassVar[str] = "An entry marked as a key moment, with an optional label."
     EXAMPLE: ClassVar[Mapping[str, Any]] = MappingProxyType(
         {"target": "3f2a9c1e", "label": "The announcement"}
+    )
+    COMMAND: ClassVar[Command | None] = Command(
+        name=("highlight",),
+        method="highlight",
+        help="Mark an entry as a key moment (EVENT_ID may be a unique prefix, or --last).\n\n"
+        "Highlighting a key moment again with another --label changes its label.",
+        arguments=(
+            Argument("target", metavar="(EVENT_ID | --last)"),
+            Argument("last", "Highlight your latest entry.", "--last", flag=True),
+            Argument("label", "A short label (at most 80 characters).", "--label", metavar="TEXT"),
+        ),
     )
     type: Literal["entry.highlighted"] = "entry.highlighted"
     target: EventId
@@ -625,6 +656,12 @@ class EntryHighlighted(EventData):
 class EntryUnhighlighted(EventData):
     DESCRIPTION: ClassVar[str] = "An entry no longer a key moment."
     EXAMPLE: ClassVar[Mapping[str, Any]] = MappingProxyType({"target": "3f2a9c1e"})
+    COMMAND: ClassVar[Command | None] = Command(
+        name=("unhighlight",),
+        method="unhighlight",
+        help="Make an entry no longer a key moment (EVENT_ID may be a unique prefix).",
+        arguments=(Argument("target", metavar="EVENT_ID", required=True),),
+    )
     type: Literal["entry.unhighlighted"] = "entry.unhighlighted"
     target: EventId
 
@@ -668,6 +705,13 @@ ENTRY_KINDS: Mapping[str, type[EventData]] = MappingProxyType(
     {m.ENTRY.name: m for m in REGISTRY.values() if m.ENTRY is not None}
 )
 """Entry kind (`quote`, `link`…) → its model."""
+
+
+MARK_TYPES: tuple[str, ...] = tuple(
+    m.model_fields["type"].default
+    for m in (EntryPinned, EntryUnpinned, EntryHighlighted, EntryUnhighlighted)
+)
+"""The reader's page marks (pins and key moments): each sets a flag of its target entry."""
 
 
 CORRECTION_FIELDS: tuple[str, ...] = tuple(

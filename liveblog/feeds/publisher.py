@@ -49,8 +49,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from markupsafe import escape
-
+from ..pages.assets import assets
+from ..pages.defaults import DEFAULT_POLL_INTERVAL
+from ..pages.live import PageOptions, render_pages
 from ..store.documents import Document as StoredDocument
 from ..store.documents import DocumentVersion, FeedDocuments, content_etag
 from ..store.publishing import Published, PublishState, Target
@@ -60,7 +61,7 @@ from ..summary.render import render_day_html, render_fragment
 from . import helper
 from .atom import render_atom
 from .defaults import DEFAULT_FEEDS_URL, DEFAULT_PAGE_SIZE
-from .document import ATOM_TYPE, JSON_TYPE, RSS_TYPE, Document, latest
+from .document import Document, latest
 from .files import (
     WRITERS,
     ConcurrentWrites,
@@ -102,7 +103,7 @@ DATABASE_TARGET = "documents"
 random id in its marker): the database is published to like a directory of its own."""
 DATABASE_PATH = "<database>"
 _MARKER = re.compile(r"[0-9a-f]{32}")
-RENDERING = 1
+RENDERING = 2
 """Bump when the renderers write other bytes for the same log: every feeds directory is
 then rendered anew by its next publish (the version is part of the options signature)."""
 AUDIT_FILES = 200
@@ -138,6 +139,8 @@ class PublishOptions:
     write_files: bool = True
     """False: no feeds directory, only the database's feed documents (`feeds_dir` is then
     just the root their paths are reported under)."""
+    poll_interval: int = DEFAULT_POLL_INTERVAL
+    """Seconds between the live page's polls of live.json (when it cannot open the stream)."""
 
 
 @dataclass
@@ -599,7 +602,8 @@ class Publisher:
         """What every published file depends on besides the log."""
         options = self.options
         return json.dumps(
-            [RENDERING, options.feeds_url, options.page_size, options.hub], separators=(",", ":")
+            [RENDERING, options.feeds_url, options.page_size, options.hub, options.poll_interval],
+            separators=(",", ":"),
         )
 
     def _ahead_of_timeline(self, target: Target | None, everything: bool, signature: str) -> bool:
@@ -989,32 +993,14 @@ class Publisher:
                 writes.write(path, render_doc(doc))
 
     def _index(self, site: _Site, folder: Path, result: PublishResult) -> None:
-        conference = site.conference
-        days = [number for number, _ in all_days(self.timeline, conference.slug)]
-        links = [
-            ("Live (Atom)", "live.atom", ATOM_TYPE),
-            ("Live (RSS)", "live.rss", RSS_TYPE),
-            ("Live (JSON Feed)", "live.json", JSON_TYPE),
-            ("Reflections (Atom)", "reflections.atom", ATOM_TYPE),
-            ("Reflections (RSS)", "reflections.rss", RSS_TYPE),
-            ("Reflections (JSON Feed)", "reflections.json", JSON_TYPE),
-        ]
-        head = "\n".join(
-            f'<link rel="alternate" type="{media}" title="{escape(title)}" href="{name}">'
-            for title, name, media in links
-        )
-        feeds = "\n".join(f'<li><a href="{name}">{escape(t)}</a></li>' for t, name, _ in links)
-        day_items = "\n".join(f'<li><a href="day-{n}.html">Day {n}</a></li>' for n in days)
-        page = (
-            "<!DOCTYPE html>\n"
-            f'<html lang="{escape(conference.language)}">\n<head>\n<meta charset="utf-8">\n'
-            f"<title>{escape(conference.title)} — live blog</title>\n{head}\n</head>\n<body>\n"
-            f"<h1>{escape(conference.title)}</h1>\n"
-            + (f"<p>{escape(conference.venue)}</p>\n" if conference.venue else "")
-            + f"<h2>Days</h2>\n<ul>\n{day_items}\n</ul>\n"
-            f"<h2>Feeds</h2>\n<ul>\n{feeds}\n</ul>\n</body>\n</html>\n"
-        )
-        self._write(result, folder / "index.html", page.encode(), None)
+        """The reader's pages (liveblog/pages): the live page, the embed page, and the
+        script and stylesheet they load (no other host)."""
+        options = PageOptions(self.options.feeds_url, self.options.poll_interval)
+        pages = render_pages(self.timeline, site.conference, options)
+        self._write(result, folder / "index.html", pages.index.encode(), None)
+        self._write(result, folder / "embed.html", pages.embed.encode(), None)
+        for name, body in assets():
+            self._write(result, folder / name, body, None)
 
 
 def _empty_state(page_size: int) -> dict[str, Any]:

@@ -34,7 +34,11 @@ from ..domain.events import (
     DayClosed,
     DayOpened,
     EntryCorrected,
+    EntryHighlighted,
+    EntryPinned,
     EntryRetracted,
+    EntryUnhighlighted,
+    EntryUnpinned,
     EventData,
     QuoteCaptured,
     SessionEnded,
@@ -44,7 +48,7 @@ from ..domain.events import (
     entry_kind,
 )
 from ..errors import ContextError, InvalidEvent, NotFound, RefusedCommand
-from . import roles
+from . import marks, roles
 from .base import ServicePart, build, new_event_id
 
 R_co = TypeVar("R_co", covariant=True)
@@ -262,6 +266,54 @@ class Reporter(Protocol[R_co]):
         fields = {"target": ref, "last": last, "reason": reason}
         return self.submit(
             "entry.retracted", fields, event_id=event_id, conference=conference, at=at
+        )
+
+    # -- the reader's page: the pinned entry and key moments ---------------------------
+
+    def pin(
+        self,
+        ref: str | None = None,
+        *,
+        last: bool = False,
+        conference: str | None = None,
+        at: str | None = None,
+        event_id: str | None = None,
+    ) -> R_co:
+        fields = {"target": ref, "last": last}
+        return self.submit("entry.pinned", fields, event_id=event_id, conference=conference, at=at)
+
+    def unpin(
+        self, *, conference: str | None = None, at: str | None = None, event_id: str | None = None
+    ) -> R_co:
+        """Unpin the conference's pinned entry (the service finds it)."""
+        return self.submit("entry.unpinned", {}, event_id=event_id, conference=conference, at=at)
+
+    def highlight(
+        self,
+        ref: str | None = None,
+        *,
+        last: bool = False,
+        label: str | None = None,
+        conference: str | None = None,
+        at: str | None = None,
+        event_id: str | None = None,
+    ) -> R_co:
+        fields = {"target": ref, "last": last, "label": label}
+        return self.submit(
+            "entry.highlighted", fields, event_id=event_id, conference=conference, at=at
+        )
+
+    def unhighlight(
+        self,
+        ref: str,
+        *,
+        conference: str | None = None,
+        at: str | None = None,
+        event_id: str | None = None,
+    ) -> R_co:
+        fields = {"target": ref}
+        return self.submit(
+            "entry.unhighlighted", fields, event_id=event_id, conference=conference, at=at
         )
 
 
@@ -559,7 +611,12 @@ class ReportingService(ServicePart, Reporter[list[Event]]):
 
     # -- editing ---------------------------------------------------------------------
 
-    def _target(self, ref: str | None, last: bool, conference: str | None) -> Event:
+    def _target(
+        self, ref: str | None, last: bool, conference: str | None, what: str = "corrected"
+    ) -> Event:
+        """The entry `ref` (a unique prefix) or, with `last`, this reporter's latest one:
+        an entry (of `conference` if given), not retracted, that this caller may edit.
+        `what` names the command in a refusal ("corrected", "pinned"…)."""
         if last == (ref is not None):
             raise InvalidEvent("name one entry: an EVENT_ID (or a prefix of it), or --last")
         if last:
@@ -571,7 +628,7 @@ class ReportingService(ServicePart, Reporter[list[Event]]):
         if target.type not in ENTRY_TYPES:
             raise RefusedCommand(
                 f"{target.id} is a {target.type} event; only entries "
-                f"({', '.join(ENTRY_KINDS)}) can be corrected or retracted"
+                f"({', '.join(ENTRY_KINDS)}) can be {what}"
             )
         roles.check_edit(self.role, self.author, target.id, target.author)
         for change in ctx.corrections_of(self.log, target.id):
@@ -621,7 +678,80 @@ class ReportingService(ServicePart, Reporter[list[Event]]):
         event_id: str | None = None,
     ) -> list[Event]:
         with self.log.writing():
-            target = self._target(ref, last, conference)
+            target = self._target(ref, last, conference, "retracted")
             data = build(EntryRetracted, target=target.id, reason=reason)
             event = self._event(target.conference, self._edit_when(target, at), data)
             return self._append([event], event_id)
+
+    # -- the reader's page: the pinned entry and key moments ---------------------------
+
+    def _marks(self, conference: str) -> marks.Marks:
+        """The conference's pinned entry and key moments, as its log says them now."""
+        return marks.fold(self.log, conference)
+
+    def _mark(
+        self, target: Event, data: EventData, at: str | None, event_id: str | None
+    ) -> list[Event]:
+        event = self._event(target.conference, self._edit_when(target, at), data)
+        return self._append([event], event_id)
+
+    def pin(
+        self,
+        ref: str | None = None,
+        *,
+        last: bool = False,
+        conference: str | None = None,
+        at: str | None = None,
+        event_id: str | None = None,
+    ) -> list[Event]:
+        with self.log.writing():
+            target = self._target(ref, last, conference, "pinned")
+            if self._marks(target.conference).pinned == target.id:
+                raise RefusedCommand(f"{target.id} is already pinned in {target.conference}")
+            return self._mark(target, build(EntryPinned, target=target.id), at, event_id)
+
+    def unpin(
+        self, *, conference: str | None = None, at: str | None = None, event_id: str | None = None
+    ) -> list[Event]:
+        with self.log.writing():
+            slug = ctx.reading_conference(self.log, self.author, conference).slug
+            pinned = self._marks(slug).pinned
+            if pinned is None:
+                raise RefusedCommand(f"nothing is pinned in {slug}")
+            target = self._target(pinned, False, slug, "unpinned")
+            return self._mark(target, build(EntryUnpinned, target=target.id), at, event_id)
+
+    def highlight(
+        self,
+        ref: str | None = None,
+        *,
+        last: bool = False,
+        label: str | None = None,
+        conference: str | None = None,
+        at: str | None = None,
+        event_id: str | None = None,
+    ) -> list[Event]:
+        if label is not None:
+            label = marks.check_label(label)
+        with self.log.writing():
+            target = self._target(ref, last, conference, "highlighted")
+            moments = self._marks(target.conference).key_moments
+            if target.id in moments and moments[target.id] == label:
+                said = f" with the label {label!r}" if label else " (no label)"
+                raise RefusedCommand(f"{target.id} is already a key moment{said}")
+            data = build(EntryHighlighted, target=target.id, label=label)
+            return self._mark(target, data, at, event_id)
+
+    def unhighlight(
+        self,
+        ref: str,
+        *,
+        conference: str | None = None,
+        at: str | None = None,
+        event_id: str | None = None,
+    ) -> list[Event]:
+        with self.log.writing():
+            target = self._target(ref, False, conference, "unhighlighted")
+            if target.id not in self._marks(target.conference).key_moments:
+                raise RefusedCommand(f"{target.id} is not a key moment")
+            return self._mark(target, build(EntryUnhighlighted, target=target.id), at, event_id)

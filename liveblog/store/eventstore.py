@@ -124,6 +124,11 @@ class ContextQueries(Protocol):
         """The corrections and retractions of entry `target`, in position order."""
         ...
 
+    def marks_of(self, conference: str) -> list[Event]:
+        """The conference's pins, unpins, highlights and unhighlights (`MARK_TYPES`), in
+        position order: one index range per type, as many as people typed."""
+        ...
+
 
 @runtime_checkable
 class EventStore(UnitOfWork, ChangeSignal, ContextQueries, Protocol):

@@ -98,6 +98,5 @@ class TestSqliteMarks(MarksContract):
     make_world = base.TestSqliteTimeline.make_world
 
 
-@pytest.mark.skip(reason="the PostgreSQL timeline does not project pins/key moments yet")
 class TestPostgresMarks(MarksContract):
     make_world = base.TestPostgresTimeline.make_world

@@ -35,7 +35,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from ...domain.envelope import Event
-from ...domain.events import ENTRY_TYPES
+from ...domain.events import ENTRY_TYPES, MARK_TYPES
 from ...errors import (
     InvalidEvent,
     ReadOnlyDatabase,
@@ -324,6 +324,14 @@ class PostgresEventStore(LogReads):
             f"SELECT {_COLUMNS} FROM events WHERE (data::json ->> 'target') = %s "
             "AND type IN ('entry.corrected', 'entry.retracted') ORDER BY position",
             (target,),
+        ).fetchall()
+        return [row_to_event(r) for r in rows]
+
+    def marks_of(self, conference: str) -> list[Event]:
+        rows = self.conn.execute(
+            f"SELECT {_COLUMNS} FROM events WHERE type = ANY(%s) AND conference = %s "
+            "ORDER BY position",
+            (list(MARK_TYPES), conference),
         ).fetchall()
         return [row_to_event(r) for r in rows]
 

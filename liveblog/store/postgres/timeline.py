@@ -144,10 +144,17 @@ DDL: tuple[str, ...] = (
         retracted BOOLEAN NOT NULL DEFAULT false,
         retraction_reason TEXT,
         retracted_at TEXT,
-        upcast TEXT  -- the upcast data of an event stored under an older schema
+        upcast TEXT,  -- the upcast data of an event stored under an older schema
+        pinned BOOLEAN NOT NULL DEFAULT false,
+        highlighted BOOLEAN NOT NULL DEFAULT false,
+        highlight_label TEXT,
+        changed_position BIGINT NOT NULL  -- the last event that changed how it reads
     )""",
     f"CREATE INDEX {ENTRIES}_by_day ON {ENTRIES} (conference, day, utc_at, position)",
     f"CREATE INDEX {ENTRIES}_by_conference ON {ENTRIES} (conference, position)",
+    # The live stream's "every change after P" and the page's pinned entry: range scans.
+    f"CREATE INDEX {ENTRIES}_by_change ON {ENTRIES} (conference, changed_position, position)",
+    f"CREATE INDEX {ENTRIES}_pinned ON {ENTRIES} (conference) WHERE pinned",
     f"""CREATE TABLE {EDITS} (
         event_id TEXT PRIMARY KEY,
         conference TEXT COLLATE "C" NOT NULL,
@@ -163,7 +170,7 @@ DDL: tuple[str, ...] = (
     f"""CREATE VIEW {TIMELINE} AS
     SELECT position, id, conference, day, kind, author, occurred_at, utc_at, session, talk,
         data, {_field_columns()}ended_at, updated_at, retracted, retraction_reason,
-        retracted_at
+        retracted_at, pinned, highlighted, highlight_label, changed_position
     FROM (
         SELECT e.*, ev.occurred_at AS occurred_at,
             -- An uncorrected entry's data as stored (json keeps its keys' order); a
@@ -230,11 +237,11 @@ def _json(value: object) -> str:
 
 _INSERT_ENTRIES = f"""
 INSERT INTO {ENTRIES} (position, id, conference, day, kind, author, utc_at, session, talk,
-    upcast)
+    upcast, changed_position)
 SELECT ev.position, ev.id, ev.conference, d.day, u.kind, ev.author, u.utc_at,
     CASE WHEN u.kind = 'session' THEN ev.id ELSE d.session END,
     CASE WHEN u.kind = 'talk' THEN ev.id ELSE d.talk END,
-    u.upcast
+    u.upcast, ev.position
 FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[])
     AS u (position, kind, utc_at, upcast)
 JOIN events AS ev ON ev.position = u.position
@@ -272,7 +279,8 @@ RETURNING e.conference, e.day, u.position
 """
 _RETRACT_ENTRIES = f"""
 UPDATE {ENTRIES} AS e SET retracted = true, retraction_reason = u.reason,
-    retracted_at = u.at
+    retracted_at = u.at, pinned = false, highlighted = false, highlight_label = NULL,
+    changed_position = greatest(e.changed_position, u.position)
 FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[])
     AS u (target, reason, at, position)
 JOIN events AS ev ON ev.id = u.target
@@ -313,16 +321,51 @@ WHERE e.kind = 'quote'
 ORDER BY e.position
 """
 _CORRECT_ENTRIES = f"""
-UPDATE {ENTRIES} AS e SET corrected = u.corrected, updated_at = u.updated_at
-FROM unnest(%s::bigint[], %s::text[], %s::text[]) AS u (position, corrected, updated_at)
+UPDATE {ENTRIES} AS e SET corrected = u.corrected, updated_at = u.updated_at,
+    changed_position = greatest(e.changed_position, u.changed)
+FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::bigint[])
+    AS u (position, corrected, updated_at, changed)
 WHERE e.position = u.position
 """
+# The marks' state of the entries a chunk's pins, unpins, highlights and unhighlights
+# target, and of the entries pinned in the conferences it pins in (the pin replaces them).
+_MARK_COLUMNS = (
+    "e.position, ev.id, e.conference, e.day, e.retracted, e.pinned, e.highlighted, "
+    "e.highlight_label"
+)
+_MARK_TARGETS = (
+    f"SELECT {_MARK_COLUMNS} FROM events AS ev JOIN {ENTRIES} AS e "
+    "ON e.position = ev.position WHERE ev.id = ANY(%s)"
+)
+_PINNED_IN = (
+    f"SELECT {_MARK_COLUMNS} FROM {ENTRIES} AS e JOIN events AS ev "
+    "ON ev.position = e.position WHERE e.conference = ANY(%s) AND e.pinned"
+)
+_MARK_ENTRIES = f"""
+UPDATE {ENTRIES} AS e SET pinned = u.pinned, highlighted = u.highlighted,
+    highlight_label = u.label, changed_position = greatest(e.changed_position, u.changed)
+FROM unnest(%s::bigint[], %s::boolean[], %s::boolean[], %s::text[], %s::bigint[])
+    AS u (position, pinned, highlighted, label, changed)
+WHERE e.position = u.position
+"""
+_MARK_TYPES = frozenset(
+    {"entry.pinned", "entry.unpinned", "entry.highlighted", "entry.unhighlighted"}
+)
 
 
 class _Entry:
     """An entry's correction state, read once per chunk and changed in memory."""
 
-    __slots__ = ("conference", "corrected", "data", "day", "dirty", "kind", "updated_at")
+    __slots__ = (
+        "changed",
+        "conference",
+        "corrected",
+        "data",
+        "day",
+        "dirty",
+        "kind",
+        "updated_at",
+    )
 
     def __init__(self, row: Sequence[Any]) -> None:
         _, self.kind, data, corrected, self.updated_at, self.conference, self.day, _ = row
@@ -331,16 +374,48 @@ class _Entry:
             json.loads(corrected) if corrected is not None else None
         )
         self.dirty = False
+        self.changed = 0  # the last correction that changed it (its changed_position)
 
     def current(self) -> dict[str, Any]:
         """Its data now (SQLite's view: json_patch of the data with the corrections)."""
         merged: dict[str, Any] = merge_patch(self.data, self.corrected or {})
         return merged
 
-    def patch(self, patch: dict[str, Any]) -> None:
+    def patch(self, patch: dict[str, Any], position: int) -> None:
         if patch:  # an empty patch leaves `corrected` as it was (NULL stays NULL)
             self.corrected = merge_patch(self.corrected or {}, patch)
         self.dirty = True
+        self.changed = max(self.changed, position)
+
+
+class _Marked:
+    """An entry's marks (pinned, key moment), read once per chunk and changed in memory
+    in log order, as SQLite's statements would one by one."""
+
+    __slots__ = (
+        "changed",
+        "conference",
+        "day",
+        "dirty",
+        "highlighted",
+        "id",
+        "label",
+        "pinned",
+        "position",
+        "retracted",
+    )
+
+    def __init__(self, row: Sequence[Any]) -> None:
+        self.position, self.id, self.conference, self.day = int(row[0]), row[1], row[2], row[3]
+        self.retracted, self.pinned, self.highlighted = bool(row[4]), bool(row[5]), bool(row[6])
+        self.label: str | None = row[7]
+        self.changed = 0
+        self.dirty = False
+
+    def touch(self, batch: ChunkChanges, position: int) -> None:
+        self.changed = max(self.changed, position)
+        self.dirty = True
+        batch.day_changed(self.conference, self.day, position)
 
 
 class _Batch(ChunkChanges):
@@ -358,6 +433,8 @@ class _Batch(ChunkChanges):
         self.retractions: dict[str, tuple[str | None, str, int]] = {}
         self.edits: list[tuple[str, str, str, int, str, str, str, str]] = []
         self.corrections: list[Record] = []
+        self.marks: list[Record] = []
+        self.retracting: list[tuple[int, str]] = []  # (position, target), in log order
 
     def insert_entries(self, records: Sequence[Record]) -> None:
         entries = [r for r in records if r.type in KINDS]
@@ -435,7 +512,7 @@ class PostgresTimelineProjection:
     drives it: `create()` after a reset, `apply(records)` per chunk, in its transaction)."""
 
     name = "timeline"
-    version = 7  # as SQLite's: the same rows
+    version = 8  # as SQLite's: the same rows
     tables = (CONFERENCES, DAYS, REPORTERS, ENTRIES, EDITS, TIMELINE)
     lazy_types = frozenset(ENTRY_TYPES)
     """Entry events are mapped in SQL: the runner need not fetch their data."""
@@ -459,6 +536,8 @@ class PostgresTimelineProjection:
                     self._other(batch, r)
             if batch.corrections:
                 self._correct(batch)
+            if batch.marks:
+                self._mark(batch)
             batch.finish()
 
     def _other(self, batch: _Batch, r: Record) -> None:
@@ -475,7 +554,10 @@ class PostgresTimelineProjection:
         elif t == "entry.retracted":
             batch.retractions.pop(d["target"], None)
             batch.retractions[d["target"]] = (d.get("reason"), r.occurred_at, r.position)
+            batch.retracting.append((r.position, d["target"]))
             batch.edit(r, {"reason": d.get("reason")})
+        elif t in _MARK_TYPES:
+            batch.marks.append(r)
         elif t in CALENDAR_TYPES:
             apply_calendar(batch.conn, POSTGRES, batch, r)
 
@@ -507,7 +589,7 @@ class PostgresTimelineProjection:
             assert entry is not None  # an entry kind's model has one
             patch = {entry.correctable[k]: v for k, v in changes.items() if k in entry.correctable}
             old_speaker = target.current().get("speaker")
-            target.patch(patch)
+            target.patch(patch, r.position)
             target.updated_at = r.occurred_at
             if target.kind == "talk" and "speaker" in patch and isinstance(old_speaker, str):
                 # Quotes defaulted to the talk's speaker follow the corrected name.
@@ -516,7 +598,7 @@ class PostgresTimelineProjection:
                         target_position < position < r.position
                         and quote.current().get("speaker") == old_speaker
                     ):
-                        quote.patch({"speaker": patch["speaker"]})
+                        quote.patch({"speaker": patch["speaker"]}, r.position)
             batch.day_changed(target.conference, target.day, r.position)
         changed = [(p, e) for p, e in state.items() if e.dirty]
         if changed:
@@ -526,6 +608,66 @@ class PostgresTimelineProjection:
                     [p for p, _ in changed],
                     [None if e.corrected is None else _json(e.corrected) for _, e in changed],
                     [e.updated_at for _, e in changed],
+                    [e.changed for _, e in changed],
+                ),
+            )
+
+    def _mark(self, batch: _Batch) -> None:
+        """The chunk's pins, unpins, highlights and unhighlights, in log order with its
+        retractions: a mark takes effect only on a non-retracted entry of the event's
+        conference positioned before it; pinning one unpins the conference's pinned one
+        (by that same event). Read in two queries, replayed in memory, written in one
+        (the retractions' own statement, in `finish`, then clears their marks)."""
+        conn = batch.conn
+        targets = list(dict.fromkeys(r.data["target"] for r in batch.marks))
+        pinning = list(dict.fromkeys(r.conference for r in batch.marks if r.type == "entry.pinned"))
+        state: dict[str, _Marked] = {}
+        for row in conn.execute(_MARK_TARGETS, (targets,)).fetchall():
+            state[row[1]] = _Marked(row)
+        if pinning:
+            for row in conn.execute(_PINNED_IN, (pinning,)).fetchall():
+                state.setdefault(row[1], _Marked(row))
+        steps: list[tuple[int, str, Record | None]] = [
+            (position, target, None) for position, target in batch.retracting if target in state
+        ]
+        steps += [(r.position, r.data["target"], r) for r in batch.marks]
+        for position, target, r in sorted(steps, key=lambda step: step[0]):
+            entry = state.get(target)
+            if entry is None or entry.position >= position:
+                continue  # an entry this log never saw (an import's stray mark), or not yet
+            if r is None:  # a retraction: no longer pinned nor a key moment
+                entry.retracted, entry.pinned, entry.highlighted, entry.label = (
+                    True,
+                    False,
+                    False,
+                    None,
+                )
+                continue
+            if entry.retracted or entry.conference != r.conference:
+                continue
+            if r.type == "entry.pinned":
+                entry.pinned = True
+                for other in state.values():
+                    if other.pinned and other is not entry and other.conference == r.conference:
+                        other.pinned = False
+                        other.touch(batch, position)
+            elif r.type == "entry.unpinned":
+                entry.pinned = False
+            elif r.type == "entry.highlighted":
+                entry.highlighted, entry.label = True, r.data.get("label")
+            else:
+                entry.highlighted, entry.label = False, None
+            entry.touch(batch, position)
+        changed = [e for e in state.values() if e.dirty]
+        if changed:
+            conn.execute(
+                _MARK_ENTRIES,
+                (
+                    [e.position for e in changed],
+                    [e.pinned for e in changed],
+                    [e.highlighted for e in changed],
+                    [e.label for e in changed],
+                    [e.changed for e in changed],
                 ),
             )
 
@@ -564,7 +706,8 @@ class PostgresTimelineProjection:
 _ENTRY_COLUMNS = (
     "e.position, e.id, e.conference, e.day, e.kind, e.author, ev.occurred_at, e.utc_at, "
     "e.session, e.talk, coalesce(e.upcast, ev.data), e.corrected, e.ended_at, "
-    "e.updated_at, e.retracted, e.retraction_reason, e.retracted_at"
+    "e.updated_at, e.retracted, e.retraction_reason, e.retracted_at, "
+    "e.pinned, e.highlighted, e.highlight_label, e.changed_position"
 )
 
 
@@ -624,6 +767,42 @@ class PostgresTimeline(TimelineReads):
             f"SELECT {_ENTRY_COLUMNS} FROM {ENTRIES_FROM} "
             "WHERE e.conference = %s AND e.day = %s ORDER BY e.utc_at, e.position",
             (conference, number),
+        ).fetchall()
+        return [_timeline_entry(r) for r in rows]
+
+    def changes(self, conference: str, after: int, limit: int) -> list[TimelineEntry]:
+        rows = self.conn.execute(
+            f"SELECT {_ENTRY_COLUMNS} FROM {ENTRIES_FROM} WHERE e.conference = %s "
+            "AND e.changed_position > %s ORDER BY e.changed_position, e.position LIMIT %s",
+            (conference, after, limit),
+        ).fetchall()
+        return [_timeline_entry(r) for r in rows]
+
+    def entries_by_id(self, conference: str, ids: Sequence[str]) -> list[TimelineEntry]:
+        out: list[TimelineEntry] = []
+        for chunk in iter_chunks(ids, _IDS_PER_QUERY):
+            rows = self.conn.execute(
+                f"SELECT {_ENTRY_COLUMNS} FROM {ENTRIES_FROM} "
+                "WHERE ev.id = ANY(%s) AND e.conference = %s",
+                (list(chunk), conference),
+            ).fetchall()
+            out.extend(_timeline_entry(r) for r in rows)
+        return out
+
+    def pinned_entry(self, conference: str) -> TimelineEntry | None:
+        row = self.conn.execute(
+            f"SELECT {_ENTRY_COLUMNS} FROM {ENTRIES_FROM} "
+            "WHERE e.conference = %s AND e.pinned AND NOT e.retracted "
+            "ORDER BY e.position LIMIT 1",
+            (conference,),
+        ).fetchone()
+        return _timeline_entry(row) if row else None
+
+    def key_moments(self, conference: str) -> list[TimelineEntry]:
+        rows = self.conn.execute(
+            f"SELECT {_ENTRY_COLUMNS} FROM {ENTRIES_FROM} WHERE e.conference = %s "
+            "AND e.highlighted AND NOT e.retracted ORDER BY e.utc_at, e.position",
+            (conference,),
         ).fetchall()
         return [_timeline_entry(r) for r in rows]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ...domain.envelope import Event
-from ...domain.events import ENTRY_TYPES
+from ...domain.events import ENTRY_TYPES, MARK_TYPES
 from ...errors import (
     InvalidEvent,
     ReadOnlyDatabase,
@@ -185,6 +185,15 @@ class EventLog(LogReads):
             f"SELECT {_COLUMNS} FROM events WHERE json_extract(data, '$.target') = ? "
             "AND type IN ('entry.corrected', 'entry.retracted') ORDER BY position",
             (target,),
+        ).fetchall()
+        return [row_to_event(r) for r in rows]
+
+    def marks_of(self, conference: str) -> list[Event]:
+        placeholders = ", ".join("?" * len(MARK_TYPES))
+        rows = self.conn.execute(
+            f"SELECT {_COLUMNS} FROM events WHERE type IN ({placeholders}) AND conference = ? "
+            "ORDER BY position",
+            (*MARK_TYPES, conference),
         ).fetchall()
         return [row_to_event(r) for r in rows]
 
