@@ -91,11 +91,13 @@
     return template.content.querySelector("article.entry");
   };
 
+  /* An empty pinned slot or key-moments list is hidden (with its heading, when the
+   * list sits in a .key-moments section of its own). */
   const refreshBoxes = () => {
     const pinned = pinnedBox();
     pinned.hidden = !pinned.querySelector("article.entry, .retracted-notice");
     const moments = momentsBox();
-    moments.hidden = !moments.querySelector("a");
+    (moments.closest(".key-moments") || moments).hidden = !moments.querySelector("a");
   };
 
   // -- key moments -------------------------------------------------------------------
@@ -119,6 +121,14 @@
   const momentLink = (id) =>
     [...momentsBox().querySelectorAll("a")].find((a) => a.getAttribute("href") === `#entry-${id}`);
 
+  /* A key moment without a label is named by the start of the entry's own words. */
+  const gist = (article) => {
+    const copy = article.cloneNode(true);
+    for (const aside of copy.querySelectorAll(".meta, .corrected, details")) aside.remove();
+    const words = (copy.textContent || "").replace(/\s+/g, " ").trim();
+    return words.length > 80 ? `${words.slice(0, 79)}…` : words || "Key moment";
+  };
+
   const dropMoment = (id) => {
     const link = momentLink(id);
     if (link) (link.closest("li") || link).remove();
@@ -129,8 +139,7 @@
       dropMoment(update.id);
       return;
     }
-    const time = article.querySelector("time");
-    const text = update.key_moment.label || (time ? time.textContent : "") || "Key moment";
+    const text = update.key_moment.label || gist(article);
     const existing = momentLink(update.id);
     if (existing) {
       existing.textContent = text;
@@ -466,6 +475,7 @@
 
   // -- start -------------------------------------------------------------------------
 
+  refreshBoxes();
   setState("connecting");
   if (config.stream && typeof EventSource === "function") openStream();
   else if (config.poll) startPolling();
