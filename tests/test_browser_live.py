@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
@@ -30,6 +31,9 @@ from browser import (  # noqa: E402
 from servers import Service, Workspace, wait_until  # noqa: E402
 
 from liveblog.service.facade import Liveblog  # noqa: E402
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Route
 
 # The `browser` and `tab` fixtures.
 pytest_plugins = ["browser"]
@@ -79,7 +83,8 @@ def wait_for_page(url: str, needle: str) -> None:
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     ws = Workspace(tmp_path_factory.mktemp("live"))
-    with Service(ws) as service:
+    # A 1 s poll interval in the pages' data: the tests that make the page poll are quick.
+    with Service(ws, args=("--poll-interval", "1")) as service:
         yield Live(ws, service)
         service.stop_cleanly()
 
@@ -265,6 +270,85 @@ def test_a_reader_scrolled_down_sees_n_new_entries_instead_of_a_jump(live: Live,
     tab.wait(
         "() => !document.querySelector('#new-entries').checkVisibility()",
         what="#new-entries hidden again after a click",
+    )
+    assert tab.page.evaluate(SAME_DOCUMENT)
+    assert tab.errors == []
+
+
+STATES = """(() => {
+  window.__liveblogStates = [];
+  new MutationObserver(() => {
+    const state = document.body.dataset.liveblogState;
+    const seen = window.__liveblogStates;
+    if (seen[seen.length - 1] !== state) seen.push(state);
+  }).observe(document, {subtree: true, attributes: true, attributeFilter: ['data-liveblog-state']});
+})();"""
+"""Installed before the page's script: every body[data-liveblog-state] it goes through."""
+
+
+def test_a_busy_stream_means_polling_meanwhile_then_the_stream(live: Live, tab: Tab) -> None:
+    slug = "busy"
+    live.open_conference(slug)
+    refused: list[str] = []
+
+    def busy(route: Route) -> None:
+        # Injected fault: the first two stream requests meet a server that is starting
+        # (503, as serve answers before its timeline is built); then the real stream.
+        if len(refused) < 2:
+            refused.append(route.request.url)
+            route.fulfill(status=503, content_type="application/json", body='{"detail":"busy"}')
+        else:
+            route.continue_()
+
+    tab.page.route(f"**/api/conferences/{slug}/stream*", busy)
+    tab.page.add_init_script(STATES)
+    tab.goto(live.page_url(slug))
+    tab.wait_state("stream")
+    states = tab.page.evaluate("() => window.__liveblogStates")
+    assert "polling" in states and states[-1] == "stream", states
+    assert len(refused) == 2
+    note = live.post("note", "Arrives once the stream is open.", slug=slug)
+    tab.wait_entry(note)
+    assert tab.count(tab.entry(note)) == 1
+    assert tab.errors == []
+
+
+def test_without_a_stream_the_page_polls_live_json_with_if_none_match(live: Live, tab: Tab) -> None:
+    slug = "nostream"
+    live.open_conference(slug)
+    # Injected fault: a host that passes /feeds but not the stream (404, as on static hosting).
+    tab.page.route(
+        f"**/api/conferences/{slug}/stream*",
+        lambda route: route.fulfill(status=404, content_type="text/plain", body="not here"),
+    )
+    tab.goto(live.page_url(slug))
+    tab.wait_state("polling")
+    # Polls repeat every second (--poll-interval 1): one after the first carries the
+    # ETag it was given and is answered 304, nothing re-sent.
+    tab.page.wait_for_event(
+        "response",
+        lambda r: (
+            r.url.endswith("/live.json")
+            and r.status == 304
+            and bool(r.request.headers.get("if-none-match"))
+        ),
+        timeout=PAGE_SECONDS * 1000,
+    )
+    note = live.post("note", "Picked up by polling on serve.", slug=slug)
+    tab.wait_entry(note)
+    assert tab.state() == "polling"
+    assert tab.errors == []
+
+
+def test_closing_the_conference_takes_the_live_marker_down(live: Live, tab: Tab) -> None:
+    slug = "closing"
+    live.open_conference(slug)
+    open_live(tab, live.page_url(slug))
+    assert tab.page.is_visible(".live-marker")
+    live.ws.ok("conference", "close", "--conference", slug)
+    tab.wait(
+        "() => [...document.querySelectorAll('.live-marker')].every(m => !m.checkVisibility())",
+        what="the LIVE marker hidden",
     )
     assert tab.page.evaluate(SAME_DOCUMENT)
     assert tab.errors == []
