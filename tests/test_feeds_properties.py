@@ -226,7 +226,8 @@ def escaping_problems(folder: Path) -> list[str]:
                 problems += markup_problems(str(item["description"]), f"{name} {item['guid']}")
     for page in sorted(folder.glob("*.html")):
         text = page.read_text(encoding="utf-8").lower()
-        scripts = 1 if page.name.startswith("day-") else 0  # the JSON-LD block
+        # The JSON-LD block; the live page's script and data too (embed: no JSON-LD).
+        scripts = {"index.html": 3, "embed.html": 2}.get(page.name, 1)
         if text.count("<script") != scripts or text.count("</script") != scripts:
             problems.append(f"{page.name}: user text opened or closed a <script>")
     return problems

@@ -182,8 +182,9 @@ class _Plan:
 
 class _Progress:
     """Progress in files: each conference is expected to write its archives (entries /
-    page size), its day pages and seven others; each file written ticks one, and a
-    conference that wrote fewer (most were current) jumps to its end when done."""
+    page size), its day pages and ten others (six feeds, two pages, two assets); each
+    file written ticks one, and a conference that wrote fewer (most were current) jumps
+    to its end when done."""
 
     def __init__(self, callback: Progress, units: dict[str, int]) -> None:
         self.callback = callback
@@ -207,7 +208,7 @@ class _Progress:
         counts = publisher.timeline.entry_counts(slugs)
         days = publisher.timeline.day_counts(slugs)
         size = publisher.options.page_size
-        units = {slug: counts.get(slug, 0) // size + days.get(slug, 0) + 7 for slug in work}
+        units = {slug: counts.get(slug, 0) // size + days.get(slug, 0) + 10 for slug in work}
         progress = cls(callback, units)
         if len(work) < PROGRESS_CONFERENCES and progress.total < PROGRESS_FILES:
             return None

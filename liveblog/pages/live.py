@@ -21,10 +21,8 @@ from typing import Any
 from ..store.timeline import Conference, Day, Timeline, TimelineEntry
 from ..summary.kinds import rendering
 from .defaults import DEFAULT_POLL_INTERVAL
+from .sections import LD_UPDATES, Section, day_sections, long_date, newest_first
 from .updates import entry_updates
-
-LD_UPDATES = 100
-"""The newest entries listed as `liveBlogUpdate` in the JSON-LD (the page holds all)."""
 
 FEEDS = (
     ("Live (Atom)", "live.atom", "application/atom+xml"),
@@ -54,12 +52,15 @@ class _Content:
 
     conference: Conference
     position: int
-    days: list[Day]
-    sections: list[str]  # one <section> per day, newest day first
+    sections: list[Section]  # one per day, newest day first
     pinned: str  # the pinned entry's <article>, or ""
     moments: list[TimelineEntry]
     newest: list[TimelineEntry]  # the newest entries (not retracted), newest first
     modified: dt.datetime
+
+    @property
+    def days(self) -> list[Day]:
+        return [s.day for s in self.sections]
 
 
 def page_url(feeds_url: str, slug: str) -> str:
@@ -82,83 +83,36 @@ def _script_json(value: Any) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def _newest_first(entries: Sequence[TimelineEntry]) -> list[TimelineEntry]:
-    return sorted(entries, key=lambda e: (e.utc_at, e.position), reverse=True)
-
-
 def _instant(value: str) -> dt.datetime:
     when = dt.datetime.fromisoformat(value)
     return when if when.tzinfo is not None else when.replace(tzinfo=dt.UTC)
 
 
-def _day_heading(day: Day) -> str:
-    title = f"Day {day.number}"
-    if day.title:
-        title += f" — {day.title}"
-    return (
-        f'<h2 id="day-{day.number}-title">{escape(title)}'
-        f' <time datetime="{escape(day.date)}">{escape(_long_date(day.date))}</time></h2>'
-    )
-
-
-def _long_date(iso: str) -> str:
-    try:
-        day = dt.date.fromisoformat(iso)
-    except ValueError:
-        return iso
-    return f"{day.day} {day.strftime('%B %Y')}"
-
-
-def _section(day: Day, articles: Sequence[str]) -> str:
-    body = "\n".join(articles)
-    return (
-        f'<section class="day" id="day-{day.number}" data-day="{day.number}"'
-        f' aria-labelledby="day-{day.number}-title">\n{_day_heading(day)}\n'
-        f'<p class="day-summary"><a href="day-{day.number}.html">'
-        f"Day {day.number} summary</a></p>\n{body}\n</section>"
-    )
-
-
 def _read(timeline: Timeline, conference: Conference) -> _Content:
     slug = conference.slug
+    position = timeline.last_positions([slug]).get(slug, conference.changed_position)
     pinned = timeline.pinned_entry(slug)
-    pinned_id = pinned.id if pinned is not None else None
-    days: list[Day] = []
-    sections: list[str] = []
-    shown: list[TimelineEntry] = []
-    for number, _ in reversed(timeline.days(slug)):
-        day = timeline.day(slug, number)
-        if day is None:
-            continue
-        days.append(day)
-        entries = [
-            e for e in timeline.day_entries(slug, number) if not e.retracted and e.id != pinned_id
-        ]
-        entries = _newest_first(entries)
-        shown.extend(entries)
-        updates = entry_updates(timeline, conference, entries)
-        sections.append(_section(day, [u["html"] for u in updates]))
+    sections = day_sections(timeline, conference, position, pinned.id if pinned else None)
     pinned_html = ""
+    newest = [e for s in sections for e in s.newest]
     if pinned is not None:
         pinned_html = entry_updates(timeline, conference, [pinned])[0]["html"]
-        shown.append(pinned)
-    shown = _newest_first(shown)
-    position = timeline.last_positions([slug]).get(slug, conference.changed_position)
+        newest.append(pinned)
+    newest = newest_first(newest)[:LD_UPDATES]
     times = [conference.opened_at]
     if conference.closed_at is not None:
         times.append(conference.closed_at)
     at = timeline.occurred_at(position)
     if at is not None:
         times.append(at)
-    times.extend(_instant(e.updated_at or e.occurred_at) for e in shown[:LD_UPDATES])
+    times.extend(_instant(e.updated_at or e.occurred_at) for e in newest)
     return _Content(
         conference=conference,
         position=position,
-        days=days,
         sections=sections,
         pinned=pinned_html,
         moments=timeline.key_moments(slug),
-        newest=shown,
+        newest=newest,
         modified=max(times, key=lambda t: t.timestamp()),
     )
 
@@ -177,9 +131,14 @@ def _page_data(content: _Content, options: PageOptions) -> str:
 
 def _key_moments(content: _Content) -> str:
     items = []
+    # An entry of a day shown only as a link is on its day page (its `e-` anchor there).
+    elsewhere = {s.day.number for s in content.sections if not s.full}
     for entry in content.moments:
         label = entry.highlight_label or rendering(entry.kind).feed(entry.data).title
-        items.append(f'<li><a href="#entry-{escape(entry.id)}">{escape(label)}</a></li>')
+        href = f"#entry-{entry.id}"
+        if entry.day in elsewhere and not entry.pinned:
+            href = f"day-{entry.day}.html#e-{entry.id}"
+        items.append(f'<li><a href="{escape(href)}">{escape(label)}</a></li>')
     inner = "\n".join(items)
     return (
         '<section class="key-moments" aria-labelledby="key-moments-title">\n'
@@ -194,7 +153,9 @@ def _stream(content: _Content) -> str:
         f'<section id="pinned" aria-label="Pinned entry">{content.pinned}</section>\n'
         f"{_key_moments(content)}\n"
         '<button id="new-entries" type="button" hidden>New entries</button>\n'
-        f'<div id="entries" aria-live="polite">\n' + "\n".join(content.sections) + "\n</div>"
+        f'<div id="entries" aria-live="polite">\n'
+        + "\n".join(s.html for s in content.sections)
+        + "\n</div>"
     )
 
 
@@ -230,9 +191,9 @@ def _dates(days: Sequence[Day]) -> str:
     if not days:
         return ""
     first, last = days[-1].date, days[0].date
-    shown = f'<time datetime="{escape(first)}">{escape(_long_date(first))}</time>'
+    shown = f'<time datetime="{escape(first)}">{escape(long_date(first))}</time>'
     if last != first:
-        shown += f' – <time datetime="{escape(last)}">{escape(_long_date(last))}</time>'
+        shown += f' – <time datetime="{escape(last)}">{escape(long_date(last))}</time>'
     return f'<p class="dates">{shown}</p>\n'
 
 

@@ -8,18 +8,24 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, Protocol
 
 import pytest
 import test_timeline as base
 from test_timeline import World, by_id, coverage, ev, fix
 
+from liveblog.domain.envelope import Event
 from liveblog.domain.events import (
     EntryHighlighted,
     EntryPinned,
     EntryRetracted,
     EntryUnhighlighted,
     EntryUnpinned,
+    NotePosted,
 )
+from liveblog.service.marks import fold
+from liveblog.store.eventstore import EventStore
+from liveblog.store.timeline import Timeline
 
 
 class MarksContract:
@@ -94,9 +100,155 @@ class MarksContract:
         assert world.timeline().entries_by_id("other", ["t1"]) == []
 
 
+# -- replays: incremental, rebuilt, in chunks of any size: the same marks -------------------
+
+
+def script() -> list[Event]:
+    """Marks and retractions interleaved, with the cases a projection could get wrong:
+    a pin replacing another, the pinned entry retracted, a relabel, a mark of a retracted
+    entry, of an unknown one, from another conference, a talk's speaker corrected."""
+    return [
+        *coverage(),
+        *base.opening("c2"),
+        ev("c2n", NotePosted(day=2, text="Elsewhere."), "09:15", conference="c2"),
+        ev("m01", EntryPinned(target="q1"), "09:20"),
+        ev("m02", EntryHighlighted(target="q1", label="A"), "09:21"),
+        ev("m03", EntryPinned(target="n1"), "09:22"),
+        ev("r01", EntryRetracted(target="n1"), "09:23"),
+        ev("m04", EntryPinned(target="q2"), "09:24"),
+        ev("m05", EntryHighlighted(target="q2"), "09:25"),
+        ev("m06", EntryHighlighted(target="q2", label="B"), "09:26"),
+        ev("m07", EntryUnhighlighted(target="q1"), "09:27"),
+        ev("m08", EntryHighlighted(target="p1", label="P"), "09:28"),
+        ev("r02", EntryRetracted(target="p1"), "09:29"),
+        ev("m09", EntryHighlighted(target="p1"), "09:30"),
+        ev("m10", EntryPinned(target="nope"), "09:31"),
+        ev("m11", EntryPinned(target="q1"), "09:32", conference="c2"),
+        ev("m12", EntryPinned(target="c2n"), "09:33", conference="c2"),
+        ev("m13", EntryUnpinned(target="q2"), "09:34"),
+        ev("m14", EntryPinned(target="l1"), "09:35"),
+        ev("m15", EntryPinned(target="t1"), "09:36"),
+        fix("f01", "t1", "09:37", speaker="Andrew"),
+        ev("m16", EntryHighlighted(target="s1"), "09:38"),
+        ev("m17", EntryUnpinned(target="l1"), "09:39"),
+    ]
+
+
+def marks_of(timeline: Timeline) -> list[tuple[Any, ...]]:
+    rows = [*timeline.day_entries("c1", 2), *timeline.day_entries("c2", 2)]
+    return sorted(
+        (e.id, e.pinned, e.highlighted, e.highlight_label, e.changed_position, e.retracted)
+        for e in rows
+    )
+
+
+class Replays(Protocol):
+    log: EventStore
+
+    def timeline(self) -> Timeline: ...
+
+    def rebuild(self, chunk: int | None) -> Timeline: ...
+
+
+class ReplayContract:
+    @pytest.fixture
+    def replays(self, tmp_path: Path) -> Iterator[Replays]:
+        raise NotImplementedError
+
+    def test_every_replay_gives_the_same_marks(self, replays: Replays) -> None:
+        for event in script():  # one event per catch-up: the incremental path
+            replays.log.append([event])
+            replays.timeline()
+        incremental = marks_of(replays.timeline())
+        assert incremental == marks_of(replays.rebuild(None))
+        for chunk in (2, 3, 7):
+            assert marks_of(replays.rebuild(chunk)) == incremental, chunk
+        entries = {row[0]: row for row in incremental}
+        head = replays.log.head()
+        assert entries["t1"][1] and entries["t1"][4] == head - 2  # the last pin, then f01
+        # unpinned by m15's pin; m17's stray unpin of it still counts as a change
+        assert not entries["l1"][1] and entries["l1"][4] == head
+        assert entries["q2"][2:4] == (True, "B")
+        assert entries["p1"][1:4] == (False, False, None) and entries["p1"][5]
+        assert entries["c2n"][1] and not entries["q1"][1]
+        # the talk's quote in the talk's speaker's words follows the speaker's correction
+        assert entries["q1"][4] == head - 2
+
+    def test_the_service_reads_the_marks_as_the_projection_does(self, replays: Replays) -> None:
+        replays.log.append(script())
+        timeline = replays.timeline()
+        for conference in ("c1", "c2"):
+            folded = fold(replays.log, conference)
+            pinned = timeline.pinned_entry(conference)
+            assert folded.pinned == (pinned.id if pinned else None)
+            moments = {e.id: e.highlight_label for e in timeline.key_moments(conference)}
+            assert folded.key_moments == moments
+        assert fold(replays.log, "c1").pinned == "t1"
+        assert fold(replays.log, "c1").key_moments == {"q2": "B", "s1": None}
+
+
 class TestSqliteMarks(MarksContract):
     make_world = base.TestSqliteTimeline.make_world
 
 
 class TestPostgresMarks(MarksContract):
     make_world = base.TestPostgresTimeline.make_world
+
+
+class TestSqliteReplays(ReplayContract):
+    @pytest.fixture
+    def replays(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Replays]:
+        from liveblog.projections import runner as runner_module
+        from liveblog.projections import runner_for
+        from liveblog.store import EventLog
+        from liveblog.store.sqlite.timeline import SqliteTimeline
+
+        log = EventLog(tmp_path / "events.db")
+
+        class SqliteReplays:
+            def __init__(self) -> None:
+                self.log: EventStore = log
+
+            def timeline(self) -> Timeline:
+                runner_for(log).catch_up()
+                return SqliteTimeline(log.conn)
+
+            def rebuild(self, chunk: int | None) -> Timeline:
+                with monkeypatch.context() as patch:
+                    if chunk:  # the runner's chunk size: a rebuild in chunks that small
+                        patch.setattr(runner_module, "CHUNK", chunk)
+                    runner_for(log).rebuild()
+                return SqliteTimeline(log.conn)
+
+        try:
+            yield SqliteReplays()
+        finally:
+            log.close()
+
+
+class TestPostgresReplays(ReplayContract):
+    @pytest.fixture
+    def replays(self, pg_url: str) -> Iterator[Replays]:
+        from pg_projection import pg_catch_up, pg_rebuild
+
+        from liveblog.store.postgres.log import PostgresEventStore
+        from liveblog.store.postgres.timeline import PostgresTimeline
+
+        store = PostgresEventStore(pg_url)
+
+        class PostgresReplays:
+            def __init__(self) -> None:
+                self.log: EventStore = store
+
+            def timeline(self) -> Timeline:
+                pg_catch_up(store)
+                return PostgresTimeline(store.conn, pg_url)
+
+            def rebuild(self, chunk: int | None) -> Timeline:
+                pg_rebuild(store, chunk=chunk)
+                return PostgresTimeline(store.conn, pg_url)
+
+        try:
+            yield PostgresReplays()
+        finally:
+            store.close()
