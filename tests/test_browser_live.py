@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
@@ -31,6 +32,7 @@ from browser import (  # noqa: E402
 from servers import Service, Workspace, wait_until  # noqa: E402
 
 from liveblog.service.facade import Liveblog  # noqa: E402
+from liveblog.store.factory import open_store  # noqa: E402
 
 if TYPE_CHECKING:
     from playwright.sync_api import Route
@@ -59,7 +61,7 @@ class Live:
             lb.open_day(1, conference=slug)
             for k in range(notes):
                 lb.note(f"Earlier note number {k}: the room fills up slowly.", conference=slug)
-        wait_for_page(self.page_url(slug), "liveblog-data")
+        wait_for_page(self.page_url(slug), head(self.ws.db))
 
     def post(self, *args: str, slug: str) -> str:
         """A CLI command in a real process; the short id it printed (`#P type ID  …`)."""
@@ -69,15 +71,28 @@ class Live:
         return found.group(1)
 
 
-def wait_for_page(url: str, needle: str) -> None:
+def head(db: Path) -> int:
+    """The log's last position: a page published at it holds everything appended."""
+    with open_store(db, readonly=True) as store:
+        return store.head()
+
+
+PAGE_POSITION = re.compile(r'id="liveblog-data">[^<]*"position":(\d+)')
+
+
+def wait_for_page(url: str, position: int) -> None:
+    """Until serve has published `url` as of `position` (the page data says so): a page
+    opened earlier would catch up by the stream, under the test's feet."""
+
     def ready() -> bool:
         try:
             response = httpx.get(url, timeout=5)
         except httpx.TransportError:
             return False
-        return response.status_code == 200 and needle in response.text
+        found = PAGE_POSITION.search(response.text) if response.status_code == 200 else None
+        return found is not None and int(found.group(1)) >= position
 
-    wait_until(ready, PAGE_SECONDS, what=f"{url} to be published with {needle!r}")
+    wait_until(ready, PAGE_SECONDS, what=f"{url} to be published as of position {position}")
 
 
 @pytest.fixture(scope="module")
@@ -357,8 +372,8 @@ def test_closing_the_conference_takes_the_live_marker_down(live: Live, tab: Tab)
 def test_screenshots_and_no_serious_accessibility_violation(live: Live, tab: Tab) -> None:
     slug = "sample"
     sample_conference(live.ws.db, slug)
-    wait_for_page(live.page_url(slug), "liveblog-data")
-    wait_for_page(live.page_url(slug, "embed.html"), "liveblog-data")
+    wait_for_page(live.page_url(slug), head(live.ws.db))
+    wait_for_page(live.page_url(slug, "embed.html"), head(live.ws.db))
 
     open_live(tab, live.page_url(slug))
     assert tab.page.is_visible(".live-marker")
