@@ -964,9 +964,30 @@ def scheduler_lead(command: str) -> Iterator[Leadership]:
 
 def server_limit_options(fn: F) -> F:
     """What one client may cost `serve` (README "Security")."""
-    from ..http.limits import Limits
+    from ..http.limits import Limits, StreamSettings
 
     default = Limits()
+    streams = StreamSettings()
+    fn = click.option(
+        "--stream-heartbeat",
+        envvar="LIVEBLOG_STREAM_HEARTBEAT",
+        type=click.FloatRange(0.1, 3600),
+        default=streams.heartbeat,
+        show_default=True,
+        metavar="SECONDS",
+        help="Seconds between heartbeats on an idle live stream, so proxies keep it open "
+        "(env LIVEBLOG_STREAM_HEARTBEAT).",
+    )(fn)
+    fn = click.option(
+        "--max-streams",
+        envvar="LIVEBLOG_MAX_STREAMS",
+        type=click.IntRange(1, 10**9),
+        default=streams.max_streams,
+        show_default=True,
+        metavar="N",
+        help="Live streams open at once, counted apart from --max-connections; a newcomer "
+        "over it gets 503 (env LIVEBLOG_MAX_STREAMS).",
+    )(fn)
     fn = click.option(
         "--forwarded-allow-ips",
         envvar="LIVEBLOG_FORWARDED_ALLOW_IPS",
@@ -1087,6 +1108,8 @@ def serve(
     body_timeout: float,
     body_budget: int,
     forwarded_allow_ips: str,
+    max_streams: int,
+    stream_heartbeat: float,
     **settings: Any,
 ) -> None:
     """Serve the feeds and the HTTP API, with the scheduler, until Ctrl-C or SIGTERM.
@@ -1109,6 +1132,10 @@ def serve(
         body_budget=body_budget,
         forwarded_allow_ips=forwarded_allow_ips,
     )
+    # The server reads its stream settings from the environment (`stream_settings`):
+    # the flags, checked here, take the variables' place for this process.
+    os.environ["LIVEBLOG_MAX_STREAMS"] = str(max_streams)
+    os.environ["LIVEBLOG_STREAM_HEARTBEAT"] = repr(stream_heartbeat)
     with user_errors():
         if not state().feeds:
             _no_feeds_dir_needs_a_server()  # else `/feeds/` would serve the current directory

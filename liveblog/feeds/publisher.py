@@ -52,6 +52,7 @@ from typing import Any
 from ..pages.assets import assets
 from ..pages.defaults import DEFAULT_POLL_INTERVAL
 from ..pages.live import PageOptions, render_pages
+from ..pages.updates import entry_updates
 from ..store.documents import Document as StoredDocument
 from ..store.documents import DocumentVersion, FeedDocuments, content_etag
 from ..store.publishing import Published, PublishState, Target
@@ -86,6 +87,7 @@ from .model import (
     time_of,
     tombstones,
 )
+from .model import _feed_entry as feed_entry  # one timeline entry's FeedEntry
 from .outputs import Outputs
 from .rss import render_rss
 
@@ -892,8 +894,40 @@ class Publisher:
             if name == "live.atom":
                 extra["tombstones"] = stones
                 extra["current_url"] = site.url(name)
+            if name == "live.json":
+                extra.update(self._live_extension(conference, entries, stones))
             doc = _document(site, self_name=name, **extra)
             self._write(result, folder / name, render_doc(doc), site.url(name))
+
+    def _live_extension(
+        self, conference: Conference, entries: list[FeedEntry], stones: list[Tombstone]
+    ) -> dict[str, Any]:
+        """live.json's `_liveblog` (what the live page's polling applies): the pinned
+        entry first (listed even when it is older than the window), every item's
+        EntryUpdate, the recent retractions."""
+        slug = conference.slug
+        pinned = self.timeline.pinned_entry(slug)
+        ids = [e.id for e in entries]
+        if pinned is not None and pinned.id not in ids:
+            entries = [feed_entry(pinned), *entries]
+            ids.insert(0, pinned.id)
+        found = {e.id: e for e in self.timeline.entries_by_id(slug, ids)}
+        rows = [found[i] for i in ids if i in found]
+        updates = {u["id"]: u for u in entry_updates(self.timeline, conference, rows)}
+        if pinned is not None:
+            entries = sorted(entries, key=lambda e: e.id != pinned.id)  # stable: pinned first
+        position = self.timeline.last_positions([slug]).get(slug, conference.changed_position)
+        return {
+            "entries": entries,
+            "extension": {
+                "position": position,
+                "poll_interval": self.options.poll_interval,
+                "live": conference.closed_at is None,
+                "pinned": pinned.id if pinned is not None else None,
+                "retracted": [t.id for t in stones],
+            },
+            "entry_extensions": updates,
+        }
 
     def _days(
         self, site: _Site, folder: Path, state: dict[str, Any], result: PublishResult
