@@ -383,6 +383,18 @@ def test_screenshots_and_no_serious_accessibility_violation(live: Live, tab: Tab
     shots = screenshots(tab.page, "live")
     assert all(path.stat().st_size > 0 for path in shots)
     live_problems = axe_violations(tab.page, "live")
+    # Keyboard focus is visible: the first Tab lands on a link that gets an outline.
+    tab.page.keyboard.press("Tab")
+    focused = tab.page.evaluate(
+        "() => { const e = document.activeElement; const s = getComputedStyle(e);"
+        " return {tag: e.tagName, outline: s.outlineStyle, width: parseFloat(s.outlineWidth)} }"
+    )
+    assert focused["tag"] == "A" and focused["outline"] != "none" and focused["width"] >= 2, focused
+    # The dark scheme (prefers-color-scheme) must hold its contrast too.
+    tab.page.emulate_media(color_scheme="dark")
+    screenshots(tab.page, "live-dark")
+    dark_problems = axe_violations(tab.page, "live-dark")
+    tab.page.emulate_media(color_scheme="light")
 
     open_live(tab, live.page_url(slug, "embed.html"))
     # The same stream without the page's chrome (an entry may have a header of its own).
@@ -392,6 +404,7 @@ def test_screenshots_and_no_serious_accessibility_violation(live: Live, tab: Tab
     embed_problems = axe_violations(tab.page, "embed")
 
     assert live_problems == [], "\n".join(live_problems)
+    assert dark_problems == [], "\n".join(dark_problems)
     assert embed_problems == [], "\n".join(embed_problems)
     assert tab.errors == []
 
