@@ -219,6 +219,7 @@ def test_the_live_page_follows_the_dom_contract(site: Site) -> None:
         ids["talk"], ids["session"],
     ]  # fmt: skip
     assert tree.root.by_id("pinned").articles() == [ids["quote"]]
+    assert "hidden" not in tree.root.by_id("pinned").attrs
     days = [n.attrs["id"] for n in entries.find_all(lambda n: n.has_class("day"))]
     assert days == ["day-2", "day-1"]
     article = tree.root.by_id(f"entry-{ids['note']}")
@@ -380,6 +381,11 @@ def test_incremental_renders_equal_a_render_from_scratch(site: Site, tmp_path: P
     tree = site.tree()
     assert site.ids["photo"] not in tree.root.by_id("entries").articles()
     assert tree.root.by_id("pinned").articles() == []
+    assert "hidden" in tree.root.by_id("pinned").attrs  # empty: hidden until the script fills it
+    moments = tree.root.by_id("key-moments").parent
+    # The one key moment (the photo) was retracted: none is left, the section is hidden.
+    assert moments is not None and "hidden" in moments.attrs
+    assert list(tree.root.by_id("key-moments").find_all(lambda n: n.tag == "a")) == []
     assert site.ids["link"] in tree.root.by_id("entries").articles()
 
 

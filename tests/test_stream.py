@@ -217,7 +217,7 @@ def test_heartbeats_keep_an_idle_stream_open(ws: Workspace) -> None:
     with_env(ws, LIVEBLOG_STREAM_HEARTBEAT="0.2")
     with (
         Service(ws) as service,
-        SseStream(timeline_ready(service).port, stream_path(since=9)) as stream,
+        SseStream(timeline_ready(service).port, stream_path(since=last_position(ws))) as stream,
     ):
         assert stream.wait_head() == 200
         for _ in range(2):
@@ -275,6 +275,11 @@ def test_sigterm_with_streams_open_stops_promptly_and_cleanly(ws: Workspace) -> 
         ("/api/conferences/demo/stream?since=abc", {}, 400, "since must be a log position"),
         (stream_path(), {"Last-Event-ID": "x1"}, 400, "Last-Event-ID must be"),
         (stream_path(since=10**30), {}, 400, "since must be"),
+        (stream_path(), {"Last-Event-ID": "-5"}, 400, "Last-Event-ID must be"),
+        (stream_path(), {"Last-Event-ID": "1" * 400}, 400, "Last-Event-ID must be"),
+        (stream_path(), {"Last-Event-ID": "\u0661\u0662"}, 400, "Last-Event-ID must be"),
+        (stream_path(since=10**12), {}, 400, "since 1000000000000 is past the log's end"),
+        (stream_path(), {"Last-Event-ID": "99999"}, 400, "Last-Event-ID 99999 is past"),
     ],
 )
 def test_bad_requests_get_one_line_errors(

@@ -25,7 +25,9 @@ second at a time, and nobody is served). This module extends uvicorn's h11 proto
 - h11's own 400 for a malformed request as `{"error": …}`;
 - live streams (liveblog.http.stream) counted apart: a connection whose response is a
   stream (`become_stream`) leaves the cap of request connections (the stream cap is the
-  broadcaster's), and a server stop ends its response at once instead of waiting for it.
+  broadcaster's), and a server stop ends its response at once instead of waiting for it;
+  its kernel send buffer is bounded, so a stream whose reader reads nothing is caught
+  by the send deadline instead of filling megabytes of kernel memory first.
 
 Each request's scope carries its connection (`scope["liveblog.connection"]`), which is
 how the stream endpoint reaches `become_stream` and `reset`.
@@ -55,6 +57,7 @@ from .limits import DRAIN_BYTES, Limits
 RESERVED_FILES = 256
 _SOFT_CEILING = 1 << 20  # when the hard limit is "unlimited"
 WRITE_HIGH_WATER = 32 * 1024  # bytes a transport buffers before it pauses writing
+STREAM_SEND_BUFFER = 64 * 1024  # a live stream's kernel send buffer (Linux doubles it)
 
 
 def raise_file_limit() -> int:
@@ -225,6 +228,14 @@ class GuardedProtocol(H11Protocol):
         """This connection's response is a live stream; `end` ends it (server stop)."""
         self._stream_end = end
         self.registry.become_stream(self)
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:
+            # The kernel would otherwise grow a stream's send buffer to megabytes for a
+            # reader that asked for the whole history and reads none of it, and never
+            # pause our writing (so the send deadline never starts). Live messages are
+            # small; a catch-up drains at this much per round trip.
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, STREAM_SEND_BUFFER)
 
     def shutdown(self) -> None:
         self._stopping = True

@@ -56,6 +56,10 @@ class StreamSettings:
     # Streams open at once (each one a connection, counted apart from --max-connections);
     # a newcomer over it gets 503 with Retry-After. Lowered to fit the file limit.
     max_streams: int = 10_000
+    # … and from one client address (as X-Forwarded-For says, from a trusted proxy): one
+    # client cannot take every place. Generous, since a conference's readers often share
+    # the venue's one public address; a reader refused falls back to polling live.json.
+    max_per_client: int = 1_000
     # Seconds between heartbeats (`: ping`), so proxies keep an idle stream open.
     heartbeat: float = 15.0
     # Bytes queued for one stream at most: a reader that falls this far behind is
@@ -65,19 +69,24 @@ class StreamSettings:
     batch: int = 256
     # Seconds between looks at the projection when nothing wakes the broadcaster.
     poll: float = 1.0
+    # Encoded messages kept for catch-ups (bytes): readers resuming from the same part of
+    # the history share one rendering of it, and its bytes.
+    cache_bytes: int = 32 * MIB
 
 
 # Environment variables `liveblog serve` reads for StreamSettings: (field, variable, kind).
 STREAM_ENV = (
     ("max_streams", "LIVEBLOG_MAX_STREAMS", int),
+    ("max_per_client", "LIVEBLOG_MAX_STREAMS_PER_CLIENT", int),
     ("heartbeat", "LIVEBLOG_STREAM_HEARTBEAT", float),
     ("queue_bytes", "LIVEBLOG_STREAM_QUEUE_BYTES", int),
 )
 
 
 def stream_settings(environ: Mapping[str, str]) -> StreamSettings:
-    """StreamSettings from LIVEBLOG_MAX_STREAMS, LIVEBLOG_STREAM_HEARTBEAT and
-    LIVEBLOG_STREAM_QUEUE_BYTES (defaults where unset); ValueError, in words, if bad."""
+    """StreamSettings from LIVEBLOG_MAX_STREAMS, LIVEBLOG_MAX_STREAMS_PER_CLIENT,
+    LIVEBLOG_STREAM_HEARTBEAT and LIVEBLOG_STREAM_QUEUE_BYTES (defaults where unset);
+    ValueError, in words, if bad."""
     values: dict[str, float] = {}
     for name, variable, kind in STREAM_ENV:
         text = environ.get(variable, "").strip()

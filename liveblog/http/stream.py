@@ -31,13 +31,15 @@ message is "how these entries read as of this position".
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import functools
+import itertools
 import json
+import queue
 import re
+import threading
 import urllib.parse
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -73,6 +75,8 @@ HEADERS = [
 # a rebuild) does not hold them all in memory for every subscriber: those subscribers'
 # streams end, and each resumes from its Last-Event-ID by catch-up pages.
 MAX_BROADCAST_PAGES = 4
+# Bytes handed to the connection per send at most (messages joined up to it).
+CHUNK = 32 * 1024
 
 
 def stream_slug(path: str) -> str | None:
@@ -104,10 +108,21 @@ def encode(position: int, entries: list[dict[str, Any]], live: bool) -> Message:
 class Subscriber:
     """One open stream: a bounded queue of messages and the wake-up of its writer."""
 
-    __slots__ = ("_waiter", "after", "closed", "conference", "items", "limit", "overflow", "size")
+    __slots__ = (
+        "_waiter",
+        "after",
+        "client",
+        "closed",
+        "conference",
+        "items",
+        "limit",
+        "overflow",
+        "size",
+    )
 
-    def __init__(self, conference: str, after: int, limit: int) -> None:
+    def __init__(self, conference: str, after: int, limit: int, client: str = "") -> None:
         self.conference = conference
+        self.client = client  # its address (the one X-Forwarded-For gives, if trusted)
         self.after = after  # the reader's position (Last-Event-ID / since)
         self.limit = limit
         self.items: deque[Message] = deque()
@@ -171,12 +186,39 @@ class NotBuilt(LiveblogError):
         super().__init__("the timeline is being built: try again in a moment")
 
 
+# What the one database thread of a Reader does first (lowest first): a broadcast never
+# waits behind a flood of catch-ups (a thousand readers opening `?since=0` at once), and a
+# new reader's first page comes before the later pages of readers already served. Within
+# a level the job thought cheaper goes first (`cost`: how far behind the reader is), so
+# a page just loaded, a few positions behind, is not queued behind a flood from 0.
+BROADCAST = 0
+FIRST_PAGE = 1
+NEXT_PAGE = 2
+_CLOSE = 9  # after whatever is queued (each skips fast once its stream is closed)
+
+
+# (priority, cost, order, the job: False when the thread is to end)
+Job = tuple[int, int, int, Callable[[], bool]]
+
+
+class Ahead(Exception):
+    """A reader asked to resume after a position the log has not reached."""
+
+    def __init__(self, head: int) -> None:
+        super().__init__(f"the log's last position is {head}")
+
+
 class Reader:
-    """One database thread with its own store (SQLite connections stay in their thread)."""
+    """One database thread with its own store (SQLite connections stay in their thread),
+    running the jobs given to it one at a time, by priority, then in order."""
 
     def __init__(self, db_path: str, name: str) -> None:
         self.db_path = db_path
-        self.executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=name)
+        self._jobs: queue.PriorityQueue[Job] = queue.PriorityQueue()
+        self._order = itertools.count()
+        self._closed = False
+        self._thread = threading.Thread(target=self._work, name=name, daemon=True)
+        self._thread.start()
         self._stores: Stores | None = None
         self._built = False
 
@@ -195,22 +237,111 @@ class Reader:
             self._built = True
         return timeline
 
-    async def run(self, fn: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self.executor, fn)
+    async def run(self, fn: Callable[[], T], priority: int = FIRST_PAGE, cost: int = 0) -> T:
+        """`fn()` on the database thread, after the jobs queued with a lower (priority,
+        cost); RuntimeError once the reader is closed."""
+        if self._closed:
+            raise RuntimeError("the reader is closed")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
 
-    def _close(self) -> None:
+        def job() -> bool:
+            try:
+                result = fn()
+            except BaseException as exc:  # handed to the awaiting task, raised there
+                _settle(loop, future, None, exc)
+            else:
+                _settle(loop, future, result, None)
+            return True
+
+        self._jobs.put((priority, cost, next(self._order), job))
+        return await future
+
+    def _work(self) -> None:
+        while self._jobs.get()[3]():
+            pass
+
+    def _close(self) -> bool:
         if self._stores is not None:
             self._stores.events.close()
             self._stores = None
+        return False  # the thread ends
 
     async def close(self) -> None:
-        with contextlib.suppress(RuntimeError):  # already shut down
-            await self.run(self._close)
-        self.executor.shutdown(wait=False)
+        if self._closed:
+            return
+        self._closed = True
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+
+        def close() -> bool:
+            try:
+                return self._close()
+            finally:
+                _settle(loop, done, None, None)
+
+        self._jobs.put((_CLOSE, 0, next(self._order), close))
+        await done
+
+
+def _settle(
+    loop: asyncio.AbstractEventLoop,
+    future: asyncio.Future[T],
+    result: T | None,
+    error: BaseException | None,
+) -> None:
+    """Resolve `future` from the database thread (nothing if its waiter has gone)."""
+
+    def settle() -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)  # type: ignore[arg-type]
+
+    with contextlib.suppress(RuntimeError):  # the event loop has closed
+        loop.call_soon_threadsafe(settle)
+
+
+class MessageCache:
+    """Encoded messages by what they say: (position, the entries changed at it, live).
+
+    A catch-up page's position groups are whole (read_page never cuts one), and an entry
+    changed at position P reads the same until a later change moves it to a later
+    position, so a key names one message for good. A thousand readers catching up on
+    the same history then cost one rendering, and share the bytes while their sockets
+    drain. Least recently used first out, at most `limit` bytes of bodies; used on the
+    database thread only."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.size = 0
+        self._messages: OrderedDict[tuple[int, tuple[str, ...], bool], Message] = OrderedDict()
+
+    def get(self, key: tuple[int, tuple[str, ...], bool]) -> Message | None:
+        message = self._messages.get(key)
+        if message is not None:
+            self._messages.move_to_end(key)
+        return message
+
+    def put(self, key: tuple[int, tuple[str, ...], bool], message: Message) -> None:
+        if len(message.body) > self.limit or key in self._messages:
+            return
+        self._messages[key] = message
+        self.size += len(message.body)
+        while self.size > self.limit:
+            _, dropped = self._messages.popitem(last=False)
+            self.size -= len(dropped.body)
 
 
 def read_page(
-    timeline: Timeline, conference: Conference, after: int, upto: int, batch: int
+    timeline: Timeline,
+    conference: Conference,
+    after: int,
+    upto: int,
+    batch: int,
+    cache: MessageCache | None = None,
 ) -> Page:
     """The messages for the changes of `conference` in (after, upto], at most about
     `batch` entries of them (`Timeline.changes` pages by changed position)."""
@@ -232,7 +363,8 @@ def read_page(
             reached = kept[-1].changed
         else:  # one position with more entries than a page: cannot happen (≤ 2 each)
             reached = last
-    return Page(messages_for(timeline, conference, kept, after, reached), reached, done)
+    messages = messages_for(timeline, conference, kept, after, reached, cache)
+    return Page(messages, reached, done)
 
 
 def messages_for(
@@ -241,19 +373,38 @@ def messages_for(
     entries: list[TimelineEntry],
     after: int,
     reached: int,
+    cache: MessageCache | None = None,
 ) -> list[Message]:
     """One message per changed position, in position order; the conference's own last
-    change (its closing: `live` turns false) is a message too, even with no entry."""
+    change (its closing: `live` turns false) is a message too, even with no entry.
+    Messages found in `cache` are not rendered again."""
     from ..pages.updates import entry_updates
 
     live = conference.closed_at is None
-    groups: dict[int, list[dict[str, Any]]] = {}
-    updates = entry_updates(timeline, conference, entries) if entries else []
-    for entry, update in zip(entries, updates, strict=True):
-        groups.setdefault(entry.changed, []).append(update)
+    groups: dict[int, list[TimelineEntry]] = {}
+    for entry in entries:
+        groups.setdefault(entry.changed, []).append(entry)
     if after < conference.changed_position <= reached:
         groups.setdefault(conference.changed_position, [])
-    return [encode(position, groups[position], live) for position in sorted(groups)]
+    found: dict[int, Message] = {}
+    missing: list[TimelineEntry] = []
+    keys = {p: (p, tuple(e.id for e in group), live) for p, group in groups.items()}
+    for position, group in groups.items():
+        cached = cache.get(keys[position]) if cache is not None else None
+        if cached is not None:
+            found[position] = cached
+        else:
+            missing.extend(group)
+    updates = entry_updates(timeline, conference, missing) if missing else []
+    rendered: dict[int, list[dict[str, Any]]] = {}
+    for entry, update in zip(missing, updates, strict=True):
+        rendered.setdefault(entry.changed, []).append(update)
+    for position in groups:
+        if position not in found:
+            found[position] = encode(position, rendered.get(position, []), live)
+            if cache is not None:
+                cache.put(keys[position], found[position])
+    return [found[position] for position in sorted(found)]
 
 
 class Broadcaster:
@@ -263,8 +414,10 @@ class Broadcaster:
         self.settings = settings
         self.report = report
         self.reader = Reader(db_path, "stream")
+        self.cache = MessageCache(settings.cache_bytes)
         self.subscribers: dict[str, set[Subscriber]] = {}
         self.count = 0
+        self.per_client: dict[str, int] = {}  # open streams by client address
         # Every change up to it was broadcast (read and written in the thread only);
         # None until first read (a new database has no projection yet when serve starts).
         self.published: int | None = None
@@ -301,13 +454,18 @@ class Broadcaster:
 
     # -- subscribers ------------------------------------------------------------------
 
-    def subscribe(self, conference: str, after: int) -> Subscriber | None:
-        """A new subscriber, queuing from now on; None when the cap is reached."""
-        if self.closing or self.count >= self.settings.max_streams:
-            return None
-        subscriber = Subscriber(conference, after, self.settings.queue_bytes)
+    def subscribe(self, conference: str, after: int, client: str = "") -> Subscriber | str:
+        """A new subscriber, queuing from now on; or why not (a cap is reached)."""
+        if self.closing:
+            return "shutting down"
+        if self.count >= self.settings.max_streams:
+            return f"{self.count} live streams open"
+        if self.per_client.get(client, 0) >= self.settings.max_per_client:
+            return f"{self.settings.max_per_client} live streams open from {client}"
+        subscriber = Subscriber(conference, after, self.settings.queue_bytes, client)
         self.subscribers.setdefault(conference, set()).add(subscriber)
         self.count += 1
+        self.per_client[client] = self.per_client.get(client, 0) + 1
         return subscriber
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
@@ -318,24 +476,42 @@ class Broadcaster:
         self.count -= 1
         if not subscribers:
             del self.subscribers[subscriber.conference]
+        left = self.per_client[subscriber.client] - 1
+        if left:
+            self.per_client[subscriber.client] = left
+        else:
+            del self.per_client[subscriber.client]
 
-    async def first_page(self, conference: str, after: int) -> Page | None:
+    async def first_page(self, subscriber: Subscriber) -> Page | None:
         """The first catch-up page of a new subscriber; None: no such conference."""
-        return await self.reader.run(lambda: self._catch_up(conference, after, check=True))
+        read = functools.partial(self._catch_up, subscriber, subscriber.after, check=True)
+        return await self.reader.run(read, FIRST_PAGE, self._behind(subscriber.after))
 
-    async def next_page(self, conference: str, after: int) -> Page | None:
-        return await self.reader.run(lambda: self._catch_up(conference, after, check=False))
+    async def next_page(self, subscriber: Subscriber, after: int) -> Page | None:
+        read = functools.partial(self._catch_up, subscriber, after, check=False)
+        return await self.reader.run(read, NEXT_PAGE, self._behind(after))
 
-    def _catch_up(self, slug: str, after: int, *, check: bool) -> Page | None:
+    def _behind(self, after: int) -> int:
+        """How much a catch-up from `after` may have to read, roughly (log positions)."""
+        published = self.published  # written by the database thread: a hint only
+        return max(0, published - after) if published is not None else 0
+
+    def _catch_up(self, subscriber: Subscriber, after: int, *, check: bool) -> Page | None:
+        if subscriber.closed:
+            # Gone while queued (a flood of streams opened and dropped): nothing to read.
+            return Page([], after, True)
+        slug = subscriber.conference
         timeline = self.reader.timeline()
         with timeline.snapshot():
             conference = timeline.conference(slug)
             if conference is None:
                 return None if check else Page([], after, True)
+            if check and after > (head := timeline.head()):
+                raise Ahead(head)
             # Up to `published`, read here on the broadcaster's own thread: what comes
             # after it reaches this subscriber as a broadcast.
             upto = self._published(timeline)
-            return read_page(timeline, conference, after, upto, self.settings.batch)
+            return read_page(timeline, conference, after, upto, self.settings.batch, self.cache)
 
     # -- broadcasting -------------------------------------------------------------------
 
@@ -347,11 +523,12 @@ class Broadcaster:
             if not self.subscribers:
                 # Nobody to tell: later subscribers catch up from their own position.
                 with contextlib.suppress(LiveblogError):
-                    await self.reader.run(self._skip)
+                    await self.reader.run(self._skip, BROADCAST)
                 continue
             watched = frozenset(self.subscribers)
             try:
-                found = await self.reader.run(functools.partial(self._collect, watched))
+                collect = functools.partial(self._collect, watched)
+                found = await self.reader.run(collect, BROADCAST)
             except LiveblogError as exc:  # the database unreachable: try on the next wake
                 self._warn(f"live stream: {exc}")
                 continue
@@ -398,7 +575,7 @@ class Broadcaster:
     ) -> list[Message] | None:
         messages: list[Message] = []
         for _ in range(MAX_BROADCAST_PAGES):
-            page = read_page(timeline, conference, after, upto, self.settings.batch)
+            page = read_page(timeline, conference, after, upto, self.settings.batch, self.cache)
             messages.extend(page.messages)
             if page.done:
                 return messages
@@ -429,28 +606,36 @@ class Broadcaster:
             await send_error(send, 405, "method not allowed: the stream is read with GET")
             return
         try:
-            after = requested_position(scope)
+            after, source = requested_position(scope)
         except ValueError as exc:
             await send_error(send, 400, str(exc))
             return
         if not _SLUG.match(slug):
             await send_error(send, 404, f"no conference {slug[:80]!r}")
             return
-        subscriber = self.subscribe(slug, after)
-        if subscriber is None:
-            busy = "shutting down" if self.closing else f"{self.count} live streams open"
+        client = scope.get("client")
+        subscriber = self.subscribe(slug, after, str(client[0]) if client else "")
+        if isinstance(subscriber, str):
             await send_error(
-                send, 503, f"server busy ({busy}): try again shortly", [(b"retry-after", b"5")]
+                send,
+                503,
+                f"server busy ({subscriber}): try again shortly",
+                [(b"retry-after", b"5")],
             )
             return
         watcher: asyncio.Task[None] | None = None
         try:
             try:
-                page = await self.first_page(slug, after)
+                page = await self.first_page(subscriber)
             except LiveblogError as exc:
                 retry = [(b"retry-after", b"2")]
                 what = str(exc) if isinstance(exc, NotBuilt) else f"database unavailable: {exc}"
                 await send_error(send, 503, what, retry)
+                return
+            except Ahead as exc:
+                # Nothing would ever reach this reader (until the log grew past it): a
+                # position no page or message of this log has given.
+                await send_error(send, 400, f"{source} {after} is past the log's end ({exc})")
                 return
             if page is None:
                 await send_error(send, 404, f"no conference {slug!r}")
@@ -465,15 +650,15 @@ class Broadcaster:
                 watcher.cancel()
 
     async def _write(self, send: Send, subscriber: Subscriber, page: Page, after: int) -> None:
-        await _body(send, START + b"".join(m.body for m in page.messages))
+        await _bodies(send, [START, *(m.body for m in page.messages)])
         while not page.done and not subscriber.closed:
             try:
-                found = await self.next_page(subscriber.conference, page.reached)
+                found = await self.next_page(subscriber, page.reached)
             except LiveblogError:
                 break  # the reader reconnects and resumes from what it was sent
             assert found is not None
             page = found
-            await _body(send, b"".join(m.body for m in page.messages))
+            await _bodies(send, [m.body for m in page.messages])
         last = max(after, page.reached)
         while True:
             await subscriber.wait()
@@ -485,14 +670,25 @@ class Broadcaster:
                 break
             fresh = [m for m in taken if m.position == 0 or m.position > last]
             if fresh:
-                await _body(send, b"".join(m.body for m in fresh))
+                await _bodies(send, [m.body for m in fresh])
                 last = max(last, *(m.position for m in fresh))
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
-async def _body(send: Send, data: bytes) -> None:
-    if data:
-        await send({"type": "http.response.body", "body": data, "more_body": True})
+async def _bodies(send: Send, bodies: list[bytes]) -> None:
+    """Send `bodies` in chunks of about CHUNK bytes: `send` waits while the socket is
+    full, so a reader that reads slowly (or not at all) holds at most one chunk of its
+    own in our memory, besides the transport's buffer; the messages stay shared."""
+    chunk: list[bytes] = []
+    size = 0
+    for body in bodies:
+        chunk.append(body)
+        size += len(body)
+        if size >= CHUNK:
+            await send({"type": "http.response.body", "body": b"".join(chunk), "more_body": True})
+            chunk, size = [], 0
+    if size:
+        await send({"type": "http.response.body", "body": b"".join(chunk), "more_body": True})
 
 
 async def _watch_disconnect(receive: Receive, subscriber: Subscriber) -> None:
@@ -514,17 +710,18 @@ def _become_stream(scope: Scope, subscriber: Subscriber) -> None:
         subscriber.overflow = connection.reset
 
 
-def requested_position(scope: Scope) -> int:
-    """Where the reader resumes: `Last-Event-ID`, else `?since=`, else 0 (everything).
-    ValueError, in words, for anything but a position."""
+def requested_position(scope: Scope) -> tuple[int, str]:
+    """Where the reader resumes, and what said so: `Last-Event-ID`, else `?since=`, else
+    0 (everything). ValueError, in words, for anything but a position. An empty
+    Last-Event-ID is no Last-Event-ID (what a browser sends after an event with no id)."""
     for name, value in scope["headers"]:
-        if name == b"last-event-id":
-            return _position(value.decode("latin-1"), "Last-Event-ID")
+        if name == b"last-event-id" and value.strip():
+            return _position(value.decode("latin-1"), "Last-Event-ID"), "Last-Event-ID"
     query = urllib.parse.parse_qs(scope.get("query_string", b"").decode("latin-1"))
     since = query.get("since")
     if since:
-        return _position(since[-1], "since")
-    return 0
+        return _position(since[-1], "since"), "since"
+    return 0, "since"
 
 
 def _position(text: str, what: str) -> int:

@@ -140,8 +140,10 @@ def _key_moments(content: _Content) -> str:
             href = f"day-{entry.day}.html#e-{entry.id}"
         items.append(f'<li><a href="{escape(href)}">{escape(label)}</a></li>')
     inner = "\n".join(items)
+    # Empty: hidden until live.js fills it (a reader without JS sees no empty heading).
+    hidden = "" if items else " hidden"
     return (
-        '<section class="key-moments" aria-labelledby="key-moments-title">\n'
+        f'<section class="key-moments" aria-labelledby="key-moments-title"{hidden}>\n'
         '<h2 id="key-moments-title">Key moments</h2>\n'
         f'<ul id="key-moments">{inner}</ul>\n</section>'
     )
@@ -150,7 +152,8 @@ def _key_moments(content: _Content) -> str:
 def _stream(content: _Content) -> str:
     """What both pages share: the pinned entry, the key moments, the entries."""
     return (
-        f'<section id="pinned" aria-label="Pinned entry">{content.pinned}</section>\n'
+        f'<section id="pinned" aria-label="Pinned entry"{"" if content.pinned else " hidden"}>'
+        f"{content.pinned}</section>\n"
         f"{_key_moments(content)}\n"
         '<button id="new-entries" type="button" hidden>New entries</button>\n'
         f'<div id="entries" aria-live="polite">\n'

@@ -19,6 +19,7 @@ to its day page (a conference that long is a log generator's, not a live blog's)
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -56,6 +57,7 @@ class _Kept:
 
 
 _cache: OrderedDict[tuple[str, str], _Kept] = OrderedDict()
+_lock = threading.Lock()  # publishes may run on more than one thread of a process
 
 
 def newest_first(entries: Sequence[TimelineEntry]) -> list[TimelineEntry]:
@@ -143,7 +145,8 @@ def day_sections(
     day did not change."""
     slug = conference.slug
     key = (timeline.location() or f"memory:{id(timeline)}", slug)
-    kept = _cache.get(key)
+    with _lock:
+        kept = _cache.get(key)
     dirty = _dirty(timeline, conference, kept, position, pinned)
     old = kept.sections if kept is not None and dirty is not None else {}
     sections: dict[int, Section] = {}
@@ -164,10 +167,12 @@ def day_sections(
             section = _render(timeline, conference, day, pinned, full)
         sections[number] = section
         shown += section.count
-    _cache[key] = _Kept(
+    done = _Kept(
         position, timeline.recorded_at(position), conference.changed_position, pinned, sections
     )
-    _cache.move_to_end(key)
-    while len(_cache) > CACHED_CONFERENCES:
-        _cache.popitem(last=False)
+    with _lock:
+        _cache[key] = done
+        _cache.move_to_end(key)
+        while len(_cache) > CACHED_CONFERENCES:
+            _cache.popitem(last=False)
     return list(sections.values())
