@@ -10,6 +10,7 @@ deadline; how fast is bench/browser_latency.py's question.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -154,6 +155,43 @@ def test_posts_from_the_cli_appear_without_a_reload(live: Live, tab: Tab) -> Non
     # Newest first.
     order = entry_ids(tab)
     assert order[:3] == [full_id(tab, photo), full_id(tab, quote), full_id(tab, note)], order
+    assert tab.errors == []
+
+
+def test_entries_take_their_place_by_time_in_their_day(live: Live, tab: Tab) -> None:
+    slug = "order"
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+    def ago(minutes: int) -> str:
+        return (now - dt.timedelta(minutes=minutes)).isoformat()
+
+    with Liveblog(live.ws.db, "ann") as lb:
+        lb.open_conference(slug, title="Ordering", at=ago(180))
+        lb.open_day(1, conference=slug, at=ago(170))
+    wait_for_page(live.page_url(slug), head(live.ws.db))
+    open_live(tab, live.page_url(slug))
+    early = live.post("note", "An hour ago.", "--at", ago(60), slug=slug)
+    tab.wait_entry(early)
+    late = live.post("note", "Half an hour ago.", "--at", ago(30), slug=slug)
+    tab.wait_entry(late)
+    # Posted last, but it happened between the two: it goes between them.
+    between = live.post("note", "Forty-five minutes ago.", "--at", ago(45), slug=slug)
+    tab.wait_entry(between)
+    assert entry_ids(tab) == [full_id(tab, x) for x in (late, between, early)]
+
+    live.ws.ok("day", "close", "--at", ago(20), "--conference", slug)
+    live.ws.ok("day", "open", "2", "--at", ago(10), "--conference", slug)
+    second = live.post("note", "Day two begins.", slug=slug)
+    tab.wait_entry(second, inside='#entries [data-day="2"]')
+    # The new day comes first (newest first), day 1 keeps its entries.
+    days = tab.page.evaluate(
+        "() => [...document.querySelectorAll('#entries [data-day]')].map(d => d.dataset.day)"
+    )
+    assert days == ["2", "1"], days
+    assert entry_ids(tab, '#entries [data-day="1"]') == [
+        full_id(tab, x) for x in (late, between, early)
+    ]
+    assert tab.page.evaluate(SAME_DOCUMENT)
     assert tab.errors == []
 
 

@@ -62,9 +62,12 @@
     if (day === null || day === undefined || sections.length === 0) return entries;
     const found = sections.find((s) => s.dataset.day === String(day));
     if (found) return found;
+    // A day opened since the page was served (the next publish renders it in full).
     const made = document.createElement("section");
     made.className = "day";
+    made.id = `day-${day}`;
     made.dataset.day = String(day);
+    made.setAttribute("aria-label", `Day ${day}`);
     const heading = document.createElement("h2");
     heading.textContent = `Day ${day}`;
     made.append(heading);
