@@ -407,6 +407,59 @@ def test_closing_the_conference_takes_the_live_marker_down(live: Live, tab: Tab)
     assert tab.errors == []
 
 
+def top_of(tab: Tab, element_id: str) -> float:
+    """Where the element is on the screen, once the page has drawn two frames since the
+    last change (the browser's own scroll anchoring runs at layout, before a frame)."""
+    return float(
+        tab.page.evaluate(
+            "async (id) => { await new Promise(r => requestAnimationFrame(() =>"
+            " requestAnimationFrame(r))); return document.getElementById(id)"
+            ".getBoundingClientRect().top }",
+            element_id,
+        )
+    )
+
+
+def test_changes_above_a_scrolled_reader_do_not_move_what_they_read(live: Live, tab: Tab) -> None:
+    slug = "anchored"
+    with Liveblog(live.ws.db, "ann") as lb:
+        lb.open_conference(slug, title="Anchored", venue="Hall C")
+        lb.open_day(1, conference=slug)
+        notes = [
+            lb.note(f"Note {k}: the panel goes on. " * (1 + k % 3), conference=slug)[-1].id
+            for k in range(30)
+        ]
+    wait_for_page(live.page_url(slug), head(live.ws.db))
+    tab.page.set_viewport_size({"width": 390, "height": 700})
+    open_live(tab, live.page_url(slug))
+    tab.page.evaluate("() => window.scrollTo(0, 2500)")
+    tab.wait("() => window.scrollY > 2000", what="the page scrolled down")
+    reading = tab.page.evaluate(
+        "() => [...document.querySelectorAll('#entries article.entry')]"
+        ".find(a => a.getBoundingClientRect().top >= 0).id"
+    )
+    top = top_of(tab, reading)
+    # Above the reader: the oldest entry (below) is pinned to the top, the newest grows
+    # by a correction, the next one is retracted. What they read stays where it was.
+    live.post("pin", notes[0][:12], slug=slug)
+    tab.wait_entry(notes[0][:12], inside="#pinned")
+    assert abs(top_of(tab, reading) - top) <= 2
+    live.post("correct", notes[29][:12], "A much longer wording. " * 30, slug=slug)
+    tab.wait(
+        "(s) => document.querySelector(s + ' .corrected')",
+        tab.entry(notes[29][:12]),
+        what="the correction",
+    )
+    assert abs(top_of(tab, reading) - top) <= 2
+    live.post("retract", notes[28][:12], slug=slug)
+    tab.wait(
+        "(s) => document.querySelector(s) === null", tab.entry(notes[28][:12]), what="retracted"
+    )
+    assert abs(top_of(tab, reading) - top) <= 2
+    assert tab.page.evaluate(SAME_DOCUMENT)
+    assert tab.errors == []
+
+
 def test_screenshots_and_no_serious_accessibility_violation(live: Live, tab: Tab) -> None:
     slug = "sample"
     sample_conference(live.ws.db, slug)

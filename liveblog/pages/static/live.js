@@ -222,11 +222,13 @@
     keepMoment(update, article);
   };
 
-  /* The first entry on screen and where it is, to keep it there across a change. */
-  const anchor = () => {
+  /* The first entry on screen and where it is, to keep it there across a change (one
+   * the change leaves where it is: following a moved entry would scroll the page). */
+  const anchor = (touched) => {
     if (window.scrollY <= 0) return null;
     const all = document.querySelectorAll("article.entry, .retracted-notice");
     for (const element of all) {
+      if (touched.has(element.id)) continue;
       const rect = element.getBoundingClientRect();
       if (rect.bottom > 0) return { element, top: rect.top };
     }
@@ -234,7 +236,7 @@
   };
 
   const apply = (updates) => {
-    const held = anchor();
+    const held = anchor(new Set(updates.map((update) => update && `entry-${update.id}`)));
     for (const update of updates) applyOne(update);
     refreshBoxes();
     if (held && held.element.isConnected) {
