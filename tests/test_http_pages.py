@@ -168,3 +168,30 @@ def test_root_on_an_empty_database(tmp_path: Path) -> None:
         response = wait_until(answered, 30, what="/ to answer")
         check_html(response.text)
         assert "No conference yet" in response.text
+
+
+def test_root_with_more_conferences_than_it_lists(tmp_path: Path) -> None:
+    from liveblog.http.site import MAX_LISTED
+    from liveblog.service.facade import Liveblog
+
+    ws = Workspace(tmp_path / "ws")
+    count = MAX_LISTED + 30
+    with Liveblog(ws.db, "editor") as service:
+        for n in range(count):
+            service.open_conference(f"conf-{n}", title=f"Conference {n}")
+    with Service(ws) as service:
+        served_ready(service)
+        listed = httpx.get(f"{service.url}/", headers={"accept": "application/json"}).json()
+        assert listed["total"] == count and len(listed["conferences"]) == MAX_LISTED
+        page = httpx.get(f"{service.url}/")
+        check_html(page.text)
+        assert page.text.count("<li>") == MAX_LISTED and "… and 30 more." in page.text
+        # oEmbed knows every conference, not only those `/` has room for.
+        shown = {c["slug"] for c in listed["conferences"]}
+        hidden = next(f"conf-{n}" for n in range(count) if f"conf-{n}" not in shown)
+        found = httpx.get(
+            f"{service.url}/api/oembed",
+            params={"url": f"https://blog.example/{hidden}/index.html"},
+        )
+        assert found.status_code == 200, found.text
+        assert f"/feeds/{hidden}/embed.html" in found.json()["html"]

@@ -93,6 +93,13 @@ def test_maxwidth_and_maxheight_bound_the_frame(service: Service) -> None:
         ({"url": "{feeds}/demo/index.html", "maxwidth": "abc"}, 400, "maxwidth"),
         ({"url": "{feeds}/demo/index.html", "maxheight": "0"}, 400, "maxheight"),
         ({"url": "{feeds}/demo/index.html", "format": "yaml"}, 400, "format must be"),
+        ({"url": "javascript:alert(1)//x/demo/"}, 400, "http:// or https://"),
+        ({"url": "data:text/html,<script>/demo/"}, 400, "http:// or https://"),
+        ({"url": "https:///demo/"}, 400, "http:// or https://"),
+        ({"url": "https://x/Not_A_Slug/index.html"}, 404, "no conference"),
+        ({"url": "https://x/demo/../other/index.html"}, 404, "no conference"),
+        ({"url": "{feeds}/demo/index.html", "maxwidth": "\uff11\uff12"}, 400, "maxwidth"),
+        ({"url": "{feeds}/demo/index.html", "maxwidth": "1" * 500}, 400, "maxwidth"),
     ],
 )
 def test_refusals_are_one_line(
@@ -109,3 +116,20 @@ def test_only_get(service: Service) -> None:
     response = httpx.post(f"{service.url}/api/oembed", content=b"{}")
     assert response.status_code == 405
     assert "error" in response.json()
+
+
+@pytest.mark.parametrize(
+    "host", ['evil.example"><script>alert(1)</script>', "a" * 400, "x y", "ex\u00e4mple.org"]
+)
+def test_a_hostile_host_header_never_reaches_the_frame(service: Service, host: str) -> None:
+    url = f"{service.feeds_url}/demo/index.html"
+    response = httpx.get(
+        f"{service.url}/api/oembed", params={"url": url}, headers={"host": host.encode()}
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    src = re.search(r'src="([^"]*)"', body["html"])
+    assert src is not None
+    # The server's own address instead of what the client claimed.
+    assert src[1] == f"http://127.0.0.1:{service.port}/feeds/demo/embed.html"
+    assert "<script" not in body["html"] and body["provider_url"].startswith("http://127.0.0.1")

@@ -157,6 +157,30 @@ def test_a_pin_arrives_and_the_entry_it_replaces_is_unpinned(
         # One event changes both: the new one pinned, the old one unpinned.
         assert states == {first["id"]: False, second["id"]: True}
 
+        ws.ok("unpin")
+        unpinned = stream.next()
+        assert unpinned.position == last_position(ws)
+        assert [(e["id"], e["pinned"]) for e in unpinned.json["entries"]] == [(second["id"], False)]
+
+
+def test_key_moments_arrive_with_their_label_and_go_again(ws: Workspace, service: Service) -> None:
+    ws.ok("note", "the decision")
+    note = last_event(ws)
+    with SseStream(service.port, stream_path(since=note["position"])) as stream:
+        assert stream.wait_head() == 200
+        ws.ok("highlight", "--last", "--label", "The vote")
+        marked = stream.next()
+        assert marked.position == last_position(ws)
+        [entry] = marked.json["entries"]
+        assert (entry["id"], entry["key_moment"]) == (note["id"], {"label": "The vote"})
+        assert "the decision" in entry["html"]
+
+        ws.ok("unhighlight", note["id"])
+        unmarked = stream.next()
+        assert unmarked.position == last_position(ws)
+        [entry] = unmarked.json["entries"]
+        assert (entry["id"], entry["key_moment"]) == (note["id"], None)
+
 
 def test_last_event_id_resumes_with_exactly_the_missed_messages(
     ws: Workspace, service: Service

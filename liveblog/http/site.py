@@ -97,8 +97,11 @@ class Listed:
 @dataclass(frozen=True)
 class Listing:
     position: int  # the projection's, when read
-    conferences: list[Listed]
+    conferences: list[Listed]  # the ones `/` shows (MAX_LISTED at most)
     total: int
+    # Every conference, by slug and by its own URL: oEmbed finds one `/` does not show.
+    by_slug: dict[str, Listed]
+    by_url: dict[str, Listed]
 
 
 class Conferences:
@@ -134,7 +137,9 @@ class Conferences:
             (listed for _, listed in known.values()),
             key=lambda c: (not c.live, _descending(c.opened), c.slug),
         )
-        self._listing = Listing(position, ordered[:MAX_LISTED], len(ordered))
+        by_url = {c.url.rstrip("/"): c for c in reversed(ordered) if c.url}
+        by_slug = {c.slug: c for c in ordered}
+        self._listing = Listing(position, ordered[:MAX_LISTED], len(ordered), by_slug, by_url)
         return self._listing
 
     async def close(self) -> None:
@@ -380,15 +385,13 @@ def _size(query: dict[str, list[str]], name: str) -> int | None:
 def conference_for(url: str, listing: Listing) -> Listed | None:
     """The conference whose page `url` is: its live page or embed page under any feeds
     URL (…/<slug>/index.html), or the conference's own URL (`--url` when opened)."""
-    wanted = url.rstrip("/")
-    known = {c.slug: c for c in listing.conferences}
-    for conference in listing.conferences:
-        if conference.url and conference.url.rstrip("/") == wanted:
-            return conference
+    own = listing.by_url.get(url.rstrip("/"))
+    if own is not None:
+        return own
     found = _PAGE.search(urllib.parse.urlsplit(url).path)
     if found is None:
         return None
-    return known.get(found["slug"])
+    return listing.by_slug.get(found["slug"])
 
 
 def base_url(scope: Scope) -> str:

@@ -183,11 +183,17 @@ def _head(content: _Content, options: PageOptions, title: str, extra: str = "") 
         f'<html lang="{escape(conference.language)}">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{escape(title)}</title>\n"
+        f'<meta name="description" content="{escape(_description(conference))}">\n'
         '<link rel="stylesheet" href="live.css">\n'
         f"{extra}{_oembed_link(options, conference)}"
         '<script src="live.js" defer></script>\n'
         "</head>\n"
     )
+
+
+def _description(conference: Conference) -> str:
+    where = f", {conference.venue}" if conference.venue else ""
+    return f"Live coverage of {conference.title}{where}"
 
 
 def _dates(days: Sequence[Day]) -> str:
@@ -256,6 +262,8 @@ def _json_ld(content: _Content, options: PageOptions) -> str:
         "datePublished": conference.opened_at.isoformat(),
         "dateModified": content.modified.isoformat(),
         "coverageStartTime": conference.opened_at.isoformat(),
+        "description": _description(conference),
+        "author": {"@type": "Organization", "name": f"{conference.title} live blog"},
     }
     if conference.closed_at is not None:
         posting["coverageEndTime"] = conference.closed_at.isoformat()
@@ -275,7 +283,12 @@ def _alternates(conference: Conference) -> str:
 
 def _index(content: _Content, options: PageOptions) -> str:
     conference = content.conference
-    extra = _alternates(conference) + _json_ld(content, options)
+    url = page_url(options.feeds_url, conference.slug)
+    extra = (
+        f'<link rel="canonical" href="{escape(url)}">\n'
+        + _alternates(conference)
+        + _json_ld(content, options)
+    )
     return (
         _head(content, options, f"{conference.title} — live blog", extra)
         + '<body data-liveblog-state="static">\n'
@@ -296,7 +309,8 @@ def _embed(content: _Content, options: PageOptions) -> str:
     title = f"{conference.title} — live"
     live = ' <span class="live-marker">LIVE</span>' if conference.closed_at is None else ""
     return (
-        _head(content, options, title)
+        # Its content is the live page's: search engines should list that one.
+        _head(content, options, title, '<meta name="robots" content="noindex">\n')
         + '<body class="embed" data-liveblog-state="static">\n'
         + f'<main id="liveblog">\n<h1 class="embed-title"><a href="index.html" target="_blank">'
         f"{escape(conference.title)}</a>{live}</h1>\n{_stream(content)}\n</main>\n"
