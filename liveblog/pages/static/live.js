@@ -49,10 +49,12 @@
 
   const parseTime = (text) => Date.parse(String(text || "").replace(/(\.\d{3})\d+/, "$1"));
 
-  /* Newest first by (time, position): the first <time datetime> is the entry's own. */
+  /* Newest first by (time, position): the entry's instant is its data-at, else its
+   * first <time datetime>. */
   const keyOf = (article) => {
     const time = article.querySelector("time[datetime]");
-    const ms = time ? parseTime(time.getAttribute("datetime")) : NaN;
+    const at = article.dataset.at || (time ? time.getAttribute("datetime") : "");
+    const ms = parseTime(at);
     return [Number.isNaN(ms) ? 0 : ms, Number(article.dataset.position) || 0];
   };
   const newer = (a, b) => a[0] > b[0] || (a[0] === b[0] && a[1] > b[1]);
