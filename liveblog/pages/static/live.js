@@ -263,6 +263,8 @@
     button.hidden = true;
     entries.before(button);
   }
+  // Held-back entries are not in #entries' live region yet: the count is announced.
+  button.setAttribute("aria-live", "polite");
 
   const showButton = () => {
     const count = pending.size;
