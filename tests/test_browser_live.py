@@ -541,3 +541,35 @@ def test_the_page_resumes_after_a_server_restart_with_nothing_missed_or_twice(
         messages = [int(x) for x in tab.page.evaluate("() => window.__liveblogMessages")]
         assert messages == sorted(set(messages)), f"a message twice or out of order: {messages}"
         service.stop_cleanly()
+
+
+def test_a_stream_refused_for_good_after_a_restart_means_polling(
+    tmp_path_factory: pytest.TempPathFactory, tab: Tab
+) -> None:
+    ws = Workspace(tmp_path_factory.mktemp("gone"))
+    slug = "gone"
+    refuse = [False]
+
+    def stream(route: Route) -> None:
+        # Injected fault, once the page has its stream: the server comes back without
+        # one (as a plain web server put in serve's place would: 404).
+        if refuse[0]:
+            route.fulfill(status=404, content_type="text/plain", body="no stream here")
+        else:
+            route.continue_()
+
+    tab.page.route(f"**/api/conferences/{slug}/stream*", stream)
+    with Service(ws, args=("--poll-interval", "1")) as service:
+        live = Live(ws, service)
+        live.open_conference(slug)
+        open_live(tab, live.page_url(slug))
+        refuse[0] = True
+        service.stop_cleanly()
+        service.start()
+        tab.wait_state("polling")
+        after = live.post("note", "Picked up by polling after the restart.", slug=slug)
+        tab.wait_entry(after)
+        assert tab.state() == "polling"
+        assert tab.page.evaluate(SAME_DOCUMENT)
+        assert tab.errors == []
+        service.stop_cleanly()

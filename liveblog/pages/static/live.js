@@ -356,20 +356,16 @@
         setState("reconnecting"); // the browser retries, with Last-Event-ID
         return;
       }
+      // Refused (not a network error): the browser gives up, so the page decides.
       source.close();
-      if (everOpened) {
-        // A refusal on reconnect (503 while the server starts): our own retry, from
-        // the position the page has reached.
-        setState("reconnecting");
-        setTimeout(openStream, backoff());
-      } else {
-        whyNoStream();
-      }
+      whyNoStream();
     });
   };
 
-  /* The stream never opened: static hosting (no such URL: poll for good) or a server
-   * that is busy or starting (poll meanwhile, try the stream again later). */
+  /* The stream is refused, or never opened: no such URL (static hosting, or the page
+   * now served by a plain web server): poll for good; a server that is busy or
+   * starting (503): poll meanwhile, and try the stream again later, from the position
+   * the page has reached. */
   const whyNoStream = () => {
     const control = new AbortController();
     fetch(streamUrl(), {
@@ -383,7 +379,7 @@
             "text/event-stream",
           );
           control.abort();
-          return response.status >= 500 || (response.ok && streams);
+          return response.status >= 500 || response.status === 429 || (response.ok && streams);
         },
         () => true, // the network failed: a server may be there later
       )
