@@ -460,6 +460,29 @@ def test_changes_above_a_scrolled_reader_do_not_move_what_they_read(live: Live, 
     assert tab.errors == []
 
 
+def test_the_embed_page_updates_inside_another_sites_iframe(live: Live, tab: Tab) -> None:
+    slug = "embedded"
+    live.open_conference(slug)
+    # A downstream blog's page (another origin: about:blank) with the documented snippet.
+    tab.page.set_content(
+        "<!doctype html><title>A downstream blog</title><h1>Our coverage</h1>"
+        f'<iframe src="{live.page_url(slug, "embed.html")}" title="Live coverage"'
+        ' loading="lazy" style="width:100%;height:600px;border:0"></iframe>'
+    )
+    handle = tab.page.wait_for_selector("iframe", timeout=PAGE_SECONDS * 1000)
+    assert handle is not None
+    frame = handle.content_frame()
+    assert frame is not None
+    frame.wait_for_function(
+        "() => document.body && document.body.dataset.liveblogState === 'stream'",
+        timeout=PAGE_SECONDS * 1000,
+    )
+    note = live.post("note", "Read on a downstream blog.", slug=slug)
+    frame.wait_for_selector(f"#entries {tab.entry(note)}", timeout=PAGE_SECONDS * 1000)
+    assert "Read on a downstream blog." in frame.inner_text(tab.entry(note))
+    assert tab.errors == []
+
+
 def test_screenshots_and_no_serious_accessibility_violation(live: Live, tab: Tab) -> None:
     slug = "sample"
     sample_conference(live.ws.db, slug)
