@@ -279,6 +279,11 @@ def test_a_pin_moves_the_entry_to_the_top_and_a_key_moment_is_listed(live: Live,
     assert "Voting opens" in tab.text(link)
     live.ws.ok("unhighlight", first, "--conference", slug)
     tab.wait("(s) => document.querySelector(s) === null", link, what=f"{link} gone")
+    # Without a label, a key moment is named by the entry's own words.
+    live.post("highlight", second, slug=slug)
+    unlabelled = f'#key-moments a[href="#{full_id(tab, second)}"]'
+    tab.wait("(s) => document.querySelector(s) !== null", unlabelled, what=unlabelled)
+    assert "results will be read out" in tab.text(unlabelled)
     assert tab.page.evaluate(SAME_DOCUMENT)
     assert tab.errors == []
 

@@ -124,12 +124,15 @@
   };
 
   const momentLink = (id) =>
-    [...momentsBox().querySelectorAll("a")].find((a) => a.getAttribute("href") === `#entry-${id}`);
+    [...momentsBox().querySelectorAll("a")].find(
+      (a) => a.getAttribute("href") === `#entry-${id}`,
+    );
 
   /* A key moment without a label is named by the start of the entry's own words. */
   const gist = (article) => {
     const copy = article.cloneNode(true);
-    for (const aside of copy.querySelectorAll(".meta, .corrected, details")) aside.remove();
+    const asides = copy.querySelectorAll(".meta, .context, .corrected, details");
+    for (const aside of asides) aside.remove();
     const words = (copy.textContent || "").replace(/\s+/g, " ").trim();
     return words.length > 80 ? `${words.slice(0, 79)}…` : words || "Key moment";
   };
@@ -195,6 +198,11 @@
     pinned.append(article);
   };
 
+  const inDay = (element, day) => {
+    const section = element.closest("[data-day]:not(article)");
+    return !section || day === null || day === undefined || section.dataset.day === String(day);
+  };
+
   const applyOne = (update) => {
     if (!update || typeof update.id !== "string") return;
     const shown = document.getElementById(`entry-${update.id}`);
@@ -209,6 +217,9 @@
       pin(update, article, shown);
     } else if (shown && shown.closest("#pinned")) {
       shown.remove(); // unpinned: back in its place
+      place(article, update.day);
+    } else if (shown && !inDay(shown, update.day)) {
+      shown.remove(); // put back in the wrong day (a pin replaced it): now its own
       place(article, update.day);
     } else if (shown) {
       // Same slot; an earlier wording the reader opened stays open.
