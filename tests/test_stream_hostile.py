@@ -109,16 +109,21 @@ def test_the_database_thread_runs_broadcasts_first_then_the_cheapest_catch_up(
 
 def test_the_message_cache_keeps_the_most_recent_within_its_bytes() -> None:
     cache = MessageCache(limit=100)
-    keys = [(p, (f"e{p}",), True) for p in range(4)]
+    keys = [("demo", p, (f"e{p}",), True) for p in range(4)]
     for position, key in enumerate(keys):
         cache.put(key, Message(position, b"x" * 40))
     assert cache.size <= 100
     assert cache.get(keys[0]) is None and cache.get(keys[1]) is None  # the oldest went
     assert cache.get(keys[2]) is not None and cache.get(keys[3]) is not None
-    cache.put((9, (), True), Message(9, b"y" * 101))  # larger than the whole cache
-    assert cache.get((9, (), True)) is None and cache.size <= 100
+    cache.put(("demo", 9, (), True), Message(9, b"y" * 101))  # larger than the whole cache
+    assert cache.get(("demo", 9, (), True)) is None and cache.size <= 100
     # `live` is part of what a message says: the same entries once closed are another.
-    assert cache.get((3, ("e3",), False)) is None
+    assert cache.get(("demo", 3, ("e3",), False)) is None
+    # A conference's messages go together (a talk retitled), the others' stay.
+    cache.put(("other", 5, ("e5",), True), Message(5, b"z" * 10))
+    cache.drop("demo")
+    assert cache.get(keys[3]) is None and cache.size == 10
+    assert cache.get(("other", 5, ("e5",), True)) is not None
 
 
 def test_a_flood_of_catch_ups_from_zero_does_not_hold_up_a_live_reader(ws: Workspace) -> None:
@@ -230,3 +235,35 @@ def test_before_the_timeline_is_built_503_with_retry_after_then_it_streams(
             service.stop_cleanly()
     finally:
         holder.close()
+
+
+def test_a_retitled_talk_is_shown_by_later_catch_ups_of_its_entries(ws: Workspace) -> None:
+    # Catch-ups share rendered messages; an entry's fragment shows its talk's title, so
+    # a change to the talk must not leave readers the old title from that cache.
+    ws.ok("session", "start", "Morning")
+    ws.ok("talk", "start", "Old title", "--speaker", "Ann")
+    talk = ws.exported()[-1]["id"]
+    ws.ok("note", "under the talk")
+    note = ws.exported()[-1]["id"]
+
+    def note_html(stream: SseStream, upto: int) -> str:
+        found = [e for m in stream.until(upto) for e in m.json["entries"] if e["id"] == note]
+        return str(found[-1]["html"])
+
+    with Service(ws) as service:
+        timeline_ready(service)
+        with SseStream(service.port, stream_path(since=0)) as watching:
+            assert "Old title" in note_html(watching, last_position(ws))
+            ws.ok("correct", talk, "New title")  # read by the broadcast: a stream is open
+            watching.until(last_position(ws))
+        with SseStream(service.port, stream_path(since=0)) as later:
+            html = note_html(later, last_position(ws))
+        assert "New title" in html and "Old title" not in html
+
+        ws.ok("correct", talk, "Newest title")  # no stream open: nobody reads it live
+
+        def shown() -> bool:
+            with SseStream(service.port, stream_path(since=0)) as again:
+                return "Newest title" in note_html(again, last_position(ws))
+
+        wait_until(shown, 30, what="the newest talk title in a catch-up")

@@ -304,35 +304,59 @@ def _settle(
         loop.call_soon_threadsafe(settle)
 
 
+Key = tuple[str, int, tuple[str, ...], bool]  # (conference, position, entry ids, live)
+# Entries whose wording other entries show (the talk and session an entry sits in).
+CONTAINERS = frozenset({"talk", "session"})
+
+
 class MessageCache:
-    """Encoded messages by what they say: (position, the entries changed at it, live).
+    """Encoded messages by what they say: (conference, position, the entries changed at
+    it, live).
 
     A catch-up page's position groups are whole (read_page never cuts one), and an entry
     changed at position P reads the same until a later change moves it to a later
-    position, so a key names one message for good. A thousand readers catching up on
-    the same history then cost one rendering, and share the bytes while their sockets
-    drain. Least recently used first out, at most `limit` bytes of bodies; used on the
-    database thread only."""
+    position, so a key names one message, except for what an entry shows of others (its
+    talk's and session's titles): a change to a talk or session drops its conference's
+    messages (`drop`). A thousand readers catching up on the same history then cost one
+    rendering, and share the bytes while their sockets drain. Least recently used first
+    out, at most `limit` bytes of bodies; used on the database thread only."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.size = 0
-        self._messages: OrderedDict[tuple[int, tuple[str, ...], bool], Message] = OrderedDict()
+        self._messages: OrderedDict[Key, Message] = OrderedDict()
+        self._by_conference: dict[str, set[Key]] = {}
 
-    def get(self, key: tuple[int, tuple[str, ...], bool]) -> Message | None:
+    def get(self, key: Key) -> Message | None:
         message = self._messages.get(key)
         if message is not None:
             self._messages.move_to_end(key)
         return message
 
-    def put(self, key: tuple[int, tuple[str, ...], bool], message: Message) -> None:
+    def put(self, key: Key, message: Message) -> None:
         if len(message.body) > self.limit or key in self._messages:
             return
         self._messages[key] = message
+        self._by_conference.setdefault(key[0], set()).add(key)
         self.size += len(message.body)
         while self.size > self.limit:
-            _, dropped = self._messages.popitem(last=False)
-            self.size -= len(dropped.body)
+            self._forget(next(iter(self._messages)))
+
+    def drop(self, conference: str) -> None:
+        for key in self._by_conference.pop(conference, ()):
+            self.size -= len(self._messages.pop(key).body)
+
+    def clear(self) -> None:
+        self._messages.clear()
+        self._by_conference.clear()
+        self.size = 0
+
+    def _forget(self, key: Key) -> None:
+        self.size -= len(self._messages.pop(key).body)
+        keys = self._by_conference[key[0]]
+        keys.discard(key)
+        if not keys:
+            del self._by_conference[key[0]]
 
 
 def read_page(
@@ -342,9 +366,12 @@ def read_page(
     upto: int,
     batch: int,
     cache: MessageCache | None = None,
+    *,
+    fresh: bool = False,
 ) -> Page:
     """The messages for the changes of `conference` in (after, upto], at most about
-    `batch` entries of them (`Timeline.changes` pages by changed position)."""
+    `batch` entries of them (`Timeline.changes` pages by changed position). `fresh`: the
+    changes are new (a broadcast), so a talk or session among them drops the cache."""
     if after >= upto:
         return Page([], max(after, upto), True)
     rows = timeline.changes(conference.slug, after, batch)
@@ -363,8 +390,15 @@ def read_page(
             reached = kept[-1].changed
         else:  # one position with more entries than a page: cannot happen (≤ 2 each)
             reached = last
+    if fresh and cache is not None and any(_recontexts(row) for row in kept):
+        cache.drop(conference.slug)
     messages = messages_for(timeline, conference, kept, after, reached, cache)
     return Page(messages, reached, done)
+
+
+def _recontexts(entry: TimelineEntry) -> bool:
+    """A change to a talk or session that was there before: the entries in it show it."""
+    return entry.kind in CONTAINERS and entry.changed != entry.position
 
 
 def messages_for(
@@ -388,7 +422,9 @@ def messages_for(
         groups.setdefault(conference.changed_position, [])
     found: dict[int, Message] = {}
     missing: list[TimelineEntry] = []
-    keys = {p: (p, tuple(e.id for e in group), live) for p, group in groups.items()}
+    keys = {
+        p: (conference.slug, p, tuple(e.id for e in group), live) for p, group in groups.items()
+    }
     for position, group in groups.items():
         cached = cache.get(keys[position]) if cache is not None else None
         if cached is not None:
@@ -529,6 +565,8 @@ class Broadcaster:
             try:
                 collect = functools.partial(self._collect, watched)
                 found = await self.reader.run(collect, BROADCAST)
+            except NotBuilt:
+                continue  # the scheduler's first catch-up is under way: nothing to say
             except LiveblogError as exc:  # the database unreachable: try on the next wake
                 self._warn(f"live stream: {exc}")
                 continue
@@ -548,7 +586,10 @@ class Broadcaster:
 
     def _skip(self) -> None:
         timeline = self.reader.timeline()
-        self.published = max(self.published or 0, timeline.projected())
+        projected = timeline.projected()
+        if projected > (self.published or 0):
+            self.cache.clear()  # changes nobody read: what they changed is not known
+        self.published = max(self.published or 0, projected)
 
     def _collect(self, watched: frozenset[str]) -> list[tuple[str, list[Message] | None]]:
         """The messages of every watched conference's changes since `published` (None
@@ -562,6 +603,8 @@ class Broadcaster:
                 return found
             for slug, _ in timeline.changed_after(after):
                 if slug not in watched:
+                    # Not read now: whatever changed there, its cached messages go.
+                    self.cache.drop(slug)
                     continue
                 conference = timeline.conference(slug)
                 if conference is None:
@@ -575,7 +618,9 @@ class Broadcaster:
     ) -> list[Message] | None:
         messages: list[Message] = []
         for _ in range(MAX_BROADCAST_PAGES):
-            page = read_page(timeline, conference, after, upto, self.settings.batch, self.cache)
+            page = read_page(
+                timeline, conference, after, upto, self.settings.batch, self.cache, fresh=True
+            )
             messages.extend(page.messages)
             if page.done:
                 return messages
