@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+from forkcli import run_liveblog
 from receivers import wait_for
 
 T = TypeVar("T")
@@ -117,8 +118,11 @@ class Workspace:
         token: str | None = None,
         state_dir: Path | None = None,
         input: str | None = None,
+        fresh: bool = False,
     ) -> Proc:
-        """`python -m liveblog ARGS` in a real process; remote mode with `server`."""
+        """`python -m liveblog ARGS` in a process of its own (forked by a launcher that
+        imported liveblog, tests/forkcli.py; `fresh`: a new interpreter); remote mode
+        with `server`."""
         values = {"LIVEBLOG_AUTHOR": author}
         if server is not None:
             values["LIVEBLOG_SERVER"] = server
@@ -127,14 +131,8 @@ class Workspace:
         env = self.env(**values)
         if state_dir is not None:
             env["LIVEBLOG_STATE_DIR"] = str(state_dir)
-        done = subprocess.run(
-            [*LIVEBLOG, *args],
-            input=input,
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=self.root,
-            timeout=CLI_SECONDS,
+        done = run_liveblog(
+            list(args), env=env, cwd=self.root, input=input, timeout=CLI_SECONDS, fresh=fresh
         )
         return Proc(done.returncode, done.stdout, done.stderr)
 

@@ -7,6 +7,7 @@ entry's last-resort handler for internal errors.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import queue
@@ -34,6 +35,13 @@ class Proc(Protocol):
 
 
 RunCli = Callable[..., Proc]
+
+
+@pytest.fixture
+def run_cli(run_cli: RunCli) -> RunCli:
+    """Here every command is a new interpreter (`python -m liveblog` from its start-up):
+    elsewhere `run_cli` forks from a launcher that has imported liveblog (forkcli.py)."""
+    return functools.partial(run_cli, fresh=True)
 
 
 def lines_of(text: str) -> list[str]:

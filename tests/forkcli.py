@@ -1,0 +1,291 @@
+"""`python -m liveblog ARGS` as a process of its own, without paying for the interpreter's
+start-up each time.
+
+Most of a CLI test's time was Python starting and importing liveblog (~0.35 s quiet, a
+second or more on a loaded machine), repeated for every command. A *launcher* is an
+interpreter that imported liveblog once and then forks one child per command. The child
+is still a process of its own: its own argv, environment, cwd, umask, stdin, stdout and
+stderr files, database connections and exit status. It runs `liveblog/__main__.py`
+through runpy as `-m` does, and exits as the interpreter does (non-daemon threads
+joined, atexit handlers, flushing; only the teardown of modules is skipped), so a
+traceback or a `sys.exit` status comes out as from `python -m liveblog`. The launcher
+runs nothing but imports before forking, and has no threads.
+
+What a child does not prove is a fresh start-up (imports, interpreter options): that is
+`fresh=True` (a real `python -m liveblog`), used by tests/test_cli_subprocess.py, and
+forced for every command with LIVEBLOG_TEST_FRESH_CLI=1 (to check the suite does not
+depend on the launcher). A command whose environment changes how the interpreter starts
+(PYTHON*, locale variables) is also run fresh.
+
+Several threads may run commands at once (concurrency tests): each call takes an idle
+launcher from a pool, or starts one, so commands still run in parallel processes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+LIVEBLOG = [sys.executable, "-m", "liveblog"]
+FRESH_ENV = "LIVEBLOG_TEST_FRESH_CLI"
+# The interpreter's start-up reads these: a command that sets them differently from the
+# launcher's environment gets a fresh interpreter.
+STARTUP_PREFIXES = ("PYTHON", "LC_", "LANG")
+
+# The launcher: one request per line (JSON) on the pipe named by argv[1], answers on
+# argv[2]: the child's pid, then its exit status (as subprocess reports it: -N for a
+# signal).
+LAUNCHER = r"""
+import atexit, gc, importlib, json, os, pkgutil, runpy, sys, threading, time, traceback
+import liveblog
+
+# What a command's start-up pays for, done once: every liveblog module (commands
+# import their store, feeds, webhooks... lazily), so a child imports nothing.
+for module in pkgutil.walk_packages(liveblog.__path__, "liveblog."):
+    if not module.name.endswith("__main__"):
+        importlib.import_module(module.name)
+# fork() copies only the calling thread: a thread started by an import would be missing
+# (with any lock it held) in every child.
+assert threading.active_count() == 1, threading.enumerate()
+
+requests = os.fdopen(int(sys.argv[1]), "r")
+answers = os.fdopen(int(sys.argv[2]), "w")
+
+def child(request):
+    requests.close()
+    answers.close()
+    os.chdir(request["cwd"])
+    os.umask(request["umask"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    if hasattr(time, "tzset"):
+        time.tzset()
+    for fd, name, flags in (
+        (0, "in", os.O_RDONLY),
+        (1, "out", os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
+        (2, "err", os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
+    ):
+        opened = os.open(request[name], flags, 0o600)
+        os.dup2(opened, fd)
+        os.close(opened)
+    sys.argv = [request["main"], *request["args"]]
+    # As `python -m liveblog`: __main__.py calls main(), which exits through SystemExit.
+    runpy.run_module("liveblog", run_name="__main__", alter_sys=True)
+
+def exit_status(stop):
+    # What the interpreter makes of SystemExit's argument.
+    if stop.code is None:
+        return 0
+    if isinstance(stop.code, int):
+        return stop.code
+    print(stop.code, file=sys.stderr)
+    return 1
+
+def leave(code):
+    # The interpreter's exit, but for tearing down every module (most of a second for
+    # the ~800 modules imported here, and nothing a command can observe): wait for
+    # non-daemon threads, run atexit handlers, flush, exit.
+    threading._shutdown()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+    os._exit(code)
+
+# Objects made so far are never collected: the garbage collector would otherwise touch
+# (and so copy) the parent's pages in every child.
+gc.freeze()
+
+for line in requests:
+    request = json.loads(line)
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            child(request)
+        except SystemExit as stop:
+            code = exit_status(stop)
+        except BaseException:
+            # An uncaught exception: a traceback and status 1, as the interpreter does.
+            traceback.print_exc()
+            code = 1
+        leave(code)
+    answers.write(f"{pid}\n")
+    answers.flush()
+    _, status = os.waitpid(pid, 0)
+    answers.write(f"{os.waitstatus_to_exitcode(status)}\n")
+    answers.flush()
+"""
+
+
+@dataclass
+class Done:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+class Launcher:
+    """One launcher process; one command at a time."""
+
+    def __init__(self) -> None:
+        self.env = launcher_env()
+        request_read, self._request = os.pipe()
+        self._answer, answer_write = os.pipe()
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", LAUNCHER, str(request_read), str(answer_write)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                env=self.env,
+                pass_fds=(request_read, answer_write),
+            )
+        finally:
+            os.close(request_read)
+            os.close(answer_write)
+        self._answers = os.fdopen(self._answer, "r")
+
+    def run(
+        self, argv: list[str], env: dict[str, str], cwd: Path, input: str | None, timeout: float
+    ) -> Done:
+        with tempfile.TemporaryDirectory(prefix="liveblog-cli-") as scratch:
+            files = {name: Path(scratch, name) for name in ("in", "out", "err")}
+            files["in"].write_text(input or "", encoding="utf-8")
+            request = {
+                "main": str(Path(__file__).parent.parent / "liveblog" / "__main__.py"),
+                "args": argv,
+                "env": env,
+                "cwd": str(cwd),
+                "umask": current_umask(),
+                **{name: str(path) for name, path in files.items()},
+            }
+            os.write(self._request, (json.dumps(request) + "\n").encode())
+            deadline = time.monotonic() + timeout
+            pid = int(self._line(deadline, argv))
+            try:
+                status = int(self._line(deadline, argv))
+            except subprocess.TimeoutExpired:
+                os.kill(pid, signal.SIGKILL)  # as subprocess.run does on a timeout
+                self._line(time.monotonic() + 30, argv)
+                raise
+            # As subprocess.run(text=True) reads them: UTF-8, universal newlines.
+            return Done(
+                status,
+                files["out"].read_text(encoding="utf-8"),
+                files["err"].read_text(encoding="utf-8"),
+            )
+
+    def _line(self, deadline: float, argv: list[str]) -> str:
+        left = deadline - time.monotonic()
+        if left > 0:
+            ready, _, _ = select.select([self._answers], [], [], left)
+        else:
+            ready = []
+        if not ready:
+            raise subprocess.TimeoutExpired([*LIVEBLOG, *argv], deadline)
+        line = self._answers.readline()
+        if not line:
+            raise RuntimeError(f"the CLI launcher died (exit {self.proc.wait()})")
+        return line
+
+    def close(self) -> None:
+        os.close(self._request)  # end of requests: the launcher's loop ends
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self._answers.close()
+
+
+def launcher_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("LIVEBLOG_")}
+
+
+def current_umask() -> int:
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
+
+
+class Pool:
+    """Idle launchers of this test process, started on demand."""
+
+    def __init__(self) -> None:
+        self._idle: list[Launcher] = []
+        self._all: list[Launcher] = []
+        self._lock = threading.Lock()
+
+    def run(
+        self, argv: list[str], env: dict[str, str], cwd: Path, input: str | None, timeout: float
+    ) -> Done:
+        with self._lock:
+            launcher = self._idle.pop() if self._idle else None
+        if launcher is None:
+            launcher = Launcher()
+            with self._lock:
+                self._all.append(launcher)
+        try:
+            done = launcher.run(argv, env, cwd, input, timeout)
+        except BaseException:
+            # A launcher interrupted mid-command is not reused.
+            with self._lock:
+                self._all.remove(launcher)
+            launcher.close()
+            raise
+        with self._lock:
+            self._idle.append(launcher)
+        return done
+
+    def close(self) -> None:
+        with self._lock:
+            launchers, self._all, self._idle = self._all, [], []
+        for launcher in launchers:
+            launcher.close()
+
+
+POOL = Pool()
+
+
+def needs_fresh(env: dict[str, str]) -> bool:
+    if os.environ.get(FRESH_ENV) == "1":
+        return True
+    ours = launcher_env()
+    keys = {k for k in env.keys() | ours.keys() if k.startswith(STARTUP_PREFIXES)}
+    return any(env.get(k) != ours.get(k) for k in keys)
+
+
+def run_liveblog(
+    argv: list[str],
+    *,
+    env: dict[str, str],
+    cwd: Path,
+    input: str | None = None,
+    timeout: float = 60.0,
+    fresh: bool = False,
+) -> Done:
+    """`python -m liveblog ARGV` in a process of its own; raises subprocess.TimeoutExpired
+    (the process killed) after `timeout` seconds, as subprocess.run does."""
+    if fresh or needs_fresh(env):
+        done = subprocess.run(
+            [*LIVEBLOG, *argv],
+            input=input,
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=cwd,
+            timeout=timeout,
+        )
+        return Done(done.returncode, done.stdout, done.stderr)
+    return POOL.run(argv, env, cwd, input, timeout)
