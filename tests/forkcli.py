@@ -23,6 +23,7 @@ launcher from a pool, or starts one, so commands still run in parallel processes
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -45,7 +46,8 @@ STARTUP_PREFIXES = ("PYTHON", "LC_", "LANG")
 # argv[2]: the child's pid, then its exit status (as subprocess reports it: -N for a
 # signal).
 LAUNCHER = r"""
-import atexit, gc, importlib, json, os, pkgutil, runpy, sys, threading, time, traceback
+import atexit, faulthandler, gc, importlib, json, os, pkgutil, runpy, signal, sys
+import threading, time, traceback
 import liveblog
 
 # What a command's start-up pays for, done once: every liveblog module (commands
@@ -77,6 +79,8 @@ def child(request):
         opened = os.open(request[name], flags, 0o600)
         os.dup2(opened, fd)
         os.close(opened)
+    # A command that overruns its timeout shows where it was stuck (forkcli's SIGUSR1).
+    faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True)
     sys.argv = [request["main"], *request["args"]]
     # As `python -m liveblog`: __main__.py calls main(), which exits through SystemExit.
     runpy.run_module("liveblog", run_name="__main__", alter_sys=True)
@@ -129,6 +133,13 @@ for line in requests:
 """
 
 
+class Overran(subprocess.TimeoutExpired):
+    """subprocess.run's timeout, saying what the command wrote (its stack among it)."""
+
+    def __str__(self) -> str:
+        return f"{super().__str__()}; its stderr: {self.stderr}"
+
+
 @dataclass
 class Done:
     returncode: int
@@ -154,10 +165,17 @@ class Launcher:
         finally:
             os.close(request_read)
             os.close(answer_write)
-        self._answers = os.fdopen(self._answer, "r")
+        self._buffer = b""  # read from the answers pipe, not yet a whole line
+        self.timeout = 0.0  # the running command's
 
     def run(
-        self, argv: list[str], env: dict[str, str], cwd: Path, input: str | None, timeout: float
+        self,
+        argv: list[str],
+        env: dict[str, str],
+        cwd: Path,
+        input: str | None,
+        timeout: float,
+        umask: int | None,
     ) -> Done:
         with tempfile.TemporaryDirectory(prefix="liveblog-cli-") as scratch:
             files = {name: Path(scratch, name) for name in ("in", "out", "err")}
@@ -167,18 +185,31 @@ class Launcher:
                 "args": argv,
                 "env": env,
                 "cwd": str(cwd),
-                "umask": current_umask(),
+                "umask": current_umask() if umask is None else umask,
                 **{name: str(path) for name, path in files.items()},
             }
+            self.timeout = timeout
             os.write(self._request, (json.dumps(request) + "\n").encode())
             deadline = time.monotonic() + timeout
             pid = int(self._line(deadline, argv))
             try:
                 status = int(self._line(deadline, argv))
-            except subprocess.TimeoutExpired:
-                os.kill(pid, signal.SIGKILL)  # as subprocess.run does on a timeout
+            except subprocess.TimeoutExpired as late:
+                # Where it was stuck (its stack on stderr), then killed as subprocess.run
+                # kills a process that overruns.
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGUSR1)
+                shown = time.monotonic() + 5.0
+                while time.monotonic() < shown and "most recent call first" not in (
+                    files["err"].read_text(encoding="utf-8", errors="replace")
+                ):
+                    time.sleep(0.05)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
                 self._line(time.monotonic() + 30, argv)
-                raise
+                late.stdout = files["out"].read_text(encoding="utf-8", errors="replace")
+                late.stderr = files["err"].read_text(encoding="utf-8", errors="replace")
+                raise Overran(late.cmd, timeout, late.stdout, late.stderr) from None
             # As subprocess.run(text=True) reads them: UTF-8, universal newlines.
             return Done(
                 status,
@@ -187,17 +218,20 @@ class Launcher:
             )
 
     def _line(self, deadline: float, argv: list[str]) -> str:
-        left = deadline - time.monotonic()
-        if left > 0:
-            ready, _, _ = select.select([self._answers], [], [], left)
-        else:
-            ready = []
-        if not ready:
-            raise subprocess.TimeoutExpired([*LIVEBLOG, *argv], deadline)
-        line = self._answers.readline()
-        if not line:
-            raise RuntimeError(f"the CLI launcher died (exit {self.proc.wait()})")
-        return line
+        # Our own buffer over the raw pipe: a buffered reader may hold both answers (pid
+        # and status) after the first readline, and select() would then wait for
+        # nothing.
+        while b"\n" not in self._buffer:
+            left = deadline - time.monotonic()
+            ready, _, _ = select.select([self._answer], [], [], max(left, 0))
+            if not ready:
+                raise subprocess.TimeoutExpired([*LIVEBLOG, *argv], self.timeout)
+            chunk = os.read(self._answer, 4096)
+            if not chunk:
+                raise RuntimeError(f"the CLI launcher died (exit {self.proc.wait()})")
+            self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        return line.decode()
 
     def close(self) -> None:
         os.close(self._request)  # end of requests: the launcher's loop ends
@@ -206,7 +240,7 @@ class Launcher:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-        self._answers.close()
+        os.close(self._answer)
 
 
 def launcher_env() -> dict[str, str]:
@@ -228,7 +262,13 @@ class Pool:
         self._lock = threading.Lock()
 
     def run(
-        self, argv: list[str], env: dict[str, str], cwd: Path, input: str | None, timeout: float
+        self,
+        argv: list[str],
+        env: dict[str, str],
+        cwd: Path,
+        input: str | None,
+        timeout: float,
+        umask: int | None,
     ) -> Done:
         with self._lock:
             launcher = self._idle.pop() if self._idle else None
@@ -237,7 +277,7 @@ class Pool:
             with self._lock:
                 self._all.append(launcher)
         try:
-            done = launcher.run(argv, env, cwd, input, timeout)
+            done = launcher.run(argv, env, cwd, input, timeout, umask)
         except BaseException:
             # A launcher interrupted mid-command is not reused.
             with self._lock:
@@ -274,9 +314,11 @@ def run_liveblog(
     input: str | None = None,
     timeout: float = 60.0,
     fresh: bool = False,
+    umask: int | None = None,
 ) -> Done:
     """`python -m liveblog ARGV` in a process of its own; raises subprocess.TimeoutExpired
-    (the process killed) after `timeout` seconds, as subprocess.run does."""
+    (the process killed) after `timeout` seconds, as subprocess.run does. `umask`: the
+    command's (default: this process's)."""
     if fresh or needs_fresh(env):
         done = subprocess.run(
             [*LIVEBLOG, *argv],
@@ -286,6 +328,7 @@ def run_liveblog(
             env=env,
             cwd=cwd,
             timeout=timeout,
+            umask=-1 if umask is None else umask,
         )
         return Done(done.returncode, done.stdout, done.stderr)
-    return POOL.run(argv, env, cwd, input, timeout)
+    return POOL.run(argv, env, cwd, input, timeout, umask)
