@@ -41,6 +41,7 @@ FRESH_ENV = "LIVEBLOG_TEST_FRESH_CLI"
 # The interpreter's start-up reads these: a command that sets them differently from the
 # launcher's environment gets a fresh interpreter.
 STARTUP_PREFIXES = ("PYTHON", "LC_", "LANG")
+START_SECONDS = 120.0  # for a launcher to start (imports) and fork, on a loaded machine
 
 # The launcher: one request per line (JSON) on the pipe named by argv[1], answers on
 # argv[2]: the child's pid, then its exit status (as subprocess reports it: -N for a
@@ -79,8 +80,10 @@ def child(request):
         opened = os.open(request[name], flags, 0o600)
         os.dup2(opened, fd)
         os.close(opened)
-    # A command that overruns its timeout shows where it was stuck (forkcli's SIGUSR1).
-    faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True)
+    if request["stack_on_usr1"]:
+        # A command that overruns its timeout shows where it was stuck (forkcli sends
+        # SIGUSR1). Not for services: their signals are theirs.
+        faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True)
     sys.argv = [request["main"], *request["args"]]
     # As `python -m liveblog`: __main__.py calls main(), which exits through SystemExit.
     runpy.run_module("liveblog", run_name="__main__", alter_sys=True)
@@ -186,6 +189,7 @@ class Launcher:
                 "env": env,
                 "cwd": str(cwd),
                 "umask": current_umask() if umask is None else umask,
+                "stack_on_usr1": True,
                 **{name: str(path) for name, path in files.items()},
             }
             self.timeout = timeout
@@ -216,6 +220,35 @@ class Launcher:
                 files["out"].read_text(encoding="utf-8"),
                 files["err"].read_text(encoding="utf-8"),
             )
+
+    def spawn(
+        self, argv: list[str], env: dict[str, str], cwd: Path, stdout: Path, stderr: Path
+    ) -> int:
+        """Start a long-running `liveblog ARGV` (serve, run); returns its pid. Its exit
+        status is this launcher's next answer (`answer`)."""
+        request = {
+            "main": str(Path(__file__).parent.parent / "liveblog" / "__main__.py"),
+            "args": argv,
+            "env": env,
+            "cwd": str(cwd),
+            "umask": current_umask(),
+            "stack_on_usr1": False,
+            "in": os.devnull,
+            "out": str(stdout),
+            "err": str(stderr),
+        }
+        self.timeout = START_SECONDS
+        os.write(self._request, (json.dumps(request) + "\n").encode())
+        return int(self._line(time.monotonic() + START_SECONDS, argv))
+
+    def answer(self, timeout: float | None, argv: list[str]) -> int | None:
+        """The exit status, if it comes within `timeout` seconds (None: wait for it)."""
+        self.timeout = timeout if timeout is not None else 0.0
+        deadline = time.monotonic() + (timeout if timeout is not None else 10**9)
+        try:
+            return int(self._line(deadline, argv))
+        except subprocess.TimeoutExpired:
+            return None
 
     def _line(self, deadline: float, argv: list[str]) -> str:
         # Our own buffer over the raw pipe: a buffered reader may hold both answers (pid
@@ -253,12 +286,53 @@ def current_umask() -> int:
     return mask
 
 
+class ForkedProcess:
+    """A long-running `liveblog` command forked by a launcher, used like subprocess.Popen
+    (pid, poll, wait, send_signal, terminate, kill, returncode). The launcher is its
+    parent and reports its exit status; it goes back to the pool once that is read."""
+
+    def __init__(self, pool: Pool, launcher: Launcher, pid: int, argv: list[str]) -> None:
+        self._pool, self._launcher, self.pid, self.args = pool, launcher, pid, argv
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            self._collect(self._launcher.answer(0, self.args))
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.returncode is None:
+            status = self._launcher.answer(timeout, self.args)
+            if status is None:
+                raise subprocess.TimeoutExpired([*LIVEBLOG, *self.args], timeout or 0)
+            self._collect(status)
+        assert self.returncode is not None
+        return self.returncode
+
+    def _collect(self, status: int | None) -> None:
+        if status is not None:
+            self.returncode = status
+            self._pool.release(self._launcher, self)
+
+    def send_signal(self, sig: int) -> None:
+        if self.returncode is None:  # as Popen: never signal a pid that may be reused
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, sig)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+
 class Pool:
     """Idle launchers of this test process, started on demand."""
 
     def __init__(self) -> None:
         self._idle: list[Launcher] = []
         self._all: list[Launcher] = []
+        self._running: list[ForkedProcess] = []
         self._lock = threading.Lock()
 
     def run(
@@ -270,12 +344,7 @@ class Pool:
         timeout: float,
         umask: int | None,
     ) -> Done:
-        with self._lock:
-            launcher = self._idle.pop() if self._idle else None
-        if launcher is None:
-            launcher = Launcher()
-            with self._lock:
-                self._all.append(launcher)
+        launcher = self._take()
         try:
             done = launcher.run(argv, env, cwd, input, timeout, umask)
         except BaseException:
@@ -284,11 +353,47 @@ class Pool:
                 self._all.remove(launcher)
             launcher.close()
             raise
-        with self._lock:
-            self._idle.append(launcher)
+        self.release(launcher)
         return done
 
+    def _take(self) -> Launcher:
+        with self._lock:
+            launcher = self._idle.pop() if self._idle else None
+        if launcher is None:
+            launcher = Launcher()
+            with self._lock:
+                self._all.append(launcher)
+        return launcher
+
+    def release(self, launcher: Launcher, forked: ForkedProcess | None = None) -> None:
+        with self._lock:
+            if launcher in self._all:
+                self._idle.append(launcher)
+            if forked in self._running:
+                self._running.remove(forked)
+
+    def spawn(
+        self, argv: list[str], env: dict[str, str], cwd: Path, stdout: Path, stderr: Path
+    ) -> ForkedProcess:
+        launcher = self._take()
+        try:
+            pid = launcher.spawn(argv, env, cwd, stdout, stderr)
+        except BaseException:
+            with self._lock:
+                self._all.remove(launcher)
+            launcher.close()
+            raise
+        forked = ForkedProcess(self, launcher, pid, argv)
+        with self._lock:
+            self._running.append(forked)
+        return forked
+
     def close(self) -> None:
+        with self._lock:
+            running, self._running = self._running, []
+        for forked in running:  # a service a test left running: no orphan outlives us
+            forked.kill()
+            forked.wait(timeout=30)
         with self._lock:
             launchers, self._all, self._idle = self._all, [], []
         for launcher in launchers:
@@ -332,3 +437,12 @@ def run_liveblog(
         )
         return Done(done.returncode, done.stdout, done.stderr)
     return POOL.run(argv, env, cwd, input, timeout, umask)
+
+
+def spawn_liveblog(
+    argv: list[str], *, env: dict[str, str], cwd: Path, stdout: Path, stderr: Path
+) -> ForkedProcess:
+    """A long-running `python -m liveblog ARGV` (serve, run) forked by a launcher, its
+    stdin /dev/null and its output in the two files. Callers check `needs_fresh(env)`
+    (and their own reasons) first and use subprocess.Popen then."""
+    return POOL.spawn(argv, env, cwd, stdout, stderr)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from forkcli import run_liveblog
+from forkcli import ForkedProcess, run_liveblog
 from receivers import Receiver, wait_for
 from servers import CLI_SECONDS, LIVEBLOG, Api, Proc, Service, Workspace, draft
 from standardwebhooks import Webhook
@@ -62,7 +62,7 @@ class TargetService(Service):
         argv[argv.index("--db") + 1] = self.target.db
         return argv
 
-    def spawn(self) -> subprocess.Popen[bytes]:
+    def spawn(self) -> subprocess.Popen[bytes] | ForkedProcess:
         # Service.spawn takes the workspace's env; the target's key goes in through it.
         original = self.workspace.env
 
