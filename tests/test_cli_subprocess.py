@@ -38,9 +38,10 @@ RunCli = Callable[..., Proc]
 
 
 @pytest.fixture
-def run_cli(run_cli: RunCli) -> RunCli:
-    """Here every command is a new interpreter (`python -m liveblog` from its start-up):
-    elsewhere `run_cli` forks from a launcher that has imported liveblog (forkcli.py)."""
+def fresh_cli(run_cli: RunCli) -> RunCli:
+    """Every command a new interpreter, `python -m liveblog` from its start-up: the
+    session end to end and the exit statuses. (`run_cli` forks each command from a
+    launcher that has imported liveblog: tests/forkcli.py; still a process of its own.)"""
     return functools.partial(run_cli, fresh=True)
 
 
@@ -79,7 +80,8 @@ def env_for(**values: str) -> dict[str, str]:
 # -- a reporter's session, end to end ---------------------------------------------------
 
 
-def test_a_reporter_covers_a_session_end_to_end(run_cli: RunCli) -> None:
+def test_a_reporter_covers_a_session_end_to_end(fresh_cli: RunCli) -> None:
+    run_cli = fresh_cli
     steps: list[tuple[list[str], list[str]]] = [
         (
             [
@@ -135,7 +137,8 @@ def test_a_reporter_covers_a_session_end_to_end(run_cli: RunCli) -> None:
 # -- exit statuses -------------------------------------------------------------------------
 
 
-def test_exit_statuses(run_cli: RunCli) -> None:
+def test_exit_statuses(fresh_cli: RunCli) -> None:
+    run_cli = fresh_cli
     message = assert_refused(run_cli("note", "nobody is listening"))
     assert "conference open" in message
     assert exported(run_cli) == []
