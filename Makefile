@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast lint bench clean
+.PHONY: run test test-fast test-fresh lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ lint: $(STAMP)
 # starts its own throwaway PostgreSQL cluster (tests/postgres.py).
 test: $(STAMP) lint
 	$(BIN)/python -m pytest -q -n auto --dist loadfile
+
+# As `test`, but every CLI command and service a new interpreter, as before the launcher
+# (tests/forkcli.py): to check the suite does not depend on forking. Slower.
+test-fresh: $(STAMP)
+	LIVEBLOG_TEST_FRESH_CLI=1 $(BIN)/python -m pytest -q -n auto --dist loadfile
 
 # For working sessions: no lint, no multi-process tests, stop at the first failure.
 test-fast: $(STAMP)

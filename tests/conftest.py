@@ -4,18 +4,15 @@ as a real subprocess."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from forkcli import POOL, run_liveblog
 
 from liveblog.cli.main import cli
-
-LIVEBLOG = [sys.executable, "-m", "liveblog"]
 
 # The throwaway PostgreSQL cluster (`pg_cluster`, `pg_url`): tests/postgres.py.
 pytest_plugins = ["postgres"]
@@ -83,23 +80,24 @@ class Proc:
 
 @pytest.fixture
 def run_cli(db_path: Path, tmp_path: Path) -> Callable[..., Proc]:
-    """Run `python -m liveblog` as a real subprocess against `db_path`."""
+    """Run `python -m liveblog` as a process of its own against `db_path` (forked by a
+    launcher that has imported liveblog, tests/forkcli.py; `fresh=True`: a real new
+    interpreter)."""
 
-    def run(*args: str, author: str = "ann", input: str | None = None) -> Proc:
+    def run(*args: str, author: str = "ann", input: str | None = None, fresh: bool = False) -> Proc:
         env = {**os.environ, "LIVEBLOG_DB": str(db_path), "LIVEBLOG_AUTHOR": author}
         env.pop("LIVEBLOG_DEBUG", None)
-        done = subprocess.run(
-            [*LIVEBLOG, *args],
-            input=input,
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=tmp_path,
-            timeout=60,
-        )
+        done = run_liveblog(list(args), env=env, cwd=tmp_path, input=input, timeout=60, fresh=fresh)
         return Proc(done.returncode, done.stdout, done.stderr)
 
     return run
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cli_launchers() -> Iterator[None]:
+    """Stop this test process's CLI launchers at the end of the session."""
+    yield
+    POOL.close()
 
 
 @pytest.fixture

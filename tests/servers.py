@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+from forkcli import ForkedProcess, needs_fresh, run_liveblog, spawn_liveblog
 from receivers import wait_for
 
 T = TypeVar("T")
@@ -117,8 +118,11 @@ class Workspace:
         token: str | None = None,
         state_dir: Path | None = None,
         input: str | None = None,
+        fresh: bool = False,
     ) -> Proc:
-        """`python -m liveblog ARGS` in a real process; remote mode with `server`."""
+        """`python -m liveblog ARGS` in a process of its own (forked by a launcher that
+        imported liveblog, tests/forkcli.py; `fresh`: a new interpreter); remote mode
+        with `server`."""
         values = {"LIVEBLOG_AUTHOR": author}
         if server is not None:
             values["LIVEBLOG_SERVER"] = server
@@ -127,14 +131,8 @@ class Workspace:
         env = self.env(**values)
         if state_dir is not None:
             env["LIVEBLOG_STATE_DIR"] = str(state_dir)
-        done = subprocess.run(
-            [*LIVEBLOG, *args],
-            input=input,
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=self.root,
-            timeout=CLI_SECONDS,
+        done = run_liveblog(
+            list(args), env=env, cwd=self.root, input=input, timeout=CLI_SECONDS, fresh=fresh
         )
         return Proc(done.returncode, done.stdout, done.stderr)
 
@@ -182,12 +180,14 @@ class Service:
         *,
         port: int | None = None,
         args: tuple[str, ...] = (),
+        fresh: bool = False,
     ) -> None:
         self.workspace = workspace
+        self.fresh = fresh  # a new interpreter (else forked by a launcher: forkcli.py)
         self.command = command
         self.port = port if port is not None else free_port()
         self.args = args
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: subprocess.Popen[bytes] | ForkedProcess | None = None
         self._starts = 0
         self._log_path = workspace.root / "service-0.err"
 
@@ -211,18 +211,27 @@ class Service:
             argv += ["--port", str(self.port)]
         return [*argv, "--feeds-url", self.feeds_url, *self.args]
 
-    def spawn(self) -> subprocess.Popen[bytes]:
+    def spawn(self) -> subprocess.Popen[bytes] | ForkedProcess:
         """Start the process without waiting for it to be ready."""
         assert self.proc is None or self.proc.poll() is not None, "already running"
         self._starts += 1
         self._log_path = self.workspace.root / f"{self.command}-{self.port}-{self._starts}.err"
+        argv = self.argv()
+        env = self.workspace.env(LIVEBLOG_AUTHOR="editor")
+        if not self.fresh and argv[: len(LIVEBLOG)] == LIVEBLOG and not needs_fresh(env):
+            # Forked by a launcher that imported liveblog: the same process but for the
+            # interpreter's start-up (seconds on a loaded machine, for every start).
+            self.proc = spawn_liveblog(
+                argv[len(LIVEBLOG) :],
+                env=env,
+                cwd=self.workspace.root,
+                stdout=Path(os.devnull),
+                stderr=self._log_path,
+            )
+            return self.proc
         with open(self._log_path, "wb") as err, open(os.devnull, "wb") as out:
             self.proc = subprocess.Popen(
-                self.argv(),
-                stdout=out,
-                stderr=err,
-                env=self.workspace.env(LIVEBLOG_AUTHOR="editor"),
-                cwd=self.workspace.root,
+                argv, stdout=out, stderr=err, env=env, cwd=self.workspace.root
             )
         return self.proc
 

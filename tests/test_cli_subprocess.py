@@ -7,6 +7,7 @@ entry's last-resort handler for internal errors.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import queue
@@ -34,6 +35,14 @@ class Proc(Protocol):
 
 
 RunCli = Callable[..., Proc]
+
+
+@pytest.fixture
+def fresh_cli(run_cli: RunCli) -> RunCli:
+    """Every command a new interpreter, `python -m liveblog` from its start-up: the
+    session end to end and the exit statuses. (`run_cli` forks each command from a
+    launcher that has imported liveblog: tests/forkcli.py; still a process of its own.)"""
+    return functools.partial(run_cli, fresh=True)
 
 
 def lines_of(text: str) -> list[str]:
@@ -71,7 +80,8 @@ def env_for(**values: str) -> dict[str, str]:
 # -- a reporter's session, end to end ---------------------------------------------------
 
 
-def test_a_reporter_covers_a_session_end_to_end(run_cli: RunCli) -> None:
+def test_a_reporter_covers_a_session_end_to_end(fresh_cli: RunCli) -> None:
+    run_cli = fresh_cli
     steps: list[tuple[list[str], list[str]]] = [
         (
             [
@@ -127,7 +137,8 @@ def test_a_reporter_covers_a_session_end_to_end(run_cli: RunCli) -> None:
 # -- exit statuses -------------------------------------------------------------------------
 
 
-def test_exit_statuses(run_cli: RunCli) -> None:
+def test_exit_statuses(fresh_cli: RunCli) -> None:
+    run_cli = fresh_cli
     message = assert_refused(run_cli("note", "nobody is listening"))
     assert "conference open" in message
     assert exported(run_cli) == []

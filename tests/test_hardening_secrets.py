@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from forkcli import run_liveblog
 from receivers import Receiver, Reply, query, wait_for
 from servers import CLI_SECONDS, LIVEBLOG, Proc, Workspace, assert_refused, free_port
 from standardwebhooks import Webhook
@@ -63,13 +64,8 @@ def run_once(ws: Workspace, **env: str) -> Proc:
 
 def cli_env(ws: Workspace, env: dict[str, str], *args: str) -> Proc:
     """The CLI with extra environment (LIVEBLOG_SECRET_KEY)."""
-    done = subprocess.run(
-        [*LIVEBLOG, *args],
-        capture_output=True,
-        text=True,
-        env=ws.env(LIVEBLOG_AUTHOR="ann", **env),
-        cwd=ws.root,
-        timeout=CLI_SECONDS,
+    done = run_liveblog(
+        list(args), env=ws.env(LIVEBLOG_AUTHOR="ann", **env), cwd=ws.root, timeout=CLI_SECONDS
     )
     return Proc(done.returncode, done.stdout, done.stderr)
 

@@ -50,9 +50,16 @@ IDS_ENV = "PARITY_EVENT_IDS"
 # connection, exit status), started from a parent that has run nothing but imports.
 # A fresh `python -m liveblog` start-up is proven by tests/test_cli_subprocess.py.
 LAUNCHER = f"""
-import json, os, sys
+import importlib, json, os, pkgutil, sys
+import liveblog
 import liveblog.service.reporting as reporting
 from liveblog.cli.main import main
+
+# Every liveblog module imported once, here: commands import their store, feeds and
+# summaries lazily, which every child would otherwise pay for (as in tests/forkcli.py).
+for module in pkgutil.walk_packages(liveblog.__path__, "liveblog."):
+    if not module.name.endswith("__main__"):
+        importlib.import_module(module.name)
 
 def command(request):
     os.chdir(request["cwd"])

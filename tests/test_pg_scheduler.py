@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from forkcli import run_liveblog
 from postgres import Cluster
 from receivers import wait_for
 from servers import LIVEBLOG, clean_env
@@ -69,12 +70,8 @@ def nodes(pg_url: str, tmp_path: Path) -> Iterator[list[Node]]:
 
 
 def cli(url: str, *args: str) -> None:
-    subprocess.run(
-        [*LIVEBLOG, "--db", url, *args],
-        check=True,
-        capture_output=True,
-        env=clean_env(LIVEBLOG_AUTHOR="ann"),
-    )
+    done = run_liveblog(["--db", url, *args], env=clean_env(LIVEBLOG_AUTHOR="ann"), cwd=Path.cwd())
+    assert done.returncode == 0, (args, done.stdout, done.stderr)
 
 
 def test_the_standby_takes_over_when_the_leader_is_killed(

@@ -754,7 +754,8 @@ def test_run_publishes_an_event_appended_by_another_process_within_1_s(tmp_path:
 )
 def test_serve_exits_0_on_a_signal(tmp_path: Path, sig: signal.Signals) -> None:
     ws = Workspace(tmp_path)
-    with Service(ws) as service:
+    # A new interpreter, from its start-up (elsewhere services are forked: forkcli.py).
+    with Service(ws, fresh=True) as service:
         status = service.signal(sig)
     assert "Traceback" not in service.stderr
     assert status == 0, (status, service.stderr)
@@ -765,7 +766,7 @@ def test_serve_exits_0_on_a_signal(tmp_path: Path, sig: signal.Signals) -> None:
 def test_run_exits_0_on_a_signal(tmp_path: Path, sig: signal.Signals) -> None:
     ws = Workspace(tmp_path)
     open_coverage(ws)
-    with Service(ws, "run") as run:
+    with Service(ws, "run", fresh=True) as run:  # a new interpreter, as above
         # Published: the scheduler runs, so its signal handlers are in place.
         wait_until(lambda: published(ws), 20, what="the first publication by run")
         wait_for_publication(ws)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from forkcli import ForkedProcess, run_liveblog
 from receivers import Receiver, wait_for
 from servers import CLI_SECONDS, LIVEBLOG, Api, Proc, Service, Workspace, draft
 from standardwebhooks import Webhook
@@ -33,11 +34,9 @@ class Target:
         self.ws, self.db, self.extra = ws, db, env
 
     def cli(self, *args: str, input: str | None = None) -> Proc:
-        done = subprocess.run(
-            [*LIVEBLOG, "--db", self.db, *args],
+        done = run_liveblog(
+            ["--db", self.db, *args],
             input=input,
-            capture_output=True,
-            text=True,
             env=self.ws.env(LIVEBLOG_AUTHOR="ann", **self.extra),
             cwd=self.ws.root,
             timeout=CLI_SECONDS,
@@ -63,7 +62,7 @@ class TargetService(Service):
         argv[argv.index("--db") + 1] = self.target.db
         return argv
 
-    def spawn(self) -> subprocess.Popen[bytes]:
+    def spawn(self) -> subprocess.Popen[bytes] | ForkedProcess:
         # Service.spawn takes the workspace's env; the target's key goes in through it.
         original = self.workspace.env
 
