@@ -391,7 +391,7 @@ def test_cli_publish_shows_a_progress_bar_on_a_terminal(
     done, terminal = run_on_a_terminal(["publish"], env, tmp_path)
     assert done.returncode == 0
     listed = done.stdout.splitlines()
-    assert len(listed) == 8 * publisher_module.PROGRESS_CONFERENCES  # stdout: the paths only
+    assert len(listed) == 11 * publisher_module.PROGRESS_CONFERENCES  # stdout: the paths only
     assert "publishing" in terminal and "100%" in terminal
     assert f"wrote {len(listed)} files in " in terminal
 

@@ -726,7 +726,17 @@ def _verify_server(db: str) -> list[Any]:
 def publish_options(fn: F) -> F:
     """The options that say where and how feeds are published (`publish`, `run`)."""
     from ..feeds.defaults import DEFAULT_FEEDS_URL, DEFAULT_PAGE_SIZE
+    from ..pages.defaults import DEFAULT_POLL_INTERVAL, MAX_POLL_INTERVAL
 
+    fn = click.option(
+        "--poll-interval",
+        type=click.IntRange(1, MAX_POLL_INTERVAL),
+        default=DEFAULT_POLL_INTERVAL,
+        show_default=True,
+        metavar="SECONDS",
+        help="How often the live page polls live.json when it cannot open the stream "
+        "(static hosting; four times slower in a hidden tab).",
+    )(fn)
     fn = click.option(
         "--page-size",
         type=click.IntRange(1, 1000),
@@ -751,7 +761,7 @@ def publish_options(fn: F) -> F:
     return fn
 
 
-def publish_settings(feeds_url: str, hub: str | None, page_size: int) -> Any:
+def publish_settings(feeds_url: str, hub: str | None, page_size: int, poll_interval: int) -> Any:
     from ..feeds import PublishOptions
     from ..feeds.files import check_feeds_dir
 
@@ -765,9 +775,16 @@ def publish_settings(feeds_url: str, hub: str | None, page_size: int) -> Any:
             page_size=page_size,
             hub=hub,
             write_files=False,
+            poll_interval=poll_interval,
         )
     check_feeds_dir(Path(feeds))  # a file named feeds: refused before anything runs
-    return PublishOptions(feeds_dir=Path(feeds), feeds_url=feeds_url, page_size=page_size, hub=hub)
+    return PublishOptions(
+        feeds_dir=Path(feeds),
+        feeds_url=feeds_url,
+        page_size=page_size,
+        hub=hub,
+        poll_interval=poll_interval,
+    )
 
 
 def _no_feeds_dir_needs_a_server() -> None:
@@ -803,7 +820,9 @@ class _PublishBar:
     is_flag=True,
     help="Render every conference from scratch, not only those that changed (repairs every file).",
 )
-def publish(feeds_url: str, hub: str | None, page_size: int, everything: bool) -> None:
+def publish(
+    feeds_url: str, hub: str | None, page_size: int, poll_interval: int, everything: bool
+) -> None:
     """Write the feeds and pages of the conferences that changed; print the files written.
 
     A conference is rendered when it has events not yet published, when its folder or
@@ -813,7 +832,7 @@ def publish(feeds_url: str, hub: str | None, page_size: int, everything: bool) -
     from ..feeds import ping_hub
 
     with user_errors():
-        settings = publish_settings(feeds_url, hub, page_size)
+        settings = publish_settings(feeds_url, hub, page_size, poll_interval)
         bar = _PublishBar() if sys.stderr.isatty() else None
         try:
             result = state().service.publish(settings, everything=everything, progress=bar)
@@ -877,6 +896,7 @@ def run_settings(
     feeds_url: str,
     hub: str | None,
     page_size: int,
+    poll_interval: int,
     no_feeds: bool,
     retry_schedule: str,
     webhook_timeout: float,
@@ -887,7 +907,7 @@ def run_settings(
 
     return RunOptions(
         db_path=state().db,
-        feeds=None if no_feeds else publish_settings(feeds_url, hub, page_size),
+        feeds=None if no_feeds else publish_settings(feeds_url, hub, page_size, poll_interval),
         delivery=DeliveryOptions(
             retry=RetryPolicy(parse_schedule(retry_schedule)),
             timeout=webhook_timeout,

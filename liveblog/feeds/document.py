@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import Any
 
 from .model import FeedEntry, Tombstone
 
@@ -34,6 +35,10 @@ class Document:
     current_url: str | None = None
     prev_archive: str | None = None
     next_archive: str | None = None
+    # The live page's extension of live.json (JSON Feed `_liveblog`, liveblog/pages):
+    # the top level's, and each entry's EntryUpdate (by event id). Empty: none.
+    extension: dict[str, Any] = field(default_factory=dict)
+    entry_extensions: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def latest(

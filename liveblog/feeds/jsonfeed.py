@@ -8,6 +8,9 @@ from typing import Any
 from .document import Document
 
 VERSION = "https://jsonfeed.org/version/1.1"
+EXTENSION = "_liveblog"
+"""live.json's extension (JSON Feed 1.1: a key starting with `_`, ignored by readers that
+do not know it): what the live page's polling applies (liveblog/pages)."""
 
 
 def render_json(doc: Document) -> bytes:
@@ -24,6 +27,8 @@ def render_json(doc: Document) -> bytes:
         feed["hubs"] = [{"type": "WebSub", "url": doc.hub}]
     if doc.expired:
         feed["expired"] = True
+    if doc.extension:
+        feed[EXTENSION] = doc.extension
     items = []
     for entry in doc.entries:
         item: dict[str, Any] = {
@@ -40,6 +45,13 @@ def render_json(doc: Document) -> bytes:
             item["url"] = link
         if entry.image:
             item["image"] = entry.image
+        update = doc.entry_extensions.get(entry.id)
+        if update is not None:
+            tags = ["pinned"] if update["pinned"] else []
+            tags += ["key moment"] if update["key_moment"] is not None else []
+            if tags:
+                item["tags"] = tags
+            item[EXTENSION] = update
         items.append(item)
     feed["items"] = items
     return (json.dumps(feed, ensure_ascii=False, indent=2) + "\n").encode("utf-8")

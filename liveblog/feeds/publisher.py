@@ -49,8 +49,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from markupsafe import escape
-
+from ..pages.assets import assets
+from ..pages.defaults import DEFAULT_POLL_INTERVAL
+from ..pages.live import PageOptions, render_pages
+from ..pages.sections import conference_state
+from ..pages.updates import entry_updates
 from ..store.documents import Document as StoredDocument
 from ..store.documents import DocumentVersion, FeedDocuments, content_etag
 from ..store.publishing import Published, PublishState, Target
@@ -60,7 +63,7 @@ from ..summary.render import render_day_html, render_fragment
 from . import helper
 from .atom import render_atom
 from .defaults import DEFAULT_FEEDS_URL, DEFAULT_PAGE_SIZE
-from .document import ATOM_TYPE, JSON_TYPE, RSS_TYPE, Document, latest
+from .document import Document, latest
 from .files import (
     WRITERS,
     ConcurrentWrites,
@@ -85,6 +88,7 @@ from .model import (
     time_of,
     tombstones,
 )
+from .model import _feed_entry as feed_entry  # one timeline entry's FeedEntry
 from .outputs import Outputs
 from .rss import render_rss
 
@@ -102,7 +106,7 @@ DATABASE_TARGET = "documents"
 random id in its marker): the database is published to like a directory of its own."""
 DATABASE_PATH = "<database>"
 _MARKER = re.compile(r"[0-9a-f]{32}")
-RENDERING = 1
+RENDERING = 2
 """Bump when the renderers write other bytes for the same log: every feeds directory is
 then rendered anew by its next publish (the version is part of the options signature)."""
 AUDIT_FILES = 200
@@ -138,6 +142,8 @@ class PublishOptions:
     write_files: bool = True
     """False: no feeds directory, only the database's feed documents (`feeds_dir` is then
     just the root their paths are reported under)."""
+    poll_interval: int = DEFAULT_POLL_INTERVAL
+    """Seconds between the live page's polls of live.json (when it cannot open the stream)."""
 
 
 @dataclass
@@ -179,8 +185,9 @@ class _Plan:
 
 class _Progress:
     """Progress in files: each conference is expected to write its archives (entries /
-    page size), its day pages and seven others; each file written ticks one, and a
-    conference that wrote fewer (most were current) jumps to its end when done."""
+    page size), its day pages and ten others (six feeds, two pages, two assets); each
+    file written ticks one, and a conference that wrote fewer (most were current) jumps
+    to its end when done."""
 
     def __init__(self, callback: Progress, units: dict[str, int]) -> None:
         self.callback = callback
@@ -204,7 +211,7 @@ class _Progress:
         counts = publisher.timeline.entry_counts(slugs)
         days = publisher.timeline.day_counts(slugs)
         size = publisher.options.page_size
-        units = {slug: counts.get(slug, 0) // size + days.get(slug, 0) + 7 for slug in work}
+        units = {slug: counts.get(slug, 0) // size + days.get(slug, 0) + 10 for slug in work}
         progress = cls(callback, units)
         if len(work) < PROGRESS_CONFERENCES and progress.total < PROGRESS_FILES:
             return None
@@ -278,6 +285,9 @@ class _Site:
         self.base = f"{options.feeds_url.rstrip('/')}/{conference.slug}"
         self.home = conference.url or f"{self.base}/index.html"
         self.pages = (conference.url or self.base).rstrip("/")
+        # The entries the live page holds (its newest LIVE_PAGE_ENTRIES and the pinned
+        # one), once the live documents are rendered; None before (archives).
+        self.on_live_page: frozenset[str] | None = None
 
     def url(self, name: str) -> str:
         return f"{self.base}/{name}"
@@ -286,7 +296,22 @@ class _Site:
         return self.conference.tag("entry", event_id)
 
     def entry_link(self, entry: FeedEntry) -> str:
+        """Where the entry really is as this publish writes it: its anchor on the live
+        page when the page holds it, else its anchor on its day page (which holds every
+        entry of the day not retracted)."""
+        if self.on_live_page is not None and entry.id in self.on_live_page:
+            return f"{self.pages}/index.html#entry-{entry.id}"
+        return self.day_anchor(entry)
+
+    def day_anchor(self, entry: FeedEntry) -> str:
+        """The entry on its day page. Archives always link there: an archive is written
+        once, as its entries stood, and the same log must give the same bytes whenever
+        it is published, while the live page's window moves on."""
         return f"{self.pages}/day-{entry.day}.html#e-{entry.id}"
+
+    def day_link(self, number: int) -> str:
+        """A day's reflection entry: its day page."""
+        return f"{self.pages}/day-{number}.html"
 
 
 def _document(
@@ -313,11 +338,21 @@ def _document(
     )
 
 
+def _live_page_ids(timeline: Timeline, conference: Conference) -> frozenset[str]:
+    """The entries the live page holds (the page's own reading, cached: the page and
+    live.json reuse it)."""
+    state = conference_state(timeline, conference)
+    ids = {entry.id for section in state.sections for entry in section.shown}
+    if state.pinned is not None:
+        ids.add(state.pinned.id)
+    return frozenset(ids)
+
+
 def archive_document(
     site: _Site, number: int, entries: list[FeedEntry], gone: list[Tombstone], total: int
 ) -> Document:
     """Archive `number` of `total`: its entries (in log order) and tombstones."""
-    return _document(
+    doc = _document(
         site,
         name=f"archive/{number}",
         title=f"{site.conference.title} — live (archive {number})",
@@ -329,6 +364,8 @@ def archive_document(
         prev_archive=site.url(f"archive/{number - 1}.atom") if number > 1 else None,
         next_archive=site.url(f"archive/{number + 1}.atom") if number < total else None,
     )
+    doc.entry_links.update({e.id: site.day_anchor(e) for e in doc.entries})
+    return doc
 
 
 class Publisher:
@@ -599,7 +636,8 @@ class Publisher:
         """What every published file depends on besides the log."""
         options = self.options
         return json.dumps(
-            [RENDERING, options.feeds_url, options.page_size, options.hub], separators=(",", ":")
+            [RENDERING, options.feeds_url, options.page_size, options.hub, options.poll_interval],
+            separators=(",", ":"),
         )
 
     def _ahead_of_timeline(self, target: Target | None, everything: bool, signature: str) -> bool:
@@ -869,6 +907,7 @@ class Publisher:
         conference = site.conference
         size = self.options.page_size
         entries = live_entries(self.timeline, conference.slug, size, archived_to)
+        site.on_live_page = _live_page_ids(self.timeline, conference)
         stones = tombstones(self.timeline, conference.slug, size)
         common: dict[str, Any] = {
             "name": "live",
@@ -887,8 +926,41 @@ class Publisher:
             if name == "live.atom":
                 extra["tombstones"] = stones
                 extra["current_url"] = site.url(name)
+            if name == "live.json":
+                extra.update(self._live_extension(conference, entries, stones))
             doc = _document(site, self_name=name, **extra)
             self._write(result, folder / name, render_doc(doc), site.url(name))
+
+    def _live_extension(
+        self, conference: Conference, entries: list[FeedEntry], stones: list[Tombstone]
+    ) -> dict[str, Any]:
+        """live.json's `_liveblog` (what the live page's polling applies): the pinned
+        entry first (listed even when it is older than the window), every item's
+        EntryUpdate, the recent retractions."""
+        slug = conference.slug
+        # The live page's own reading of the conference (cached: the page reuses it).
+        state = conference_state(self.timeline, conference)
+        pinned = state.pinned
+        ids = [e.id for e in entries]
+        if pinned is not None and pinned.id not in ids:
+            entries = [feed_entry(pinned), *entries]
+            ids.insert(0, pinned.id)
+        found = {e.id: e for e in self.timeline.entries_by_id(slug, ids)}
+        rows = [found[i] for i in ids if i in found]
+        updates = {u["id"]: u for u in entry_updates(self.timeline, conference, rows)}
+        if pinned is not None:
+            entries = sorted(entries, key=lambda e: e.id != pinned.id)  # stable: pinned first
+        return {
+            "entries": entries,
+            "extension": {
+                "position": state.position,
+                "poll_interval": self.options.poll_interval,
+                "live": conference.closed_at is None,
+                "pinned": pinned.id if pinned is not None else None,
+                "retracted": [t.id for t in stones],
+            },
+            "entry_extensions": updates,
+        }
 
     def _days(
         self, site: _Site, folder: Path, state: dict[str, Any], result: PublishResult
@@ -985,36 +1057,18 @@ class Publisher:
                     expired=site.conference.closed_at is not None,
                 )
                 doc.entry_ids.update({e.id: site.conference.tag(e.id) for e in entries})
-                doc.entry_links.update({e.id: f"{site.pages}/day-{e.day}.html" for e in entries})
+                doc.entry_links.update({e.id: site.day_link(e.day) for e in entries})
                 writes.write(path, render_doc(doc))
 
     def _index(self, site: _Site, folder: Path, result: PublishResult) -> None:
-        conference = site.conference
-        days = [number for number, _ in all_days(self.timeline, conference.slug)]
-        links = [
-            ("Live (Atom)", "live.atom", ATOM_TYPE),
-            ("Live (RSS)", "live.rss", RSS_TYPE),
-            ("Live (JSON Feed)", "live.json", JSON_TYPE),
-            ("Reflections (Atom)", "reflections.atom", ATOM_TYPE),
-            ("Reflections (RSS)", "reflections.rss", RSS_TYPE),
-            ("Reflections (JSON Feed)", "reflections.json", JSON_TYPE),
-        ]
-        head = "\n".join(
-            f'<link rel="alternate" type="{media}" title="{escape(title)}" href="{name}">'
-            for title, name, media in links
-        )
-        feeds = "\n".join(f'<li><a href="{name}">{escape(t)}</a></li>' for t, name, _ in links)
-        day_items = "\n".join(f'<li><a href="day-{n}.html">Day {n}</a></li>' for n in days)
-        page = (
-            "<!DOCTYPE html>\n"
-            f'<html lang="{escape(conference.language)}">\n<head>\n<meta charset="utf-8">\n'
-            f"<title>{escape(conference.title)} — live blog</title>\n{head}\n</head>\n<body>\n"
-            f"<h1>{escape(conference.title)}</h1>\n"
-            + (f"<p>{escape(conference.venue)}</p>\n" if conference.venue else "")
-            + f"<h2>Days</h2>\n<ul>\n{day_items}\n</ul>\n"
-            f"<h2>Feeds</h2>\n<ul>\n{feeds}\n</ul>\n</body>\n</html>\n"
-        )
-        self._write(result, folder / "index.html", page.encode(), None)
+        """The reader's pages (liveblog/pages): the live page, the embed page, and the
+        script and stylesheet they load (no other host)."""
+        options = PageOptions(self.options.feeds_url, self.options.poll_interval)
+        pages = render_pages(self.timeline, site.conference, options)
+        self._write(result, folder / "index.html", pages.index.encode(), None)
+        self._write(result, folder / "embed.html", pages.embed.encode(), None)
+        for name, body in assets():
+            self._write(result, folder / name, body, None)
 
 
 def _empty_state(page_size: int) -> dict[str, Any]:

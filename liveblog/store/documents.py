@@ -44,6 +44,9 @@ CONTENT_TYPES = {
     ".json": "application/feed+json; charset=utf-8",
     ".html": "text/html; charset=utf-8",
     ".xml": "application/xml; charset=utf-8",
+    # The live page's script and stylesheet (served with nosniff: the type must be right).
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
 }
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 
