@@ -420,6 +420,13 @@ def test_entries_past_the_page_budget_are_on_their_day_page(
     assert "day-1.html" in hrefs(day1)
     assert hrefs(tree.root.by_id("key-moments")) == [f"day-1.html#e-{ids['photo']}"]
     assert tree.root.by_id("pinned").articles() == [ids["quote"]]  # the pin is always there
+    # What the feeds' entry links are told is on the page (State.on_page) is what is.
+    with site.blog() as lb:
+        timeline = lb.stores.timeline
+        conference = timeline.conference(SLUG)
+        assert conference is not None
+        state = sections.conference_state(timeline, conference)
+    assert state.on_page == {i.removeprefix("entry-") for i in tree.ids if i.startswith("entry-")}
     sections._cache.clear()
     fresh = site.ws.root / "fresh"
     site.publish(feeds=fresh)
