@@ -338,16 +338,6 @@ def _document(
     )
 
 
-def _live_page_ids(timeline: Timeline, conference: Conference) -> frozenset[str]:
-    """The entries the live page holds (the page's own reading, cached: the page and
-    live.json reuse it)."""
-    state = conference_state(timeline, conference)
-    ids = {entry.id for section in state.sections for entry in section.shown}
-    if state.pinned is not None:
-        ids.add(state.pinned.id)
-    return frozenset(ids)
-
-
 def archive_document(
     site: _Site, number: int, entries: list[FeedEntry], gone: list[Tombstone], total: int
 ) -> Document:
@@ -907,7 +897,8 @@ class Publisher:
         conference = site.conference
         size = self.options.page_size
         entries = live_entries(self.timeline, conference.slug, size, archived_to)
-        site.on_live_page = _live_page_ids(self.timeline, conference)
+        # The live page's own reading (cached: the page and live.json reuse it).
+        site.on_live_page = conference_state(self.timeline, conference).on_page
         stones = tombstones(self.timeline, conference.slug, size)
         common: dict[str, Any] = {
             "name": "live",
