@@ -172,12 +172,7 @@ def tab(browser: Browser) -> Iterator[Tab]:
     page = context.new_page()
     opened = Tab(page)
     page.on("pageerror", lambda error: opened.errors.append(f"uncaught: {error}"))
-    page.on(
-        "console",
-        lambda message: (
-            opened.errors.append(f"console: {message.text}") if message.type == "error" else None
-        ),
-    )
+    page.on("console", lambda message: _console(opened, message.type, message.text))
     try:
         yield opened
     finally:

@@ -26,7 +26,9 @@ def run_probe(tmp_path: Path, kind: str, **env: str) -> subprocess.CompletedProc
     module = tmp_path / f"test_{kind}_probe.py"
     module.write_text(PROBES[kind])
     environ = {k: v for k, v in os.environ.items() if not k.startswith("LIVEBLOG_")}
-    environ.update(PYTHONPATH=str(TESTS), **env)
+    # No plugin autoload: the probe needs none, and loading every installed one (xdist,
+    # hypothesis, ...) is most of a pytest start-up (seconds each, on a loaded machine).
+    environ.update(PYTHONPATH=str(TESTS), PYTEST_DISABLE_PLUGIN_AUTOLOAD="1", **env)
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", str(module)],
         capture_output=True,

@@ -27,7 +27,11 @@ from liveblog.domain.events import (
     DayClosed,
     DayOpened,
     EntryCorrected,
+    EntryHighlighted,
+    EntryPinned,
     EntryRetracted,
+    EntryUnhighlighted,
+    EntryUnpinned,
     EventData,
     LinkPosted,
     NotePosted,
@@ -83,6 +87,10 @@ SAMPLES: dict[str, EventData] = {
     ),
     "entry.corrected": EntryCorrected(target="q-1", text="We must share", speaker="A. Burns"),
     "entry.retracted": EntryRetracted(target="q-1", reason="wrong talk"),
+    "entry.pinned": EntryPinned(target="q-1"),
+    "entry.unpinned": EntryUnpinned(target="q-1"),
+    "entry.highlighted": EntryHighlighted(target="q-1", label="The  announcement\n"),
+    "entry.unhighlighted": EntryUnhighlighted(target="q-1"),
 }
 
 ALL_TYPES = sorted(EVENT_TYPES)
@@ -115,7 +123,7 @@ def export_line(event_type: str, data: dict[str, Any], **overrides: Any) -> dict
 
 def test_samples_cover_every_event_type() -> None:
     assert set(SAMPLES) == set(EVENT_TYPES)
-    assert len(EVENT_TYPES) == 14
+    assert len(EVENT_TYPES) == 18
     for name, model in EVENT_TYPES.items():
         assert isinstance(SAMPLES[name], model)
         assert SAMPLES[name].type == name
@@ -618,3 +626,11 @@ def test_a_correction_without_a_description_keeps_the_bytes_of_before_links() ->
     assert "description" not in envelope(plain).to_export()["data"]
     described = EntryCorrected(target="l-1", description="The final version")
     assert described.data()["description"] == "The final version"
+
+
+def test_a_key_moments_label_is_one_short_line() -> None:
+    assert EntryHighlighted(target="q-1", label=" The\n announcement ").label == "The announcement"
+    assert EntryHighlighted(target="q-1").label is None
+    assert EntryHighlighted(target="q-1", label="x" * 80).label == "x" * 80
+    with pytest.raises(ValidationError):
+        EntryHighlighted(target="q-1", label="x" * 81)

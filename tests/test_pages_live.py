@@ -356,13 +356,20 @@ def test_the_pinned_item_leads_live_json_even_past_the_window(site: Site) -> Non
 
 
 def test_incremental_renders_equal_a_render_from_scratch(site: Site, tmp_path: Path) -> None:
-    """The cached day sections: after each change (a note, a correction of day 1, a new
-    pin, a retraction, a day title) the page is byte for byte a fresh render's."""
+    """The cached days, pin and key moments: after each change (a note, corrections of
+    day 1 and of the pinned entry, a key moment labelled by its entry's title and that
+    entry corrected, a new pin, an unhighlight, a retraction, an unpin) the pages and
+    live.json are byte for byte a fresh render's."""
+    ids = site.ids
     steps = [
         lambda lb: lb.note("Later.", conference=SLUG),
-        lambda lb: lb.correct(site.ids["note"], text="A very full room.", conference=SLUG),
-        lambda lb: lb.pin(site.ids["link"], conference=SLUG),
-        lambda lb: lb.retract(site.ids["photo"], reason="wrong", conference=SLUG),
+        lambda lb: lb.correct(ids["note"], text="A very full room.", conference=SLUG),
+        lambda lb: lb.correct(ids["quote"], text="We moved it all.", conference=SLUG),
+        lambda lb: lb.highlight(ids["note"], conference=SLUG),  # labelled by its title
+        lambda lb: lb.correct(ids["note"], text="A packed room.", conference=SLUG),
+        lambda lb: lb.pin(ids["link"], conference=SLUG),
+        lambda lb: lb.unhighlight(ids["note"], conference=SLUG),
+        lambda lb: lb.retract(ids["photo"], reason="wrong", conference=SLUG),
         lambda lb: lb.unpin(conference=SLUG),
     ]
     for k, step in enumerate(steps):
@@ -372,7 +379,7 @@ def test_incremental_renders_equal_a_render_from_scratch(site: Site, tmp_path: P
         sections._cache.clear()
         fresh = tmp_path / f"fresh-{k}"
         site.publish(feeds=fresh)
-        for name in ("index.html", "embed.html"):
+        for name in ("index.html", "embed.html", "live.json"):
             assert (site.folder / name).read_bytes() == (fresh / SLUG / name).read_bytes(), (
                 k,
                 name,
@@ -389,23 +396,32 @@ def test_incremental_renders_equal_a_render_from_scratch(site: Site, tmp_path: P
     assert site.ids["link"] in tree.root.by_id("entries").articles()
 
 
-def test_a_day_past_the_page_budget_is_a_link_to_its_day_page(
-    site: Site, monkeypatch: pytest.MonkeyPatch
+def hrefs(node: Node) -> list[str]:
+    return [str(a.attrs.get("href")) for a in node.find_all(lambda n: n.tag == "a")]
+
+
+@pytest.mark.parametrize("budget", [1, 3])
+def test_entries_past_the_page_budget_are_on_their_day_page(
+    site: Site, monkeypatch: pytest.MonkeyPatch, budget: int
 ) -> None:
-    monkeypatch.setattr(sections, "LIVE_PAGE_ENTRIES", 1)
-    sections._cache.clear()
+    """The page holds the newest LIVE_PAGE_ENTRIES entries; the rest of a day is linked
+    to its day page (its key moments too). Incremental renders keep the budget."""
+    monkeypatch.setattr(sections, "LIVE_PAGE_ENTRIES", budget)
+    site.publish()  # cached with the budget
     with site.blog() as lb:
-        lb.note("Another day-2 note.", conference=SLUG)
+        later = lb.note("Another day-2 note.", conference=SLUG)[-1].id
     site.publish()
     tree = site.tree()
+    ids = site.ids
+    assert tree.root.by_id("entries").articles() == [later, ids["day2"], ids["wrong"]][:budget]
     day1 = tree.root.by_id("day-1")
-    assert day1.articles() == []
-    assert "day-1.html" in {str(a.attrs.get("href")) for a in day1.find_all(lambda n: n.tag == "a")}
-    links = [
-        a.attrs["href"] for a in tree.root.by_id("key-moments").find_all(lambda n: n.tag == "a")
-    ]
-    assert links == [f"day-1.html#e-{site.ids['photo']}"]
-    assert len(tree.root.by_id("day-2").articles()) == 2
+    assert "day-1.html" in hrefs(day1)
+    assert hrefs(tree.root.by_id("key-moments")) == [f"day-1.html#e-{ids['photo']}"]
+    assert tree.root.by_id("pinned").articles() == [ids["quote"]]  # the pin is always there
+    sections._cache.clear()
+    fresh = site.ws.root / "fresh"
+    site.publish(feeds=fresh)
+    assert (fresh / SLUG / "index.html").read_bytes() == (site.folder / "index.html").read_bytes()
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "abc", "3601", "1.5"])

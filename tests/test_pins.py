@@ -205,9 +205,13 @@ def test_rebuild_gives_the_same_pinned_entry_and_key_moments(cli: Cli) -> None:
     cli.event("unhighlight", "abc1")
     projected = cli.marks()
     assert projected == (BOB, {ANN_LAST: None})
+    # On SQLite, verify compares each projection (caught up event by event here) with a
+    # rebuild of it, row for row.
+    checked = cli.ok("verify")
+    if not cli.db.startswith("postgresql"):
+        assert "ok: projection timeline: equals a rebuild at position 11" in checked, checked
     cli.ok("rebuild")
     assert cli.marks() == projected
-    cli.ok("verify")
 
 
 def test_a_reporter_may_pin_another_reporters_entry_locally(cli: Cli) -> None:

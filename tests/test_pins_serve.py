@@ -93,7 +93,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 def full_id(server: Server, prefix: str) -> str:
-    return next(e["id"] for e in server.events() if e["id"].startswith(prefix))
+    return full_id_of(server.service, server.editor, prefix)
 
 
 def test_the_remote_cli_pins_highlights_and_refuses_as_the_local_one(
@@ -217,3 +217,54 @@ def test_bad_stream_flags_are_refused_in_one_line(tmp_path: Path) -> None:
         errors = [line for line in proc.err if line.startswith("Error:")]
         assert len(errors) == 1 and args[0] in errors[0], proc.stderr
         assert "Traceback" not in proc.stderr
+
+
+QUEUED = re.compile(r"^queued (\S+) ([0-9a-f]{8}) \(.*\); (\d+) waiting: ")
+
+
+def test_marks_typed_while_the_server_is_down_are_queued_and_applied_in_order(
+    tmp_path: Path,
+) -> None:
+    """`--last` and unpin's pinned entry are the server's, when the draft arrives."""
+    ws = Workspace(tmp_path / "server")
+    token = ws.token("ann", "editor")
+    service = Service(ws)
+    laptop = Laptop(Workspace(tmp_path / "laptop"), service.url, token)
+    with service:
+        laptop.ok("conference", "open", "off", "--title", "Offline")
+        laptop.ok("day", "open", "1")
+        note = full_id_of(service, token, laptop.appended("note", "n1", type_="note.posted"))
+        service.kill()
+        for waiting, args in enumerate(
+            (("pin", "--last"), ("highlight", "--last", "--label", "Queued"), ("unpin",)), 1
+        ):
+            proc = laptop.cli(*args)
+            assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+            match = QUEUED.match(proc.out[0])
+            assert match and int(match.group(3)) == waiting, proc.out
+        service.start()
+        sent = laptop.cli("sync")
+        assert sent.returncode == 0, sent.stderr
+        assert laptop.ws.outbox() == []
+        api = Api(service.url, token)
+        try:
+            events = api.events(limit=10_000)["events"]
+        finally:
+            api.close()
+        marks = [(e["type"], e["data"]) for e in events if e["type"].startswith("entry.")]
+        assert marks == [
+            ("entry.pinned", {"target": note}),
+            ("entry.highlighted", {"target": note, "label": "Queued"}),
+            ("entry.unpinned", {"target": note}),
+        ]
+        service.stop_cleanly()
+
+
+def full_id_of(service: Service, token: str, prefix: str) -> str:
+    api = Api(service.url, token)
+    try:
+        return next(
+            e["id"] for e in api.events(limit=10_000)["events"] if e["id"].startswith(prefix)
+        )
+    finally:
+        api.close()

@@ -1200,8 +1200,8 @@ def token() -> None:
     type=click.Choice(ROLES),
     default=REPORTER,
     show_default=True,
-    help="reporter: posts, and corrects or retracts only its own entries; editor: also "
-    "anyone's entries, and opens and closes days and conferences.",
+    help="reporter: posts, and corrects, retracts, pins or highlights only its own "
+    "entries; editor: also anyone's entries, and opens and closes days and conferences.",
 )
 def token_create(name: str, role: Role) -> None:
     """Create NAME's token and print it (shown this once only)."""

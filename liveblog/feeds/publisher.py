@@ -52,6 +52,7 @@ from typing import Any
 from ..pages.assets import assets
 from ..pages.defaults import DEFAULT_POLL_INTERVAL
 from ..pages.live import PageOptions, render_pages
+from ..pages.sections import conference_state
 from ..pages.updates import entry_updates
 from ..store.documents import Document as StoredDocument
 from ..store.documents import DocumentVersion, FeedDocuments, content_etag
@@ -906,7 +907,9 @@ class Publisher:
         entry first (listed even when it is older than the window), every item's
         EntryUpdate, the recent retractions."""
         slug = conference.slug
-        pinned = self.timeline.pinned_entry(slug)
+        # The live page's own reading of the conference (cached: the page reuses it).
+        state = conference_state(self.timeline, conference)
+        pinned = state.pinned
         ids = [e.id for e in entries]
         if pinned is not None and pinned.id not in ids:
             entries = [feed_entry(pinned), *entries]
@@ -916,11 +919,10 @@ class Publisher:
         updates = {u["id"]: u for u in entry_updates(self.timeline, conference, rows)}
         if pinned is not None:
             entries = sorted(entries, key=lambda e: e.id != pinned.id)  # stable: pinned first
-        position = self.timeline.last_positions([slug]).get(slug, conference.changed_position)
         return {
             "entries": entries,
             "extension": {
-                "position": position,
+                "position": state.position,
                 "poll_interval": self.options.poll_interval,
                 "live": conference.closed_at is None,
                 "pinned": pinned.id if pinned is not None else None,

@@ -21,7 +21,7 @@ from typing import Any
 from ..store.timeline import Conference, Day, Timeline, TimelineEntry
 from ..summary.kinds import rendering
 from .defaults import DEFAULT_POLL_INTERVAL
-from .sections import LD_UPDATES, Section, day_sections, long_date, newest_first
+from .sections import LD_UPDATES, Section, conference_state, long_date, newest_first
 from .updates import entry_updates
 
 FEEDS = (
@@ -89,12 +89,10 @@ def _instant(value: str) -> dt.datetime:
 
 
 def _read(timeline: Timeline, conference: Conference) -> _Content:
-    slug = conference.slug
-    position = timeline.last_positions([slug]).get(slug, conference.changed_position)
-    pinned = timeline.pinned_entry(slug)
-    sections = day_sections(timeline, conference, position, pinned.id if pinned else None)
+    state = conference_state(timeline, conference)
+    pinned, sections = state.pinned, list(state.sections)
     pinned_html = ""
-    newest = [e for s in sections for e in s.newest]
+    newest = [e for s in sections for e in s.shown[:LD_UPDATES]]
     if pinned is not None:
         pinned_html = entry_updates(timeline, conference, [pinned])[0]["html"]
         newest.append(pinned)
@@ -102,16 +100,16 @@ def _read(timeline: Timeline, conference: Conference) -> _Content:
     times = [conference.opened_at]
     if conference.closed_at is not None:
         times.append(conference.closed_at)
-    at = timeline.occurred_at(position)
+    at = timeline.occurred_at(state.position)
     if at is not None:
         times.append(at)
     times.extend(_instant(e.updated_at or e.occurred_at) for e in newest)
     return _Content(
         conference=conference,
-        position=position,
+        position=state.position,
         sections=sections,
         pinned=pinned_html,
-        moments=timeline.key_moments(slug),
+        moments=list(state.moments),
         newest=newest,
         modified=max(times, key=lambda t: t.timestamp()),
     )
@@ -131,12 +129,12 @@ def _page_data(content: _Content, options: PageOptions) -> str:
 
 def _key_moments(content: _Content) -> str:
     items = []
-    # An entry of a day shown only as a link is on its day page (its `e-` anchor there).
-    elsewhere = {s.day.number for s in content.sections if not s.full}
+    # An entry past the page's budget is on its day page (its `e-` anchor there).
+    here = {e.id for s in content.sections for e in s.shown}
     for entry in content.moments:
         label = entry.highlight_label or rendering(entry.kind).feed(entry.data).title
         href = f"#entry-{entry.id}"
-        if entry.day in elsewhere and not entry.pinned:
+        if entry.id not in here and not entry.pinned:
             href = f"day-{entry.day}.html#e-{entry.id}"
         items.append(f'<li><a href="{escape(href)}">{escape(label)}</a></li>')
     inner = "\n".join(items)

@@ -2,18 +2,19 @@
 
 A publish re-renders a conference's pages after every event; re-rendering every entry
 of a long conference each time would make a publish cost follow the conference, not
-what is new. So each day's `<section>` is kept, per conference, in a small in-process
-cache (the scheduler of `run`/`serve` publishes over and over in one process), and the
-next render asks the timeline which entries changed since (`Timeline.changes`, whose
-cost follows the answer): only their days, and days whose own heading changed, are
-rendered again. A cache entry is trusted only for the same log: the position it was
-rendered at must still have been recorded at the same instant (a new log at the same
-path, or a rebuilt one that differs, renders everything), and the conference itself
-must not have changed (its timezone is in every time shown).
+what is new. So each day's rendered entries are kept, per conference, in a small
+in-process cache (the scheduler of `run`/`serve` publishes over and over in one
+process), and the next render asks the timeline which entries changed since
+(`Timeline.changes`, whose cost follows the answer): only their days, and days whose
+own heading changed, are rendered again. A cache entry is trusted only for the same
+log: the position it was rendered at must still have been recorded at the same instant
+(a new log at the same path renders everything), and the conference itself must not
+have changed (its timezone is in every time shown).
 
-The page holds every entry that is not retracted, newest day first, up to
-LIVE_PAGE_ENTRIES: a day that would start past that shows only its heading and a link
-to its day page (a conference that long is a log generator's, not a live blog's).
+The page holds the newest LIVE_PAGE_ENTRIES entries that are not retracted (a few
+days of heavy coverage), newest first in day sections; a day's older entries past that
+are on its day page, which the section links to. So a page's size, and a publish's
+cost, is bounded whatever the length of the log.
 """
 
 from __future__ import annotations
@@ -28,32 +29,52 @@ from html import escape
 from ..store.timeline import Conference, Day, Timeline, TimelineEntry
 from .updates import entry_updates
 
-LIVE_PAGE_ENTRIES = 5_000
-"""Entries the live page holds in full (whole days, newest first; the newest day always)."""
+LIVE_PAGE_ENTRIES = 1_000
+"""Entries the live page holds (the newest; older ones are on their day pages)."""
 LD_UPDATES = 100
 """The newest entries listed as `liveBlogUpdate` in the JSON-LD."""
 CACHED_CONFERENCES = 16
-"""Conferences whose sections one process keeps (the ones being covered now)."""
+"""Conferences whose rendered days one process keeps (the ones being covered now)."""
 DIRTY_LIMIT = 2_000
 """Changed entries read to find the days to render again; more: render every day."""
 
 
 @dataclass(frozen=True)
+class Rendered:
+    """One day as last rendered: its entries (not retracted, not pinned), newest first,
+    and their articles; None while the day was past the page's budget (not read)."""
+
+    day: Day  # its changed position: the heading's
+    entries: tuple[TimelineEntry, ...] | None
+    articles: tuple[str, ...] | None
+
+
+@dataclass(frozen=True)
 class Section:
-    day: Day  # as rendered (its changed position: the heading's)
+    """One day's section of the page."""
+
+    day: Day
     html: str
-    count: int  # entries it shows (0 for a day past LIVE_PAGE_ENTRIES: heading only)
-    full: bool  # False: heading and a link to the day page only
-    newest: tuple[TimelineEntry, ...]  # its newest entries (up to LD_UPDATES), newest first
+    shown: tuple[TimelineEntry, ...]  # the entries it holds, newest first
+    complete: bool  # False: some (or all) of the day's entries are only on its day page
+
+
+@dataclass(frozen=True)
+class State:
+    """What the live page shows of a conference as of its last position."""
+
+    position: int  # the conference's last log position
+    pinned: TimelineEntry | None
+    moments: tuple[TimelineEntry, ...]  # key moments, by (utc_at, position)
+    sections: tuple[Section, ...]  # one per day, newest day first
 
 
 @dataclass(frozen=True)
 class _Kept:
-    position: int  # the conference's last position it was rendered as of
-    recorded: str | None  # when the log recorded that position (the same log?)
+    state: State
+    recorded: str | None  # when the log recorded its position (the same log?)
     conference_changed: int
-    pinned: str | None
-    sections: dict[int, Section]
+    days: dict[int, Rendered]
 
 
 _cache: OrderedDict[tuple[str, str], _Kept] = OrderedDict()
@@ -82,24 +103,7 @@ def _heading(day: Day) -> str:
     )
 
 
-def _render(
-    timeline: Timeline,
-    conference: Conference,
-    day: Day,
-    pinned: str | None,
-    full: bool,
-) -> Section:
-    opening = (
-        f'<section class="day" id="day-{day.number}" data-day="{day.number}"'
-        f' aria-labelledby="day-{day.number}-title">\n{_heading(day)}\n'
-    )
-    link = f'<a href="day-{day.number}.html">Day {day.number} summary</a>'
-    if not full:
-        html = (
-            f'{opening}<p class="day-summary">This day’s entries are on its own page: {link}.'
-            "</p>\n</section>"
-        )
-        return Section(day, html, 0, False, ())
+def _read_day(timeline: Timeline, conference: Conference, day: Day, pinned: str | None) -> Rendered:
     entries = newest_first(
         [
             e
@@ -107,72 +111,118 @@ def _render(
             if not e.retracted and e.id != pinned
         ]
     )
-    articles = "\n".join(u["html"] for u in entry_updates(timeline, conference, entries))
-    html = f'{opening}<p class="day-summary">{link}</p>\n{articles}\n</section>'
-    return Section(day, html, len(entries), True, tuple(entries[:LD_UPDATES]))
+    articles = tuple(u["html"] for u in entry_updates(timeline, conference, entries))
+    return Rendered(day, tuple(entries), articles)
 
 
-def _dirty(
-    timeline: Timeline,
-    conference: Conference,
-    kept: _Kept | None,
-    position: int,
-    pinned: str | None,
-) -> set[int] | None:
-    """The days whose entries changed since `kept` was rendered; None: every day."""
+def _section(rendered: Rendered, room: int) -> Section:
+    """The day's section holding at most `room` of its newest entries."""
+    day = rendered.day
+    entries, articles = rendered.entries or (), rendered.articles or ()
+    take = min(room, len(articles))
+    complete = rendered.entries is not None and take == len(articles)
+    link = f'<a href="day-{day.number}.html">Day {day.number} summary</a>'
+    if complete:
+        summary = f'<p class="day-summary">{link}</p>'
+    elif take:
+        summary = f'<p class="day-summary">{link} (with the day’s earlier entries)</p>'
+    else:
+        summary = f'<p class="day-summary">This day’s entries are on its own page: {link}.</p>'
+    body = "".join(f"\n{a}" for a in articles[:take])
+    html = (
+        f'<section class="day" id="day-{day.number}" data-day="{day.number}"'
+        f' aria-labelledby="day-{day.number}-title">\n{_heading(day)}\n{summary}{body}\n'
+        "</section>"
+    )
+    return Section(day, html, tuple(entries[:take]), complete)
+
+
+def _changes(
+    timeline: Timeline, conference: Conference, kept: _Kept | None, position: int
+) -> list[TimelineEntry] | None:
+    """The entries changed since `kept` was rendered; None: none of it can be reused."""
     if (
         kept is None
         or kept.conference_changed != conference.changed_position
-        or kept.position > position
-        or timeline.recorded_at(kept.position) != kept.recorded
+        or kept.state.position > position
+        or timeline.recorded_at(kept.state.position) != kept.recorded
     ):
         return None
-    if kept.position == position:
-        # Nothing new in the conference, but a pin's target may differ if another log
-        # path led here: the pin is part of what each section leaves out.
-        return set() if kept.pinned == pinned else None
-    changed = timeline.changes(conference.slug, kept.position, DIRTY_LIMIT + 1)
-    if len(changed) > DIRTY_LIMIT:
-        return None
-    return {e.day for e in changed}
+    if kept.state.position == position:
+        return []
+    changed = timeline.changes(conference.slug, kept.state.position, DIRTY_LIMIT + 1)
+    return None if len(changed) > DIRTY_LIMIT else changed
 
 
-def day_sections(
-    timeline: Timeline, conference: Conference, position: int, pinned: str | None
-) -> list[Section]:
-    """The section of every day of the conference, newest first, as of `position`
-    (the conference's last), leaving out the pinned entry; from the cache where the
-    day did not change."""
+def conference_state(timeline: Timeline, conference: Conference) -> State:
+    """The pinned entry, the key moments and the section of every day (newest first,
+    the pinned entry left out), as of the conference's last position. What did not
+    change since this process last rendered the conference is reused: a day whose
+    entries all kept their changed positions, and the pin and key moments unless an
+    entry changed that is or was one of them (pinning, highlighting, retracting or
+    correcting an entry moves its changed position). Days past the page's budget are
+    not read at all."""
     slug = conference.slug
+    position = timeline.last_positions([slug]).get(slug, conference.changed_position)
     key = (timeline.location() or f"memory:{id(timeline)}", slug)
     with _lock:
         kept = _cache.get(key)
-    dirty = _dirty(timeline, conference, kept, position, pinned)
-    old = kept.sections if kept is not None and dirty is not None else {}
-    sections: dict[int, Section] = {}
-    shown = 0
-    for number, changed in reversed(timeline.days(slug)):
-        full = shown < LIVE_PAGE_ENTRIES
-        section = old.get(number)
-        if (
-            section is None
-            or dirty is None
-            or number in dirty
-            or section.day.changed_position != changed
-            or section.full != full
-        ):
-            day = timeline.day(slug, number)
-            if day is None:
-                continue
-            section = _render(timeline, conference, day, pinned, full)
-        sections[number] = section
-        shown += section.count
-    done = _Kept(
-        position, timeline.recorded_at(position), conference.changed_position, pinned, sections
-    )
+    changed = _changes(timeline, conference, kept, position)
+    if kept is not None and changed == []:
+        return kept.state
+    if kept is None or changed is None:
+        pinned, moments = timeline.pinned_entry(slug), tuple(timeline.key_moments(slug))
+        dirty: set[int] | None = None
+        old: dict[int, Rendered] = {}
+    else:
+        ids = {e.id for e in changed}
+        pinned, moments = kept.state.pinned, kept.state.moments
+        if any(e.pinned for e in changed) or (pinned is not None and pinned.id in ids):
+            pinned = timeline.pinned_entry(slug)
+        if any(e.highlighted for e in changed) or any(m.id in ids for m in moments):
+            moments = tuple(timeline.key_moments(slug))
+        dirty, old = {e.day for e in changed}, kept.days
+    days, sections = _sections(timeline, conference, pinned, dirty, old)
+    state = State(position, pinned, moments, tuple(sections))
+    done = _Kept(state, timeline.recorded_at(position), conference.changed_position, days)
     with _lock:
         _cache[key] = done
         _cache.move_to_end(key)
         while len(_cache) > CACHED_CONFERENCES:
             _cache.popitem(last=False)
-    return list(sections.values())
+    return state
+
+
+def _sections(
+    timeline: Timeline,
+    conference: Conference,
+    pinned_entry: TimelineEntry | None,
+    dirty: set[int] | None,
+    old: dict[int, Rendered],
+) -> tuple[dict[int, Rendered], list[Section]]:
+    slug = conference.slug
+    pinned = pinned_entry.id if pinned_entry is not None else None
+    days: dict[int, Rendered] = {}
+    sections: list[Section] = []
+    room = LIVE_PAGE_ENTRIES
+    for number, changed in reversed(timeline.days(slug)):
+        rendered = old.get(number)
+        stale = (
+            rendered is None
+            or dirty is None
+            or number in dirty
+            or rendered.day.changed_position != changed
+        )
+        if stale or (room > 0 and rendered is not None and rendered.entries is None):
+            day = timeline.day(slug, number)
+            if day is None:
+                continue
+            # Past the budget: the heading only, the entries not even read.
+            rendered = _read_day(timeline, conference, day, pinned) if room > 0 else None
+            rendered = rendered or Rendered(day, None, None)
+        assert rendered is not None
+        days[number] = rendered
+        section = _section(rendered, room)
+        room -= len(section.shown)
+        sections.append(section)
+    return days, sections

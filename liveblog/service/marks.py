@@ -2,11 +2,13 @@
 
 The commands `pin`, `unpin`, `highlight` and `unhighlight` decide from the log, never
 from the timeline projection, which may lag behind it (the scheduler catches it up).
-`fold` replays the conference's marks with the projection's rules
+`fold` replays all the conference's marks with the projection's rules
 (`store/*/timeline.py`): a mark takes effect only on a non-retracted entry of the
 conference positioned before it; pinning another entry unpins the first; a retracted
-entry is neither pinned nor a key moment. Marks are typed by people, a few per
-conference, so reading all of them (one indexed range per type) stays cheap.
+entry is neither pinned nor a key moment. `pinned` and `key_moment` answer the same
+for one question each, looking up one or two entries rather than every mark's target
+(the commands use them). Marks are typed by people, so reading a conference's marks
+(one indexed range per type) stays cheap.
 """
 
 from __future__ import annotations
@@ -81,7 +83,7 @@ def fold(log: EventStore, conference: str) -> Marks:
     entries = _Entries(log, conference)
     out = Marks()
     for event in log.marks_of(conference):
-        target = str(getattr(event.data, "target", ""))
+        target = _target(event)
         if not entries.takes_mark(target, _position(event)):
             continue  # an import's stray mark: the projection ignores it too
         if event.type == "entry.pinned":
@@ -98,6 +100,41 @@ def fold(log: EventStore, conference: str) -> Marks:
     for target in [t for t in out.key_moments if entries.retracted(t)]:
         del out.key_moments[target]
     return out
+
+
+def _target(event: Event) -> str:
+    return str(getattr(event.data, "target", ""))
+
+
+def pinned(log: EventStore, conference: str) -> str | None:
+    """The conference's pinned entry, as `fold` says it, from its latest pin that took
+    effect: every earlier one was replaced by it. A few lookups, however many marks."""
+    entries = _Entries(log, conference)
+    unpinned_later: set[str] = set()
+    for event in reversed(log.marks_of(conference)):
+        target = _target(event)
+        if event.type == "entry.unpinned":
+            unpinned_later.add(target)
+        elif event.type == "entry.pinned" and entries.takes_mark(target, _position(event)):
+            if target in unpinned_later or entries.retracted(target):
+                return None
+            return target
+    return None
+
+
+def key_moment(log: EventStore, conference: str, target: str) -> tuple[bool, str | None]:
+    """Whether entry `target` is a key moment now, and its label (as `fold` says it):
+    only that entry's marks are replayed."""
+    entries = _Entries(log, conference)
+    state: tuple[bool, str | None] = (False, None)
+    for event in log.marks_of(conference):
+        if _target(event) != target or not entries.takes_mark(target, _position(event)):
+            continue
+        if event.type == "entry.highlighted":
+            state = (True, getattr(event.data, "label", None))
+        elif event.type == "entry.unhighlighted":
+            state = (False, None)
+    return (False, None) if entries.retracted(target) else state
 
 
 def check_label(label: str) -> str:

@@ -685,10 +685,6 @@ class ReportingService(ServicePart, Reporter[list[Event]]):
 
     # -- the reader's page: the pinned entry and key moments ---------------------------
 
-    def _marks(self, conference: str) -> marks.Marks:
-        """The conference's pinned entry and key moments, as its log says them now."""
-        return marks.fold(self.log, conference)
-
     def _mark(
         self, target: Event, data: EventData, at: str | None, event_id: str | None
     ) -> list[Event]:
@@ -706,7 +702,7 @@ class ReportingService(ServicePart, Reporter[list[Event]]):
     ) -> list[Event]:
         with self.log.writing():
             target = self._target(ref, last, conference, "pinned")
-            if self._marks(target.conference).pinned == target.id:
+            if marks.pinned(self.log, target.conference) == target.id:
                 raise RefusedCommand(f"{target.id} is already pinned in {target.conference}")
             return self._mark(target, build(EntryPinned, target=target.id), at, event_id)
 
@@ -715,7 +711,7 @@ class ReportingService(ServicePart, Reporter[list[Event]]):
     ) -> list[Event]:
         with self.log.writing():
             slug = ctx.reading_conference(self.log, self.author, conference).slug
-            pinned = self._marks(slug).pinned
+            pinned = marks.pinned(self.log, slug)
             if pinned is None:
                 raise RefusedCommand(f"nothing is pinned in {slug}")
             target = self._target(pinned, False, slug, "unpinned")
@@ -735,8 +731,7 @@ class ReportingService(ServicePart, Reporter[list[Event]]):
             label = marks.check_label(label)
         with self.log.writing():
             target = self._target(ref, last, conference, "highlighted")
-            moments = self._marks(target.conference).key_moments
-            if target.id in moments and moments[target.id] == label:
+            if marks.key_moment(self.log, target.conference, target.id) == (True, label):
                 said = f" with the label {label!r}" if label else " (no label)"
                 raise RefusedCommand(f"{target.id} is already a key moment{said}")
             data = build(EntryHighlighted, target=target.id, label=label)
@@ -752,6 +747,6 @@ class ReportingService(ServicePart, Reporter[list[Event]]):
     ) -> list[Event]:
         with self.log.writing():
             target = self._target(ref, False, conference, "unhighlighted")
-            if target.id not in self._marks(target.conference).key_moments:
+            if not marks.key_moment(self.log, target.conference, target.id)[0]:
                 raise RefusedCommand(f"{target.id} is not a key moment")
             return self._mark(target, build(EntryUnhighlighted, target=target.id), at, event_id)

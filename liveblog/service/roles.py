@@ -3,7 +3,8 @@
 A token is a reporter's or an editor's. Over the API (`liveblog serve`):
 
     reporter   sessions, talks and entries (quote, note, photo) in the open day;
-               corrects and retracts only its own entries (`--last` is always its own)
+               corrects, retracts, pins and highlights only its own entries (`--last`
+               is always its own; `unpin` only when the pinned entry is its own)
     editor     everything a reporter may, and corrects or retracts anyone's entries,
                opens and closes days and conferences
 
@@ -43,10 +44,11 @@ def check_editors_only(role: Role | None, author: str, command: str) -> None:
 
 
 def check_edit(role: Role | None, author: str, entry_id: str, entry_author: str) -> None:
-    """Refuse correcting or retracting `entry_id` (by `entry_author`) if `role` may not."""
+    """Refuse editing `entry_id` (by `entry_author`: correcting, retracting, pinning,
+    highlighting) if `role` may not."""
     if role is None or role == EDITOR or entry_author == author:
         return
     raise Forbidden(
         f"{entry_id} is {entry_author}'s entry: {author}'s token is a reporter's, which "
-        "corrects and retracts only its own entries (an editor's edits anyone's)"
+        "corrects, retracts, pins and highlights only its own entries (an editor's, anyone's)"
     )

@@ -23,7 +23,8 @@ from liveblog.domain.events import (
     EntryUnpinned,
     NotePosted,
 )
-from liveblog.service.marks import fold
+from liveblog.service.marks import fold, key_moment
+from liveblog.service.marks import pinned as pinned_now
 from liveblog.store.eventstore import EventStore
 from liveblog.store.timeline import Timeline
 
@@ -183,6 +184,11 @@ class ReplayContract:
             assert folded.pinned == (pinned.id if pinned else None)
             moments = {e.id: e.highlight_label for e in timeline.key_moments(conference)}
             assert folded.key_moments == moments
+            assert pinned_now(replays.log, conference) == folded.pinned
+            every = {e.id for e in [*timeline.day_entries(conference, 2)]} | {"nope"}
+            for target in every:
+                found = key_moment(replays.log, conference, target)
+                assert found == ((True, moments[target]) if target in moments else (False, None))
         assert fold(replays.log, "c1").pinned == "t1"
         assert fold(replays.log, "c1").key_moments == {"q2": "B", "s1": None}
 
