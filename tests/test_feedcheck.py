@@ -18,6 +18,7 @@ from feedcheck import (
     JSON_RULES,
     ORDER_RULES,
     RSS_RULES,
+    TITLE_RULES,
     atom_entries,
     atom_tombstones,
     check_atom,
@@ -25,6 +26,7 @@ from feedcheck import (
     check_feed_dates_order,
     check_jsonfeed,
     check_rss,
+    check_title_references,
     parse_rfc822,
     parse_rfc3339,
     rfc822_error,
@@ -852,3 +854,34 @@ def test_dates_order_reports_missing_dates() -> None:
 
 def test_every_order_rule_is_tested() -> None:
     assert set(ORDER_RULES) == {"order.date", "order.newest-first", "order.feed-updated"}
+
+
+# ------------------------------------------------------------------ title references
+
+
+def test_titles_with_character_references_pass() -> None:
+    doc = edit(ATOM, "<title>", "<title>Fish &#38; chips &#60;b&gt; ", count=1)
+    assert check_title_references(doc, "atom") == []
+    assert check_title_references(RSS.encode(), "rss") == []
+    assert check_title_references(jsonfeed_bytes(JSONFEED), "json") == []
+
+
+@pytest.mark.parametrize(
+    "written", ["Fish &amp; chips", "a &lt;b&gt; title", "<![CDATA[a <b> title]]>"]
+)
+@pytest.mark.parametrize("kind", ["atom", "rss"])
+def test_titles_with_entities_or_cdata_are_reported(kind: str, written: str) -> None:
+    sample = ATOM if kind == "atom" else RSS
+    doc = edit(sample, "<title>", f"<title>{written} ", count=1)
+    problems = check_title_references(doc, kind)  # type: ignore[arg-type]
+    assert codes(problems) == {"title.references"}
+    assert len(problems) == 1
+
+
+def test_a_prefixed_title_is_checked_too() -> None:
+    doc = b'<rss xmlns:a="x"><channel><a:title>A &amp; B</a:title></channel></rss>'
+    assert codes(check_title_references(doc, "rss")) == {"title.references"}
+
+
+def test_every_title_rule_is_tested() -> None:
+    assert set(TITLE_RULES) == {"title.references"}

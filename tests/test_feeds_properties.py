@@ -55,6 +55,9 @@ HOSTILE = st.lists(st.one_of(st.sampled_from(PIECES), CHARACTERS), max_size=7).m
     lambda parts: "x" + "".join(parts)  # never blank once cleaned: the log refuses blanks
 )
 
+# A key moment's label: one line, at most 80 characters (so cut short here).
+SHORT = HOSTILE.map(lambda text: text[:40])
+
 FIELDS = [
     "conference", "venue", "day", "session", "room", "host", "talk", "speaker", "role",
     "organisation", "quote", "note", "caption", "correction", "corrected_speaker", "reason",
@@ -72,11 +75,11 @@ ALLOWED_ATTRIBUTES = {"class", "id", "src", "alt", "loading", "datetime", "href"
 ATOM = "{http://www.w3.org/2005/Atom}"
 ATOM_ELEMENTS = [
     "feed", "id", "title", "subtitle", "updated", "author", "name", "link", "generator",
-    "entry", "published", "content",
+    "entry", "published", "content", "category",
 ]  # fmt: skip
 RSS_ELEMENTS = [
     "rss", "channel", "title", "link", "description", "docs", "generator", "language",
-    "lastBuildDate", "managingEditor", "item", "guid", "pubDate",
+    "lastBuildDate", "managingEditor", "item", "guid", "pubDate", "category",
 ]  # fmt: skip
 # Every element a feed may hold: user text must never add one.
 ELEMENTS = {
@@ -128,6 +131,8 @@ def build_log(texts: dict[str, str], *, close: bool) -> list[str]:
         ("t1-end", "talk.ended", {"talk": "t1"}, author),
         ("s1-end", "session.ended", {"session": "s1"}, author),
         ("n3", "note.posted", {"day": 1, "text": t["note"]}, "ann"),
+        ("h-q1", "entry.highlighted", {"target": "q1", "label": t["label"]}, author),
+        ("pin-n3", "entry.pinned", {"target": "n3"}, "ann"),
         ("d1-end", "day.closed", {"number": 1}, "ann"),
     ]  # fmt: skip
     if close:
@@ -225,12 +230,42 @@ def escaping_problems(folder: Path) -> list[str]:
             for item in rss_items(data):
                 problems += markup_problems(str(item["description"]), f"{name} {item['guid']}")
     for page in sorted(folder.glob("*.html")):
-        text = page.read_text(encoding="utf-8").lower()
-        # The JSON-LD block; the live page's script and data too (embed: no JSON-LD).
-        scripts = {"index.html": 3, "embed.html": 2}.get(page.name, 1)
-        if text.count("<script") != scripts or text.count("</script") != scripts:
+        text = page.read_text(encoding="utf-8")
+        scripts = _scripts(text)
+        lower = text.lower()
+        # Every raw "<script" is one of the pages' own scripts (the JSON-LD block, the
+        # page data, live.js): user text never opened or closed one.
+        if lower.count("<script") != len(scripts) or lower.count("</script") != len(scripts):
             problems.append(f"{page.name}: user text opened or closed a <script>")
+        for attrs in scripts:
+            if attrs not in OWN_SCRIPTS:
+                problems.append(f"{page.name}: a <script> of none of ours: {attrs}")
     return problems
+
+
+OWN_SCRIPTS = (
+    {"type": "application/ld+json"},
+    {"type": "application/json", "id": "liveblog-data"},
+    {"src": "live.js", "defer": None},
+)
+"""The <script> elements the pages write, by their attributes."""
+
+
+class _Scripts(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: list[dict[str, str | None]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "script":
+            self.found.append(dict(attrs))
+
+
+def _scripts(text: str) -> list[dict[str, str | None]]:
+    parser = _Scripts()
+    parser.feed(text)
+    parser.close()
+    return parser.found
 
 
 def feedparser_problems(folder: Path) -> list[str]:
@@ -266,7 +301,7 @@ def entry(folder: Path, name: str, event_id: str) -> dict[str, Any]:
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(
-    texts=st.fixed_dictionaries(dict.fromkeys(FIELDS, HOSTILE)),
+    texts=st.fixed_dictionaries({**dict.fromkeys(FIELDS, HOSTILE), "label": SHORT}),
     page_size=st.integers(min_value=1, max_value=4),
     close=st.booleans(),
 )
@@ -299,6 +334,13 @@ def test_hostile_text_never_breaks_a_feed(
         assert photo["title"].startswith("Photo — ")
         assert photo["content_text"] == clean_body(texts["caption"])
         assert photo["image"] == "https://photos.example.org/h/2.jpg"
+        # A key moment's label reads back as typed (cleaned to one line), in Atom.
+        marks = {
+            str(e["id"]).rsplit("/", 1)[1]: e["categories"]
+            for e in atom_entries((folder / "live.atom").read_bytes())
+        }
+        assert marks["q1"] == [("key-moment", clean_line(texts["label"]))]
+        assert marks["n3"] == [("pinned", None)]
         live = (folder / "live.json").read_bytes()
         assert not any(i.endswith("/entry/p1") for i in feed_ids(live, "json"))
         assert json.loads(live).get("expired", False) is close
@@ -321,8 +363,9 @@ WHERE = {
     "author": "author",
     "retraction reason": "reason",
     "caption": "caption",
+    "key moment label": "label",
 }
-PLAIN = dict.fromkeys(FIELDS, "plain")
+PLAIN = dict.fromkeys([*FIELDS, "label"], "plain")
 
 
 def publish_or_refuse(texts: dict[str, str], lines: list[str] | None = None) -> None:

@@ -371,6 +371,8 @@ def test_incremental_renders_equal_a_render_from_scratch(site: Site, tmp_path: P
         lambda lb: lb.unhighlight(ids["note"], conference=SLUG),
         lambda lb: lb.retract(ids["photo"], reason="wrong", conference=SLUG),
         lambda lb: lb.unpin(conference=SLUG),
+        # No entry changes: the position (page data, dateModified) still moves.
+        lambda lb: lb.close_day(conference=SLUG),
     ]
     for k, step in enumerate(steps):
         with site.blog() as lb:
@@ -418,6 +420,13 @@ def test_entries_past_the_page_budget_are_on_their_day_page(
     assert "day-1.html" in hrefs(day1)
     assert hrefs(tree.root.by_id("key-moments")) == [f"day-1.html#e-{ids['photo']}"]
     assert tree.root.by_id("pinned").articles() == [ids["quote"]]  # the pin is always there
+    # What the feeds' entry links are told is on the page (State.on_page) is what is.
+    with site.blog() as lb:
+        timeline = lb.stores.timeline
+        conference = timeline.conference(SLUG)
+        assert conference is not None
+        state = sections.conference_state(timeline, conference)
+    assert state.on_page == {i.removeprefix("entry-") for i in tree.ids if i.startswith("entry-")}
     sections._cache.clear()
     fresh = site.ws.root / "fresh"
     site.publish(feeds=fresh)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -221,3 +222,15 @@ def test_a_reporter_may_pin_another_reporters_entry_locally(cli: Cli) -> None:
     proc = cli.run("pin", "b0b0", author="carol")
     assert proc.returncode == 0, proc.stderr
     assert cli.marks()[0] == BOB
+
+
+def test_two_reporters_pinning_the_same_entry_at_once_append_one_pin(cli: Cli) -> None:
+    """Reading the marks and appending is one write transaction: whichever command comes
+    second sees the first one's pin and is refused, however the two interleave."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        procs = list(pool.map(lambda who: cli.run("pin", "b0b0", author=who), ["ann", "carol"]))
+    assert sorted(p.returncode for p in procs) == [0, 1], [p.stderr for p in procs]
+    refused = next(p for p in procs if p.returncode == 1)
+    assert assert_refused(refused) == f"Error: {BOB} is already pinned in {SLUG}"
+    pins = [e for e in cli.exported() if e["type"] == "entry.pinned"]
+    assert [e["data"] for e in pins] == [{"target": BOB}]

@@ -11,8 +11,9 @@ import contextlib
 import socket
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -20,7 +21,7 @@ from servers import Service, Workspace, wait_until
 from sse import SseStream
 from test_stream import last_position, stream_path, timeline_ready, with_env
 
-from liveblog.http.stream import (
+from liveblog.http.streamdb import (
     BROADCAST,
     FIRST_PAGE,
     NEXT_PAGE,
@@ -68,6 +69,25 @@ def non_readers(port: int, path: str, count: int) -> Iterator[list[socket.socket
             sock.close()
 
 
+def run_loop(coroutine: Coroutine[Any, Any, None]) -> None:
+    """asyncio.run in a thread of its own: a browser test's Playwright may have left an
+    event loop running in this one (same worker process)."""
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            asyncio.run(coroutine)
+        except BaseException as exc:  # re-raised in the test's thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join(60)
+    assert not thread.is_alive(), "the event loop did not finish"
+    if failure:
+        raise failure[0]
+
+
 def test_the_database_thread_runs_broadcasts_first_then_the_cheapest_catch_up(
     tmp_path: Path,
 ) -> None:
@@ -97,7 +117,7 @@ def test_the_database_thread_runs_broadcasts_first_then_the_cheapest_catch_up(
         with pytest.raises(RuntimeError):
             await reader.run(lambda: None)
 
-    asyncio.run(main())
+    run_loop(main())
     assert order == [
         "broadcast",
         "first page, just behind",

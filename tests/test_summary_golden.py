@@ -107,3 +107,94 @@ def test_golden_sample_shape(sample: Invoke) -> None:
     text = json.dumps(data)
     assert "Registration queues" not in text  # day 1
     assert "fire drill" not in text  # day 3
+
+
+# -- key moments ------------------------------------------------------------------------
+
+MARKS = GOLDEN / "key-moments.jsonl"
+"""Key moments on the sample's day 2: two with labels (one a session), one without, one
+taken back, one retracted later; and a pin (not a key moment)."""
+
+
+@pytest.fixture
+def marked(sample: Invoke) -> Invoke:
+    result = sample("import", str(MARKS))
+    assert result.exit_code == 0, result.output
+    return sample
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_key_moments_match_the_golden_file(marked: Invoke, fmt: str) -> None:
+    check_golden(f"day-2-key-moments.{FORMATS[fmt]}", summary(marked, "2", "--format", fmt))
+
+
+def test_key_moments_right_after_the_opening(marked: Invoke) -> None:
+    data = json.loads(summary(marked, "2", "--format", "json"))
+    site = "https://blog.example.org/socitm-2011"
+    assert data["key_moments"] == [
+        {
+            "id": "p-burns",
+            "type": "photo",
+            "label": None,
+            "text": "Andy Burns on the main stage, Hall 1",
+            "author": "ann",
+            "occurred_at": "2011-06-09T09:14:00+01:00",
+            "time": "09:14",
+            "link": f"{site}/day-2.html#e-p-burns",
+        },
+        {
+            "id": "s-round",
+            "type": "session",
+            "label": "The roundtable",
+            "text": "Data sharing across boundaries",
+            "author": "bob",
+            "occurred_at": "2011-06-09T09:15:00+01:00",
+            "time": "09:15",
+            "link": f"{site}/day-2.html#e-s-round",
+        },
+        {
+            "id": "q-smith",
+            "type": "quote",
+            "label": "Cloud [contract] & <risk>",
+            "text": "“The cloud is someone else's computer — and someone else's contract.” "
+            "— Bea Smith",
+            "author": "ann",
+            "occurred_at": "2011-06-09T09:40:00+01:00",
+            "time": "09:40",
+            "link": f"{site}/day-2.html#e-q-smith",
+        },
+    ]
+    markdown = summary(marked, "2")
+    opening, rest = markdown.split("\n## Key moments\n", 1)
+    assert opening.count("\n") == 3  # the title, a blank line, the byline
+    section, after = rest.split("\n\n## ", 1)
+    assert section.strip().splitlines() == [
+        f"- 09:14 — [Andy Burns on the main stage, Hall 1]({site}/day-2.html#e-p-burns)",
+        f"- 09:15 — [The roundtable]({site}/day-2.html#e-s-round)",
+        f"- 09:40 — [Cloud \\[contract\\] & &lt;risk>]({site}/day-2.html#e-q-smith)",
+    ]
+    assert after.startswith("Opening plenary\n")
+    html = summary(marked, "2", "--format", "html")
+    byline = html.index('<p class="byline">')
+    moments = html.index('<section class="key-moments">')
+    assert byline < moments < html.index('<section class="session')
+    # Each links an anchor the day page holds.
+    for moment in data["key_moments"]:
+        assert f'id="e-{moment["id"]}"' in html
+    assert "Cloud [contract] &amp; &lt;risk&gt;" in html
+
+
+def test_no_key_moments_no_section(sample: Invoke) -> None:
+    assert json.loads(summary(sample, "2", "--format", "json"))["key_moments"] == []
+    assert "Key moments" not in summary(sample, "2")
+    assert '<section class="key-moments">' not in summary(sample, "2", "--format", "html")
+
+
+def test_key_moments_as_of_before_they_were_marked(marked: Invoke) -> None:
+    # The day as it stood before the marks were recorded: no section.
+    lines = [json.loads(line) for line in marked("export").stdout.splitlines()]
+    before = next(e for e in lines if e["id"] == "h-smith")["recorded_at"]
+    earlier = [e["recorded_at"] for e in lines if e["recorded_at"] < before]
+    assert earlier  # two imports: recorded apart (microseconds)
+    data = json.loads(summary(marked, "2", "--format", "json", "--as-of", max(earlier)))
+    assert data["key_moments"] == []

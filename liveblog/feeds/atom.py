@@ -4,6 +4,7 @@ archive links and markers (RFC 5005), tombstones (RFC 6721), entry links with th
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
@@ -11,6 +12,7 @@ from feedgen.feed import FeedGenerator
 from lxml import etree
 
 from .document import ATOM_TYPE, Document
+from .model import FeedEntry
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 HISTORY_NS = "http://purl.org/syndication/history/1.0"
@@ -23,6 +25,41 @@ TOMBSTONE_NS = "http://purl.org/atompub/tombstones/1.0"
 
 def _rfc3339(value: Any) -> str:
     return str(value.isoformat(timespec="seconds"))
+
+
+_TITLE = re.compile(rb"(<title\b[^>]*>)([^<]*)(</title>)")
+
+
+def titles_as_references(data: bytes) -> bytes:
+    """Every <title>'s `<` and `&` written as character references (&#60; &#38;), not
+    as &lt; and &amp;: a reader that takes a title for HTML (RSS titles are ambiguous,
+    and some readers treat Atom's the same) then still shows the text as typed.
+
+    lxml has no way to ask for a character reference, so the serialised bytes are
+    rewritten; a title holds text only, so `[^<]*` spans the whole of it."""
+
+    def refs(match: re.Match[bytes]) -> bytes:
+        text = match.group(2).replace(b"&lt;", b"&#60;").replace(b"&amp;", b"&#38;")
+        return match.group(1) + text + match.group(3)
+
+    return _TITLE.sub(refs, data)
+
+
+PINNED = "pinned"
+KEY_MOMENT = "key-moment"
+KEY_MOMENT_LABEL = "Key moment"
+"""Category terms of the reader's page marks (Atom `term`, RSS text), and the label of a
+key moment that has none of its own."""
+
+
+def categories(entry: FeedEntry) -> list[tuple[str, str | None]]:
+    """(term, label) of an entry's marks: pinned first, then a key moment."""
+    out: list[tuple[str, str | None]] = []
+    if entry.pinned:
+        out.append((PINNED, None))
+    if entry.highlighted:
+        out.append((KEY_MOMENT, entry.highlight_label or KEY_MOMENT_LABEL))
+    return out
 
 
 class _LiveblogFeed(BaseExtension):  # type: ignore[misc]
@@ -94,9 +131,11 @@ def render_atom(doc: Document) -> bytes:
         fe.published(entry.published)
         fe.updated(entry.updated)
         fe.content(entry.html, type="html")  # never 'CDATA': invalid Atom
+        for term, label in categories(entry):
+            fe.category({"term": term, **({"label": label} if label else {})})
         fe.liveblog.link = doc.entry_links.get(entry.id)
     data: bytes = fg.atom_str(pretty=True, encoding="UTF-8", xml_declaration=True)
-    return data
+    return titles_as_references(data)
 
 
-__all__ = ["render_atom"]
+__all__ = ["KEY_MOMENT", "PINNED", "categories", "render_atom", "titles_as_references"]

@@ -7,6 +7,7 @@ rendered by its kind (`summary.kinds`).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -59,6 +60,11 @@ class FeedEntry:
     text: str
     image: str | None = None
     position: int = 0  # in the log: breaks ties between entries of the same minute
+    # The reader's page marks, as categories in Atom and RSS (live documents only: an
+    # archive shows its entries as they stood, and marks are not replayed there).
+    pinned: bool = False
+    highlighted: bool = False
+    highlight_label: str | None = None
 
 
 def load_conference(timeline: Timeline, slug: str) -> Conference | None:
@@ -70,7 +76,7 @@ def conferences(timeline: Timeline) -> list[str]:
 
 
 def _feed_entry(entry: TimelineEntry) -> FeedEntry:
-    return _from_data(
+    feed_entry = _from_data(
         entry.id,
         entry.kind,
         entry.day,
@@ -78,6 +84,15 @@ def _feed_entry(entry: TimelineEntry) -> FeedEntry:
         entry.occurred_at,
         entry.updated_at,
         entry.data,
+    )
+    if not (entry.pinned or entry.highlighted):
+        return feed_entry
+    label = xml_safe(entry.highlight_label) if entry.highlight_label else None
+    return dataclasses.replace(
+        feed_entry,
+        pinned=entry.pinned,
+        highlighted=entry.highlighted,
+        highlight_label=label if entry.highlighted else None,
     )
 
 
@@ -124,9 +139,15 @@ def live_entries(timeline: Timeline, slug: str, size: int, archived_to: int) -> 
     archived entries corrected since, most recent correction first, up to `size` in all.
 
     Together with the archives, that holds every live entry (RFC 5005); a correction of
-    an archived entry comes back to readers with its new `updated`.
+    an archived entry comes back to readers with its new `updated`. The pinned entry is
+    always there (one indexed read), even when archived long ago, so its `pinned`
+    category reaches readers.
     """
-    return newest_first([_feed_entry(e) for e in timeline.live_entries(slug, size, archived_to)])
+    chosen = timeline.live_entries(slug, size, archived_to)
+    pinned = timeline.pinned_entry(slug)
+    if pinned is not None and all(e.id != pinned.id for e in chosen):
+        chosen = [*chosen, pinned]
+    return newest_first([_feed_entry(e) for e in chosen])
 
 
 def tombstones(timeline: Timeline, slug: str, size: int) -> list[Tombstone]:

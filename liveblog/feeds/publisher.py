@@ -285,6 +285,9 @@ class _Site:
         self.base = f"{options.feeds_url.rstrip('/')}/{conference.slug}"
         self.home = conference.url or f"{self.base}/index.html"
         self.pages = (conference.url or self.base).rstrip("/")
+        # The entries the live page holds (its newest LIVE_PAGE_ENTRIES and the pinned
+        # one), once the live documents are rendered; None before (archives).
+        self.on_live_page: frozenset[str] | None = None
 
     def url(self, name: str) -> str:
         return f"{self.base}/{name}"
@@ -293,7 +296,22 @@ class _Site:
         return self.conference.tag("entry", event_id)
 
     def entry_link(self, entry: FeedEntry) -> str:
+        """Where the entry really is as this publish writes it: its anchor on the live
+        page when the page holds it, else its anchor on its day page (which holds every
+        entry of the day not retracted)."""
+        if self.on_live_page is not None and entry.id in self.on_live_page:
+            return f"{self.pages}/index.html#entry-{entry.id}"
+        return self.day_anchor(entry)
+
+    def day_anchor(self, entry: FeedEntry) -> str:
+        """The entry on its day page. Archives always link there: an archive is written
+        once, as its entries stood, and the same log must give the same bytes whenever
+        it is published, while the live page's window moves on."""
         return f"{self.pages}/day-{entry.day}.html#e-{entry.id}"
+
+    def day_link(self, number: int) -> str:
+        """A day's reflection entry: its day page."""
+        return f"{self.pages}/day-{number}.html"
 
 
 def _document(
@@ -320,11 +338,21 @@ def _document(
     )
 
 
+def _live_page_ids(timeline: Timeline, conference: Conference) -> frozenset[str]:
+    """The entries the live page holds (the page's own reading, cached: the page and
+    live.json reuse it)."""
+    state = conference_state(timeline, conference)
+    ids = {entry.id for section in state.sections for entry in section.shown}
+    if state.pinned is not None:
+        ids.add(state.pinned.id)
+    return frozenset(ids)
+
+
 def archive_document(
     site: _Site, number: int, entries: list[FeedEntry], gone: list[Tombstone], total: int
 ) -> Document:
     """Archive `number` of `total`: its entries (in log order) and tombstones."""
-    return _document(
+    doc = _document(
         site,
         name=f"archive/{number}",
         title=f"{site.conference.title} — live (archive {number})",
@@ -336,6 +364,8 @@ def archive_document(
         prev_archive=site.url(f"archive/{number - 1}.atom") if number > 1 else None,
         next_archive=site.url(f"archive/{number + 1}.atom") if number < total else None,
     )
+    doc.entry_links.update({e.id: site.day_anchor(e) for e in doc.entries})
+    return doc
 
 
 class Publisher:
@@ -877,6 +907,7 @@ class Publisher:
         conference = site.conference
         size = self.options.page_size
         entries = live_entries(self.timeline, conference.slug, size, archived_to)
+        site.on_live_page = _live_page_ids(self.timeline, conference)
         stones = tombstones(self.timeline, conference.slug, size)
         common: dict[str, Any] = {
             "name": "live",
@@ -1026,7 +1057,7 @@ class Publisher:
                     expired=site.conference.closed_at is not None,
                 )
                 doc.entry_ids.update({e.id: site.conference.tag(e.id) for e in entries})
-                doc.entry_links.update({e.id: f"{site.pages}/day-{e.day}.html" for e in entries})
+                doc.entry_links.update({e.id: site.day_link(e.day) for e in entries})
                 writes.write(path, render_doc(doc))
 
     def _index(self, site: _Site, folder: Path, result: PublishResult) -> None:

@@ -15,7 +15,7 @@ from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
 from lxml import etree
 
-from .atom import ATOM_NS
+from .atom import ATOM_NS, categories, titles_as_references
 from .document import RSS_TYPE, Document
 
 DC_NS = "http://purl.org/dc/elements/1.1/"
@@ -74,7 +74,10 @@ def render_rss(doc: Document) -> bytes:
     fg.link(href=doc.self_url, rel="self", type=RSS_TYPE)
     fg.link(href=doc.site_url, rel="alternate")
     fg.generator("liveblog")
-    for entry in doc.entries:
+    # RSS has no `updated`: an item's one date is its first publication (a correction
+    # leaves it), so items go newest-published first (stable: ties keep the document's
+    # order), and a reader judging by pubDate sees them in order.
+    for entry in sorted(doc.entries, key=lambda e: e.published.timestamp(), reverse=True):
         fe = fg.add_entry(order="append")
         fe.title(entry.title)
         fe.guid(doc.entry_ids[entry.id], permalink=False)
@@ -82,7 +85,9 @@ def render_rss(doc: Document) -> bytes:
         link = doc.entry_links.get(entry.id)
         if link:
             fe.link(href=link)
-        fe.liveblog.published = entry.updated
+        for term, _label in categories(entry):
+            fe.category(term=term)  # RSS's <category> is a name: the label stays Atom's
+        fe.liveblog.published = entry.published
         fe.liveblog.author = entry.author
     data: bytes = fg.rss_str(pretty=True, encoding="UTF-8", xml_declaration=True)
-    return data
+    return titles_as_references(data)

@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import LiveblogError
 from .guard import printable, send_error
-from .stream import Broadcaster, NotBuilt, Reader, stream_slug
+from .stream import Broadcaster, stream_slug
+from .streamdb import NotBuilt, Reader
 
 if TYPE_CHECKING:
     from ..store.timeline import Conference

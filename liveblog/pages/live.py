@@ -68,8 +68,8 @@ def page_url(feeds_url: str, slug: str) -> str:
 
 
 def entry_url(feeds_url: str, slug: str, entry_id: str) -> str:
-    """Where an entry really is: its anchor on the live page (which holds every entry
-    that is not retracted)."""
+    """An entry's anchor on the live page (there for the entries of its window:
+    `sections.State.on_page`; the JSON-LD lists only those)."""
     return f"{page_url(feeds_url, slug)}#entry-{entry_id}"
 
 

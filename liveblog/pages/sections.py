@@ -20,6 +20,7 @@ cost, is bounded whatever the length of the log.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -67,6 +68,15 @@ class State:
     pinned: TimelineEntry | None
     moments: tuple[TimelineEntry, ...]  # key moments, by (utc_at, position)
     sections: tuple[Section, ...]  # one per day, newest day first
+
+    @functools.cached_property
+    def on_page(self) -> frozenset[str]:
+        """The ids of the entries the live page holds (its window and the pinned one):
+        an entry link to `index.html#entry-<id>` finds its anchor for exactly these."""
+        ids = {e.id for s in self.sections for e in s.shown}
+        if self.pinned is not None:
+            ids.add(self.pinned.id)
+        return frozenset(ids)
 
 
 @dataclass(frozen=True)
@@ -168,8 +178,8 @@ def conference_state(timeline: Timeline, conference: Conference) -> State:
     with _lock:
         kept = _cache.get(key)
     changed = _changes(timeline, conference, kept, position)
-    if kept is not None and changed == []:
-        return kept.state
+    if kept is not None and changed is not None and kept.state.position == position:
+        return kept.state  # nothing new (the page and live.json of one publish)
     if kept is None or changed is None:
         pinned, moments = timeline.pinned_entry(slug), tuple(timeline.key_moments(slug))
         dirty: set[int] | None = None

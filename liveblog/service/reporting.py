@@ -612,7 +612,11 @@ class ReportingService(ServicePart, Reporter[list[Event]]):
     # -- editing ---------------------------------------------------------------------
 
     def _target(
-        self, ref: str | None, last: bool, conference: str | None, what: str = "corrected"
+        self,
+        ref: str | None,
+        last: bool,
+        conference: str | None,
+        what: str = "corrected or retracted",
     ) -> Event:
         """The entry `ref` (a unique prefix) or, with `last`, this reporter's latest one:
         an entry (of `conference` if given), not retracted, that this caller may edit.
@@ -678,7 +682,7 @@ class ReportingService(ServicePart, Reporter[list[Event]]):
         event_id: str | None = None,
     ) -> list[Event]:
         with self.log.writing():
-            target = self._target(ref, last, conference, "retracted")
+            target = self._target(ref, last, conference)
             data = build(EntryRetracted, target=target.id, reason=reason)
             event = self._event(target.conference, self._edit_when(target, at), data)
             return self._append([event], event_id)

@@ -78,7 +78,8 @@ def timeline_entry(row: Sequence[Any], data: dict[str, Any], rest: int) -> Timel
     """A `TimelineEntry` from an entry row: its first ten columns are position, id,
     conference, day, kind, author, occurred_at, utc_at, session and talk; `data` is its
     current data (each backend decodes it its own way); from column `rest` on come
-    ended_at, updated_at, retracted, retraction_reason and retracted_at."""
+    ended_at, updated_at, retracted, retraction_reason, retracted_at, pinned, highlighted,
+    highlight_label and changed_position."""
     return TimelineEntry(
         position=row[0],
         id=row[1],
@@ -96,16 +97,8 @@ def timeline_entry(row: Sequence[Any], data: dict[str, Any], rest: int) -> Timel
         retracted=bool(row[rest + 2]),
         retraction_reason=row[rest + 3],
         retracted_at=row[rest + 4],
-        # then pinned, highlighted, highlight_label, changed_position (a backend without
-        # them yet gives the defaults)
-        **(
-            {
-                "pinned": bool(row[rest + 5]),
-                "highlighted": bool(row[rest + 6]),
-                "highlight_label": row[rest + 7],
-                "changed_position": int(row[rest + 8]),
-            }
-            if len(row) > rest + 8
-            else {}
-        ),
+        pinned=bool(row[rest + 5]),
+        highlighted=bool(row[rest + 6]),
+        highlight_label=row[rest + 7],
+        changed_position=int(row[rest + 8]),
     )

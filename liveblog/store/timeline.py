@@ -191,8 +191,10 @@ class Timeline(Protocol):
     def live_entries(self, conference: str, size: int, archived_to: int) -> list[TimelineEntry]:
         """The live feed's entries, none retracted, in no particular order: every entry
         positioned after `archived_to` (the newest `size` of them), then entries at or
-        before it corrected since (the latest corrections first), then the newest of
-        the others, until `size` are chosen."""
+        before it changed since they were posted (corrected, pinned or unpinned,
+        highlighted or unhighlighted: `changed_position` moved; the latest change
+        first), then the newest of the others, until `size` are chosen. Each step reads
+        about as many rows as it chooses."""
 
     def changes(self, conference: str, after: int, limit: int) -> list[TimelineEntry]:
         """Entries of `conference` whose `changed_position` is after `after`, retracted

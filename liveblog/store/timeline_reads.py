@@ -53,10 +53,12 @@ _LIVE = (
     f"SELECT position FROM {ENTRIES} WHERE conference = ? AND position > ? "
     "ORDER BY position DESC LIMIT ?"
 )
-_RECENTLY_CORRECTED = (
-    f"SELECT ev.position FROM {EDITS} AS x JOIN events AS ev ON ev.id = x.entry "
-    "WHERE x.conference = ? AND x.type = 'entry.corrected' "
-    "ORDER BY x.position DESC LIMIT ?"
+_RECENTLY_CHANGED = (
+    # Word for word the predicate of the `_changed` partial index, so the planner takes
+    # it: walked backwards, past the few live entries changed, never the conference's.
+    f"SELECT position FROM {ENTRIES} WHERE conference = ? "
+    "AND changed_position > position AND {not_retracted} AND position <= ? "
+    "ORDER BY changed_position DESC, position DESC LIMIT ?"
 )
 _ARCHIVED = (
     f"SELECT position FROM {ENTRIES} WHERE conference = ? AND position <= ? "
@@ -138,14 +140,14 @@ class TimelineReads:
     def live_entries(self, conference: str, size: int, archived_to: int) -> list[TimelineEntry]:
         conn, sql = self.conn, self.dialect.sql
         chosen = [r[0] for r in conn.execute(sql(_LIVE), (conference, archived_to, size))]
-        if len(chosen) < size:  # room left: archived entries corrected since, latest first
-            # The newest corrections only (an index walk backwards, bounded), never all.
-            recent = conn.execute(sql(_RECENTLY_CORRECTED), (conference, size * 4)).fetchall()
-            for (position,) in recent:
-                if len(chosen) >= size:
-                    break
-                if position <= archived_to and position not in chosen:
-                    chosen.append(position)
+        if len(chosen) < size:
+            # Room left: archived entries changed since they were posted (corrected,
+            # pinned or unpinned, highlighted or unhighlighted), the latest change first,
+            # so a correction or a mark reaches the live feed's readers.
+            recent = sql(_RECENTLY_CHANGED.format(not_retracted=self.NOT_RETRACTED))
+            chosen += [
+                r[0] for r in conn.execute(recent, (conference, archived_to, size - len(chosen)))
+            ]
         if len(chosen) < size:  # and then the newest archived ones, so a page is full
             archived = sql(_ARCHIVED.format(not_retracted=self.NOT_RETRACTED))
             chosen += [

@@ -107,6 +107,11 @@ class Rendering(ABC):
     def json_ld(self, node: Node) -> LdUpdate:
         """Its update in the day page's JSON-LD."""
 
+    def moment(self, node: Node) -> str:
+        """Its line in the summary's "Key moments" when it has no label of its own: its
+        headline (a kind may say it otherwise)."""
+        return self.json_ld(node).headline
+
 
 _RENDERINGS: dict[str, Rendering] = {}
 
@@ -132,6 +137,26 @@ def markdown(node: Node) -> str:
 def html(node: Node) -> str:
     """A summary node as HTML, by its kind."""
     return rendering(node["type"]).html(node)
+
+
+def _meta(node: Node) -> str:
+    """The day page's line on an entry: its time (the conference's timezone), its
+    reporter, and "corrected HH:MM" when a correction changed it. Empty for a node the
+    renderer did not annotate with local times (`render._context` does)."""
+    at = node.get("at_local")
+    if not at:
+        return ""
+    line = (
+        f'<time datetime="{html_text(node["occurred_at"])}">{html_text(at)}</time>'
+        f' · <span class="author">{html_text(node["author"])}</span>'
+    )
+    if node.get("updated_at") and node.get("corrected_local"):
+        when = html_text(node["updated_at"])
+        line += (
+            f' · <span class="corrected">corrected <time datetime="{when}">'
+            f"{html_text(node['corrected_local'])}</time></span>"
+        )
+    return f'\n  <p class="meta">{line}</p>'
 
 
 def _who(speaker: str, role: str | None, org: str | None) -> str:
@@ -175,7 +200,7 @@ class Session(Rendering):
         children = "".join(html(child) for child in node["flow"])
         return (
             f'\n<section class="session {html_text(node["kind"])}" id="e-{html_text(node["id"])}">'
-            f"\n<h2>{html_text(node['title'])}</h2>"
+            f"\n<h2>{html_text(node['title'])}</h2>{_meta(node)}"
             f'\n<p class="intro">{html_text(node["intro"])}</p>{children}\n</section>'
         )
 
@@ -215,7 +240,7 @@ class Talk(Rendering):
         items = "".join(html(child) for child in node["items"])
         return (
             f'\n<section class="talk" id="e-{html_text(node["id"])}">'
-            f"\n  <h3>{html_text(node['title'])}</h3>"
+            f"\n  <h3>{html_text(node['title'])}</h3>{_meta(node)}"
             f'\n  <p class="intro">{html_text(node["intro"])}</p>{items}\n</section>'
         )
 
@@ -248,7 +273,7 @@ class Quote(Rendering):
 
     def html(self, node: Node) -> str:
         return (
-            f'\n<blockquote class="quote" id="e-{html_text(node["id"])}">'
+            f'\n<blockquote class="quote" id="e-{html_text(node["id"])}">{_meta(node)}'
             f"\n  <p>{paragraphs_html(str(node['text']))}</p>"
             f"\n  <footer>— {html_text(node['speaker'])}</footer>\n</blockquote>"
         )
@@ -256,6 +281,9 @@ class Quote(Rendering):
     def json_ld(self, node: Node) -> LdUpdate:
         body = node.get("text") or ""
         return LdUpdate(f"Quote — {node['speaker']}", body)
+
+    def moment(self, node: Node) -> str:
+        return f"“{headline(str(node.get('text') or ''))}” — {node['speaker']}"
 
 
 class Note(Rendering):
@@ -273,7 +301,7 @@ class Note(Rendering):
 
     def html(self, node: Node) -> str:
         return (
-            f'\n<div class="note" id="e-{html_text(node["id"])}">'
+            f'\n<div class="note" id="e-{html_text(node["id"])}">{_meta(node)}'
             f"<p>{paragraphs_html(str(node['text']))}</p></div>"
         )
 
@@ -306,7 +334,7 @@ class Photo(Rendering):
     def html(self, node: Node) -> str:
         caption = html_text(node["caption"])
         return (
-            f'\n<figure class="photo" id="e-{html_text(node["id"])}">'
+            f'\n<figure class="photo" id="e-{html_text(node["id"])}">{_meta(node)}'
             f'\n  <img src="{html_text(node["url"])}" alt="{caption}" loading="lazy">'
             f"\n  <figcaption>{caption}</figcaption>\n</figure>"
         )
@@ -345,7 +373,7 @@ class Link(Rendering):
     def html(self, node: Node) -> str:
         description = node.get("description")
         return (
-            f'\n<div class="link" id="e-{html_text(node["id"])}">'
+            f'\n<div class="link" id="e-{html_text(node["id"])}">{_meta(node)}'
             f'<p><a href="{html_text(node["url"])}">{html_text(node["title"])}</a></p>'
             + (f"<p>{paragraphs_html(str(description))}</p>" if description else "")
             + "</div>"

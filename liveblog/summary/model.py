@@ -7,11 +7,13 @@ session, a retracted session's content up to the day, so nothing else is lost).
 
 from __future__ import annotations
 
+import zoneinfo
 from typing import Any
 
 from ..errors import NotFound
 from ..store.timeline import Timeline, TimelineEntry
 from . import kinds
+from .narrative import local_time
 
 Node = dict[str, Any]
 
@@ -31,11 +33,16 @@ def _node(entry: TimelineEntry) -> Node:
     node["_talk"] = entry.talk
     node["_utc"] = entry.utc_at
     node["_retracted"] = entry.retracted
+    node["_highlighted"] = entry.highlighted and not entry.retracted
+    node["_label"] = entry.highlight_label
     return node
 
 
+_PRIVATE = ("_session", "_talk", "_utc", "_retracted", "_highlighted", "_label")
+
+
 def _clean(node: Node) -> Node:
-    for key in ("_session", "_talk", "_utc", "_retracted"):
+    for key in _PRIVATE:
         node.pop(key, None)
     for child in node.get("flow", []) + node.get("items", []):
         _clean(child)
@@ -82,6 +89,7 @@ def build_day_summary(timeline: Timeline, conference: str, day: int) -> Node:
     times = [n["occurred_at"] for n in live] + [day_row.opened_at]
     ends = [n.get("ended_at") for n in live if n.get("ended_at")]
     coverage_end = day_row.closed_at or max(times + ends, key=_sortable)
+    moments = _key_moments(nodes, conf.url, day_row.number, conf.timezone)
     return {
         "conference": {
             "slug": conf.slug,
@@ -103,8 +111,39 @@ def build_day_summary(timeline: Timeline, conference: str, day: int) -> Node:
         "coverage_start": day_row.opened_at,
         "coverage_end": coverage_end,
         "changed_position": day_row.changed_position,
+        "key_moments": moments,
         "flow": [_clean(n) for n in day_flow],
     }
+
+
+def day_page_link(url: str | None, day: int, entry_id: str) -> str:
+    """An entry's anchor on its day page: under the conference's URL when it has one,
+    else relative (the day pages sit beside the feeds, so a reflections feed's content
+    and the day page itself resolve it alike)."""
+    page = f"day-{day}.html#e-{entry_id}"
+    return f"{url.rstrip('/')}/{page}" if url else page
+
+
+def _key_moments(nodes: list[Node], url: str | None, day: int, timezone: str) -> list[Node]:
+    """The day's key moments (highlighted, not retracted), in the day's order: each with
+    its label (None: the reader sees its text), its text, time and link. Every one is
+    an entry the summary shows (only retracted entries are left out), so the anchor is
+    there."""
+    tz = zoneinfo.ZoneInfo(timezone)
+    return [
+        {
+            "id": n["id"],
+            "type": n["type"],
+            "label": n["_label"],
+            "text": kinds.rendering(n["type"]).moment(n),
+            "author": n["author"],
+            "occurred_at": n["occurred_at"],
+            "time": local_time(n["occurred_at"], tz),
+            "link": day_page_link(url, day, n["id"]),
+        }
+        for n in nodes
+        if n["_highlighted"]
+    ]
 
 
 def _sortable(timestamp: str) -> str:

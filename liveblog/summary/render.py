@@ -15,7 +15,7 @@ from ..errors import InvalidEvent
 from . import kinds
 from .escape import html_text, md, md_url, paragraphs_html
 from .model import Node, walk
-from .narrative import annotate, join_names
+from .narrative import annotate, join_names, local_time
 
 __all__ = [
     "FORMATS",
@@ -123,6 +123,9 @@ def _context(summary: Node, *, with_json_ld: bool = True) -> dict[str, Any]:
     view = summary  # built afresh for every render: annotating it in place is safe
     tz = zoneinfo.ZoneInfo(view["conference"]["timezone"])
     annotate(view, tz)
+    for node in walk(view["flow"]):  # the day page's times, in the conference's zone
+        node["at_local"] = local_time(node["occurred_at"], tz)
+        node["corrected_local"] = local_time(node.get("updated_at"), tz)
     date = dt.date.fromisoformat(view["day"]["date"])
     context = {
         **view,

@@ -6,6 +6,7 @@ gives `make_world`; these tests add the marks' contract on top.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -100,6 +101,97 @@ class MarksContract:
         assert sorted(e.id for e in found) == ["s1", "t1"]
         assert world.timeline().entries_by_id("other", ["t1"]) == []
 
+    # -- the live feed: archived entries whose marks moved come back ----------------------
+
+    def test_live_entries_bring_back_archived_entries_whose_marks_moved(self, world: World) -> None:
+        positions = {e.id: e.position for e in world.timeline().day_entries("c1", 2)}
+        archived_to = positions["n1"]  # s1…n1 archived, p1 and l1 live
+
+        def live(size: int) -> dict[str, Any]:
+            return {e.id: e for e in world.timeline().live_entries("c1", size, archived_to)}
+
+        assert set(live(3)) == {"p1", "l1", "n1"}  # no change: the newest archived one
+        world.append(ev("h1", EntryHighlighted(target="q1", label="Sharing"), "09:20"))
+        chosen = live(3)
+        assert set(chosen) == {"p1", "l1", "q1"}
+        assert chosen["q1"].highlighted and chosen["q1"].highlight_label == "Sharing"
+        # the latest change first: the pin of t1, then q1's highlight
+        world.append(ev("pin1", EntryPinned(target="t1"), "09:21"))
+        assert set(live(3)) == {"p1", "l1", "t1"} and live(3)["t1"].pinned
+        assert set(live(4)) == {"p1", "l1", "t1", "q1"}
+        # an unhighlight comes back too (readers drop the category); so does the entry
+        # a new pin unpins, by that same event
+        world.append(
+            ev("u1", EntryUnhighlighted(target="q1"), "09:22"),
+            ev("pin2", EntryPinned(target="s1"), "09:23"),
+        )
+        chosen = live(4)
+        assert set(chosen) == {"p1", "l1", "s1", "t1"}
+        assert chosen["s1"].pinned and not chosen["t1"].pinned
+        assert set(live(5)) == {"p1", "l1", "s1", "t1", "q1"} and not live(5)["q1"].highlighted
+        # a retracted entry never comes back, and takes no one's place
+        world.append(ev("r1", EntryRetracted(target="s1"), "09:24"))
+        assert set(live(4)) == {"p1", "l1", "t1", "q1"}
+        # corrections, as before: the latest change wins the room
+        world.append(fix("f1", "q2", "09:25", text="Not me, no."))
+        assert set(live(3)) == {"p1", "l1", "q2"}
+        assert set(live(7)) == {"p1", "l1", "q2", "q1", "t1", "n1"}  # every one not retracted
+
+    # -- what the reads cost: each an index walk as long as its answer --------------------
+
+    def explain(self, conn: Any, sql: str, params: Any) -> list[str]:
+        """The backend's plan of one statement, a line per step."""
+        raise NotImplementedError
+
+    def analyze(self, conn: Any) -> None:
+        """Give the planner its statistics, as a live database has them."""
+
+    def scans_entries(self, step: str) -> bool:
+        """Whether a step of a plan reads every entry (of the table, or of an index)."""
+        raise NotImplementedError
+
+    def test_the_pages_reads_walk_their_indexes_never_the_conference(self, world: World) -> None:
+        world.append(
+            *(ev(f"x{i:04d}", NotePosted(day=2, text=f"Note {i}."), "09:15") for i in range(1500))
+        )
+        world.append(
+            ev("pin", EntryPinned(target="q1"), "09:20"),
+            ev("h1", EntryHighlighted(target="n1"), "09:21"),
+            ev("h2", EntryHighlighted(target="p1", label="The hall"), "09:22"),
+            fix("f1", "q2", "09:23", text="Not me, no."),
+        )
+        timeline = world.timeline()
+        archived_to = by_id(timeline)["x1497"].position  # two live entries, room for three
+        real = timeline.conn  # type: ignore[attr-defined]
+        self.analyze(real)
+        reads: dict[str, list[tuple[str, Any]]] = {}
+        for name, read in (
+            ("key_moments", lambda: timeline.key_moments("c1")),
+            ("pinned_entry", lambda: timeline.pinned_entry("c1")),
+            ("live_entries", lambda: timeline.live_entries("c1", 5, archived_to)),
+        ):
+            recorder = Recorder(real)
+            timeline.conn = recorder  # type: ignore[attr-defined]
+            try:
+                answer = read()
+            finally:
+                timeline.conn = real  # type: ignore[attr-defined]
+            reads[name] = recorder.statements
+            assert answer  # each finds what it looks for
+        expected = {
+            "key_moments": "timeline_entries_highlighted",
+            "pinned_entry": "timeline_entries_pinned",
+            "live_entries": "timeline_entries_changed",
+        }
+        for name, statements in reads.items():
+            plans = [self.explain(real, sql, params) for sql, params in statements]
+            text = "\n".join(
+                f"{sql}\n  " + "\n  ".join(plan)
+                for (sql, _), plan in zip(statements, plans, strict=True)
+            )
+            assert any(expected[name] in line for plan in plans for line in plan), text
+            assert not any(self.scans_entries(line) for plan in plans for line in plan), text
+
 
 # -- replays: incremental, rebuilt, in chunks of any size: the same marks -------------------
 
@@ -193,12 +285,40 @@ class ReplayContract:
         assert fold(replays.log, "c1").key_moments == {"q2": "B", "s1": None}
 
 
+class Recorder:
+    """A timeline's connection that keeps every statement it runs."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.statements: list[tuple[str, Any]] = []
+
+    def execute(self, sql: str, params: Any = ()) -> Any:
+        self.statements.append((sql, params))
+        return self.conn.execute(sql, params)
+
+
 class TestSqliteMarks(MarksContract):
     make_world = base.TestSqliteTimeline.make_world
+
+    def scans_entries(self, step: str) -> bool:
+        # "SCAN e" (every row) or "SCAN e USING INDEX i" (every entry of an index)
+        return re.match(r"SCAN (e|timeline_entries)\b", step) is not None
+
+    def explain(self, conn: Any, sql: str, params: Any) -> list[str]:
+        return [str(row[3]) for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
 
 
 class TestPostgresMarks(MarksContract):
     make_world = base.TestPostgresTimeline.make_world
+
+    def scans_entries(self, step: str) -> bool:
+        return re.search(r"Seq Scan on timeline_entries\b", step) is not None
+
+    def explain(self, conn: Any, sql: str, params: Any) -> list[str]:
+        return [str(row[0]) for row in conn.execute("EXPLAIN " + sql, params)]
+
+    def analyze(self, conn: Any) -> None:
+        conn.execute("ANALYZE")
 
 
 class TestSqliteReplays(ReplayContract):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 from datetime import datetime
 from typing import Any, Literal
 
@@ -39,6 +40,7 @@ __all__ = [
     "ORDER_RULES",
     "RSS_RULES",
     "RULES",
+    "TITLE_RULES",
     "AtomEntry",
     "AtomLink",
     "AtomTombstone",
@@ -50,6 +52,7 @@ __all__ = [
     "check_feed_dates_order",
     "check_jsonfeed",
     "check_rss",
+    "check_title_references",
     "parse_rfc822",
     "parse_rfc3339",
     "rfc822_error",
@@ -66,7 +69,19 @@ ORDER_RULES: dict[str, str] = {
     "entry's updated / pubDate (ours)",
 }
 
-RULES: dict[str, str] = {**ATOM_RULES, **RSS_RULES, **JSON_RULES, **ORDER_RULES}
+TITLE_RULES: dict[str, str] = {
+    "title.references": "a title's `<` and `&` are written as character references "
+    "(&#60;, &#38;), not as &lt; / &amp; nor in CDATA: a reader that takes the title for "
+    "HTML (RSS titles are ambiguous) still shows the text as typed (ours)",
+}
+
+RULES: dict[str, str] = {
+    **ATOM_RULES,
+    **RSS_RULES,
+    **JSON_RULES,
+    **ORDER_RULES,
+    **TITLE_RULES,
+}
 
 
 def check_feed(data: bytes, kind: Kind) -> list[str]:
@@ -143,5 +158,33 @@ def check_feed_dates_order(data: bytes, kind: Kind, *, field: str | None = None)
         if feed_when is not None and feed_when < newest:
             problems.append(
                 f"feed: dated {feed_date}, older than {label} ({text}) [order.feed-updated]"
+            )
+    return problems
+
+
+# A title element, with any prefix, as serialised; its text up to the closing tag.
+_TITLE = re.compile(rb"<((?:[A-Za-z_][-.\w]*:)?title)\b([^>]*)>(.*?)</\1>", re.DOTALL)
+_MARKUP_TYPE = re.compile(rb"""\btype\s*=\s*["'](?:html|xhtml)["']""")
+
+
+def check_title_references(data: bytes, kind: Kind) -> list[str]:
+    """Every title (the feed's, each entry's) writes `<` and `&` as numeric character
+    references. Judged on the bytes, since a parser hides how a character was written;
+    JSON Feed has no such ambiguity (titles are plain text), nor has an Atom title of
+    type html or xhtml (it says it holds markup)."""
+    if kind == "json":
+        return []
+    problems = []
+    for number, match in enumerate(_TITLE.finditer(data), 1):
+        if kind == "atom" and _MARKUP_TYPE.search(match.group(2)):
+            continue
+        text = match.group(3)
+        written = [form for form in (b"&lt;", b"&amp;", b"<![CDATA[") if form in text]
+        if written:
+            shown = text.decode("utf-8", "replace")[:60]
+            forms = ", ".join(f.decode() for f in written)
+            problems.append(
+                f"title #{number} ({shown!r}): writes {forms} instead of &#60; / &#38; "
+                "[title.references]"
             )
     return problems

@@ -775,6 +775,7 @@ class AtomEntry(TypedDict):
     summary: str | None
     content: str | None
     content_type: str | None
+    categories: list[tuple[str | None, str | None]]  # (term, label)
 
 
 class AtomTombstone(TypedDict):
@@ -840,6 +841,7 @@ def atom_entries(data: bytes) -> list[AtomEntry]:
                 summary=_first_text(entry, A("summary")),
                 content=_first_text(entry, A("content")),
                 content_type=None if content is None else content.get("type", "text"),
+                categories=[(c.get("term"), c.get("label")) for c in _children(entry, "category")],
             )
         )
     return entries

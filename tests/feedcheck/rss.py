@@ -380,6 +380,7 @@ class RssItem(TypedDict):
     link: str | None
     description: str | None
     pubDate: str | None
+    categories: list[str]
 
 
 def rss_items(data: bytes) -> list[RssItem]:
@@ -405,6 +406,7 @@ def rss_items(data: bytes) -> list[RssItem]:
             link=first(item, "link"),
             description=first(item, "description"),
             pubDate=first(item, "pubDate"),
+            categories=[text_of(c) for c in item.findall("category")],
         )
         for item in channel.findall("item")
     ]

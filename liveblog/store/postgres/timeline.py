@@ -155,6 +155,13 @@ DDL: tuple[str, ...] = (
     # The live stream's "every change after P" and the page's pinned entry: range scans.
     f"CREATE INDEX {ENTRIES}_by_change ON {ENTRIES} (conference, changed_position, position)",
     f"CREATE INDEX {ENTRIES}_pinned ON {ENTRIES} (conference) WHERE pinned",
+    # Each as long as its answer: the page's key moments in their order, and the entries
+    # changed since they were posted (corrected, marked), latest change first, from which
+    # the live feed brings archived ones back. A new entry is in neither.
+    f"CREATE INDEX {ENTRIES}_highlighted ON {ENTRIES} (conference, utc_at, position) "
+    "WHERE highlighted",
+    f"CREATE INDEX {ENTRIES}_changed ON {ENTRIES} (conference, changed_position, position) "
+    "WHERE changed_position > position AND NOT retracted",
     f"""CREATE TABLE {EDITS} (
         event_id TEXT PRIMARY KEY,
         conference TEXT COLLATE "C" NOT NULL,
@@ -512,7 +519,7 @@ class PostgresTimelineProjection:
     drives it: `create()` after a reset, `apply(records)` per chunk, in its transaction)."""
 
     name = "timeline"
-    version = 8  # as SQLite's: the same rows
+    version = 9  # as SQLite's: the same rows
     tables = (CONFERENCES, DAYS, REPORTERS, ENTRIES, EDITS, TIMELINE)
     lazy_types = frozenset(ENTRY_TYPES)
     """Entry events are mapped in SQL: the runner need not fetch their data."""

@@ -157,6 +157,13 @@ CREATE INDEX {ENTRIES}_by_conference ON {ENTRIES} (conference, position);
 -- The live stream's "every change after P" and the page's pinned entry: range scans.
 CREATE INDEX {ENTRIES}_by_change ON {ENTRIES} (conference, changed_position, position);
 CREATE INDEX {ENTRIES}_pinned ON {ENTRIES} (conference) WHERE pinned = 1;
+-- Each as long as its answer: the page's key moments in their order, and the entries
+-- changed since they were posted (corrected, marked), latest change first, from which
+-- the live feed brings archived ones back. A new entry is in neither.
+CREATE INDEX {ENTRIES}_highlighted ON {ENTRIES} (conference, utc_at, position)
+    WHERE highlighted = 1;
+CREATE INDEX {ENTRIES}_changed ON {ENTRIES} (conference, changed_position, position)
+    WHERE changed_position > position AND retracted = 0;
 CREATE TABLE {EDITS} (
     event_id TEXT PRIMARY KEY,
     conference TEXT NOT NULL,
@@ -286,7 +293,7 @@ class TimelineProjection:
     """The timeline, projected on SQLite (the runner drives it)."""
 
     name = "timeline"
-    version = 8
+    version = 9
     tables = (CONFERENCES, DAYS, REPORTERS, ENTRIES, EDITS, TIMELINE)
     lazy_types = frozenset(ENTRY_TYPES)
     """Entry events are mapped in SQL: the runner need not fetch their data."""
