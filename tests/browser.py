@@ -2,8 +2,11 @@
 axe-core accessibility check, and the Nu HTML checker (vnu.jar on a JRE).
 
 Chromium is the system's (Debian package `chromium`, or `$LIVEBLOG_CHROMIUM`): Playwright's
-own browser download cannot work on these machines. One browser per pytest worker
-(session scope); each test gets a fresh context and page. Without Chromium (or without
+own browser download cannot work on these machines. One browser per test module
+(module scope, not session: Playwright's sync API keeps an asyncio loop running in the
+thread while it is started, so any later test in the same worker that calls asyncio.run
+would fail; stopped at the end of the module, it leaves nothing behind); each test gets a
+fresh context and page. Without Chromium (or without
 java / vnu.jar) the tests that need it are skipped with a one-line reason, which `-ra`
 prints; with `LIVEBLOG_REQUIRE_BROWSER=1` (`.ci/run` sets it) they fail instead, so CI
 never passes by skipping them.
@@ -75,9 +78,10 @@ def chromium_path() -> Path | None:
     return None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """One headless Chromium for this worker, closed at the end of the session."""
+    """One headless Chromium for this module, closed (with Playwright's event loop) at its
+    end."""
     executable = chromium_path()
     if executable is None:
         where = os.environ.get(CHROMIUM_ENV) or "/usr/bin/chromium"

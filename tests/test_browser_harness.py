@@ -58,3 +58,32 @@ def test_a_missing_tool_skips_with_a_printed_reason_or_fails_when_required(
     assert required.returncode == 1, required.stdout + required.stderr
     assert "1 failed" in required.stdout or "1 error" in required.stdout, required.stdout
     assert reason in required.stdout and "LIVEBLOG_REQUIRE_BROWSER=1" in required.stdout
+
+
+PYTEST = (sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider")
+ASYNC_AFTER = (
+    "import asyncio\n\n\ndef test_after():\n    assert asyncio.run(asyncio.sleep(0, 7)) == 7\n"
+)
+
+
+def test_a_later_module_in_the_same_worker_can_run_an_event_loop(tmp_path: Path) -> None:
+    """Playwright's sync API keeps an asyncio loop running in its thread while started: a
+    browser kept for the whole session would break every later asyncio.run in that
+    worker. The browser is the module's, so the next module runs its loop."""
+    from browser import chromium_path
+
+    if chromium_path() is None:
+        pytest.skip("no Chromium: nothing to check")
+    (tmp_path / "test_a_browser.py").write_text(PROBES["browser"])
+    (tmp_path / "test_b_async.py").write_text(ASYNC_AFTER)
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("LIVEBLOG_")}
+    environ.update(PYTHONPATH=str(TESTS), PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
+    done = subprocess.run(
+        [*PYTEST, "test_a_browser.py", "test_b_async.py"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=environ,
+        timeout=120,
+    )
+    assert done.returncode == 0 and "2 passed" in done.stdout, done.stdout + done.stderr
