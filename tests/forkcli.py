@@ -77,6 +77,9 @@ def child(request):
         (1, "out", os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
         (2, "err", os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
     ):
+        if fd == 2 and request["err"] == request["out"]:
+            os.dup2(1, 2)  # as stderr=subprocess.STDOUT: one file, one offset
+            continue
         opened = os.open(request[name], flags, 0o600)
         os.dup2(opened, fd)
         os.close(opened)
