@@ -12,10 +12,17 @@ traceback or a `sys.exit` status comes out as from `python -m liveblog`. The lau
 runs nothing but imports before forking, and has no threads.
 
 What a child does not prove is a fresh start-up (imports, interpreter options): that is
-`fresh=True` (a real `python -m liveblog`), used by tests/test_cli_subprocess.py, and
-forced for every command with LIVEBLOG_TEST_FRESH_CLI=1 (to check the suite does not
-depend on the launcher). A command whose environment changes how the interpreter starts
-(PYTHON*, locale variables) is also run fresh.
+`fresh=True` (a real `python -m liveblog`), kept where a test is about the real thing:
+test_cli_subprocess's session end to end and exit statuses, test_service's serve and
+run exiting on signals, and every test that starts `python -m liveblog` itself (log
+--follow, setpriv, umask, the import-cost checks, `liveblog export | liveblog import`).
+LIVEBLOG_TEST_FRESH_CLI=1 (`make test-fresh`) makes every command and service fresh, to
+check the suite does not depend on the launcher. A command whose environment changes
+how the interpreter starts (PYTHON*, locale variables) is also run fresh.
+
+Long-running commands (`serve`, `run`) are forked the same way (`spawn_liveblog`): a
+ForkedProcess is used like subprocess.Popen; its launcher is its parent, reports its exit
+status, and serves other commands again once it has exited.
 
 Several threads may run commands at once (concurrency tests): each call takes an idle
 launcher from a pool, or starts one, so commands still run in parallel processes.
@@ -77,6 +84,9 @@ def child(request):
         (1, "out", os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
         (2, "err", os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
     ):
+        if fd == 2 and request["err"] == request["out"]:
+            os.dup2(1, 2)  # as stderr=subprocess.STDOUT: one file, one offset
+            continue
         opened = os.open(request[name], flags, 0o600)
         os.dup2(opened, fd)
         os.close(opened)
@@ -97,7 +107,7 @@ def exit_status(stop):
     print(stop.code, file=sys.stderr)
     return 1
 
-def leave(code):
+def leave(code, interrupted):
     # The interpreter's exit, but for tearing down every module (most of a second for
     # the ~800 modules imported here, and nothing a command can observe): wait for
     # non-daemon threads, run atexit handlers, flush, exit.
@@ -108,6 +118,9 @@ def leave(code):
             stream.flush()
         except Exception:
             pass
+    if interrupted:  # an uncaught KeyboardInterrupt: the interpreter dies of SIGINT
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
     os._exit(code)
 
 # Objects made so far are never collected: the garbage collector would otherwise touch
@@ -118,16 +131,16 @@ for line in requests:
     request = json.loads(line)
     pid = os.fork()
     if pid == 0:
-        code = 0
+        code, interrupted = 0, False
         try:
             child(request)
         except SystemExit as stop:
             code = exit_status(stop)
-        except BaseException:
+        except BaseException as uncaught:
             # An uncaught exception: a traceback and status 1, as the interpreter does.
             traceback.print_exc()
-            code = 1
-        leave(code)
+            code, interrupted = 1, isinstance(uncaught, KeyboardInterrupt)
+        leave(code, interrupted)
     answers.write(f"{pid}\n")
     answers.flush()
     _, status = os.waitpid(pid, 0)

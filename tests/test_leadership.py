@@ -258,8 +258,10 @@ def test_postgres_standby_tries_on_one_session_which_then_leads(pg_url: str) -> 
         assert sessions_named(pg_url, "run") == [session]
         assert standby.held()
         assert not leader.try_acquire()
-    assert sessions_named(pg_url, "run") == []  # released: no session left open
-    assert sessions_named(pg_url, "serve") == []
+    # Released: no session left open. A backend ends just after its client closes the
+    # connection (asynchronously), so pg_stat_activity is awaited, not read once.
+    wait_for(lambda: sessions_named(pg_url, "run") == [], what="the run sessions to end")
+    wait_for(lambda: sessions_named(pg_url, "serve") == [], what="the serve sessions to end")
 
 
 def test_postgres_standby_whose_session_ended_tries_on_a_new_one(pg_url: str) -> None:

@@ -1,7 +1,8 @@
 """Webhooks as their users drive them: `liveblog webhook …`, `liveblog run`, `liveblog
 status` and `liveblog rebuild`, against real events.db files and real HTTP receivers.
 
-The deliverer restarts (SIGTERM, SIGKILL) use real `liveblog run --no-feeds` processes;
+The deliverer restarts (SIGTERM, SIGKILL) use real `liveblog run --no-feeds` processes
+(forked by a launcher that imported liveblog, tests/forkcli.py);
 the rest run the CLI in-process, with the deliverer in a thread where one is needed.
 """
 
@@ -20,6 +21,7 @@ from typing import IO, Any, Protocol
 import click
 import pytest
 from click.testing import Result
+from forkcli import ForkedProcess, needs_fresh, spawn_liveblog
 from pysqlite3 import dbapi2 as sqlite3
 from receivers import (
     DEADLINE_SECONDS,
@@ -134,18 +136,24 @@ class RunProcess:
         self.args = ["run", "--no-feeds", *args]
         self.cwd = tmp_path
         self.out_path = tmp_path / f"run-{os.urandom(4).hex()}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: subprocess.Popen[bytes] | ForkedProcess | None = None
         self._out: IO[bytes] | None = None
 
     def __enter__(self) -> RunProcess:
         self._out = open(self.out_path, "wb")
-        self.proc = subprocess.Popen(
-            [*LIVEBLOG, *self.args],
-            env=env_for(self.db_path),
-            cwd=self.cwd,
-            stdout=self._out,
-            stderr=subprocess.STDOUT,
-        )
+        env = env_for(self.db_path)
+        if needs_fresh(env):
+            self.proc = subprocess.Popen(
+                [*LIVEBLOG, *self.args],
+                env=env,
+                cwd=self.cwd,
+                stdout=self._out,
+                stderr=subprocess.STDOUT,
+            )
+        else:  # forked by a launcher that imported liveblog (forkcli.py)
+            self.proc = spawn_liveblog(
+                self.args, env=env, cwd=self.cwd, stdout=self.out_path, stderr=self.out_path
+            )
         return self
 
     def stop(self, sig: signal.Signals = signal.SIGTERM) -> int:
