@@ -2,8 +2,9 @@
 entry that sits in an archive page brings it back to live.atom / live.rss, as a
 correction does, with its category (or without it).
 
-The sample log imported into a real SQLite file, marked and published by the CLI, read
-back with our own checkers (tests/feedcheck); the fixtures are tests/test_feeds.py's.
+The sample log imported into a real SQLite file, or a PostgreSQL database, marked and
+published by the CLI, read back with our own checkers (tests/feedcheck); the fixtures
+are tests/test_feeds.py's, on the backend of `invoke`'s `--db`.
 """
 
 from __future__ import annotations
@@ -11,13 +12,30 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from click.testing import Result
+import pytest
+from click.testing import CliRunner, Result
 from feedcheck import atom_entries, rss_items
 from test_feeds import event_of, feeds, folder, publish, run_ok, sample, snapshot, validate
+
+from liveblog.cli.main import cli
 
 __all__ = ["feeds", "folder", "publish", "sample"]  # fixtures, used by name
 
 Invoke = Callable[..., Result]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def invoke(request: pytest.FixtureRequest, db_path: Path) -> Invoke:
+    """The CLI in-process as reporter `ann`, on an events.db or a PostgreSQL database."""
+    db = str(db_path) if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    runner = CliRunner()
+
+    def run(*args: str, author: str = "ann", input: str | None = None) -> Result:
+        return runner.invoke(
+            cli, ["--db", db, "--author", author, *args], input=input, catch_exceptions=False
+        )
+
+    return run
 
 
 def live_categories(folder: Path) -> dict[str, dict[str, list[object]]]:
