@@ -136,7 +136,8 @@ def newest_first(entries: list[FeedEntry]) -> list[FeedEntry]:
 
 def live_entries(timeline: Timeline, slug: str, size: int, archived_to: int) -> list[FeedEntry]:
     """The live document: every entry not yet archived (created after `archived_to`), then
-    archived entries corrected since, most recent correction first, up to `size` in all.
+    archived entries changed since (corrected or marked), most recent change first, up to
+    `size` in all.
 
     Together with the archives, that holds every live entry (RFC 5005); a correction of
     an archived entry comes back to readers with its new `updated`. The pinned entry is
