@@ -631,7 +631,7 @@ class ReportingService(ServicePart, Reporter[list[Event]]):
                 raise NotFound(f"{target.id} belongs to {target.conference}, not {conference}")
         if target.type not in ENTRY_TYPES:
             raise RefusedCommand(
-                f"{target.id} is a {target.type} event; only entries "
+                f"{target.id} is {_article(target.type)} {target.type} event; only entries "
                 f"({', '.join(ENTRY_KINDS)}) can be {what}"
             )
         roles.check_edit(self.role, self.author, target.id, target.author)
@@ -754,3 +754,8 @@ class ReportingService(ServicePart, Reporter[list[Event]]):
             if not marks.key_moment(self.log, target.conference, target.id)[0]:
                 raise RefusedCommand(f"{target.id} is not a key moment")
             return self._mark(target, build(EntryUnhighlighted, target=target.id), at, event_id)
+
+
+def _article(word: str) -> str:
+    """The article before an event type: a day.opened event, an entry.pinned event."""
+    return "an" if word[:1] in "aeiou" else "a"
