@@ -27,6 +27,7 @@ from . import (
     render,
     scheduler_tick,
     sse_fanout,
+    sse_flood,
     webhooks,
 )
 from .report import Benchmark
@@ -121,6 +122,11 @@ BENCHMARKS: dict[str, Benchmark] = {
         "live readers: 5,000 SSE streams on one `liveblog serve`, one post fanned out to all "
         "(delivery p50/p99, memory per connection) vs a bare Starlette SSE app",
         sse_fanout.run,
+    ),
+    "sse_flood": Benchmark(
+        "a live reader while 2,000 hostile SSE streams ask for a 3,000-note history and "
+        "read nothing (delivery p50/p99, memory per flooding stream)",
+        sse_flood.run,
     ),
 }
 
