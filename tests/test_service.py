@@ -1004,3 +1004,59 @@ def test_feeds_are_served_while_another_process_holds_the_write_lock(tmp_path: P
         wait_until(lambda: published(ws, text="a change for the scheduler"), 20, what="publish")
     finally:
         service.stop_cleanly()
+
+
+def test_the_live_stream_stops_when_woken_as_it_is_stopped(tmp_path: Path) -> None:
+    """The cause of serve not exiting under a stream of posts: the scheduler wakes the
+    broadcaster after every catch-up, and a wake in the same loop turn as the stop's
+    cancellation made Python 3.11's asyncio.wait_for drop the cancellation, so
+    `Broadcaster.stop` waited for ever. A wake, then a stop: it returns."""
+    import asyncio
+
+    from liveblog.http.limits import stream_settings
+    from liveblog.http.stream import Broadcaster
+
+    ws = Workspace(tmp_path)
+    ws.token("ann")  # a real events.db for the reader to open
+    said: list[str] = []
+
+    async def main() -> bool:
+        broadcaster = Broadcaster(str(ws.db), stream_settings({}), said.append)
+        await broadcaster.start()
+        for _ in range(3):
+            await asyncio.sleep(0)  # let both loops reach their waits
+        broadcaster.wake()
+        stopping = asyncio.create_task(broadcaster.stop())
+        # A hang guard only (the stop takes a few loop turns): not a timing assertion.
+        done, _ = await asyncio.wait({stopping}, timeout=60)
+        return stopping in done
+
+    assert asyncio.run(main()), "Broadcaster.stop did not return after a wake"
+    assert said == []
+
+
+@pytest.mark.slow
+def test_sigterm_cuts_a_request_that_never_finishes(tmp_path: Path) -> None:
+    """A request in flight that never completes (its body never arrives) does not hold
+    serve up: after the grace (README "Stopping serve and run") it is cut and serve
+    exits 0, saying so."""
+    ws = Workspace(tmp_path)
+    token = ws.token("ann")
+    with Service(ws) as service:
+        stalled = socket.create_connection(("127.0.0.1", service.port), timeout=30)
+        head = (
+            "POST /api/events HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+            f"authorization: Bearer {token}\r\ncontent-length: 1000\r\n\r\n{{"
+        )
+        stalled.sendall(head.encode())
+        # The head is in (the head deadline no longer applies): the request is in flight.
+        wait_until(
+            lambda: httpx.get(f"{service.url}/healthz", timeout=5).status_code == 200,
+            30,
+            what="serve answering beside the stalled request",
+        )
+        status = service.stop()
+        stalled.close()
+    assert status == 0, service.stderr
+    assert "not answered within" in service.stderr, service.stderr
+    assert "Traceback" not in service.stderr, service.stderr

@@ -8,8 +8,13 @@ liveblog.http.site in front (`/`, the live streams, oEmbed, offline /docs).
 
 Live streams are connections too, counted apart (StreamSettings.max_streams, from
 LIVEBLOG_MAX_STREAMS): the file limit is lifted to the hard one and shared between the
-request connections' cap and the streams' cap. On SIGTERM / SIGINT the streams end at
-once (uvicorn would otherwise wait for every open response for ever).
+request connections' cap and the streams' cap.
+
+On SIGTERM / SIGINT (`Server.shutdown`): the listener closes, the streams end at once,
+every connection is told to close after its response in flight (also one accepted just
+before the listener closed), requests in flight get SHUTDOWN_GRACE seconds to be answered
+(then they are cancelled: unanswered, so unacknowledged), and the scheduler stops at the
+same moment: no new round, the runs in flight finish (liveblog.scheduler.main).
 """
 
 from __future__ import annotations
@@ -46,6 +51,10 @@ BACKLOG = 2048
 # smaller figure (asyncio also passes it to listen()), and the kernel's queue is set
 # back to BACKLOG once serving, so bursts are taken a slice at a time, never dropped.
 ACCEPT_BATCH = 32
+SHUTDOWN_GRACE = 10.0
+"""Seconds a stop gives the requests in flight to be answered (README: "Stopping serve
+and run"); a POST is quick unless another process holds the write lock."""
+_SHUTDOWN_POLL = 0.05
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -92,6 +101,45 @@ def serve(
         def capture_signals(self) -> Iterator[None]:
             yield
 
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            # uvicorn's own tells the connections open at that moment once, then waits
+            # for them with no bound. A connection accepted just before the listener
+            # closed is made a loop turn later and was never told: a client posting on
+            # it kept serve up for ever. Here every connection is told, new ones too,
+            # and the wait is bounded.
+            for listener in self.servers:
+                listener.close()
+            for sock_ in sockets or []:
+                sock_.close()
+            state = self.server_state
+            told: set[object] = set()
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + SHUTDOWN_GRACE
+            while True:
+                for connection in list(state.connections):
+                    if connection not in told:
+                        told.add(connection)
+                        connection.shutdown()
+                if not state.connections and not state.tasks:
+                    return
+                if loop.time() >= deadline or self.force_exit:
+                    break
+                await asyncio.sleep(_SHUTDOWN_POLL)
+            report(
+                f"stopping: {len(state.tasks)} request(s) not answered within "
+                f"{SHUTDOWN_GRACE:g} s, cut short"
+            )
+            # Their connections end first: each request's `receive` then says the
+            # client has gone and it ends itself (a cancelled one is logged with a
+            # traceback); only one that still does not is cancelled.
+            for connection in list(state.connections):
+                connection.transport.abort()
+            tasks = list(state.tasks)
+            if tasks:
+                _, left = await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE)
+                for task in left:
+                    task.cancel()
+
     try:
         streams = stream_settings(os.environ)
     except ValueError as exc:
@@ -119,9 +167,20 @@ def serve(
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
         scheduler = Scheduler(options, report, lead, on_projected=broadcaster.wake)
+        stopping: list[asyncio.Task[None]] = []
+
+        def stop() -> None:
+            # The scheduler stops while the requests in flight are answered: no new
+            # round (posts still arriving would feed one after another), the catch-up
+            # and publish in flight finish. What is acknowledged is in the log: the
+            # next start publishes it.
+            server.should_exit = True
+            if scheduler.started and not stopping:
+                stopping.append(asyncio.create_task(scheduler.stop()))
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop)
         await scheduler.start()
         await broadcaster.start()
         serving = asyncio.create_task(server.serve(sockets=[sock]))
@@ -148,7 +207,7 @@ def serve(
         finally:
             await broadcaster.stop()
             await conferences.close()
-            await scheduler.stop()
+            await (stopping[0] if stopping else scheduler.stop())
 
     asyncio.run(main())
 

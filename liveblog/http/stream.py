@@ -297,9 +297,15 @@ class Broadcaster:
         self._wake.set()
 
     async def stop(self) -> None:
-        """End every stream (each writer finishes its response), then the reading."""
+        """End every stream (each writer finishes its response), then the reading.
+
+        The loops end on `closing` (each looks after every wait), not only on the
+        cancellation: on Python 3.11 `asyncio.wait_for` drops a cancellation that comes
+        as the awaited event is set (the scheduler wakes us after every catch-up, so
+        under a stream of posts it often is), and `serve` then waited here for ever."""
         self.closing = True
         self.close_all()
+        self._wake.set()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -376,10 +382,10 @@ class Broadcaster:
     # -- broadcasting -------------------------------------------------------------------
 
     async def _broadcasting(self) -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.settings.poll)
-            self._wake.clear()
+        while not self.closing:
+            await self._woken()
+            if self.closing:
+                return
             if not self.subscribers:
                 # Nobody to tell: later subscribers catch up from their own position.
                 with contextlib.suppress(LiveblogError):
@@ -402,6 +408,14 @@ class Broadcaster:
                         continue
                     for message in messages:
                         subscriber.push(message)
+
+    async def _woken(self) -> None:
+        """Until `wake` (or `poll` seconds). asyncio.timeout, not wait_for: a stop's
+        cancellation is never lost (see `stop`)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.settings.poll):
+                await self._wake.wait()
+        self._wake.clear()
 
     def _published(self, timeline: Timeline) -> int:
         if self.published is None:
@@ -453,7 +467,7 @@ class Broadcaster:
 
     async def _heartbeats(self) -> None:
         ping = Message(0, PING)
-        while True:
+        while not self.closing:
             await asyncio.sleep(self.settings.heartbeat)
             for subscribers in list(self.subscribers.values()):
                 for subscriber in list(subscribers):

@@ -190,6 +190,7 @@ class Scheduler:
         self._jobs: DrainingExecutor | None = None
         self._problems: dict[str, str | None] = {}
         self._stopping = False
+        self.started = False  # `start` has returned: `stop` may run
 
     async def start(self) -> None:
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -222,6 +223,7 @@ class Scheduler:
                 await self._report_standby()
             add(self.check_lead, "interval", seconds=LEAD_SECONDS, id="lead")
         self._scheduler.start()
+        self.started = True
 
     # -- leadership ------------------------------------------------------------------
 
